@@ -1,0 +1,128 @@
+"""Turn raw answers (from a TOML/JSON file, a prompt or a CSV cell) into typed values.
+
+Pure: no I/O. Every problem is collected so the user sees them all at once, and
+an unknown key is always an error, so a typo can never pass as "no".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+from collections.abc import Mapping
+
+from needlecli.errors import AnswersError
+from needlecli.model import AnswerValue, Question, ScreeningProtocol
+
+ROMAN = {"I": 1, "II": 2, "III": 3, "IV": 4, "V": 5, "VI": 6}
+TRUE_WORDS = frozenset({"y", "yes", "true", "1"})
+FALSE_WORDS = frozenset({"n", "no", "false", "0"})
+NONE_WORDS = frozenset({"", "none", "no", "n", "false", "never", "-"})
+
+
+class BadAnswer(ValueError):
+    """One answer that cannot be used; the message says what is expected."""
+
+
+def parse_date(text: str) -> dt.date:
+    """Strict ISO ``YYYY-MM-DD`` (rejects 2026-02-30, 2026-2-3 and datetimes)."""
+    s = text.strip()
+    if len(s) != 10 or s[4] != "-" or s[7] != "-":
+        raise BadAnswer(f"{text!r} is not a date; use YYYY-MM-DD, e.g. 2026-05-31")
+    try:
+        return dt.date.fromisoformat(s)
+    except ValueError:
+        raise BadAnswer(f"{text!r} is not a real calendar date") from None
+
+
+def coerce(question: Question, value: object) -> AnswerValue:
+    """Check a value read from a TOML or JSON answers file against its question."""
+    if question.type == "bool":
+        if isinstance(value, bool):
+            return value
+        raise BadAnswer(f"must be true or false, not {_show(value)}")
+    if question.type == "date":
+        if value is None or value is False:
+            return None
+        if value is True:
+            raise BadAnswer("give the date (YYYY-MM-DD), or false for none")
+        if isinstance(value, dt.datetime):
+            raise BadAnswer(f"must be a date without a time, not {value.isoformat()}")
+        if isinstance(value, dt.date):
+            return value
+        if isinstance(value, str):
+            return parse_date(value)
+        raise BadAnswer(f"must be a date (YYYY-MM-DD) or false for none, not {_show(value)}")
+    # fitzpatrick
+    if isinstance(value, bool):
+        raise BadAnswer(f"must be a Fitzpatrick type 1-6, not {_show(value)}")
+    if isinstance(value, int):
+        if 1 <= value <= 6:
+            return value
+        raise BadAnswer(f"must be a Fitzpatrick type 1-6, got {value}")
+    if isinstance(value, str) and value.strip().upper() in ROMAN:
+        return ROMAN[value.strip().upper()]
+    raise BadAnswer(f"must be a Fitzpatrick type 1-6 (or I-VI), not {_show(value)}")
+
+
+def parse_text(question: Question, text: str) -> AnswerValue:
+    """Parse a typed answer (a prompt reply or a CSV cell)."""
+    s = text.strip()
+    low = s.lower()
+    if question.type == "bool":
+        if low in TRUE_WORDS:
+            return True
+        if low in FALSE_WORDS:
+            return False
+        raise BadAnswer(f"{text!r} is not yes or no")
+    if question.type == "date":
+        if low in NONE_WORDS:
+            return None
+        return parse_date(s)
+    if s.upper() in ROMAN:
+        return ROMAN[s.upper()]
+    if s.isdigit() and 1 <= int(s) <= 6:
+        return int(s)
+    raise BadAnswer(f"{text!r} is not a Fitzpatrick type; use 1-6 or I-VI")
+
+
+def read_answers(
+    protocol: ScreeningProtocol, raw: Mapping[str, object], source: str
+) -> tuple[dict[str, AnswerValue], list[str]]:
+    """Validate a mapping of answers: (typed answers, missing question ids).
+
+    Raises AnswersError naming every unknown key and every bad value.
+    """
+    ids = protocol.ids
+    problems: list[str] = []
+    answers: dict[str, AnswerValue] = {}
+    for key, value in raw.items():
+        if key not in ids:
+            hint = difflib.get_close_matches(str(key), ids, n=1)
+            extra = f" (did you mean '{hint[0]}'?)" if hint else ""
+            problems.append(f"unknown question '{key}'{extra}")
+            continue
+        try:
+            answers[key] = coerce(protocol.question(key), value)
+        except BadAnswer as exc:
+            problems.append(f"{key}: {exc}")
+    if problems:
+        raise AnswersError(f"{source}: " + "; ".join(problems))
+    missing = [q for q in ids if q not in answers]
+    return answers, missing
+
+
+def format_answer(question: Question, value: AnswerValue) -> str:
+    """Human text for an answer (summary tables)."""
+    if question.type == "bool":
+        return "yes" if value else "no"
+    if question.type == "date":
+        return value.isoformat() if isinstance(value, dt.date) else "none"
+    roman = {v: k for k, v in ROMAN.items()}
+    return f"{roman.get(int(value or 0), '?')} ({value})" if isinstance(value, int) else "?"
+
+
+def _show(value: object) -> str:
+    if isinstance(value, (dict, list)):
+        return "a table" if isinstance(value, dict) else "a list"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -1,0 +1,451 @@
+"""Load and validate protocol files (bundled in the package, or a clinic's own).
+
+Validation collects every problem before failing, and each problem names its
+key path, e.g. ``sessions.max: must be >= sessions.min (3)``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import tomllib
+from collections.abc import Iterator, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any, cast
+
+from needlecli.errors import ProtocolError
+from needlecli.model import (
+    CATEGORIES,
+    REQUIRED_QUESTIONS,
+    Category,
+    Protocol,
+    ProtocolInfo,
+    Question,
+    QuestionType,
+    Range,
+    Rule,
+    ScreeningProtocol,
+    TreatmentProtocol,
+    WindowSpec,
+)
+
+QUESTION_TYPES: tuple[QuestionType, ...] = ("bool", "date", "fitzpatrick")
+DEPTH_ZONES: tuple[str, ...] = (
+    "forehead",
+    "periorbital",
+    "nose",
+    "cheeks",
+    "perioral",
+    "jaw",
+    "neck",
+    "scars",
+)
+INDICATIONS: tuple[str, ...] = ("fine-lines", "acne-scars", "texture", "deep-scars")
+MAX_DEPTH_MM = 3.0
+_PACKAGE = "needlecli.protocols"
+
+
+# ----------------------------------------------------------------- finding files
+
+
+def bundled_names() -> list[str]:
+    """Names of the protocols shipped inside the package, sorted."""
+    root = resources.files(_PACKAGE)
+    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".toml"))
+
+
+def _looks_like_path(ref: str) -> bool:
+    return "/" in ref or "\\" in ref or ref.endswith(".toml") or ref.startswith(".")
+
+
+def read_source(ref: str) -> tuple[bytes, str]:
+    """Return (file bytes, origin) for a bundled protocol name or a file path."""
+    if _looks_like_path(ref):
+        return read_file(Path(ref))
+    names = bundled_names()
+    if ref not in names:
+        hint = difflib.get_close_matches(ref, names, n=1)
+        extra = f"did you mean '{hint[0]}'? " if hint else ""
+        raise ProtocolError(
+            ref, [f"unknown protocol ({extra}bundled: {', '.join(names)}; or give a path to a .toml file)"]
+        )
+    data = resources.files(_PACKAGE).joinpath(f"{ref}.toml").read_bytes()
+    return data, f"bundled:{ref}"
+
+
+def read_file(path: Path) -> tuple[bytes, str]:
+    """Return (file bytes, origin) for a protocol file path."""
+    try:
+        return path.read_bytes(), str(path)
+    except FileNotFoundError:
+        raise ProtocolError(str(path), ["no such file"]) from None
+    except IsADirectoryError:
+        raise ProtocolError(str(path), ["is a folder, not a protocol file"]) from None
+    except OSError as exc:
+        raise ProtocolError(str(path), [f"cannot read: {exc.strerror or exc}"]) from None
+
+
+def load(ref: str) -> Protocol:
+    """Load and validate a protocol by bundled name or path."""
+    data, origin = read_source(ref)
+    return parse(data, origin)
+
+
+def load_screening(ref: str = "screening") -> ScreeningProtocol:
+    proto = load(ref)
+    if not isinstance(proto, ScreeningProtocol):
+        raise ProtocolError(
+            proto.info.origin,
+            [f"protocol.kind: '{proto.info.name}' is a treatment protocol, not a screening protocol"],
+        )
+    return proto
+
+
+def load_treatment(ref: str) -> TreatmentProtocol:
+    proto = load(ref)
+    if not isinstance(proto, TreatmentProtocol):
+        raise ProtocolError(
+            proto.info.origin,
+            [f"protocol.kind: '{proto.info.name}' is a screening protocol, not a treatment protocol"],
+        )
+    return proto
+
+
+def parse(data: bytes, origin: str) -> Protocol:
+    """Parse and validate protocol bytes; raise ProtocolError listing every problem."""
+    problems, proto = check(data, origin)
+    if problems or proto is None:
+        raise ProtocolError(origin, problems or ["invalid protocol"])
+    return proto
+
+
+def check(data: bytes, origin: str) -> tuple[list[str], Protocol | None]:
+    """Validate protocol bytes: (problems, protocol-or-None). Never raises for bad content."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return [f"not UTF-8 text (byte {exc.start})"], None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        return [f"not valid TOML: {exc}"], None
+    v = _Validator()
+    sha = hashlib.sha256(data).hexdigest()
+    proto = v.protocol(raw, sha, origin)
+    return v.problems, (proto if not v.problems else None)
+
+
+# ----------------------------------------------------------------- validation
+
+
+class _Validator:
+    """Walks a parsed TOML document, collecting problems with their key paths."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    def err(self, path: str, msg: str) -> None:
+        self.problems.append(f"{path}: {msg}" if path else msg)
+
+    # -- primitives ---------------------------------------------------------
+
+    def table(self, parent: Mapping[str, Any], key: str, path: str, required: bool = True) -> dict[str, Any] | None:
+        full = _join(path, key)
+        if key not in parent:
+            if required:
+                self.err(full, "missing table")
+            return None
+        val = parent[key]
+        if not isinstance(val, dict):
+            self.err(full, f"must be a table, not {_kind(val)}")
+            return None
+        return val
+
+    def tables(self, parent: Mapping[str, Any], key: str, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        full = _join(path, key)
+        if key not in parent:
+            self.err(full, f"missing (add at least one [[{full}]] table)")
+            return
+        val = parent[key]
+        if not isinstance(val, list) or not all(isinstance(x, dict) for x in val):
+            self.err(full, "must be an array of tables ([[...]])")
+            return
+        if not val:
+            self.err(full, "must not be empty")
+        for i, item in enumerate(val):
+            yield f"{full}[{i}]", item
+
+    def unknown(self, tbl: Mapping[str, Any], path: str, allowed: tuple[str, ...]) -> None:
+        for key in tbl:
+            if key not in allowed:
+                hint = difflib.get_close_matches(key, allowed, n=1)
+                extra = f" (did you mean '{hint[0]}'?)" if hint else ""
+                self.err(_join(path, key), f"unknown key{extra}")
+
+    def string(self, tbl: Mapping[str, Any], key: str, path: str, required: bool = True) -> str:
+        full = _join(path, key)
+        if key not in tbl:
+            if required:
+                self.err(full, "missing")
+            return ""
+        val = tbl[key]
+        if not isinstance(val, str):
+            self.err(full, f"must be a string, not {_kind(val)}")
+            return ""
+        if required and not val.strip():
+            self.err(full, "must not be empty")
+        return val
+
+    def integer(self, tbl: Mapping[str, Any], key: str, path: str, lo: int, hi: int) -> int | None:
+        full = _join(path, key)
+        if key not in tbl:
+            self.err(full, "missing")
+            return None
+        val = tbl[key]
+        if isinstance(val, bool) or not isinstance(val, int):
+            self.err(full, f"must be a whole number, not {_kind(val)}")
+            return None
+        if not lo <= val <= hi:
+            self.err(full, f"must be between {lo} and {hi}, got {val}")
+            return None
+        return val
+
+    def strings(self, tbl: Mapping[str, Any], key: str, path: str, allow_empty: bool = False) -> tuple[str, ...]:
+        full = _join(path, key)
+        if key not in tbl:
+            self.err(full, "missing")
+            return ()
+        val = tbl[key]
+        if not isinstance(val, list) or not all(isinstance(x, str) and x.strip() for x in val):
+            self.err(full, "must be a list of non-empty strings")
+            return ()
+        if not val and not allow_empty:
+            self.err(full, "must not be empty")
+        return tuple(cast(list[str], val))
+
+    def range_(self, tbl: Mapping[str, Any], key: str, lo: int, hi: int, names: tuple[str, str, str]) -> Range | None:
+        sub = self.table(tbl, key, "")
+        if sub is None:
+            return None
+        self.unknown(sub, key, names)
+        a, b, d = (self.integer(sub, n, key, lo, hi) for n in names)
+        if a is None or b is None or d is None:
+            return None
+        ok = True
+        if b < a:
+            self.err(f"{key}.{names[1]}", f"must be >= {key}.{names[0]} ({a}), got {b}")
+            ok = False
+        elif not a <= d <= b:
+            self.err(f"{key}.{names[2]}", f"must lie in {key}.{names[0]}..{key}.{names[1]} ({a}..{b}), got {d}")
+            ok = False
+        return Range(a, b, d) if ok else None
+
+    # -- documents ----------------------------------------------------------
+
+    def protocol(self, raw: Mapping[str, Any], sha: str, origin: str) -> Protocol | None:
+        if not raw:
+            self.err("protocol", "missing table (a protocol file must name itself: [protocol] name = ...)")
+            return None
+        head = self.table(raw, "protocol", "")
+        if head is None:
+            return None
+        self.unknown(head, "protocol", ("name", "kind", "version", "title", "sources"))
+        name = self.string(head, "name", "protocol")
+        if name and (name != name.strip() or any(c in name for c in "/\\ \t")):
+            self.err("protocol.name", f"must be a plain name without spaces or slashes, got {name!r}")
+        kind = self.string(head, "kind", "protocol")
+        version = self.string(head, "version", "protocol")
+        title = self.string(head, "title", "protocol")
+        sources = self.strings(head, "sources", "protocol")
+        if kind and kind not in ("screening", "treatment"):
+            self.err("protocol.kind", f"must be 'screening' or 'treatment', got {kind!r}")
+            return None
+        info = ProtocolInfo(
+            name=name,
+            kind="screening" if kind == "screening" else "treatment",
+            version=version,
+            title=title,
+            sources=sources,
+            sha256=sha,
+            origin=origin,
+        )
+        if kind == "screening":
+            self.unknown(raw, "", ("protocol", "questions"))
+            return self.screening(raw, info)
+        if kind == "treatment":
+            self.unknown(
+                raw, "", ("protocol", "sessions", "interval_weeks", "boosters", "depth_mm", "pause", "aftercare")
+            )
+            return self.treatment(raw, info)
+        return None
+
+    def screening(self, raw: Mapping[str, Any], info: ProtocolInfo) -> ScreeningProtocol:
+        questions: list[Question] = []
+        seen: dict[str, str] = {}
+        for path, q in self.tables(raw, "questions", ""):
+            self.unknown(q, path, ("id", "type", "section", "prompt", "gate_prompt", "rules"))
+            qid = self.string(q, "id", path)
+            if qid and not qid.replace("_", "").isalnum():
+                self.err(f"{path}.id", f"must be letters, digits and underscores, got {qid!r}")
+            if qid in seen:
+                self.err(f"{path}.id", f"duplicate question id {qid!r} (first at {seen[qid]})")
+            elif qid:
+                seen[qid] = path
+            qtype = self.string(q, "type", path)
+            if qtype and qtype not in QUESTION_TYPES:
+                self.err(f"{path}.type", f"must be one of {', '.join(QUESTION_TYPES)}, got {qtype!r}")
+            section = self.string(q, "section", path)
+            prompt = self.string(q, "prompt", path)
+            gate = self.string(q, "gate_prompt", path, required=False) or None
+            if gate is not None and qtype != "date":
+                self.err(f"{path}.gate_prompt", "only date questions have a gate prompt")
+            rules = self.rules(q, path, qtype)
+            questions.append(
+                Question(
+                    id=qid,
+                    type=cast(QuestionType, qtype),
+                    section=section,
+                    prompt=prompt,
+                    rules=tuple(rules),
+                    gate_prompt=gate,
+                )
+            )
+        for rid in REQUIRED_QUESTIONS:
+            if rid not in seen:
+                self.err("questions", f"missing required question {rid!r}")
+        return ScreeningProtocol(info=info, questions=tuple(questions))
+
+    def rules(self, q: Mapping[str, Any], path: str, qtype: str) -> list[Rule]:
+        if "rules" not in q:
+            return []
+        raw_rules = q["rules"]
+        rpath = f"{path}.rules"
+        if not isinstance(raw_rules, list) or not all(isinstance(x, dict) for x in raw_rules):
+            self.err(rpath, "must be an array of tables ([[questions.rules]])")
+            return []
+        out: list[Rule] = []
+        trigger = {"bool": "when", "date": "months", "fitzpatrick": "values"}.get(qtype)
+        for i, r in enumerate(raw_rules):
+            p = f"{rpath}[{i}]"
+            self.unknown(r, p, ("category", "message", "patient_message", "source", "when", "months", "values"))
+            category = self.string(r, "category", p)
+            if category and category not in CATEGORIES:
+                self.err(f"{p}.category", f"must be one of {', '.join(CATEGORIES)}, got {category!r}")
+            message = self.string(r, "message", p)
+            patient = self.string(r, "patient_message", p)
+            source = self.string(r, "source", p)
+            for other in ("when", "months", "values"):
+                if other != trigger and other in r:
+                    self.err(f"{p}.{other}", f"does not apply to a {qtype or 'typeless'} question")
+            when: bool | None = None
+            months: int | None = None
+            values: tuple[int, ...] = ()
+            if trigger == "when":
+                if "when" not in r:
+                    self.err(f"{p}.when", "missing (true or false)")
+                elif not isinstance(r["when"], bool):
+                    self.err(f"{p}.when", f"must be true or false, not {_kind(r['when'])}")
+                else:
+                    when = r["when"]
+            elif trigger == "months":
+                months = self.integer(r, "months", p, 1, 1200)
+            elif trigger == "values":
+                vals = r.get("values")
+                if vals is None:
+                    self.err(f"{p}.values", "missing (a list of Fitzpatrick types 1-6)")
+                elif (
+                    not isinstance(vals, list)
+                    or not vals
+                    or not all(isinstance(x, int) and not isinstance(x, bool) and 1 <= x <= 6 for x in vals)
+                ):
+                    self.err(f"{p}.values", "must be a non-empty list of Fitzpatrick types 1-6")
+                else:
+                    values = tuple(sorted(set(vals)))
+            out.append(
+                Rule(
+                    category=cast(Category, category),
+                    message=message,
+                    patient_message=patient,
+                    source=source,
+                    when=when,
+                    months=months,
+                    values=values,
+                )
+            )
+        return out
+
+    def treatment(self, raw: Mapping[str, Any], info: ProtocolInfo) -> TreatmentProtocol | None:
+        sessions = self.range_(raw, "sessions", 1, 20, ("min", "max", "default"))
+        interval = self.range_(raw, "interval_weeks", 1, 52, ("min", "max", "default"))
+        boosters = self.range_(raw, "boosters", 1, 36, ("min_months", "max_months", "default_months"))
+        depth: list[tuple[str, float, float]] = []
+        dtab = self.table(raw, "depth_mm", "")
+        if dtab is not None:
+            self.unknown(dtab, "depth_mm", DEPTH_ZONES)
+            for zone in DEPTH_ZONES:
+                p = f"depth_mm.{zone}"
+                val = dtab.get(zone)
+                if val is None:
+                    self.err(p, "missing ([shallowest, deepest] in mm)")
+                    continue
+                if (
+                    not isinstance(val, list)
+                    or len(val) != 2
+                    or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in val)
+                ):
+                    self.err(p, "must be [shallowest, deepest] in mm, e.g. [0.5, 1.0]")
+                    continue
+                lo, hi = float(val[0]), float(val[1])
+                if not 0 < lo <= hi <= MAX_DEPTH_MM:
+                    self.err(p, f"must satisfy 0 < shallowest <= deepest <= {MAX_DEPTH_MM} mm, got [{lo}, {hi}]")
+                    continue
+                depth.append((zone, lo, hi))
+        pause_days = 0
+        pause_items: tuple[str, ...] = ()
+        retinoid_items: tuple[str, ...] = ()
+        ptab = self.table(raw, "pause", "")
+        if ptab is not None:
+            self.unknown(ptab, "pause", ("days_before", "items", "retinoid_items"))
+            pause_days = self.integer(ptab, "days_before", "pause", 1, 60) or 0
+            pause_items = self.strings(ptab, "items", "pause")
+            retinoid_items = self.strings(ptab, "retinoid_items", "pause")
+        windows: list[WindowSpec] = []
+        ids: dict[str, str] = {}
+        for p, w in self.tables(raw, "aftercare", ""):
+            self.unknown(w, p, ("id", "title", "first_day", "last_day", "items"))
+            wid = self.string(w, "id", p)
+            if wid in ids:
+                self.err(f"{p}.id", f"duplicate window id {wid!r} (first at {ids[wid]})")
+            elif wid:
+                ids[wid] = p
+            title = self.string(w, "title", p)
+            first = self.integer(w, "first_day", p, 0, 365)
+            last = self.integer(w, "last_day", p, 0, 365)
+            items = self.strings(w, "items", p)
+            if first is not None and last is not None and last < first:
+                self.err(f"{p}.last_day", f"must be >= {p}.first_day ({first}), got {last}")
+            elif first is not None and last is not None:
+                windows.append(WindowSpec(wid, title, first, last, items))
+        if sessions is None or interval is None or boosters is None:
+            return None
+        return TreatmentProtocol(
+            info=info,
+            sessions=sessions,
+            interval_weeks=interval,
+            booster_months=boosters,
+            depth_mm=tuple(depth),
+            pause_days_before=pause_days,
+            pause_items=pause_items,
+            pause_retinoid_items=retinoid_items,
+            aftercare=tuple(windows),
+        )
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _kind(val: object) -> str:
+    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list", dict: "a table"}
+    return names.get(type(val), type(val).__name__)

@@ -1,0 +1,103 @@
+"""`needle screen`: contraindication screening, interactive or from an answers file."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from needlecli.errors import AnswersError, UsageError
+
+HELP = """Screen a patient for microneedling contraindications.
+
+At a terminal, asks the screening questions (only those an --answers file
+does not already answer), shows the answers to confirm, then the verdict.
+Otherwise every answer must come from --answers (TOML or JSON; keys are the
+question ids; a "date or none" answer of none is written false).
+
+Exit status: 0 eligible or caution, 3 defer, 4 contraindicated, 2 bad input.
+"""
+
+EPILOG = """\b
+Examples:
+  needle screen --patient P-0042
+  needle screen --answers p42.toml --on 2026-12-01 --json
+  needle screen --answers p42.toml --patient P-0042 --clinician "Dr Rao" --out p42-screening.toml
+"""
+
+EXIT_CODES = {"eligible": 0, "caution": 0, "defer": 3, "contraindicated": 4}
+
+
+def screen(
+    answers_file: Path | None = typer.Option(
+        None,
+        "--answers",
+        "-a",
+        help="Answers file (TOML or JSON), keyed by question id. '-' reads stdin.",
+        show_default=False,
+    ),
+    patient: str | None = typer.Option(None, "--patient", "-p", help="Patient id for the record."),
+    protocol: str = typer.Option("screening", "--protocol", help="Screening protocol: a bundled name or a .toml path."),
+    on: str | None = typer.Option(
+        None, "--on", help="Evaluation date, YYYY-MM-DD.  [default: today]", show_default=False
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as one JSON document."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Save a screening record (TOML, mode 0600) for `needle plan --screening`."
+    ),
+    clinician: str | None = typer.Option(None, "--clinician", help="Clinician's name for the record."),
+) -> None:
+    from needlecli import answers as answers_mod
+    from needlecli import catalog, records, screening
+    from needlecli.cli.common import parse_on, stdin_is_terminal
+
+    day = parse_on(on)
+    if out is not None:
+        _check_out(out)
+    proto = catalog.load_screening(protocol)
+    raw: dict[str, object] = {}
+    source = "answers"
+    if answers_file is not None:
+        raw = records.read_answers_file(answers_file)
+        source = str(answers_file)
+    given, missing = answers_mod.read_answers(proto, raw, source)
+
+    interactive = bool(missing) and stdin_is_terminal() and str(answers_file) != "-"
+    if missing and not interactive:
+        why = (
+            "stdin is not a terminal" if answers_file is None or str(answers_file) != "-" else "answers came from stdin"
+        )
+        raise AnswersError(f"{source}: missing answer(s) for {', '.join(missing)} ({why}, so they cannot be asked)")
+    if interactive:
+        from needlecli.cli import interactive as ui
+
+        try:
+            given = ui.run_interview(proto, given, missing, day, to_stderr=json_out)
+        except (KeyboardInterrupt, EOFError):
+            print("\nScreening cancelled; nothing was saved.", file=sys.stderr)
+            raise typer.Exit(130) from None
+
+    result = screening.evaluate(proto, given, day)
+    if out is not None:
+        record = records.screening_record(
+            result=result, protocol=proto, answers=given, patient=patient, clinician=clinician
+        )
+        records.write_screening_record(out, record)
+    if json_out:
+        print(json.dumps(records.result_json(result, proto, patient), indent=2))
+    else:
+        from needlecli.cli.render import print_result
+
+        print_result(result, proto, patient, saved_to=out)
+    raise typer.Exit(EXIT_CODES[result.verdict])
+
+
+def _check_out(out: Path) -> None:
+    """Fail before the questions, not after them, if the record cannot be written there."""
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():
+        raise UsageError(f"--out: folder {folder} does not exist")
+    if out.is_dir():
+        raise UsageError(f"--out: {out} is a folder; give a file name such as {out / 'screening.toml'}")

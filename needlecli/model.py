@@ -1,0 +1,160 @@
+"""Plain, frozen data: protocols, answers, findings and verdicts.
+
+Nothing here does I/O; everything is built by `catalog` (from TOML) or by the
+pure core functions in `screening`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal
+
+Category = Literal["contraindicated", "defer", "caution"]
+Verdict = Literal["contraindicated", "defer", "caution", "eligible"]
+QuestionType = Literal["bool", "date", "fitzpatrick"]
+
+CATEGORIES: tuple[Category, ...] = ("contraindicated", "defer", "caution")
+#: Verdicts from most to least restrictive: the precedence order.
+VERDICTS: tuple[Verdict, ...] = ("contraindicated", "defer", "caution", "eligible")
+#: Higher is more restrictive.
+SEVERITY: dict[Verdict, int] = {"eligible": 0, "caution": 1, "defer": 2, "contraindicated": 3}
+
+#: The question ids every screening protocol must define (SPEC.md).
+REQUIRED_QUESTIONS: tuple[str, ...] = (
+    "pregnant",
+    "isotretinoin_last_dose",
+    "active_acne",
+    "active_dermatitis",
+    "open_wounds",
+    "active_infection",
+    "herpes_history",
+    "keloid_history",
+    "bleeding_disorder",
+    "uncontrolled_diabetes",
+    "immunosuppression",
+    "radiation_last_date",
+    "anticoagulants",
+    "hyperpigmentation_tendency",
+    "photosensitizing_meds",
+    "fitzpatrick",
+    "uses_retinoids",
+)
+
+#: An answer: bool for yes/no, a date or None for "date or none", int 1-6 for Fitzpatrick.
+AnswerValue = bool | dt.date | int | None
+
+
+@dataclass(frozen=True)
+class ProtocolInfo:
+    """Identity of a protocol file: what it calls itself and where it came from."""
+
+    name: str
+    kind: Literal["screening", "treatment"]
+    version: str
+    title: str
+    sources: tuple[str, ...]
+    sha256: str
+    origin: str
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One screening rule of a question.
+
+    Exactly one trigger applies, by question type: ``when`` (bool), ``months``
+    (date: fires while the evaluation date is before answer + months) or
+    ``values`` (fitzpatrick).
+    """
+
+    category: Category
+    message: str
+    patient_message: str
+    source: str
+    when: bool | None = None
+    months: int | None = None
+    values: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    type: QuestionType
+    section: str
+    prompt: str
+    rules: tuple[Rule, ...] = ()
+    gate_prompt: str | None = None
+
+    @property
+    def lookback_months(self) -> int:
+        """For date questions: the longest window any rule looks back over."""
+        return max((r.months or 0 for r in self.rules), default=0)
+
+
+@dataclass(frozen=True)
+class ScreeningProtocol:
+    info: ProtocolInfo
+    questions: tuple[Question, ...]
+
+    def question(self, qid: str) -> Question:
+        for q in self.questions:
+            if q.id == qid:
+                return q
+        raise KeyError(qid)
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(q.id for q in self.questions)
+
+
+@dataclass(frozen=True)
+class Range:
+    min: int
+    max: int
+    default: int
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """An aftercare window, in days relative to the session day (day 0), inclusive."""
+
+    id: str
+    title: str
+    first_day: int
+    last_day: int
+    items: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TreatmentProtocol:
+    info: ProtocolInfo
+    sessions: Range
+    interval_weeks: Range
+    booster_months: Range
+    depth_mm: tuple[tuple[str, float, float], ...]
+    pause_days_before: int
+    pause_items: tuple[str, ...]
+    pause_retinoid_items: tuple[str, ...]
+    aftercare: tuple[WindowSpec, ...]
+
+
+Protocol = ScreeningProtocol | TreatmentProtocol
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A rule that applies on the evaluation date."""
+
+    id: str
+    category: Category
+    message: str
+    patient_message: str
+    until: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class ScreeningResult:
+    verdict: Verdict
+    earliest_date: dt.date | None
+    findings: tuple[Finding, ...]
+    evaluated_on: dt.date

@@ -1,0 +1,1 @@
+"""Bundled treatment and screening protocols (TOML data, read with importlib.resources)."""

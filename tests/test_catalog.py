@@ -1,0 +1,170 @@
+"""Protocol loading and validation: bundled files validate; broken files name key paths."""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import resources
+
+import pytest
+
+from needlecli import catalog
+from needlecli.errors import ProtocolError
+from needlecli.model import REQUIRED_QUESTIONS, ScreeningProtocol, TreatmentProtocol
+
+
+def bundled_text(name: str) -> str:
+    return resources.files("needlecli.protocols").joinpath(f"{name}.toml").read_text("utf-8")
+
+
+def problems(text: str) -> list[str]:
+    found, proto = catalog.check(text.encode(), "test.toml")
+    assert (proto is None) == bool(found)
+    return found
+
+
+def test_bundled_names() -> None:
+    assert catalog.bundled_names() == ["acne-scars", "deep-scars", "fine-lines", "screening", "texture"]
+
+
+@pytest.mark.parametrize("name", catalog.bundled_names())
+def test_every_bundled_protocol_validates(name: str) -> None:
+    assert problems(bundled_text(name)) == []
+    proto = catalog.load(name)
+    assert proto.info.name == name
+    assert proto.info.version and proto.info.sources and proto.info.title
+    assert len(proto.info.sha256) == 64
+
+
+def test_screening_defines_every_spec_question() -> None:
+    proto = catalog.load_screening()
+    assert set(REQUIRED_QUESTIONS) <= set(proto.ids)
+    for q in proto.questions:
+        for rule in q.rules:
+            assert rule.message and rule.patient_message and rule.source
+
+
+@pytest.mark.parametrize(
+    ("name", "interval", "sessions"),
+    [
+        ("fine-lines", (4, 6, 4), (3, 6, 3)),
+        ("acne-scars", (4, 6, 4), (3, 6, 3)),
+        ("texture", (4, 6, 4), (3, 6, 3)),
+        ("deep-scars", (6, 8, 6), (3, 6, 3)),
+    ],
+)
+def test_seed_defaults(name: str, interval: tuple[int, int, int], sessions: tuple[int, int, int]) -> None:
+    p = catalog.load_treatment(name)
+    assert isinstance(p, TreatmentProtocol)
+    assert (p.interval_weeks.min, p.interval_weeks.max, p.interval_weeks.default) == interval
+    assert (p.sessions.min, p.sessions.max, p.sessions.default) == sessions
+    assert (p.booster_months.min, p.booster_months.max, p.booster_months.default) == (3, 6, 6)
+    assert p.pause_days_before == 5
+    windows = {w.id: (w.first_day, w.last_day) for w in p.aftercare}
+    assert windows == {"no-heat": (0, 2), "no-actives": (0, 6)}
+    zones = [z for z, _, _ in p.depth_mm]
+    assert zones == ["forehead", "periorbital", "nose", "cheeks", "perioral", "jaw", "neck", "scars"]
+    assert all(0.25 <= lo <= hi <= 2.5 for _, lo, hi in p.depth_mm)
+
+
+def test_empty_file_is_invalid() -> None:
+    assert problems("") == ["protocol: missing table (a protocol file must name itself: [protocol] name = ...)"]
+
+
+def test_not_toml() -> None:
+    (only,) = problems("[protocol\nname=")
+    assert only.startswith("not valid TOML:")
+
+
+def test_not_utf8() -> None:
+    found, _ = catalog.check(b"\xff\xfe[protocol]", "x.toml")
+    assert found == ["not UTF-8 text (byte 0)"]
+
+
+def test_sessions_max_below_min_names_the_key_path() -> None:
+    text = bundled_text("fine-lines").replace("[sessions]\nmin = 3\nmax = 6", "[sessions]\nmin = 3\nmax = 2")
+    assert problems(text) == ["sessions.max: must be >= sessions.min (3), got 2"]
+
+
+def test_every_problem_is_collected() -> None:
+    text = (
+        bundled_text("deep-scars")
+        .replace("default = 6\n\n[boosters]", "default = 9\n\n[boosters]")
+        .replace("cheeks = [1.5, 2.5]", "cheeks = [2.5, 1.5]")
+        .replace("days_before = 5", "days_before = 'five'")
+        .replace('id = "no-actives"', 'id = "no-heat"')
+        .replace("last_day = 6", "last_day = 6\ncolour = 'red'")
+        .replace('version = "1.0.0"', 'version = ""')
+    )
+    assert problems(text) == [
+        "protocol.version: must not be empty",
+        "interval_weeks.default: must lie in interval_weeks.min..interval_weeks.max (6..8), got 9",
+        "depth_mm.cheeks: must satisfy 0 < shallowest <= deepest <= 3.0 mm, got [2.5, 1.5]",
+        "pause.days_before: must be a whole number, not a string",
+        "aftercare[1].colour: unknown key",
+        "aftercare[1].id: duplicate window id 'no-heat' (first at aftercare[0])",
+    ]
+
+
+def test_unknown_key_suggests_the_right_one() -> None:
+    text = bundled_text("texture").replace("[interval_weeks]", "[intervals_weeks]")
+    found = problems(text)
+    assert "intervals_weeks: unknown key (did you mean 'interval_weeks'?)" in found
+    assert "interval_weeks: missing table" in found
+
+
+def test_screening_problems_name_question_and_rule() -> None:
+    text = bundled_text("screening")
+    text = text.replace(
+        'category = "contraindicated"\nmessage = "Keloid', 'category = "forbidden"\nmessage = "Keloid', 1
+    )
+    text = text.replace("months = 6\n", "months = 0\n", 1)
+    text = text.replace('id = "open_wounds"', 'id = "active_acne"')
+    found = problems(text)
+    assert "questions[1].rules[0].months: must be between 1 and 1200, got 0" in found
+    assert "questions[7].id: duplicate question id 'active_acne' (first at questions[5])" in found
+    assert "questions: missing required question 'open_wounds'" in found
+    keloid = [p for p in found if "category" in p]
+    assert keloid == [
+        "questions[10].rules[0].category: must be one of contraindicated, defer, caution, got 'forbidden'"
+    ]
+
+
+def test_rule_trigger_must_fit_the_question_type() -> None:
+    text = bundled_text("screening").replace(
+        'when = true\ncategory = "defer"\nmessage = "Pregnancy', 'months = 3\ncategory = "defer"\nmessage = "Pregnancy'
+    )
+    found = problems(text)
+    assert found == [
+        "questions[0].rules[0].months: does not apply to a bool question",
+        "questions[0].rules[0].when: missing (true or false)",
+    ]
+
+
+def test_kind_mismatch_is_an_error() -> None:
+    with pytest.raises(ProtocolError, match="treatment protocol, not a screening protocol"):
+        catalog.load_screening("fine-lines")
+    with pytest.raises(ProtocolError, match="screening protocol, not a treatment protocol"):
+        catalog.load_treatment("screening")
+
+
+def test_unknown_bundled_name_suggests() -> None:
+    with pytest.raises(ProtocolError) as info:
+        catalog.load("fine-line")
+    assert "did you mean 'fine-lines'?" in str(info.value)
+
+
+def test_clinic_protocol_from_a_path(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    text = (
+        bundled_text("fine-lines")
+        .replace('name = "fine-lines"', 'name = "clinic-lines"')
+        .replace("default = 3", "default = 4")
+    )
+    path = tmp_path / "clinic.toml"
+    path.write_text(text)
+    p = catalog.load_treatment(str(path))
+    assert (p.info.name, p.sessions.default, p.info.origin) == ("clinic-lines", 4, str(path))
+    assert tomllib.loads(text)["protocol"]["name"] == "clinic-lines"
+
+
+def test_screening_protocol_is_a_screening_protocol() -> None:
+    assert isinstance(catalog.load("screening"), ScreeningProtocol)

@@ -1,0 +1,74 @@
+"""Help, examples, version, start-up imports, and the README documenting every command."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from needlecli import __version__
+from needlecli.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMANDS = [["screen"], ["protocols"], ["protocols", "list"], ["protocols", "show"], ["protocols", "validate"]]
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    r = CliRunner().invoke(app, list(args))
+    return r.exit_code, r.stdout, r.stderr
+
+
+def test_top_level_help_has_an_example() -> None:
+    code, out, _ = run("--help")
+    assert code == 0
+    assert "Examples:" in out and "needle screen --answers" in out
+
+
+@pytest.mark.parametrize("cmd", COMMANDS, ids=" ".join)
+def test_every_command_help_has_an_example(cmd: list[str]) -> None:
+    code, out, _ = run(*cmd, "--help")
+    assert code == 0
+    assert re.search(r"Examples?:\n\s+needle " + " ".join(cmd), out), out
+
+
+@pytest.mark.parametrize("cmd", COMMANDS, ids=" ".join)
+def test_readme_documents_every_command(cmd: list[str]) -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert f"needle {' '.join(cmd)}" in readme
+
+
+def test_version() -> None:
+    assert run("--version") == (0, f"needle {__version__}\n", "")
+
+
+def test_unknown_command_is_a_usage_error() -> None:
+    code, _, _ = run("scren")
+    assert code == 2
+
+
+HEAVY = ("rich.console", "rich.table", "rich.progress", "rich.prompt", "icalendar", "holidays", "tomli_w", "dateutil")
+
+
+def test_importing_the_cli_stays_light() -> None:
+    code = f"import sys, needlecli.cli; print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == ""
+
+
+def test_help_stays_light() -> None:
+    code = (
+        "import sys\nfrom needlecli.cli import app\n"
+        "try:\n    app(['--help'], prog_name='needle')\nexcept SystemExit:\n    pass\n"
+        f"print('LOADED', ' '.join(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[-1].strip() == "LOADED"
+
+
+def test_python_dash_m() -> None:
+    r = subprocess.run([sys.executable, "-m", "needlecli", "--version"], capture_output=True, text=True)
+    assert (r.returncode, r.stdout) == (0, f"needle {__version__}\n")

@@ -1,0 +1,247 @@
+"""`needle screen` without a terminal: answers files, JSON, records, exit codes, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import tomllib
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from needlecli import catalog
+from needlecli.cli import app
+
+ON = "2026-12-01"
+BASE = {
+    "pregnant": False,
+    "isotretinoin_last_dose": False,
+    "active_acne": False,
+    "active_dermatitis": False,
+    "open_wounds": False,
+    "active_infection": False,
+    "herpes_history": False,
+    "keloid_history": False,
+    "bleeding_disorder": False,
+    "uncontrolled_diabetes": False,
+    "immunosuppression": False,
+    "radiation_last_date": False,
+    "anticoagulants": False,
+    "hyperpigmentation_tendency": False,
+    "photosensitizing_meds": False,
+    "fitzpatrick": 2,
+    "uses_retinoids": False,
+}
+
+
+def run(*args: str, input: str | None = None) -> tuple[int, str, str]:
+    r = CliRunner().invoke(app, list(args), input=input)
+    return r.exit_code, r.stdout, r.stderr
+
+
+def toml_answers(tmp_path: Path, **changes: object) -> Path:
+    lines = []
+    for k, v in {**BASE, **changes}.items():
+        lines.append(f"{k} = {str(v).lower() if isinstance(v, bool) else v}")
+    path = tmp_path / "answers.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def json_answers(tmp_path: Path, **changes: object) -> Path:
+    path = tmp_path / "answers.json"
+    path.write_text(json.dumps({**BASE, **changes}))
+    return path
+
+
+def screen_json(path: Path, *extra: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+    code, out, err = run("screen", "--answers", str(path), "--on", ON, "--json", *extra)
+    assert err == ""
+    return code, json.loads(out)
+
+
+def test_eligible_json_exit_0(tmp_path: Path) -> None:
+    code, doc = screen_json(toml_answers(tmp_path))
+    assert code == 0
+    assert doc["verdict"] == "eligible"
+    assert doc["earliest_date"] == ON
+    assert doc["findings"] == []
+
+
+def test_toml_dates_and_month_end(tmp_path: Path) -> None:
+    code, doc = screen_json(toml_answers(tmp_path, isotretinoin_last_dose="2026-08-31"))
+    assert code == 3
+    assert doc["verdict"] == "defer"
+    assert doc["earliest_date"] == "2027-02-28"
+    assert [(f["id"], f["category"], f["until"]) for f in doc["findings"]] == [
+        ("isotretinoin_last_dose", "defer", "2027-02-28"),
+        ("isotretinoin_last_dose", "caution", "2027-08-31"),
+    ]
+
+
+def test_json_answers_with_null_and_iso_strings(tmp_path: Path) -> None:
+    code, doc = screen_json(json_answers(tmp_path, isotretinoin_last_dose=None, radiation_last_date="2026-06-30"))
+    assert (code, doc["verdict"], doc["earliest_date"]) == (3, "defer", "2027-06-30")
+
+
+def test_caution_exit_0(tmp_path: Path) -> None:
+    code, doc = screen_json(json_answers(tmp_path, anticoagulants=True, fitzpatrick="V"))
+    assert code == 0
+    assert doc["verdict"] == "caution"
+    assert [f["id"] for f in doc["findings"]] == ["anticoagulants", "fitzpatrick"]
+    assert "discuss" in doc["findings"][0]["patient_message"]
+
+
+def test_contraindicated_exit_4(tmp_path: Path) -> None:
+    code, doc = screen_json(json_answers(tmp_path, keloid_history=True, active_acne=True))
+    assert (code, doc["verdict"], doc["earliest_date"]) == (4, "contraindicated", None)
+    assert {f["category"] for f in doc["findings"]} == {"contraindicated", "defer"}
+
+
+def test_undated_defer_exit_3_with_null_date(tmp_path: Path) -> None:
+    code, doc = screen_json(json_answers(tmp_path, pregnant=True))
+    assert (code, doc["verdict"], doc["earliest_date"]) == (3, "defer", None)
+
+
+def test_human_output(tmp_path: Path) -> None:
+    code, out, err = run("screen", "-a", str(json_answers(tmp_path, herpes_history=True)), "--on", ON, "-p", "P-7")
+    assert code == 0 and err == ""
+    assert "CAUTION" in out and "P-7" in out
+    assert "antiviral" in out
+
+
+def test_record_is_written_atomically_with_mode_0600(tmp_path: Path) -> None:
+    out = tmp_path / "rec.toml"
+    code, _, err = run(
+        "screen",
+        "-a",
+        str(json_answers(tmp_path, isotretinoin_last_dose="2026-08-31")),
+        "--on",
+        ON,
+        "--patient",
+        "P-0042",
+        "--clinician",
+        "Dr Rao",
+        "--out",
+        str(out),
+    )
+    assert code == 3, err
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    rec = tomllib.loads(out.read_text())
+    assert rec["patient"] == "P-0042"
+    assert rec["clinician"] == "Dr Rao"
+    assert rec["verdict"] == "defer"
+    assert str(rec["earliest_date"]) == "2027-02-28"
+    assert str(rec["evaluated_on"]) == ON
+    assert str(rec["answers"]["isotretinoin_last_dose"]) == "2026-08-31"
+    assert rec["answers"]["radiation_last_date"] is False
+    proto = catalog.load_screening()
+    assert rec["protocol"] == {
+        "name": "screening",
+        "version": proto.info.version,
+        "sha256": proto.info.sha256,
+        "origin": "bundled:screening",
+    }
+    assert [f["category"] for f in rec["findings"]] == ["defer", "caution"]
+    assert sorted(os.listdir(tmp_path)) == ["answers.json", "rec.toml"]  # no temp file left
+
+
+def test_out_to_missing_folder_fails_before_anything(tmp_path: Path) -> None:
+    code, out, err = run("screen", "-a", str(json_answers(tmp_path)), "--out", str(tmp_path / "nope" / "r.toml"))
+    assert code == 2 and out == ""
+    assert err.strip() == f"needle: error: --out: folder {tmp_path / 'nope'} does not exist"
+
+
+@pytest.mark.parametrize(
+    ("content", "suffix", "message"),
+    [
+        ("pregnent = true\n", ".toml", "unknown question 'pregnent' (did you mean 'pregnant'?)"),
+        ('{"fitzpatrick": 7}', ".json", "fitzpatrick: must be a Fitzpatrick type 1-6, got 7"),
+        ('{"fitzpatrick": true}', ".json", "fitzpatrick: must be a Fitzpatrick type 1-6, not True"),
+        ('{"pregnant": "no"}', ".json", "pregnant: must be true or false, not 'no'"),
+        (
+            '{"isotretinoin_last_dose": "2026-02-30"}',
+            ".json",
+            "isotretinoin_last_dose: '2026-02-30' is not a real calendar date",
+        ),
+        (
+            '{"isotretinoin_last_dose": "31/08/2026"}',
+            ".json",
+            "isotretinoin_last_dose: '31/08/2026' is not a date; use YYYY-MM-DD",
+        ),
+        (
+            '{"isotretinoin_last_dose": true}',
+            ".json",
+            "isotretinoin_last_dose: give the date (YYYY-MM-DD), or false for none",
+        ),
+        ("radiation_last_date = 2026-01-01T10:00:00\n", ".toml", "radiation_last_date: must be a date without a time"),
+        ("pregnant = [true]\n", ".toml", "pregnant: must be true or false, not a list"),
+        ("isotretinoin_last_dose = 2026-02-30\n", ".toml", "not valid TOML"),
+        ("[1, 2]", ".json", "must be a JSON object of question ids to answers"),
+        ("{nope", ".json", "not valid JSON"),
+    ],
+)
+def test_bad_answers_are_one_line_exit_2(tmp_path: Path, content: str, suffix: str, message: str) -> None:
+    path = tmp_path / f"a{suffix}"
+    path.write_text(content)
+    code, out, err = run("screen", "--answers", str(path), "--on", ON)
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("needle: error: ")
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_binary_garbage_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "a.toml"
+    path.write_bytes(b"\x00\xff\xfe\x80garbage")
+    code, _, err = run("screen", "--answers", str(path))
+    assert code == 2 and "not UTF-8 text" in err
+
+
+def test_missing_answers_without_a_terminal_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps({k: v for k, v in BASE.items() if k not in ("keloid_history", "fitzpatrick")}))
+    code, out, err = run("screen", "--answers", str(path), "--on", ON)
+    assert code == 2 and out == ""
+    assert "missing answer(s) for keloid_history, fitzpatrick (stdin is not a terminal" in err
+
+
+def test_no_answers_file_without_a_terminal_is_an_error() -> None:
+    code, _, err = run("screen", "--on", ON)
+    assert code == 2 and "missing answer(s) for pregnant," in err
+
+
+def test_answers_from_stdin() -> None:
+    code, out, err = run("screen", "--answers", "-", "--on", ON, "--json", input=json.dumps(BASE))
+    assert code == 0, err
+    assert json.loads(out)["verdict"] == "eligible"
+
+
+def test_missing_answers_file(tmp_path: Path) -> None:
+    code, _, err = run("screen", "--answers", str(tmp_path / "none.toml"))
+    assert code == 2 and err.strip() == f"needle: error: {tmp_path / 'none.toml'}: no such file"
+
+
+def test_bad_on_date() -> None:
+    code, _, err = run("screen", "--on", "2026-13-01")
+    assert code == 2 and err.strip() == "needle: error: --on: '2026-13-01' is not a real calendar date"
+
+
+def test_custom_screening_protocol(tmp_path: Path) -> None:
+    text = catalog.read_source("screening")[0].decode()
+    # A clinic that treats herpes history as a deferral rather than a caution.
+    text = text.replace('category = "caution"\nmessage = "Herpes', 'category = "defer"\nmessage = "Herpes').replace(
+        'name = "screening"', 'name = "clinic-screening"'
+    )
+    proto = tmp_path / "clinic.toml"
+    proto.write_text(text)
+    code, doc = screen_json(json_answers(tmp_path, herpes_history=True), "--protocol", str(proto))
+    assert (code, doc["verdict"], doc["protocol"]["name"]) == (3, "defer", "clinic-screening")
+
+
+def test_treatment_protocol_is_not_a_screening_protocol(tmp_path: Path) -> None:
+    code, _, err = run("screen", "-a", str(json_answers(tmp_path)), "--protocol", "fine-lines")
+    assert code == 2 and "not a screening protocol" in err
