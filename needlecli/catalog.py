@@ -275,7 +275,7 @@ class _Validator:
             return self.screening(raw, info)
         if kind == "treatment":
             self.unknown(
-                raw, "", ("protocol", "sessions", "interval_weeks", "boosters", "depth_mm", "pause", "aftercare")
+                raw, "", ("protocol", "sessions", "interval_weeks", "boosters", "depth_mm", "pih", "pause", "aftercare")
             )
             return self.treatment(raw, info)
         return None
@@ -401,6 +401,7 @@ class _Validator:
                     self.err(p, f"must satisfy 0 < shallowest <= deepest <= {MAX_DEPTH_MM} mm, got [{lo}, {hi}]")
                     continue
                 depth.append((zone, lo, hi))
+        pih = self.pih(raw)
         pause_days = 0
         pause_items: tuple[str, ...] = ()
         retinoid_items: tuple[str, ...] = ()
@@ -439,7 +440,42 @@ class _Validator:
             pause_items=pause_items,
             pause_retinoid_items=retinoid_items,
             aftercare=tuple(windows),
+            pih_fitzpatrick=pih[0],
+            pih_step_mm=pih[1],
+            pih_floor_mm=pih[2],
+            pih_note=pih[3],
         )
+
+    def pih(self, raw: Mapping[str, Any]) -> tuple[tuple[int, ...], float, float, str]:
+        tab = self.table(raw, "pih", "")
+        if tab is None:
+            return (), 0.0, 0.0, ""
+        self.unknown(tab, "pih", ("fitzpatrick", "step_mm", "floor_mm", "note"))
+        types = tab.get("fitzpatrick")
+        if not (
+            isinstance(types, list)
+            and types
+            and all(isinstance(x, int) and not isinstance(x, bool) and 1 <= x <= 6 for x in types)
+        ):
+            self.err("pih.fitzpatrick", "must be a non-empty list of Fitzpatrick types 1-6")
+            types = []
+        step, floor = (self.millimetres(tab, key, "pih") for key in ("step_mm", "floor_mm"))
+        note = self.string(tab, "note", "pih")
+        return tuple(sorted(set(types))), step, floor, note
+
+    def millimetres(self, tbl: Mapping[str, Any], key: str, path: str) -> float:
+        full = _join(path, key)
+        if key not in tbl:
+            self.err(full, "missing")
+            return 0.0
+        val = tbl[key]
+        if isinstance(val, bool) or not isinstance(val, (int, float)):
+            self.err(full, f"must be a number of mm, not {_kind(val)}")
+            return 0.0
+        if not 0 < val <= MAX_DEPTH_MM:
+            self.err(full, f"must be more than 0 and at most {MAX_DEPTH_MM} mm, got {val}")
+            return 0.0
+        return float(val)
 
 
 def _join(path: str, key: str) -> str:

@@ -136,6 +136,11 @@ class TreatmentProtocol:
     pause_items: tuple[str, ...]
     pause_retinoid_items: tuple[str, ...]
     aftercare: tuple[WindowSpec, ...]
+    #: Fitzpatrick types for which every depth is one step shallower (PIH precautions).
+    pih_fitzpatrick: tuple[int, ...] = (4, 5, 6)
+    pih_step_mm: float = 0.25
+    pih_floor_mm: float = 0.25
+    pih_note: str = ""
 
 
 Protocol = ScreeningProtocol | TreatmentProtocol
@@ -158,3 +163,117 @@ class ScreeningResult:
     earliest_date: dt.date | None
     findings: tuple[Finding, ...]
     evaluated_on: dt.date
+
+
+# ----------------------------------------------------------------- plans
+
+WindowKind = Literal["pause", "aftercare"]
+WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class ProtocolRef:
+    """Which protocol a plan or record was made with."""
+
+    name: str
+    version: str
+    sha256: str
+    origin: str
+
+
+@dataclass(frozen=True)
+class Window:
+    """A pause or aftercare window, days inclusive.
+
+    ``key`` is the item's stable identity within its plan (used for calendar
+    UIDs); ``revision`` counts how often its dates changed (calendar SEQUENCE).
+    """
+
+    kind: WindowKind
+    session: int
+    first_day: dt.date
+    last_day: dt.date
+    title: str
+    items: tuple[str, ...]
+    key: str
+    revision: int = 0
+
+
+@dataclass(frozen=True)
+class Session:
+    number: int
+    date: dt.date
+    key: str
+    revision: int = 0
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class Booster:
+    number: int
+    date: dt.date
+    key: str
+    windows: tuple[Window, ...]
+    revision: int = 0
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class ClinicRules:
+    """When the clinic is open: weekdays (0 = Monday) minus closed dates (incl. public holidays)."""
+
+    weekdays: frozenset[int]
+    closed: frozenset[dt.date]
+    holidays: str | None = None
+
+    def is_open(self, day: dt.date) -> bool:
+        return day.weekday() in self.weekdays and day not in self.closed
+
+    def why_closed(self, day: dt.date) -> str:
+        if day.weekday() not in self.weekdays:
+            return f"{WEEKDAYS[day.weekday()].capitalize()} is not a clinic day"
+        if day in self.closed:
+            return "the clinic is closed that day"
+        return "open"
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """Everything a plan is computed from; kept in saved plans so a reschedule uses the same rules."""
+
+    patient: str
+    indication: str
+    start: dt.date
+    sessions: int
+    interval_weeks: int
+    clinic: ClinicRules
+    boosters: int = 0
+    not_before: dt.date | None = None
+    uses_retinoids: bool | None = None
+    pih: bool = False
+    time: dt.time | None = None
+    duration_minutes: int = 60
+    tz: str = "UTC"
+
+
+@dataclass(frozen=True)
+class DepthZone:
+    zone: str
+    min_mm: float
+    max_mm: float
+
+
+@dataclass(frozen=True)
+class Plan:
+    plan_id: str
+    revision: int
+    created_on: dt.date
+    request: PlanRequest
+    protocol: ProtocolRef
+    sessions: tuple[Session, ...]
+    windows: tuple[Window, ...]
+    boosters: tuple[Booster, ...]
+    depth: tuple[DepthZone, ...]
+    notes: tuple[str, ...] = ()

@@ -13,6 +13,7 @@ import json
 import os
 import tempfile
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -161,3 +162,96 @@ def write_screening_record(path: Path, record: dict[str, Any]) -> None:
     import tomli_w
 
     write_atomic(path, tomli_w.dumps(record).encode("utf-8"))
+
+
+def read_toml_file(path: Path, what: str) -> dict[str, Any]:
+    """Read a TOML file written by needle (a record or a saved plan); RecordError on any problem."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise RecordError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise RecordError(f"{path}: is a folder, not a {what}") from None
+    except OSError as exc:
+        raise RecordError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if len(data) > 10 * MAX_INPUT_BYTES:
+        raise RecordError(f"{path}: too large for a {what}")
+    try:
+        return tomllib.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise RecordError(f"{path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise RecordError(f"{path}: not a valid {what} (TOML: {exc})") from None
+
+
+@dataclass(frozen=True)
+class ScreeningRecord:
+    """The parts of a screening record that planning needs."""
+
+    patient: str
+    verdict: str
+    earliest_date: dt.date | None
+    evaluated_on: dt.date
+    uses_retinoids: bool | None
+    fitzpatrick: int | None
+
+
+def read_screening_record(path: Path) -> ScreeningRecord:
+    doc = read_toml_file(path, "screening record")
+    if doc.get("record") != "needle-screening":
+        raise RecordError(f"{path}: not a needle screening record (make one with `needle screen --out`)")
+
+    def field_(key: str, kinds: tuple[type, ...]) -> Any:
+        if key not in doc:
+            raise RecordError(f"{path}: {key}: missing")
+        val = doc[key]
+        if isinstance(val, dt.datetime) or not isinstance(val, kinds):
+            raise RecordError(f"{path}: {key}: has the wrong type ({type(val).__name__})")
+        return val
+
+    verdict = field_("verdict", (str,))
+    if verdict not in ("contraindicated", "defer", "caution", "eligible"):
+        raise RecordError(f"{path}: verdict: unknown verdict {verdict!r}")
+    earliest = field_("earliest_date", (dt.date, bool))
+    if earliest is True:
+        raise RecordError(f"{path}: earliest_date: must be a date or false")
+    _check_consistent(path, verdict, earliest or None, doc.get("findings", []))
+    answers = doc.get("answers", {})
+    if not isinstance(answers, dict):
+        raise RecordError(f"{path}: answers: must be a table")
+    retinoids = answers.get("uses_retinoids")
+    fitz = answers.get("fitzpatrick")
+    return ScreeningRecord(
+        patient=field_("patient", (str,)),
+        verdict=verdict,
+        earliest_date=earliest or None,
+        evaluated_on=field_("evaluated_on", (dt.date,)),
+        uses_retinoids=retinoids if isinstance(retinoids, bool) else None,
+        fitzpatrick=fitz if isinstance(fitz, int) and not isinstance(fitz, bool) else None,
+    )
+
+
+def _check_consistent(path: Path, verdict: str, earliest: dt.date | None, findings: object) -> None:
+    """Refuse a record whose verdict is more permissive than its own findings (e.g. hand-edited)."""
+    from needlecli.model import SEVERITY
+
+    severity: dict[str, int] = {str(k): v for k, v in SEVERITY.items()}
+    if not isinstance(findings, list) or not all(isinstance(f, dict) for f in findings):
+        raise RecordError(f"{path}: findings: must be an array of tables")
+    worst = "eligible"
+    defer_untils: list[dt.date | None] = []
+    for i, f in enumerate(findings):
+        cat = f.get("category")
+        if cat not in ("contraindicated", "defer", "caution"):
+            raise RecordError(f"{path}: findings[{i}].category: unknown category {cat!r}")
+        if severity[cat] > severity[worst]:
+            worst = cat
+        if cat == "defer":
+            until = f.get("until")
+            defer_untils.append(until if isinstance(until, dt.date) else None)
+    if severity[worst] > severity[verdict]:
+        raise RecordError(f"{path}: verdict {verdict!r} contradicts its findings ({worst}); screen again")
+    if verdict == "defer" and defer_untils:
+        expected = None if None in defer_untils else max(d for d in defer_untils if d is not None)
+        if earliest != expected:
+            raise RecordError(f"{path}: earliest_date contradicts the deferral findings; screen again")

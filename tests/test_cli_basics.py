@@ -14,7 +14,17 @@ from needlecli import __version__
 from needlecli.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
-COMMANDS = [["screen"], ["protocols"], ["protocols", "list"], ["protocols", "show"], ["protocols", "validate"]]
+COMMANDS = [
+    ["screen"],
+    ["plan"],
+    ["protocols"],
+    ["protocols", "list"],
+    ["protocols", "show"],
+    ["protocols", "validate"],
+    ["config"],
+    ["config", "show"],
+    ["config", "init"],
+]
 
 
 def run(*args: str) -> tuple[int, str, str]:

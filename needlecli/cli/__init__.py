@@ -25,6 +25,7 @@ Examples:
   needle screen                                  # interactive screening at the desk
   needle screen --answers p1.toml --json         # scripted, verdict as JSON
   needle screen --answers p1.toml --patient P1 --out p1-screening.toml
+  needle plan --patient P1 --indication acne-scars --start 2026-12-01
   needle protocols list
 """
 
@@ -69,16 +70,15 @@ def _root(
     """Screen microneedling patients, plan series and export aftercare."""
 
 
+from needlecli.cli import config as _config  # noqa: E402
+from needlecli.cli import plan as _plan  # noqa: E402
 from needlecli.cli import protocols as _protocols  # noqa: E402
 from needlecli.cli import screen as _screen  # noqa: E402
 
+app.command("screen", help=_screen.HELP, epilog=_screen.EPILOG)(_screen.screen)
+app.command("plan", help=_plan.HELP, epilog=_plan.EPILOG)(_plan.plan)
 app.add_typer(_protocols.app, name="protocols")
-app.command(
-    "screen",
-    help=_screen.HELP,
-    epilog=_screen.EPILOG,
-    no_args_is_help=False,
-)(_screen.screen)
+app.add_typer(_config.app, name="config")
 
 
 def main() -> None:

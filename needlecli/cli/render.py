@@ -10,7 +10,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from needlecli.model import ScreeningProtocol, ScreeningResult
+from needlecli.model import Plan, ScreeningProtocol, ScreeningResult
 
 STYLE = {
     "eligible": "bold green",
@@ -80,3 +80,73 @@ def print_result(
     console.print(result_panel(result, protocol, patient))
     if saved_to is not None:
         console.print(f"Screening record saved to {saved_to} (mode 0600).")
+
+
+def plan_renderable(plan: Plan) -> Group:
+    from needlecli.clinic import format_weekdays
+    from needlecli.render.common import day_text, depth_text, span_text, time_text, window_columns, windows_by_session
+
+    req = plan.request
+    timed = any(s.start for s in plan.sessions)
+    cols = window_columns(plan)
+    head = Text(f"Treatment plan · {plan.protocol.name} {plan.protocol.version}", style="bold")
+    if req.patient:
+        head.append(f" · {req.patient}")
+    sub = Text(
+        f"{req.sessions} sessions every {req.interval_weeks} weeks · clinic days {format_weekdays(req.clinic.weekdays)}"
+        + (f" · holidays {req.clinic.holidays}" if req.clinic.holidays else "")
+        + (f" · {req.tz}" if timed else "")
+        + f" · planned {plan.created_on.isoformat()} (plan {plan.plan_id} rev {plan.revision})",
+        style="dim",
+    )
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("Date", no_wrap=True)
+    if timed:
+        table.add_column("Time", no_wrap=True)
+    for _, title in cols:
+        table.add_column(Text(title), no_wrap=False)
+    per = windows_by_session(plan.windows)
+    for s in plan.sessions:
+        cells: list[RenderableType] = [str(s.number), Text(day_text(s.date), style="bold")]
+        if timed:
+            cells.append(time_text(s.start, s.end))
+        cells += [span_text(per[s.number][stem].first_day, per[s.number][stem].last_day) for stem, _ in cols]
+        table.add_row(*cells)
+    for b in plan.boosters:
+        bper = {w.key.rsplit("-", 1)[0].removeprefix("booster-"): w for w in b.windows}
+        cells = [f"B{b.number}", Text(day_text(b.date), style="bold")]
+        if timed:
+            cells.append(time_text(b.start, b.end))
+        cells += [span_text(bper[stem].first_day, bper[stem].last_day) for stem, _ in cols]
+        table.add_row(*cells)
+    parts: list[RenderableType] = [head, sub, Text(""), table]
+    first = per.get(1, {})
+    items = Table.grid(padding=(0, 2))
+    items.add_column(no_wrap=True, style="bold")
+    items.add_column()
+    for stem, title in cols:
+        items.add_row(Text(title), Text(", ".join(first[stem].items)))
+    parts += [Text(""), items]
+    depth = Table(title="Needle depth", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    depth.add_column("Zone")
+    depth.add_column("Depth", justify="right")
+    for z in plan.depth:
+        depth.add_row(z.zone, depth_text(z.min_mm, z.max_mm))
+    parts += [Text(""), depth]
+    for note in plan.notes:
+        parts.append(Text(f"Note: {note}", style="yellow"))
+    return Group(*parts)
+
+
+def print_plan(plan: Plan) -> None:
+    Console(highlight=False).print(plan_renderable(plan))
+
+
+def plan_table_text(plan: Plan) -> str:
+    """The table view as plain text (for --format table --out FILE)."""
+    import io
+
+    console = Console(file=io.StringIO(), width=110, color_system=None, highlight=False, record=True)
+    console.print(plan_renderable(plan))
+    return console.export_text()

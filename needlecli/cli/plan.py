@@ -1,0 +1,294 @@
+"""`needle plan`: the treatment-series calendar for one patient."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from needlecli.errors import NeedleError, UsageError
+
+if TYPE_CHECKING:
+    from needlecli.config import Config
+    from needlecli.model import Plan, PlanRequest, TreatmentProtocol
+
+HELP = """Plan a patient's treatment series: session dates on open clinic days,
+the pause window before each session and the aftercare windows after it,
+boosters, and needle depth by zone.
+
+Clinic days, closed dates, holidays, time zone and session time come from the
+clinic config (`needle config show`) unless given here. With --screening, a
+contraindicated record refuses (exit 4), a deferral without a date refuses
+(exit 3), and a dated deferral moves the first session to that date or later.
+
+Save with --format toml --out plan.toml; later, --from plan.toml --move 3=DATE
+moves session 3 and recomputes the later sessions under the same rules.
+"""
+
+EPILOG = """\b
+Examples:
+  needle plan --patient P-0042 --indication acne-scars --start 2026-12-01
+  needle plan --patient P-0042 --indication deep-scars --screening p42-screening.toml \\
+      --time 10:30 --tz Europe/London --holidays GB --boosters 2 --format json
+  needle plan --patient P-0042 --indication fine-lines --format toml --out p42-plan.toml
+  needle plan --from p42-plan.toml --move 3=2027-02-10 --format toml --out p42-plan.toml
+"""
+
+FORMATS = ("table", "json", "toml", "md")
+
+
+class ScreeningRefusal(NeedleError):
+    """The screening record does not allow planning (exit 3 or 4)."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.exit_code = code
+
+
+def plan(
+    patient: str | None = typer.Option(None, "--patient", "-p", help="Patient id (goes into ids and file names)."),
+    indication: str | None = typer.Option(
+        None, "--indication", "-i", help="fine-lines, acne-scars, texture, deep-scars, or a protocol .toml path."
+    ),
+    start: str | None = typer.Option(None, "--start", help="Earliest first session, YYYY-MM-DD.  [default: --on]"),
+    sessions: int | None = typer.Option(None, "--sessions", "-n", help="Number of sessions.  [default: protocol's]"),
+    interval_weeks: int | None = typer.Option(
+        None, "--interval-weeks", "-w", help="Weeks between sessions.  [default: protocol's]"
+    ),
+    screening: Path | None = typer.Option(None, "--screening", help="A screening record from `needle screen --out`."),
+    clinic_days: str | None = typer.Option(None, "--clinic-days", help="Open weekdays: mon-fri or mon,wed,fri."),
+    closed: list[str] | None = typer.Option(None, "--closed", help="A closed date, YYYY-MM-DD (repeatable)."),
+    holidays: str | None = typer.Option(None, "--holidays", help="Public holidays closed: GB, GB-SCT, US-CA ..."),
+    time: str | None = typer.Option(None, "--time", help="Session start, HH:MM (24-hour)."),
+    duration: int | None = typer.Option(None, "--duration", help="Session length in minutes.  [default: 60]"),
+    tz: str | None = typer.Option(None, "--tz", help="IANA time zone, e.g. Europe/London."),
+    boosters: int = typer.Option(0, "--boosters", help="Booster sessions after the series."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, json, toml or md."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write to this file (atomic, mode 0600)."),
+    on: str | None = typer.Option(None, "--on", help="Planning date, YYYY-MM-DD.  [default: today]"),
+    from_: Path | None = typer.Option(None, "--from", help="A saved plan (TOML) to re-export or reschedule."),
+    move: list[str] | None = typer.Option(None, "--move", help="With --from: N=YYYY-MM-DD moves session N."),
+) -> None:
+    from needlecli import catalog, scheduling
+    from needlecli.cli.common import parse_on
+    from needlecli.config import load_config
+
+    day = parse_on(on)
+    if fmt not in FORMATS:
+        raise UsageError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
+    if out is not None:
+        _check_out(out)
+    cfg = load_config()
+    notes: list[str] = []
+
+    if from_ is not None:
+        given = {
+            "--patient": patient,
+            "--indication": indication,
+            "--start": start,
+            "--sessions": sessions,
+            "--interval-weeks": interval_weeks,
+            "--screening": screening,
+            "--clinic-days": clinic_days,
+            "--closed": closed,
+            "--holidays": holidays,
+            "--time": time,
+            "--duration": duration,
+            "--tz": tz,
+        }
+        clash = [k for k, v in given.items() if v] + (["--boosters"] if boosters else [])
+        if clash:
+            raise UsageError(
+                f"--from: the saved plan fixes {', '.join(clash)}; only --move, --format, --out, --on apply"
+            )
+        result = _from_saved(from_, move or [], day, notes)
+    else:
+        if move:
+            raise UsageError("--move needs --from (a saved plan)")
+        if indication is None:
+            raise UsageError("--indication is required (fine-lines, acne-scars, texture, deep-scars, or a .toml path)")
+        protocol = catalog.load_treatment(indication)
+        request = _request(
+            protocol,
+            cfg,
+            day,
+            patient=patient,
+            start=start,
+            sessions=sessions,
+            interval_weeks=interval_weeks,
+            screening=screening,
+            clinic_days=clinic_days,
+            closed=closed or [],
+            holidays=holidays,
+            time=time,
+            duration=duration,
+            tz=tz,
+            boosters=boosters,
+            notes=notes,
+        )
+        result = scheduling.build_plan(protocol, request, day)
+
+    for note in notes:
+        print(f"needle: {note}", file=sys.stderr)
+    _emit(result, fmt, out)
+
+
+def _check_out(out: Path) -> None:
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():
+        raise UsageError(f"--out: folder {folder} does not exist")
+    if out.is_dir():
+        raise UsageError(f"--out: {out} is a folder; give a file name")
+
+
+def _request(
+    protocol: TreatmentProtocol,
+    cfg: Config,
+    day: dt.date,
+    *,
+    patient: str | None,
+    start: str | None,
+    sessions: int | None,
+    interval_weeks: int | None,
+    screening: Path | None,
+    clinic_days: str | None,
+    closed: list[str],
+    holidays: str | None,
+    time: str | None,
+    duration: int | None,
+    tz: str | None,
+    boosters: int,
+    notes: list[str],
+) -> PlanRequest:
+    from needlecli import clinic as clinic_mod
+    from needlecli.cli.common import parse_flag_date as parse_date
+    from needlecli.model import ClinicRules, PlanRequest
+    from needlecli.records import read_screening_record
+
+    not_before = None
+    uses_retinoids = None
+    pih = False
+    if screening is not None:
+        rec = read_screening_record(screening)
+        if patient is not None and rec.patient and rec.patient != patient:
+            raise UsageError(f"--screening: the record is for patient {rec.patient!r}, not {patient!r}")
+        patient = patient or rec.patient
+        if rec.verdict == "contraindicated":
+            raise ScreeningRefusal(
+                f"{screening}: the screening verdict is contraindicated ({rec.evaluated_on}); no plan", 4
+            )
+        if rec.verdict == "defer":
+            if rec.earliest_date is None:
+                raise ScreeningRefusal(
+                    f"{screening}: the screening defers treatment with no end date; re-assess before planning", 3
+                )
+            not_before = rec.earliest_date
+            notes.append(f"screening defers treatment until {rec.earliest_date}: sessions start on or after it")
+        uses_retinoids = rec.uses_retinoids
+        pih = rec.fitzpatrick in protocol.pih_fitzpatrick
+        age = (day - rec.evaluated_on).days
+        if age > 90:
+            notes.append(f"the screening is {age} days old ({rec.evaluated_on}); consider screening again")
+    begin = parse_date(start, "--start") if start else day
+    n = sessions if sessions is not None else protocol.sessions.default
+    weeks = interval_weeks if interval_weeks is not None else protocol.interval_weeks.default
+    weekdays = clinic_mod.parse_weekdays(clinic_days) if clinic_days is not None else cfg.days
+    closed_days = {parse_date(c, "--closed") for c in closed} | set(cfg.closed)
+    region = holidays if holidays is not None else cfg.holidays
+    if region:
+        # Enough years for the series and every booster, with a year to spare.
+        span = (n * protocol.interval_weeks.max * 7 + max(boosters, 0) * protocol.booster_months.max * 31) // 365
+        first_year = max(begin, not_before or begin).year
+        closed_days |= clinic_mod.public_holidays(region, range(first_year, first_year + span + 2))
+    at = clinic_mod.parse_time(time) if time is not None else cfg.session_time
+    zone = clinic_mod.check_zone(tz) if tz is not None else cfg.time_zone
+    if at is not None and zone is None:
+        notes.append("session times are in UTC (no --tz and no time_zone in the clinic config)")
+    minutes = clinic_mod.check_duration(duration) if duration is not None else cfg.session_minutes
+    return PlanRequest(
+        patient=patient or "",
+        indication=protocol.info.name,
+        start=begin,
+        sessions=n,
+        interval_weeks=weeks,
+        clinic=ClinicRules(frozenset(weekdays), frozenset(closed_days), region),
+        boosters=boosters,
+        not_before=not_before,
+        uses_retinoids=uses_retinoids,
+        pih=pih,
+        time=at,
+        duration_minutes=minutes,
+        tz=zone or "UTC",
+    )
+
+
+def _from_saved(path: Path, moves: list[str], day: dt.date, notes: list[str]) -> Plan:
+    from needlecli import catalog, scheduling
+    from needlecli.cli.common import parse_flag_date
+    from needlecli.plans import read_plan
+    from needlecli.records import read_toml_file
+
+    saved = read_plan(read_toml_file(path, "saved plan"), str(path))
+    origin = saved.protocol.origin
+    ref = origin.removeprefix("bundled:") if origin.startswith("bundled:") else origin
+    protocol = catalog.load_treatment(ref)
+    if protocol.info.sha256 != saved.protocol.sha256:
+        notes.append(
+            f"protocol {saved.protocol.name} has changed since the plan was saved "
+            f"({saved.protocol.version} -> {protocol.info.version}); windows follow the current file"
+        )
+    plan = scheduling.rebuild(
+        protocol,
+        saved.request,
+        plan_id=saved.plan_id,
+        revision=saved.revision,
+        created_on=saved.created_on,
+        session_dates=saved.session_dates,
+        booster_dates=saved.booster_dates,
+        revisions=saved.revisions,
+        notes=saved.notes,
+    )
+    for spec in moves:
+        number_text, sep, date_text = spec.partition("=")
+        if not sep or not number_text.strip().isdigit():
+            raise UsageError(f"--move: expected N=YYYY-MM-DD such as 3=2027-02-10, got {spec!r}")
+        plan = scheduling.reschedule(protocol, plan, int(number_text), parse_flag_date(date_text, "--move"), day)
+    return plan
+
+
+def _emit(plan: Plan, fmt: str, out: Path | None) -> None:
+    from needlecli.records import write_atomic
+
+    if fmt == "table":
+        if out is not None:
+            from needlecli.cli.render import plan_table_text
+
+            write_atomic(out, plan_table_text(plan).encode("utf-8"))
+            return
+        from needlecli.cli.render import print_plan
+
+        print_plan(plan)
+        return
+    if fmt == "json":
+        import json
+
+        from needlecli.plans import plan_document, to_json_ready
+
+        text = json.dumps(to_json_ready(plan_document(plan)), indent=2, ensure_ascii=False) + "\n"
+    elif fmt == "toml":
+        import tomli_w
+
+        from needlecli.plans import plan_document, to_toml_ready
+
+        text = tomli_w.dumps(to_toml_ready(plan_document(plan)))
+    else:
+        from needlecli.render.markdown import plan_markdown
+
+        text = plan_markdown(plan)
+    if out is not None:
+        write_atomic(out, text.encode("utf-8"))
+    else:
+        sys.stdout.write(text)

@@ -1,0 +1,1 @@
+"""Exporters: pure functions from core objects to text (Markdown; ICS later)."""

@@ -1,0 +1,83 @@
+"""Markdown for plans: reads well as plain text, renders on GitHub, prints cleanly."""
+
+from __future__ import annotations
+
+from needlecli.clinic import format_weekdays
+from needlecli.model import Plan, Window
+from needlecli.render.common import (
+    day_text,
+    depth_text,
+    span_text,
+    time_text,
+    window_columns,
+    windows_by_session,
+)
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return [_row(header), _row(["---"] * len(header)), *(_row(r) for r in rows)]
+
+
+def plan_markdown(plan: Plan) -> str:
+    req = plan.request
+    timed = any(s.start for s in plan.sessions)
+    cols = window_columns(plan)
+    lines = [f"# Treatment plan: {plan.protocol.name}", ""]
+    if req.patient:
+        lines.append(f"- Patient: {req.patient}")
+    lines += [
+        f"- Protocol: {plan.protocol.name} {plan.protocol.version}",
+        f"- Planned on: {plan.created_on.isoformat()} (plan {plan.plan_id}, revision {plan.revision})",
+        f"- Series: {req.sessions} sessions, every {req.interval_weeks} weeks",
+        f"- Clinic days: {format_weekdays(req.clinic.weekdays)}"
+        + (f"; public holidays: {req.clinic.holidays}" if req.clinic.holidays else ""),
+    ]
+    if timed:
+        lines.append(f"- Time zone: {req.tz}")
+    lines += ["", "## Sessions", ""]
+    header = ["#", "Date"] + (["Time"] if timed else []) + [title for _, title in cols]
+    per = windows_by_session(plan.windows)
+    rows = []
+    for s in plan.sessions:
+        cells = [str(s.number), day_text(s.date)] + ([time_text(s.start, s.end)] if timed else [])
+        cells += [span_text(per[s.number][stem].first_day, per[s.number][stem].last_day) for stem, _ in cols]
+        rows.append(cells)
+    lines += _table(header, rows)
+    if plan.boosters:
+        lines += ["", "## Boosters", ""]
+        brows = []
+        for b in plan.boosters:
+            bper = {w.key.rsplit("-", 1)[0].removeprefix("booster-"): w for w in b.windows}
+            cells = [f"B{b.number}", day_text(b.date)] + ([time_text(b.start, b.end)] if timed else [])
+            cells += [span_text(bper[stem].first_day, bper[stem].last_day) for stem, _ in cols]
+            brows.append(cells)
+        lines += _table(header, brows)
+    first = per.get(1, {})
+    lines += ["", "## Around every session", ""]
+    for stem, title in cols:
+        w: Window = first[stem]
+        lines.append(f"**{title}**" + _days_note(w, plan))
+        lines.append("")
+        lines += [f"- {item}" for item in w.items]
+        lines.append("")
+    lines.append("Every morning: broad-spectrum SPF 30+, reapplied outdoors.")
+    lines += ["", "## Needle depth by zone", ""]
+    lines += _table(["Zone", "Depth"], [[z.zone, depth_text(z.min_mm, z.max_mm)] for z in plan.depth])
+    if plan.notes:
+        lines += ["", "## Notes", ""]
+        lines += [f"- {n}" for n in plan.notes]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _days_note(w: Window, plan: Plan) -> str:
+    session = plan.sessions[0].date
+    a, b = (w.first_day - session).days, (w.last_day - session).days
+    if w.kind == "pause":
+        return f" (from {-a} days before to the day before each session)"
+    if a == 0:
+        return f" (the session day{f' to day {b} after' if b else ''})"
+    return f" (day {a} to day {b} after the session)"

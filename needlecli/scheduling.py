@@ -1,0 +1,373 @@
+"""Pure series scheduling: build_plan(protocol, request, on) -> Plan, and reschedule.
+
+Rules (SPEC.md, `needle plan`):
+- the first session falls on the first open clinic day >= start (and >= a
+  screening deferral date);
+- each next session falls at previous + interval, moved forward to the next
+  open day, and never outside [previous + min weeks, previous + max weeks];
+  if no open day fits, SchedulingError says which session and why;
+- boosters follow the series, each the protocol's booster interval after the
+  previous session or booster, moved forward to an open day, never later than
+  the previous + the booster maximum;
+- around every session (and booster): a pause window from `days_before` days
+  before to the day before, and the protocol's aftercare windows.
+
+No I/O, no clock: the planning date and the clinic calendar are arguments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+from collections.abc import Mapping
+from zoneinfo import ZoneInfo
+
+from needlecli.errors import NeedleError
+from needlecli.model import (
+    Booster,
+    ClinicRules,
+    DepthZone,
+    Plan,
+    PlanRequest,
+    ProtocolRef,
+    Session,
+    TreatmentProtocol,
+    Window,
+)
+from needlecli.screening import add_months
+
+#: How far ahead the first session may be searched for before giving up.
+FIRST_SESSION_HORIZON_DAYS = 366
+
+
+class SchedulingError(NeedleError):
+    """No open clinic day satisfies the spacing rules."""
+
+
+def _fmt(day: dt.date) -> str:
+    return f"{day.isoformat()} ({day:%a})"
+
+
+def next_open(clinic: ClinicRules, day: dt.date, latest: dt.date) -> dt.date | None:
+    """The first open day in [day, latest], or None."""
+    while day <= latest:
+        if clinic.is_open(day):
+            return day
+        day += dt.timedelta(days=1)
+    return None
+
+
+def first_session_date(request: PlanRequest) -> dt.date:
+    earliest = request.start
+    if request.not_before is not None and request.not_before > earliest:
+        earliest = request.not_before
+    horizon = earliest + dt.timedelta(days=FIRST_SESSION_HORIZON_DAYS)
+    found = next_open(request.clinic, earliest, horizon)
+    if found is None:
+        raise SchedulingError(
+            f"session 1: no open clinic day between {_fmt(earliest)} and {_fmt(horizon)}; check the clinic days"
+        )
+    return found
+
+
+def next_session_date(protocol: TreatmentProtocol, request: PlanRequest, number: int, previous: dt.date) -> dt.date:
+    """Session ``number``'s date given the previous session's date."""
+    weeks = protocol.interval_weeks
+    target = previous + dt.timedelta(weeks=request.interval_weeks)
+    latest = previous + dt.timedelta(weeks=weeks.max)
+    found = next_open(request.clinic, target, latest)
+    if found is None:
+        raise SchedulingError(
+            f"session {number}: no open clinic day between {_fmt(target)} ({request.interval_weeks} weeks after "
+            f"session {number - 1} on {previous.isoformat()}) and {_fmt(latest)} (the {weeks.max}-week maximum "
+            f"for {protocol.info.name}); move a session or reopen a day"
+        )
+    return found
+
+
+def next_booster_date(protocol: TreatmentProtocol, request: PlanRequest, number: int, previous: dt.date) -> dt.date:
+    months = protocol.booster_months
+    target = add_months(previous, months.default)
+    latest = add_months(previous, months.max)
+    found = next_open(request.clinic, target, latest)
+    if found is None:
+        raise SchedulingError(
+            f"booster {number}: no open clinic day between {_fmt(target)} and {_fmt(latest)} "
+            f"(at most {months.max} months after {previous.isoformat()})"
+        )
+    return found
+
+
+def check_spacing(protocol: TreatmentProtocol, number: int, previous: dt.date, day: dt.date) -> None:
+    """Raise unless ``day`` lies within [previous + min weeks, previous + max weeks]."""
+    weeks = protocol.interval_weeks
+    lo = previous + dt.timedelta(weeks=weeks.min)
+    hi = previous + dt.timedelta(weeks=weeks.max)
+    if not lo <= day <= hi:
+        raise SchedulingError(
+            f"session {number} on {day.isoformat()} would be {(day - previous).days} days after session "
+            f"{number - 1} ({previous.isoformat()}); it must fall between {lo.isoformat()} and {hi.isoformat()} "
+            f"({weeks.min}-{weeks.max} weeks)"
+        )
+
+
+def pause_items(protocol: TreatmentProtocol, uses_retinoids: bool | None) -> tuple[str, ...]:
+    """Retinoid items are included unless the screening says the patient uses none."""
+    if uses_retinoids is False:
+        return protocol.pause_items
+    return protocol.pause_retinoid_items + protocol.pause_items
+
+
+def windows_for(
+    protocol: TreatmentProtocol, request: PlanRequest, number: int, day: dt.date, prefix: str = ""
+) -> tuple[Window, ...]:
+    days = protocol.pause_days_before
+    out = [
+        Window(
+            kind="pause",
+            session=number,
+            first_day=day - dt.timedelta(days=days),
+            last_day=day - dt.timedelta(days=1),
+            title="Pause before your session",
+            items=pause_items(protocol, request.uses_retinoids),
+            key=f"{prefix}pause-{number}",
+        )
+    ]
+    for spec in protocol.aftercare:
+        out.append(
+            Window(
+                kind="aftercare",
+                session=number,
+                first_day=day + dt.timedelta(days=spec.first_day),
+                last_day=day + dt.timedelta(days=spec.last_day),
+                title=spec.title,
+                items=spec.items,
+                key=f"{prefix}aftercare-{spec.id}-{number}",
+            )
+        )
+    return tuple(out)
+
+
+def _times(request: PlanRequest, day: dt.date) -> tuple[dt.datetime | None, dt.datetime | None]:
+    if request.time is None:
+        return None, None
+    start = dt.datetime.combine(day, request.time, tzinfo=ZoneInfo(request.tz))
+    # Wall-clock arithmetic in the zone, then normalised through UTC so the offset is right.
+    end = (start + dt.timedelta(minutes=request.duration_minutes)).astimezone(dt.UTC).astimezone(start.tzinfo)
+    return start, end
+
+
+def depth_for(protocol: TreatmentProtocol, pih: bool) -> tuple[DepthZone, ...]:
+    zones = []
+    for zone, lo, hi in protocol.depth_mm:
+        if pih:
+            step, floor = protocol.pih_step_mm, protocol.pih_floor_mm
+            lo = max(floor, round(lo - step, 2))
+            hi = max(lo, round(hi - step, 2))
+        zones.append(DepthZone(zone, lo, hi))
+    return tuple(zones)
+
+
+def plan_id_for(request: PlanRequest) -> str:
+    """Stable identity: the same patient, indication and start give the same plan id."""
+    seed = f"needle-plan\0{request.patient}\0{request.indication}\0{request.start.isoformat()}"
+    return hashlib.sha256(seed.encode("utf-8")).hexdigest()[:16]
+
+
+def validate_request(protocol: TreatmentProtocol, request: PlanRequest) -> None:
+    s, w = protocol.sessions, protocol.interval_weeks
+    if not s.min <= request.sessions <= s.max:
+        raise SchedulingError(f"--sessions {request.sessions} is outside {protocol.info.name}'s range {s.min}-{s.max}")
+    if not w.min <= request.interval_weeks <= w.max:
+        raise SchedulingError(
+            f"--interval-weeks {request.interval_weeks} is outside {protocol.info.name}'s range {w.min}-{w.max} weeks"
+        )
+    if request.boosters < 0:
+        raise SchedulingError("--boosters must be 0 or more")
+    if not request.clinic.weekdays:
+        raise SchedulingError("the clinic has no open weekdays")
+
+
+def _compute(
+    protocol: TreatmentProtocol, request: PlanRequest, fixed: Mapping[int, dt.date]
+) -> tuple[list[dt.date], list[dt.date]]:
+    """Session and booster dates; ``fixed`` pins session numbers to dates (reschedules)."""
+    dates: list[dt.date] = []
+    for number in range(1, request.sessions + 1):
+        if number in fixed:
+            day = fixed[number]
+            if number > 1:
+                check_spacing(protocol, number, dates[-1], day)
+        elif number == 1:
+            day = first_session_date(request)
+        else:
+            day = next_session_date(protocol, request, number, dates[-1])
+        dates.append(day)
+    boosters: list[dt.date] = []
+    previous = dates[-1]
+    for number in range(1, request.boosters + 1):
+        previous = next_booster_date(protocol, request, number, previous)
+        boosters.append(previous)
+    return dates, boosters
+
+
+def _assemble(
+    protocol: TreatmentProtocol,
+    request: PlanRequest,
+    on: dt.date,
+    dates: list[dt.date],
+    booster_dates: list[dt.date],
+    plan_id: str,
+    revision: int,
+    notes: tuple[str, ...],
+) -> Plan:
+    sessions = []
+    windows: list[Window] = []
+    for number, day in enumerate(dates, 1):
+        start, end = _times(request, day)
+        sessions.append(Session(number=number, date=day, key=f"session-{number}", start=start, end=end))
+        windows.extend(windows_for(protocol, request, number, day))
+    boosters = []
+    for number, day in enumerate(booster_dates, 1):
+        start, end = _times(request, day)
+        boosters.append(
+            Booster(
+                number=number,
+                date=day,
+                key=f"booster-{number}",
+                windows=windows_for(protocol, request, number, day, prefix="booster-"),
+                start=start,
+                end=end,
+            )
+        )
+    return Plan(
+        plan_id=plan_id,
+        revision=revision,
+        created_on=on,
+        request=request,
+        protocol=ProtocolRef(protocol.info.name, protocol.info.version, protocol.info.sha256, protocol.info.origin),
+        sessions=tuple(sessions),
+        windows=tuple(windows),
+        boosters=tuple(boosters),
+        depth=depth_for(protocol, request.pih),
+        notes=notes,
+    )
+
+
+def build_plan(protocol: TreatmentProtocol, request: PlanRequest, on: dt.date) -> Plan:
+    """Compute the whole series for a request, planned on ``on``."""
+    validate_request(protocol, request)
+    dates, boosters = _compute(protocol, request, {})
+    notes: list[str] = []
+    if request.not_before is not None and request.not_before > request.start:
+        notes.append(
+            f"The screening defers treatment until {request.not_before.isoformat()}: the first session "
+            f"is on or after that date ({dates[0].isoformat()})."
+        )
+    if dates[0] != max(request.start, request.not_before or request.start):
+        first = max(request.start, request.not_before or request.start)
+        notes.append(
+            f"Session 1 moved from {first.isoformat()} to {dates[0].isoformat()}: {request.clinic.why_closed(first)}."
+        )
+    if request.pih:
+        notes.append(protocol.pih_note)
+    return _assemble(protocol, request, on, dates, boosters, plan_id_for(request), 0, tuple(notes))
+
+
+def reschedule(protocol: TreatmentProtocol, plan: Plan, number: int, day: dt.date, on: dt.date) -> Plan:
+    """Move session ``number`` to ``day`` and recompute the later sessions, windows and boosters.
+
+    Earlier sessions stay. Every item keeps its key; an item whose dates changed
+    gets its revision raised, so calendar clients update it instead of adding a copy.
+    """
+    request = plan.request
+    if not 1 <= number <= len(plan.sessions):
+        raise SchedulingError(f"--move: there is no session {number} (the plan has {len(plan.sessions)})")
+    if not request.clinic.is_open(day):
+        raise SchedulingError(f"--move {number}={day.isoformat()}: {request.clinic.why_closed(day)}")
+    if request.not_before is not None and day < request.not_before:
+        raise SchedulingError(
+            f"--move {number}={day.isoformat()}: the screening defers treatment until {request.not_before.isoformat()}"
+        )
+    fixed = {s.number: s.date for s in plan.sessions if s.number < number}
+    fixed[number] = day  # later sessions follow the rules again from the moved one
+    dates, boosters = _compute(protocol, request, fixed)
+    new = _assemble(protocol, request, on, dates, boosters, plan.plan_id, plan.revision + 1, plan.notes)
+    return _carry_revisions(plan, new)
+
+
+def _carry_revisions(old: Plan, new: Plan) -> Plan:
+    """Keep each item's revision, raised by one where its dates changed."""
+
+    def bump(before: int, changed: bool) -> int:
+        return before + 1 if changed else before
+
+    old_sessions = {s.key: s for s in old.sessions}
+    sessions = tuple(
+        dataclasses.replace(
+            s,
+            revision=bump(old_sessions[s.key].revision, old_sessions[s.key].date != s.date)
+            if s.key in old_sessions
+            else 0,
+        )
+        for s in new.sessions
+    )
+    old_windows = {w.key: w for w in old.windows}
+    for b in old.boosters:
+        old_windows.update({w.key: w for w in b.windows})
+
+    def carry_window(w: Window) -> Window:
+        before = old_windows.get(w.key)
+        if before is None:
+            return w
+        changed = (before.first_day, before.last_day, before.items) != (w.first_day, w.last_day, w.items)
+        return dataclasses.replace(w, revision=bump(before.revision, changed))
+
+    old_boosters = {b.key: b for b in old.boosters}
+    boosters = tuple(
+        dataclasses.replace(
+            b,
+            revision=bump(old_boosters[b.key].revision, old_boosters[b.key].date != b.date)
+            if b.key in old_boosters
+            else 0,
+            windows=tuple(carry_window(w) for w in b.windows),
+        )
+        for b in new.boosters
+    )
+    return dataclasses.replace(
+        new, sessions=sessions, windows=tuple(carry_window(w) for w in new.windows), boosters=boosters
+    )
+
+
+def rebuild(
+    protocol: TreatmentProtocol,
+    request: PlanRequest,
+    *,
+    plan_id: str,
+    revision: int,
+    created_on: dt.date,
+    session_dates: tuple[dt.date, ...],
+    booster_dates: tuple[dt.date, ...],
+    revisions: Mapping[str, int],
+    notes: tuple[str, ...],
+) -> Plan:
+    """Turn a saved plan's dates back into a full Plan (windows from the protocol, revisions kept)."""
+    plan = _assemble(protocol, request, created_on, list(session_dates), list(booster_dates), plan_id, revision, notes)
+
+    def rev(key: str) -> int:
+        return revisions.get(key, 0)
+
+    return dataclasses.replace(
+        plan,
+        sessions=tuple(dataclasses.replace(s, revision=rev(s.key)) for s in plan.sessions),
+        windows=tuple(dataclasses.replace(w, revision=rev(w.key)) for w in plan.windows),
+        boosters=tuple(
+            dataclasses.replace(
+                b,
+                revision=rev(b.key),
+                windows=tuple(dataclasses.replace(w, revision=rev(w.key)) for w in b.windows),
+            )
+            for b in plan.boosters
+        ),
+    )

@@ -1,0 +1,119 @@
+"""Hypothesis properties for the SPEC.md plan invariants over random starts,
+closed-day sets, clinic weekdays and protocols."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from needlecli import catalog
+from needlecli.model import ClinicRules, PlanRequest, Range, TreatmentProtocol
+from needlecli.scheduling import SchedulingError, build_plan, reschedule
+
+BASES = [catalog.load_treatment(n) for n in ("fine-lines", "acne-scars", "texture", "deep-scars")]
+STARTS = st.dates(min_value=dt.date(2025, 1, 1), max_value=dt.date(2030, 12, 31))
+
+
+@st.composite
+def protocols(draw: st.DrawFn) -> TreatmentProtocol:
+    base = draw(st.sampled_from(BASES))
+    lo = draw(st.integers(1, 8))
+    hi = draw(st.integers(lo, lo + 4))
+    s_lo = draw(st.integers(1, 5))
+    s_hi = draw(st.integers(s_lo, 8))
+    pause = draw(st.integers(1, 10))
+    return dataclasses.replace(
+        base,
+        interval_weeks=Range(lo, hi, draw(st.integers(lo, hi))),
+        sessions=Range(s_lo, s_hi, s_lo),
+        pause_days_before=pause,
+    )
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> tuple[TreatmentProtocol, PlanRequest]:
+    proto = draw(st.one_of(st.sampled_from(BASES), protocols()))
+    start = draw(STARTS)
+    weekdays = frozenset(draw(st.sets(st.integers(0, 6), min_size=1)))
+    closed = frozenset(start + dt.timedelta(days=d) for d in draw(st.sets(st.integers(-10, 500), max_size=120)))
+    not_before = draw(st.one_of(st.none(), st.builds(lambda d: start + dt.timedelta(days=d), st.integers(-30, 200))))
+    req = PlanRequest(
+        patient="P",
+        indication=proto.info.name,
+        start=start,
+        sessions=draw(st.integers(proto.sessions.min, proto.sessions.max)),
+        interval_weeks=draw(st.integers(proto.interval_weeks.min, proto.interval_weeks.max)),
+        clinic=ClinicRules(weekdays, closed),
+        boosters=draw(st.integers(0, 2)),
+        not_before=not_before,
+        uses_retinoids=draw(st.one_of(st.none(), st.booleans())),
+    )
+    return proto, req
+
+
+def check_invariants(proto: TreatmentProtocol, req: PlanRequest, plan, moved: bool = False) -> None:  # type: ignore[no-untyped-def]
+    days = [s.date for s in plan.sessions] + [b.date for b in plan.boosters]
+    assert len(plan.sessions) == req.sessions and len(plan.boosters) == req.boosters
+    for d in days:
+        assert req.clinic.is_open(d), d  # no session on a closed day
+        if not moved:  # a practitioner may move a session before the original start, never before a deferral
+            assert d >= req.start
+        if req.not_before is not None:
+            assert d >= req.not_before  # a dated deferral is never violated
+    for a, b in zip(plan.sessions, plan.sessions[1:], strict=False):
+        gap = (b.date - a.date).days
+        assert proto.interval_weeks.min * 7 <= gap <= proto.interval_weeks.max * 7
+    windows = list(plan.windows) + [w for b in plan.boosters for w in b.windows]
+    by_session = {s.number: s.date for s in plan.sessions}
+    for b in plan.boosters:
+        for w in b.windows:
+            assert w.session == b.number
+    for w in plan.windows:
+        if w.kind == "pause":
+            assert w.last_day == by_session[w.session] - dt.timedelta(days=1)
+            assert (w.last_day - w.first_day).days == proto.pause_days_before - 1
+    for w in windows:
+        assert w.first_day <= w.last_day
+    keys = [s.key for s in plan.sessions] + [w.key for w in windows] + [b.key for b in plan.boosters]
+    assert len(keys) == len(set(keys))  # identities are unique within a plan
+
+
+@given(cases())
+def test_plan_invariants(case: tuple[TreatmentProtocol, PlanRequest]) -> None:
+    proto, req = case
+    try:
+        plan = build_plan(proto, req, dt.date(2025, 1, 1))
+    except SchedulingError:
+        return
+    check_invariants(proto, req, plan)
+    assert build_plan(proto, req, dt.date(2025, 1, 1)) == plan  # same inputs, same plan
+
+
+@given(cases(), st.data())
+def test_reschedule_keeps_the_invariants(case: tuple[TreatmentProtocol, PlanRequest], data: st.DataObject) -> None:
+    proto, req = case
+    try:
+        plan = build_plan(proto, req, dt.date(2025, 1, 1))
+    except SchedulingError:
+        return
+    number = data.draw(st.integers(1, len(plan.sessions)))
+    day = plan.sessions[number - 1].date + dt.timedelta(days=data.draw(st.integers(-20, 20)))
+    try:
+        moved = reschedule(proto, plan, number, day, dt.date(2025, 1, 1))
+    except SchedulingError:
+        return
+    check_invariants(proto, req, moved, moved=True)
+    assert moved.sessions[number - 1].date == day
+    assert moved.sessions[: number - 1] == plan.sessions[: number - 1]  # earlier sessions stay
+    for old, new in zip(plan.sessions, moved.sessions, strict=True):
+        assert new.revision == old.revision + (old.date != new.date)
+
+
+def test_the_strategy_reaches_plans() -> None:
+    # Guard against a vacuous property: a plain request must plan.
+    proto = BASES[0]
+    req = PlanRequest("P", "fine-lines", dt.date(2026, 1, 5), 3, 4, ClinicRules(frozenset(range(5)), frozenset()))
+    check_invariants(proto, req, build_plan(proto, req, dt.date(2026, 1, 1)))
