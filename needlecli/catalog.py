@@ -19,6 +19,7 @@ from needlecli.model import (
     CATEGORIES,
     REQUIRED_QUESTIONS,
     Category,
+    ChecklistGroup,
     Protocol,
     ProtocolInfo,
     Question,
@@ -275,7 +276,20 @@ class _Validator:
             return self.screening(raw, info)
         if kind == "treatment":
             self.unknown(
-                raw, "", ("protocol", "sessions", "interval_weeks", "boosters", "depth_mm", "pih", "pause", "aftercare")
+                raw,
+                "",
+                (
+                    "protocol",
+                    "sessions",
+                    "interval_weeks",
+                    "boosters",
+                    "depth_mm",
+                    "pih",
+                    "pause",
+                    "aftercare",
+                    "checklist",
+                    "warning_signs",
+                ),
             )
             return self.treatment(raw, info)
         return None
@@ -428,6 +442,12 @@ class _Validator:
                 self.err(f"{p}.last_day", f"must be >= {p}.first_day ({first}), got {last}")
             elif first is not None and last is not None:
                 windows.append(WindowSpec(wid, title, first, last, items))
+        checklist = self.checklist(raw)
+        warn = self.table(raw, "warning_signs", "")
+        warning_signs: tuple[str, ...] = ()
+        if warn is not None:
+            self.unknown(warn, "warning_signs", ("items",))
+            warning_signs = self.strings(warn, "items", "warning_signs")
         if sessions is None or interval is None or boosters is None:
             return None
         return TreatmentProtocol(
@@ -444,7 +464,29 @@ class _Validator:
             pih_step_mm=pih[1],
             pih_floor_mm=pih[2],
             pih_note=pih[3],
+            checklist=checklist,
+            warning_signs=warning_signs,
         )
+
+    def checklist(self, raw: Mapping[str, Any]) -> tuple[ChecklistGroup, ...]:
+        groups: list[ChecklistGroup] = []
+        expected = 0
+        for p, g in self.tables(raw, "checklist", ""):
+            self.unknown(g, p, ("first_day", "last_day", "do"))
+            first = self.integer(g, "first_day", p, 0, 365)
+            last = self.integer(g, "last_day", p, 0, 365) if "last_day" in g else None
+            do = self.strings(g, "do", p)
+            if first is None:
+                continue
+            if groups and groups[-1].last_day is None:
+                self.err(f"{p}", "comes after an open-ended group (one without last_day)")
+            if first != expected:
+                self.err(f"{p}.first_day", f"must be {expected}, the day after the previous group, got {first}")
+            if last is not None and last < first:
+                self.err(f"{p}.last_day", f"must be >= {p}.first_day ({first}), got {last}")
+            expected = (last if last is not None else first) + 1
+            groups.append(ChecklistGroup(first, last, do))
+        return tuple(groups)
 
     def pih(self, raw: Mapping[str, Any]) -> tuple[tuple[int, ...], float, float, str]:
         tab = self.table(raw, "pih", "")

@@ -126,6 +126,15 @@ class WindowSpec:
 
 
 @dataclass(frozen=True)
+class ChecklistGroup:
+    """Aftercare to-dos for days first_day..last_day after a session (None: open-ended)."""
+
+    first_day: int
+    last_day: int | None
+    do: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class TreatmentProtocol:
     info: ProtocolInfo
     sessions: Range
@@ -141,6 +150,8 @@ class TreatmentProtocol:
     pih_step_mm: float = 0.25
     pih_floor_mm: float = 0.25
     pih_note: str = ""
+    checklist: tuple[ChecklistGroup, ...] = ()
+    warning_signs: tuple[str, ...] = ()
 
 
 Protocol = ScreeningProtocol | TreatmentProtocol

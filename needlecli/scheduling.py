@@ -371,3 +371,9 @@ def rebuild(
             for b in plan.boosters
         ),
     )
+
+
+def single_session_plan(protocol: TreatmentProtocol, request: PlanRequest, day: dt.date, on: dt.date) -> Plan:
+    """A one-session plan on ``day`` as given (for `needle aftercare --session-date`): no spacing rules."""
+    single = dataclasses.replace(request, start=day, sessions=1, boosters=0)
+    return _assemble(protocol, single, on, [day], [], plan_id_for(single), 0, ())

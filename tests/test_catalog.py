@@ -92,7 +92,7 @@ def test_every_problem_is_collected() -> None:
         .replace("cheeks = [1.5, 2.5]", "cheeks = [2.5, 1.5]")
         .replace("days_before = 5", "days_before = 'five'")
         .replace('id = "no-actives"', 'id = "no-heat"')
-        .replace("last_day = 6", "last_day = 6\ncolour = 'red'")
+        .replace("last_day = 6", "last_day = 6\ncolour = 'red'", 1)
         .replace('version = "1.0.0"', 'version = ""')
     )
     assert problems(text) == [

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 COMMANDS = [
     ["screen"],
     ["plan"],
+    ["aftercare"],
     ["protocols"],
     ["protocols", "list"],
     ["protocols", "show"],

@@ -34,10 +34,11 @@ Examples:
   needle plan --patient P-0042 --indication deep-scars --screening p42-screening.toml \\
       --time 10:30 --tz Europe/London --holidays GB --boosters 2 --format json
   needle plan --patient P-0042 --indication fine-lines --format toml --out p42-plan.toml
+  needle plan --from p42-plan.toml --format ics --out p42.ics
   needle plan --from p42-plan.toml --move 3=2027-02-10 --format toml --out p42-plan.toml
 """
 
-FORMATS = ("table", "json", "toml", "md")
+FORMATS = ("table", "json", "toml", "md", "ics")
 
 
 class ScreeningRefusal(NeedleError):
@@ -66,7 +67,11 @@ def plan(
     duration: int | None = typer.Option(None, "--duration", help="Session length in minutes.  [default: 60]"),
     tz: str | None = typer.Option(None, "--tz", help="IANA time zone, e.g. Europe/London."),
     boosters: int = typer.Option(0, "--boosters", help="Booster sessions after the series."),
-    fmt: str = typer.Option("table", "--format", "-f", help="table, json, toml or md."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, json, toml, md or ics."),
+    name: str | None = typer.Option(None, "--name", help="Patient's name, used only with --include-name."),
+    include_name: bool = typer.Option(
+        False, "--include-name", help="Put --name into calendar titles (a patient's own copy)."
+    ),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write to this file (atomic, mode 0600)."),
     on: str | None = typer.Option(None, "--on", help="Planning date, YYYY-MM-DD.  [default: today]"),
     from_: Path | None = typer.Option(None, "--from", help="A saved plan (TOML) to re-export or reschedule."),
@@ -77,6 +82,7 @@ def plan(
     from needlecli.config import load_config
 
     day = parse_on(on)
+    shown_name = check_name(name, include_name)
     if fmt not in FORMATS:
         raise UsageError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
     if out is not None:
@@ -131,9 +137,11 @@ def plan(
         )
         result = scheduling.build_plan(protocol, request, day)
 
+    if fmt == "ics" and not result.request.patient:
+        raise UsageError("--format ics needs --patient: calendar ids must be unique per patient")
     for note in notes:
         print(f"needle: {note}", file=sys.stderr)
-    _emit(result, fmt, out)
+    _emit(result, fmt, out, shown_name)
 
 
 def _check_out(out: Path) -> None:
@@ -259,7 +267,16 @@ def _from_saved(path: Path, moves: list[str], day: dt.date, notes: list[str]) ->
     return plan
 
 
-def _emit(plan: Plan, fmt: str, out: Path | None) -> None:
+def check_name(name: str | None, include_name: bool) -> str | None:
+    """The name to show in exports: only when asked for with --include-name."""
+    if include_name and not (name and name.strip()):
+        raise UsageError("--include-name needs --name NAME")
+    if name is not None and not include_name:
+        raise UsageError("--name is used only with --include-name (names stay out of exports unless asked)")
+    return name.strip() if include_name and name else None
+
+
+def _emit(plan: Plan, fmt: str, out: Path | None, name: str | None = None) -> None:
     from needlecli.records import write_atomic
 
     if fmt == "table":
@@ -278,6 +295,16 @@ def _emit(plan: Plan, fmt: str, out: Path | None) -> None:
         from needlecli.plans import plan_document, to_json_ready
 
         text = json.dumps(to_json_ready(plan_document(plan)), indent=2, ensure_ascii=False) + "\n"
+    elif fmt == "ics":
+        from needlecli.render.ics import plan_calendar
+
+        data = plan_calendar(plan, name=name)
+        if out is not None:
+            write_atomic(out, data)
+        else:
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+        return
     elif fmt == "toml":
         import tomli_w
 

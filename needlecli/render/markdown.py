@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from needlecli.aftercare import DayGroup, SessionChecklist
 from needlecli.clinic import format_weekdays
 from needlecli.model import Plan, Window
 from needlecli.render.common import (
@@ -81,3 +82,56 @@ def _days_note(w: Window, plan: Plan) -> str:
     if a == 0:
         return f" (the session day{f' to day {b} after' if b else ''})"
     return f" (day {a} to day {b} after the session)"
+
+
+def _group_heading(g: DayGroup) -> str:
+    if g.last_day is None:
+        return f"From day {g.first_day} — {day_text(g.first_date)}"
+    if g.first_day == g.last_day:
+        return f"Day {g.first_day} — {day_text(g.first_date)}"
+    assert g.last_date is not None
+    return f"Days {g.first_day}–{g.last_day} — {span_text(g.first_date, g.last_date)}"
+
+
+def aftercare_markdown(
+    checklists: tuple[SessionChecklist, ...],
+    warning_signs: tuple[str, ...],
+    *,
+    clinic_name: str | None = None,
+    clinic_phone: str | None = None,
+    patient_name: str | None = None,
+) -> str:
+    """A GitHub task list per session, grouped by day, with the warning signs."""
+    lines = ["# Aftercare after microneedling", ""]
+    if patient_name:
+        lines += [f"For: {patient_name}", ""]
+    lines += [
+        "Tick each box as you go. Every morning: broad-spectrum SPF 30+, reapplied when outdoors.",
+        "",
+    ]
+    several = len(checklists) > 1
+    for c in checklists:
+        h = "###" if several else "##"
+        if several:
+            lines += [f"## {c.label} — {day_text(c.session_date)}", ""]
+        for g in c.groups:
+            lines += [f"{h} {_group_heading(g)}", ""]
+            lines += [f"- [ ] {item}" for item in g.do]
+            lines += [f"- [ ] Avoid {item}" for item in g.avoid]
+            lines.append("")
+        p = c.next_pause
+        if p.first_day is not None and p.last_day is not None and p.session_date is not None:
+            lines += [
+                f"{h} Before {p.label} ({day_text(p.session_date)}) — pause {span_text(p.first_day, p.last_day)}",
+                "",
+            ]
+        else:
+            lines += [f"{h} Before {p.label} — pause for the {p.days_before} days before it", ""]
+        lines += [f"- [ ] No {item}" for item in p.items]
+        lines.append("")
+    lines += ["## Call the clinic if you notice", ""]
+    lines += [f"- {sign}" for sign in warning_signs]
+    lines.append("")
+    contact = " · ".join(x for x in (clinic_name, clinic_phone) if x)
+    lines.append(f"Call: {contact}" if contact else "Call the clinic that treated you.")
+    return "\n".join(lines).rstrip() + "\n"

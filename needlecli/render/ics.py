@@ -1,0 +1,152 @@
+"""iCalendar export with the `icalendar` package: the only module that imports it.
+
+One timed event per session (all-day when the plan has no time), all-day
+events with exclusive DTEND for every pause and aftercare window, one VALARM
+per reminder (Outlook keeps only one per item), a VTIMEZONE for the zone used,
+METHOD:PUBLISH and X-WR-CALNAME. UIDs come from the plan id (itself derived
+from the patient, indication and start) and each item's stable key, so a
+re-export updates events in place; SEQUENCE is the item's revision. DTSTAMP
+comes from the plan, not the wall clock, so the same plan gives the same bytes.
+
+Private by default: titles and descriptions carry no diagnosis, screening
+finding or name; the patient's name appears only when passed as ``name``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Iterable
+
+import icalendar  # noqa: TID253 - this module is imported only by commands that write ICS
+
+from needlecli import __version__
+from needlecli.model import Plan, Window
+from needlecli.render.common import day_text
+
+PRODID = f"-//needle//needle {__version__}//EN"
+UID_DOMAIN = "needle.invalid"
+
+
+@functools.lru_cache(maxsize=64)
+def _vtimezone(tzid: str, first: dt.date, last: dt.date) -> icalendar.Timezone:
+    """One VTIMEZONE per zone and span, built once and reused."""
+    return icalendar.Timezone.from_tzid(tzid, first_date=first, last_date=last)
+
+
+def _uid(plan: Plan, key: str) -> str:
+    return f"{plan.plan_id}-{key}@{UID_DOMAIN}"
+
+
+def _alarm(trigger: dt.timedelta, text: str) -> icalendar.Alarm:
+    alarm = icalendar.Alarm()
+    alarm.add("action", "DISPLAY")
+    alarm.add("trigger", trigger)
+    alarm.add("description", text)
+    return alarm
+
+
+def _base(plan: Plan, key: str, revision: int, summary: str, stamp: dt.datetime) -> icalendar.Event:
+    ev = icalendar.Event()
+    ev.add("uid", _uid(plan, key))
+    ev.add("dtstamp", stamp)
+    ev.add("sequence", revision)
+    ev.add("summary", summary)
+    return ev
+
+
+def _all_day(ev: icalendar.Event, first: dt.date, last: dt.date) -> None:
+    ev.add("dtstart", first)
+    ev.add("dtend", last + dt.timedelta(days=1))  # exclusive
+    ev.add("transp", "TRANSPARENT")
+
+
+def _session_event(
+    plan: Plan,
+    key: str,
+    revision: int,
+    label: str,
+    day: dt.date,
+    start: dt.datetime | None,
+    end: dt.datetime | None,
+    stamp: dt.datetime,
+    name: str | None,
+    pause: Window | None,
+) -> icalendar.Event:
+    summary = label + (f" — {name}" if name else "")
+    ev = _base(plan, key, revision, summary, stamp)
+    if start is not None and end is not None:
+        ev.add("dtstart", start)
+        ev.add("dtend", end)
+        alarm = _alarm(dt.timedelta(days=-1), f"{label} tomorrow at {start:%H:%M}")
+    else:
+        ev.add("dtstart", day)
+        ev.add("dtend", day + dt.timedelta(days=1))
+        alarm = _alarm(dt.timedelta(hours=-6), f"{label} tomorrow")  # 18:00 the evening before
+    lines = ["Arrive with clean skin and no makeup."]
+    if pause is not None:
+        lines.append(f"In the {len(_days(pause))} days before it: no " + ", ".join(pause.items) + ".")
+    ev.add("description", "\n".join(lines))
+    ev.add("status", "CONFIRMED")
+    ev.add_component(alarm)
+    return ev
+
+
+def _days(w: Window) -> list[dt.date]:
+    return [w.first_day + dt.timedelta(days=i) for i in range((w.last_day - w.first_day).days + 1)]
+
+
+def _window_event(
+    plan: Plan, w: Window, session_label: str, session_day: dt.date, stamp: dt.datetime
+) -> icalendar.Event:
+    if w.kind == "pause":
+        ev = _base(plan, w.key, w.revision, "Pause: no retinoids or exfoliants", stamp)
+        ev.add(
+            "description",
+            f"Before your {session_label.lower()} on {day_text(session_day)}: no " + ", ".join(w.items) + ".",
+        )
+        ev.add_component(_alarm(dt.timedelta(hours=-4), "From tomorrow: pause " + ", ".join(w.items)))  # 20:00
+    else:
+        ev = _base(plan, w.key, w.revision, f"Aftercare: {w.title.lower()}", stamp)
+        ev.add("description", "Avoid " + ", ".join(w.items) + f" (after your {session_label.lower()}).")
+    _all_day(ev, w.first_day, w.last_day)
+    return ev
+
+
+def plan_calendar(plan: Plan, *, name: str | None = None, calendar_name: str = "Microneedling plan") -> bytes:
+    """The whole plan as an RFC 5545 calendar (CRLF, folded lines)."""
+    cal = icalendar.Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("method", "PUBLISH")
+    cal.add("x-wr-calname", calendar_name + (f" — {name}" if name else ""))
+    stamp = dt.datetime.combine(plan.created_on, dt.time(0, 0), tzinfo=dt.UTC)
+    timed = [s.start for s in plan.sessions if s.start] + [b.start for b in plan.boosters if b.start]
+    if timed and plan.request.tz != "UTC":
+        first, last = min(timed).date(), max(timed).date()
+        cal.add_component(_vtimezone(plan.request.tz, first - dt.timedelta(days=1), last + dt.timedelta(days=1)))
+        cal.add("x-wr-timezone", plan.request.tz)
+    pauses = {w.session: w for w in plan.windows if w.kind == "pause"}
+    for s in plan.sessions:
+        label = "Microneedling session" if len(plan.sessions) == 1 else f"Microneedling session {s.number}"
+        cal.add_component(
+            _session_event(plan, s.key, s.revision, label, s.date, s.start, s.end, stamp, name, pauses.get(s.number))
+        )
+    for w in plan.windows:
+        session = plan.sessions[w.session - 1]
+        label = "session" if len(plan.sessions) == 1 else f"session {session.number}"
+        cal.add_component(_window_event(plan, w, label, session.date, stamp))
+    for b in plan.boosters:
+        label = f"Microneedling booster {b.number}"
+        bpause = next((w for w in b.windows if w.kind == "pause"), None)
+        cal.add_component(_session_event(plan, b.key, b.revision, label, b.date, b.start, b.end, stamp, name, bpause))
+        for w in b.windows:
+            cal.add_component(_window_event(plan, w, f"booster {b.number}", b.date, stamp))
+    data: bytes = cal.to_ical()
+    return data
+
+
+def event_count(plans: Iterable[Plan]) -> int:
+    """How many VEVENTs plan_calendar writes (for tests and summaries)."""
+    return sum(len(p.sessions) + len(p.windows) + sum(1 + len(b.windows) for b in p.boosters) for p in plans)

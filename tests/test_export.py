@@ -1,0 +1,264 @@
+"""Markdown and ICS exports: golden files, parsers, a real calendar client, privacy.
+
+Regenerate the golden files after an intended change with:
+
+    NEEDLE_REGEN_GOLDEN=1 .venv/bin/pytest tests/test_export.py
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import icalendar
+import pytest
+from ical.calendar_stream import IcsCalendarStream
+from typer.testing import CliRunner
+
+from needlecli.cli import app
+
+GOLDEN = Path(__file__).parent / "golden"
+ON = "2026-12-01"
+PRIVATE = re.compile(r"acne|scar|fine.lines|texture|keloid|isotretinoin|herpes|fitzpatrick|pregnan|Jane|Doe", re.I)
+
+
+@pytest.fixture(autouse=True)
+def clinic_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[clinic]\nname = "Harbour Skin Clinic"\nphone = "+44 20 7946 0000"\n')
+    monkeypatch.setenv("NEEDLE_CONFIG", str(cfg))
+
+
+def run(*args: str) -> bytes:
+    r = CliRunner().invoke(app, list(args))
+    assert r.exit_code == 0, r.stderr
+    return r.stdout_bytes
+
+
+def plan_args(patient: str = "P-0042", indication: str = "acne-scars", *extra: str) -> list[str]:
+    return [
+        "plan",
+        "--on",
+        ON,
+        "--patient",
+        patient,
+        "--indication",
+        indication,
+        "--start",
+        "2027-03-01",
+        "--time",
+        "10:30",
+        "--tz",
+        "Europe/London",
+        "--holidays",
+        "GB",
+        "--boosters",
+        "1",
+        *extra,
+    ]
+
+
+def saved_plan(tmp_path: Path, patient: str = "P-0042") -> Path:
+    path = tmp_path / f"{patient}.toml"
+    run(*plan_args(patient), "--format", "toml", "--out", str(path))
+    return path
+
+
+def check_golden(name: str, data: bytes) -> None:
+    path = GOLDEN / name
+    if os.environ.get("NEEDLE_REGEN_GOLDEN"):
+        path.write_bytes(data)
+    assert path.exists(), f"missing golden file {name}: run with NEEDLE_REGEN_GOLDEN=1"
+    assert data == path.read_bytes(), f"{name} differs from its golden file"
+
+
+def events(data: bytes) -> list[icalendar.Event]:
+    return list(icalendar.Calendar.from_ical(data).walk("VEVENT"))
+
+
+# ----------------------------------------------------------------- golden files
+
+
+def test_golden_plan_ics(tmp_path: Path) -> None:
+    check_golden("plan.ics", run(*plan_args(), "--format", "ics"))
+
+
+def test_golden_plan_md() -> None:
+    check_golden("plan.md", run(*plan_args(), "--format", "md"))
+
+
+def test_golden_aftercare_session_md() -> None:
+    check_golden("aftercare-session.md", run("aftercare", "--session-date", "2026-12-01", "--indication", "fine-lines"))
+
+
+def test_golden_aftercare_plan_md(tmp_path: Path) -> None:
+    check_golden("aftercare-plan.md", run("aftercare", "--plan", str(saved_plan(tmp_path)), "--format", "md"))
+
+
+def test_golden_aftercare_session_ics() -> None:
+    data = run(
+        "aftercare",
+        "--session-date",
+        "2026-12-01",
+        "--indication",
+        "fine-lines",
+        "--patient",
+        "P-7",
+        "--format",
+        "ics",
+        "--on",
+        ON,
+    )
+    check_golden("aftercare-session.ics", data)
+
+
+# ----------------------------------------------------------------- ICS properties
+
+
+def test_ics_is_strict_rfc5545(tmp_path: Path) -> None:
+    data = run(*plan_args(), "--format", "ics")
+    assert data.startswith(b"BEGIN:VCALENDAR\r\n") and data.endswith(b"END:VCALENDAR\r\n")
+    assert b"\n" not in data.replace(b"\r\n", b"")  # CRLF only
+    assert all(len(line) <= 75 for line in data.split(b"\r\n"))  # folded
+    cal = icalendar.Calendar.from_ical(data)
+    assert cal["METHOD"] == "PUBLISH" and cal["X-WR-CALNAME"] == "Microneedling plan"
+    assert [tz["TZID"] for tz in cal.walk("VTIMEZONE")] == ["Europe/London"]
+    strict = IcsCalendarStream.calendar_from_ics(data.decode())
+    # 3 sessions + 3 windows each, 1 booster + 3 windows.
+    assert len(strict.events) == len(events(data)) == 16
+    for ev in events(data):
+        if isinstance(ev.decoded("DTSTART"), dt.datetime):
+            continue
+        assert ev.decoded("DTEND") > ev.decoded("DTSTART")  # all-day: exclusive end
+    alarms = [a for ev in events(data) for a in ev.walk("VALARM")]
+    assert alarms and all(a.get("ACTION") and a.get("TRIGGER") and a.get("DESCRIPTION") for a in alarms)
+    assert all(len(ev.walk("VALARM")) <= 1 for ev in events(data))
+
+
+def test_dst_correct_local_times() -> None:
+    data = run(*plan_args(), "--format", "json")
+    import json
+
+    doc = json.loads(data)
+    starts = [s["start"] for s in doc["sessions"]]
+    assert starts == ["2027-03-01T10:30:00+00:00", "2027-03-29T10:30:00+01:00", "2027-04-26T10:30:00+01:00"]
+    ics = events(run(*plan_args(), "--format", "ics"))
+    sessions = [e for e in ics if str(e["SUMMARY"]).startswith("Microneedling session")]
+    local = [e.decoded("DTSTART") for e in sessions]
+    assert [d.strftime("%H:%M %Z") for d in local] == ["10:30 GMT", "10:30 BST", "10:30 BST"]
+    assert [d.astimezone(dt.UTC).strftime("%H:%M") for d in local] == ["10:30", "09:30", "09:30"]
+    assert all(e["DTSTART"].params["TZID"] == "Europe/London" for e in sessions)
+
+
+def test_reexport_is_byte_identical_and_uids_stable(tmp_path: Path) -> None:
+    path = saved_plan(tmp_path)
+    a = run("plan", "--from", str(path), "--format", "ics", "--on", ON)
+    b = run("plan", "--from", str(path), "--format", "ics", "--on", "2027-01-15")
+    c = run(*plan_args(), "--format", "ics")
+    assert a == b == c
+
+
+def test_uids_unique_within_a_file_and_across_patients(tmp_path: Path) -> None:
+    one = [str(e["UID"]) for e in events(run(*plan_args("P-1"), "--format", "ics"))]
+    two = [str(e["UID"]) for e in events(run(*plan_args("P-2"), "--format", "ics"))]
+    assert len(set(one)) == len(one) == 16
+    assert not set(one) & set(two)
+    assert all(uid.endswith("@needle.invalid") for uid in one)
+
+
+def test_move_keeps_uids_and_raises_sequence(tmp_path: Path) -> None:
+    path = saved_plan(tmp_path)
+    before = {str(e["UID"]): e for e in events(run("plan", "--from", str(path), "--format", "ics"))}
+    run("plan", "--from", str(path), "--move", "2=2027-04-06", "--format", "toml", "--out", str(path))
+    after = {str(e["UID"]): e for e in events(run("plan", "--from", str(path), "--format", "ics"))}
+    assert set(after) == set(before)  # same items, updated in place
+    changed = {uid for uid in after if after[uid].decoded("DTSTART") != before[uid].decoded("DTSTART")}
+    assert changed and all(int(after[u]["SEQUENCE"]) == int(before[u]["SEQUENCE"]) + 1 for u in changed)
+    same = set(after) - changed
+    assert same and all(int(after[u]["SEQUENCE"]) == int(before[u]["SEQUENCE"]) for u in same)
+    s2 = next(e for e in after.values() if str(e["SUMMARY"]) == "Microneedling session 2")
+    assert s2.decoded("DTSTART").date() == dt.date(2027, 4, 6)
+
+
+def test_no_private_words_by_default(tmp_path: Path) -> None:
+    for data in (
+        run(*plan_args(), "--format", "ics"),
+        run("aftercare", "--plan", str(saved_plan(tmp_path)), "--format", "ics"),
+        run("aftercare", "--plan", str(saved_plan(tmp_path)), "--format", "md"),
+        run("aftercare", "--session-date", "2026-12-01", "--indication", "acne-scars"),
+    ):
+        text = data.decode()
+        assert not PRIVATE.search(text), PRIVATE.search(text)
+        assert "P-0042" not in text  # the patient id is hashed into UIDs, never shown
+
+
+def test_include_name_adds_the_name() -> None:
+    data = run(*plan_args(), "--format", "ics", "--include-name", "--name", "Jane Doe")
+    summaries = [str(e["SUMMARY"]) for e in events(data)]
+    assert "Microneedling session 1 — Jane Doe" in summaries
+    assert icalendar.Calendar.from_ical(data)["X-WR-CALNAME"] == "Microneedling plan — Jane Doe"
+    md = run(
+        "aftercare",
+        "--session-date",
+        "2026-12-01",
+        "--indication",
+        "fine-lines",
+        "--include-name",
+        "--name",
+        "Jane Doe",
+    ).decode()
+    assert "For: Jane Doe" in md
+    r = CliRunner().invoke(
+        app, ["aftercare", "--session-date", "2026-12-01", "--indication", "fine-lines", "--name", "Jane Doe"]
+    )
+    assert r.exit_code == 2 and "--name is used only with --include-name" in r.stderr
+
+
+def test_ics_needs_a_patient_id() -> None:
+    r = CliRunner().invoke(app, ["plan", "--indication", "fine-lines", "--on", ON, "--format", "ics"])
+    assert r.exit_code == 2 and "--format ics needs --patient" in r.stderr
+
+
+def test_all_day_sessions_without_a_time() -> None:
+    data = run("plan", "--on", ON, "--patient", "P1", "--indication", "fine-lines", "--format", "ics")
+    cal = icalendar.Calendar.from_ical(data)
+    assert not cal.walk("VTIMEZONE")
+    s1 = next(e for e in events(data) if str(e["SUMMARY"]) == "Microneedling session 1")
+    assert s1.decoded("DTSTART") == dt.date(2026, 12, 1) and s1.decoded("DTEND") == dt.date(2026, 12, 2)
+    assert s1.walk("VALARM")[0].decoded("TRIGGER") == dt.timedelta(hours=-6)
+
+
+def test_files_are_written_0600(tmp_path: Path) -> None:
+    out = tmp_path / "a.ics"
+    run(*plan_args(), "--format", "ics", "--out", str(out))
+    assert out.stat().st_mode & 0o777 == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.ics", "config.toml"]
+
+
+# ----------------------------------------------------------------- a real calendar client
+
+
+def test_calcurse_imports_every_event(tmp_path: Path) -> None:
+    calcurse = shutil.which("calcurse")
+    if calcurse is None:
+        if os.environ.get("CI"):
+            pytest.fail("calcurse is not installed; .ci/run installs it (apt-get install calcurse)")
+        pytest.skip("calcurse not installed (apt-get install calcurse)")
+    ics = tmp_path / "plan.ics"
+    run(*plan_args(), "--format", "ics", "--out", str(ics))
+    home = tmp_path / "calcurse"
+    home.mkdir()
+    env = {**os.environ, "TZ": "UTC"}  # calcurse stores local times
+    r = subprocess.run([calcurse, "-D", str(home), "-i", str(ics)], capture_output=True, text=True, timeout=30, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    m = re.search(r"(\d+) apps / (\d+) events / (\d+) todos / (\d+) skipped", r.stdout)
+    assert m, r.stdout
+    apps, evs, todos, skipped = map(int, m.groups())
+    assert (apps, evs, todos, skipped) == (4, 12, 0, 0)  # 3 timed sessions + booster; 12 all-day windows
+    lines = (home / "apts").read_text().splitlines()
+    assert len(lines) == 16
+    assert any(line.startswith("03/01/2027 @ 10:30") for line in lines), lines
