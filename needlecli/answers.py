@@ -29,9 +29,20 @@ def parse_date(text: str) -> dt.date:
     if len(s) != 10 or s[4] != "-" or s[7] != "-":
         raise BadAnswer(f"{text!r} is not a date; use YYYY-MM-DD, e.g. 2026-05-31")
     try:
-        return dt.date.fromisoformat(s)
+        day = dt.date.fromisoformat(s)
     except ValueError:
         raise BadAnswer(f"{text!r} is not a real calendar date") from None
+    return check_year(day)
+
+
+MIN_YEAR, MAX_YEAR = 1900, 2200
+
+
+def check_year(day: dt.date) -> dt.date:
+    """Dates far outside a clinic's horizon are typos, and would overflow date arithmetic."""
+    if not MIN_YEAR <= day.year <= MAX_YEAR:
+        raise BadAnswer(f"{day.isoformat()} is out of range (years {MIN_YEAR}-{MAX_YEAR})")
+    return day
 
 
 def coerce(question: Question, value: object) -> AnswerValue:
@@ -48,7 +59,7 @@ def coerce(question: Question, value: object) -> AnswerValue:
         if isinstance(value, dt.datetime):
             raise BadAnswer(f"must be a date without a time, not {value.isoformat()}")
         if isinstance(value, dt.date):
-            return value
+            return check_year(value)
         if isinstance(value, str):
             return parse_date(value)
         raise BadAnswer(f"must be a date (YYYY-MM-DD) or false for none, not {_show(value)}")
@@ -80,7 +91,7 @@ def parse_text(question: Question, text: str) -> AnswerValue:
         return parse_date(s)
     if s.upper() in ROMAN:
         return ROMAN[s.upper()]
-    if s.isdigit() and 1 <= int(s) <= 6:
+    if s.isdecimal() and s.isascii() and 1 <= int(s) <= 6:
         return int(s)
     raise BadAnswer(f"{text!r} is not a Fitzpatrick type; use 1-6 or I-VI")
 

@@ -76,9 +76,11 @@ def read_answers_file(path: Path) -> dict[str, object]:
     is_json = suffix == ".json" or (suffix != ".toml" and text.lstrip().startswith("{"))
     if is_json:
         try:
-            doc = json.loads(text)
+            doc = json.loads(text, object_pairs_hook=_no_duplicates)
         except (json.JSONDecodeError, RecursionError) as exc:
             raise AnswersError(f"{path}: not valid JSON: {getattr(exc, 'msg', exc)}") from None
+        except _DuplicateKey as exc:
+            raise AnswersError(f"{path}: question {exc} is answered twice") from None
         if not isinstance(doc, dict):
             raise AnswersError(f"{path}: must be a JSON object of question ids to answers")
         return doc
@@ -86,6 +88,19 @@ def read_answers_file(path: Path) -> dict[str, object]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise AnswersError(f"{path}: not valid TOML: {exc}") from None
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(repr(key))
+        out[key] = value
+    return out
 
 
 def _stdin_bytes() -> bytes:
@@ -194,6 +209,9 @@ class ScreeningRecord:
     evaluated_on: dt.date
     uses_retinoids: bool | None
     fitzpatrick: int | None
+    answers: dict[str, object]
+    protocol_origin: str
+    protocol_sha256: str
 
 
 def read_screening_record(path: Path) -> ScreeningRecord:
@@ -215,13 +233,23 @@ def read_screening_record(path: Path) -> ScreeningRecord:
     earliest = field_("earliest_date", (dt.date, bool))
     if earliest is True:
         raise RecordError(f"{path}: earliest_date: must be a date or false")
-    _check_consistent(path, verdict, earliest or None, doc.get("findings", []))
+    _check_consistent(path, verdict, earliest or None, doc.get("findings"))
     answers = doc.get("answers", {})
     if not isinstance(answers, dict):
         raise RecordError(f"{path}: answers: must be a table")
     retinoids = answers.get("uses_retinoids")
     fitz = answers.get("fitzpatrick")
+    proto = doc.get("protocol")
+    if (
+        not isinstance(proto, dict)
+        or not isinstance(proto.get("origin"), str)
+        or not isinstance(proto.get("sha256"), str)
+    ):
+        raise RecordError(f"{path}: protocol: missing its origin and sha256; screen again")
     return ScreeningRecord(
+        answers=answers,
+        protocol_origin=proto["origin"],
+        protocol_sha256=proto["sha256"],
         patient=field_("patient", (str,)),
         verdict=verdict,
         earliest_date=earliest or None,
@@ -236,6 +264,8 @@ def _check_consistent(path: Path, verdict: str, earliest: dt.date | None, findin
     from needlecli.model import SEVERITY
 
     severity: dict[str, int] = {str(k): v for k, v in SEVERITY.items()}
+    if findings is None:
+        raise RecordError(f"{path}: findings: missing (an empty list is written as findings = [])")
     if not isinstance(findings, list) or not all(isinstance(f, dict) for f in findings):
         raise RecordError(f"{path}: findings: must be an array of tables")
     worst = "eligible"

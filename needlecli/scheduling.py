@@ -37,6 +37,7 @@ from needlecli.model import (
 )
 from needlecli.screening import add_months
 
+MAX_BOOSTERS = 20
 #: How far ahead the first session may be searched for before giving up.
 FIRST_SESSION_HORIZON_DAYS = 366
 
@@ -89,12 +90,18 @@ def next_session_date(protocol: TreatmentProtocol, request: PlanRequest, number:
 def next_booster_date(protocol: TreatmentProtocol, request: PlanRequest, number: int, previous: dt.date) -> dt.date:
     months = protocol.booster_months
     target = add_months(previous, months.default)
+    earliest = add_months(previous, months.min)
     latest = add_months(previous, months.max)
     found = next_open(request.clinic, target, latest)
+    day = target - dt.timedelta(days=1)
+    while found is None and day >= earliest:  # nothing on or after the target: the nearest open day before it
+        if request.clinic.is_open(day):
+            found = day
+        day -= dt.timedelta(days=1)
     if found is None:
         raise SchedulingError(
-            f"booster {number}: no open clinic day between {_fmt(target)} and {_fmt(latest)} "
-            f"(at most {months.max} months after {previous.isoformat()})"
+            f"booster {number}: no open clinic day between {_fmt(earliest)} and {_fmt(latest)} "
+            f"({months.min}-{months.max} months after {previous.isoformat()})"
         )
     return found
 
@@ -152,10 +159,12 @@ def windows_for(
 def _times(request: PlanRequest, day: dt.date) -> tuple[dt.datetime | None, dt.datetime | None]:
     if request.time is None:
         return None, None
-    start = dt.datetime.combine(day, request.time, tzinfo=ZoneInfo(request.tz))
-    # Wall-clock arithmetic in the zone, then normalised through UTC so the offset is right.
-    end = (start + dt.timedelta(minutes=request.duration_minutes)).astimezone(dt.UTC).astimezone(start.tzinfo)
-    return start, end
+    zone = ZoneInfo(request.tz)
+    # Through UTC: a wall time skipped by a DST change (02:30 on a spring-forward day) becomes the
+    # real instant after it, an ambiguous one takes its first occurrence, and the duration is real time.
+    start_utc = dt.datetime.combine(day, request.time, tzinfo=zone).astimezone(dt.UTC)
+    end_utc = start_utc + dt.timedelta(minutes=request.duration_minutes)
+    return start_utc.astimezone(zone), end_utc.astimezone(zone)
 
 
 def depth_for(protocol: TreatmentProtocol, pih: bool) -> tuple[DepthZone, ...]:
@@ -183,8 +192,10 @@ def validate_request(protocol: TreatmentProtocol, request: PlanRequest) -> None:
         raise SchedulingError(
             f"--interval-weeks {request.interval_weeks} is outside {protocol.info.name}'s range {w.min}-{w.max} weeks"
         )
-    if request.boosters < 0:
-        raise SchedulingError("--boosters must be 0 or more")
+    if not 0 <= request.boosters <= MAX_BOOSTERS:
+        raise SchedulingError(f"--boosters must be 0 to {MAX_BOOSTERS}, got {request.boosters}")
+    if not 5 <= request.duration_minutes <= 480:
+        raise SchedulingError(f"session length must be 5-480 minutes, got {request.duration_minutes}")
     if not request.clinic.weekdays:
         raise SchedulingError("the clinic has no open weekdays")
 
@@ -272,6 +283,12 @@ def build_plan(protocol: TreatmentProtocol, request: PlanRequest, on: dt.date) -
         )
     if request.pih:
         notes.append(protocol.pih_note)
+    pause_start = dates[0] - dt.timedelta(days=protocol.pause_days_before)
+    if pause_start < on:
+        notes.append(
+            f"Session 1's pause window started on {pause_start.isoformat()}, before {on.isoformat()}: check the "
+            "patient has paused retinoids and exfoliants, or start later."
+        )
     return _assemble(protocol, request, on, dates, boosters, plan_id_for(request), 0, tuple(notes))
 
 
@@ -286,6 +303,8 @@ def reschedule(protocol: TreatmentProtocol, plan: Plan, number: int, day: dt.dat
         raise SchedulingError(f"--move: there is no session {number} (the plan has {len(plan.sessions)})")
     if not request.clinic.is_open(day):
         raise SchedulingError(f"--move {number}={day.isoformat()}: {request.clinic.why_closed(day)}")
+    if day < on:
+        raise SchedulingError(f"--move {number}={day.isoformat()}: that is before {on.isoformat()} (today)")
     if request.not_before is not None and day < request.not_before:
         raise SchedulingError(
             f"--move {number}={day.isoformat()}: the screening defers treatment until {request.not_before.isoformat()}"

@@ -120,7 +120,7 @@ def test_clinic_days_list() -> None:
         (["--indication", "fine-lines", "--holidays", "GB-ZZ"], "GB has no subdivision 'ZZ'"),
         (["--indication", "fine-lines", "--format", "pdf"], "--format: expected one of table, json, toml, md"),
         (["--indication", "fine-lines", "--duration", "0"], "--duration: session length must be 5-480 minutes"),
-        (["--indication", "fine-lines", "--boosters", "-1"], "--boosters must be 0 or more"),
+        (["--indication", "fine-lines", "--boosters", "-1"], "--boosters must be 0 to 20, got -1"),
         (["--move", "2=2027-01-01"], "--move needs --from"),
         ([], "--indication is required"),
     ],
@@ -142,67 +142,104 @@ def test_closed_stretch_is_exit_2_naming_the_session() -> None:
     assert "session 2: no open clinic day between 2026-12-29" in err
 
 
-def screening_record(tmp_path: Path, verdict: str, earliest: str, findings: str = "", **answers: str) -> Path:
-    path = tmp_path / f"{verdict}.toml"
-    ans = "\n".join(f"{k} = {v}" for k, v in answers.items())
-    path.write_text(
-        f'record = "needle-screening"\nformat = 1\npatient = "P1"\nevaluated_on = 2026-11-30\n'
-        f'verdict = "{verdict}"\nearliest_date = {earliest}\n\n[answers]\n{ans}\n{findings}'
-    )
-    return path
+BASE_ANSWERS: dict[str, object] = {
+    "pregnant": False,
+    "isotretinoin_last_dose": None,
+    "active_acne": False,
+    "active_dermatitis": False,
+    "open_wounds": False,
+    "active_infection": False,
+    "herpes_history": False,
+    "keloid_history": False,
+    "bleeding_disorder": False,
+    "uncontrolled_diabetes": False,
+    "immunosuppression": False,
+    "radiation_last_date": None,
+    "anticoagulants": False,
+    "hyperpigmentation_tendency": False,
+    "photosensitizing_meds": False,
+    "fitzpatrick": 2,
+    "uses_retinoids": True,
+}
 
 
-def defer_finding(until: str) -> str:
-    return f'\n[[findings]]\nid = "x"\ncategory = "defer"\nmessage = "m"\npatient_message = "p"\nuntil = {until}\n'
+def screening_record(tmp_path: Path, on: str = "2026-11-30", **changes: object) -> Path:
+    """A real record, written by `needle screen --out`."""
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps({**BASE_ANSWERS, **changes}))
+    out = tmp_path / "screening.toml"
+    code, _, err = run("screen", "--answers", str(answers), "--on", on, "--patient", "P1", "--out", str(out))
+    assert code in (0, 3, 4), err
+    return out
 
 
 def test_screening_contraindicated_exit_4(tmp_path: Path) -> None:
-    rec = screening_record(
-        tmp_path,
-        "contraindicated",
-        "false",
-        '\n[[findings]]\nid = "k"\ncategory = "contraindicated"\nmessage = "m"\npatient_message = "p"\nuntil = false\n',
-    )
+    rec = screening_record(tmp_path, keloid_history=True)
     code, out, err = run("plan", "--on", ON, "--indication", "fine-lines", "--screening", str(rec))
     assert (code, out) == (4, "")
     assert "contraindicated" in err and "no plan" in err
 
 
 def test_screening_undated_defer_exit_3(tmp_path: Path) -> None:
-    rec = screening_record(tmp_path, "defer", "false", defer_finding("false"))
+    rec = screening_record(tmp_path, pregnant=True)
     code, _, err = run("plan", "--on", ON, "--indication", "fine-lines", "--screening", str(rec))
     assert code == 3 and "no end date" in err
 
 
 def test_screening_dated_defer_to_a_sunday(tmp_path: Path) -> None:
-    rec = screening_record(
-        tmp_path, "defer", "2027-02-28", defer_finding("2027-02-28"), uses_retinoids="false", fitzpatrick="5"
-    )
+    rec = screening_record(tmp_path, isotretinoin_last_dose="2026-08-31", uses_retinoids=False, fitzpatrick=5)
     code, out, err = run("plan", "--on", ON, "--indication", "acne-scars", "--screening", str(rec), "--format", "json")
     assert code == 0, err
     doc = json.loads(out)
-    assert doc["sessions"][0]["date"] == "2027-03-01"
+    assert doc["sessions"][0]["date"] == "2027-03-01"  # deferral ends Sun 2027-02-28
     assert doc["patient"] == "P1"
     assert "screening defers treatment until 2027-02-28" in err
     assert not any("retinoid" in item for item in doc["windows"][0]["items"])
     assert {d["zone"]: d["max"] for d in doc["depth_mm"]}["cheeks"] == 2.25  # PIH: one step shallower
 
 
+def test_sessions_never_fall_before_the_screening(tmp_path: Path) -> None:
+    rec = screening_record(tmp_path, on="2027-01-10", isotretinoin_last_dose="2026-06-01")  # caution
+    code, out, err = run(
+        "plan",
+        "--on",
+        "2027-01-10",
+        "--indication",
+        "fine-lines",
+        "--screening",
+        str(rec),
+        "--start",
+        "2026-07-01",
+        "--format",
+        "json",
+    )
+    assert code == 0, err
+    assert json.loads(out)["sessions"][0]["date"] == "2027-01-11"  # Sun 10 Jan -> Mon 11 Jan
+
+
 def test_screening_for_another_patient_is_refused(tmp_path: Path) -> None:
-    rec = screening_record(tmp_path, "eligible", "2026-11-30")
+    rec = screening_record(tmp_path)
     code, _, err = run("plan", "--on", ON, "--indication", "fine-lines", "--patient", "P2", "--screening", str(rec))
     assert code == 2 and "the record is for patient 'P1', not 'P2'" in err
 
 
 def test_hand_edited_screening_verdict_is_refused(tmp_path: Path) -> None:
-    rec = screening_record(
-        tmp_path,
-        "eligible",
-        "2026-11-30",
-        '\n[[findings]]\nid = "k"\ncategory = "contraindicated"\nmessage = "m"\npatient_message = "p"\nuntil = false\n',
-    )
+    import tomli_w
+
+    rec = screening_record(tmp_path, keloid_history=True)
+    doc = tomllib.loads(rec.read_text())
+    doc.update(verdict="eligible", earliest_date=doc["evaluated_on"], findings=[])
+    rec.write_text(tomli_w.dumps(doc))
     code, _, err = run("plan", "--on", ON, "--indication", "fine-lines", "--screening", str(rec))
-    assert code == 2 and "contradicts its findings" in err
+    assert code == 2 and "the verdict does not match the answers (was it edited?)" in err
+    del doc["answers"]["keloid_history"]
+    rec.write_text(tomli_w.dumps(doc))
+    code, _, err = run("plan", "--on", ON, "--indication", "fine-lines", "--screening", str(rec))
+    assert code == 2 and "answers: missing keloid_history" in err
+    del doc["findings"]
+    rec.write_text(tomli_w.dumps(doc))
+    code, _, err = run("plan", "--on", ON, "--indication", "fine-lines", "--screening", str(rec))
+    assert code == 2 and "findings: missing" in err
 
 
 def test_every_format_renders(tmp_path: Path) -> None:

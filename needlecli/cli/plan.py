@@ -14,6 +14,7 @@ from needlecli.errors import NeedleError, UsageError
 if TYPE_CHECKING:
     from needlecli.config import Config
     from needlecli.model import Plan, PlanRequest, TreatmentProtocol
+    from needlecli.records import ScreeningRecord
 
 HELP = """Plan a patient's treatment series: session dates on open clinic days,
 the pause window before each session and the aftercare windows after it,
@@ -174,27 +175,28 @@ def _request(
     from needlecli import clinic as clinic_mod
     from needlecli.cli.common import parse_flag_date as parse_date
     from needlecli.model import ClinicRules, PlanRequest
-    from needlecli.records import read_screening_record
 
     not_before = None
     uses_retinoids = None
     pih = False
     if screening is not None:
-        rec = read_screening_record(screening)
+        rec, verdict, earliest = _checked_screening(screening, notes)
         if patient is not None and rec.patient and rec.patient != patient:
             raise UsageError(f"--screening: the record is for patient {rec.patient!r}, not {patient!r}")
         patient = patient or rec.patient
-        if rec.verdict == "contraindicated":
+        if verdict == "contraindicated":
             raise ScreeningRefusal(
                 f"{screening}: the screening verdict is contraindicated ({rec.evaluated_on}); no plan", 4
             )
-        if rec.verdict == "defer":
-            if rec.earliest_date is None:
+        # Never before the screening itself; for a deferral, not before its end.
+        not_before = rec.evaluated_on
+        if verdict == "defer":
+            if earliest is None:
                 raise ScreeningRefusal(
                     f"{screening}: the screening defers treatment with no end date; re-assess before planning", 3
                 )
-            not_before = rec.earliest_date
-            notes.append(f"screening defers treatment until {rec.earliest_date}: sessions start on or after it")
+            not_before = max(earliest, rec.evaluated_on)
+            notes.append(f"screening defers treatment until {earliest}: sessions start on or after it")
         uses_retinoids = rec.uses_retinoids
         pih = rec.fitzpatrick in protocol.pih_fitzpatrick
         age = (day - rec.evaluated_on).days
@@ -233,6 +235,40 @@ def _request(
     )
 
 
+def _checked_screening(path: Path, notes: list[str]) -> tuple[ScreeningRecord, str, dt.date | None]:
+    """Read a screening record and re-evaluate its answers: never more permissive than the rules.
+
+    With the protocol file unchanged, a verdict that disagrees with the answers is refused (a
+    hand-edited record). With a changed protocol, the more restrictive of the two results is used.
+    """
+    from needlecli import catalog, screening
+    from needlecli.answers import read_answers
+    from needlecli.errors import AnswersError, RecordError
+    from needlecli.model import SEVERITY
+    from needlecli.records import read_screening_record
+
+    rec = read_screening_record(path)
+    origin = rec.protocol_origin
+    proto = catalog.load_screening(origin.removeprefix("bundled:") if origin.startswith("bundled:") else origin)
+    try:
+        answers, missing = read_answers(proto, rec.answers, f"{path}: answers")
+    except AnswersError as exc:
+        raise RecordError(str(exc)) from None
+    if missing:
+        raise RecordError(f"{path}: answers: missing {', '.join(missing)}; screen again")
+    fresh = screening.evaluate(proto, answers, rec.evaluated_on)
+    verdict, earliest = rec.verdict, rec.earliest_date
+    if (fresh.verdict, fresh.earliest_date) != (verdict, earliest):
+        if proto.info.sha256 == rec.protocol_sha256:
+            raise RecordError(f"{path}: the verdict does not match the answers (was it edited?); screen again")
+        notes.append(f"the screening protocol changed since {path} was written; using the stricter result")
+        if SEVERITY[fresh.verdict] > SEVERITY[verdict]:  # type: ignore[index]
+            verdict, earliest = fresh.verdict, fresh.earliest_date
+        elif fresh.verdict == verdict == "defer":
+            earliest = None if None in (earliest, fresh.earliest_date) else max(earliest, fresh.earliest_date)  # type: ignore[type-var]
+    return rec, verdict, earliest
+
+
 def _from_saved(path: Path, moves: list[str], day: dt.date, notes: list[str]) -> Plan:
     from needlecli import catalog, scheduling
     from needlecli.cli.common import parse_flag_date
@@ -261,7 +297,7 @@ def _from_saved(path: Path, moves: list[str], day: dt.date, notes: list[str]) ->
     )
     for spec in moves:
         number_text, sep, date_text = spec.partition("=")
-        if not sep or not number_text.strip().isdigit():
+        if not sep or not (number_text.strip().isdecimal() and number_text.strip().isascii()):
             raise UsageError(f"--move: expected N=YYYY-MM-DD such as 3=2027-02-10, got {spec!r}")
         plan = scheduling.reschedule(protocol, plan, int(number_text), parse_flag_date(date_text, "--move"), day)
     return plan
