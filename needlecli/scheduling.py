@@ -359,6 +359,23 @@ def _carry_revisions(old: Plan, new: Plan) -> Plan:
     )
 
 
+def check_saved(protocol: TreatmentProtocol, request: PlanRequest, dates: tuple[dt.date, ...], source: str) -> None:
+    """A saved plan's sessions must still obey the rules (a hand-edited file must not slip through)."""
+    for number, day in enumerate(dates, 1):
+        if not request.clinic.is_open(day):
+            raise SchedulingError(f"{source}: session {number} on {day.isoformat()}: {request.clinic.why_closed(day)}")
+        if request.not_before is not None and day < request.not_before:
+            raise SchedulingError(
+                f"{source}: session {number} on {day.isoformat()} is before the screening deferral "
+                f"({request.not_before.isoformat()})"
+            )
+        if number > 1:
+            try:
+                check_spacing(protocol, number, dates[number - 2], day)
+            except SchedulingError as exc:
+                raise SchedulingError(f"{source}: {exc}") from None
+
+
 def rebuild(
     protocol: TreatmentProtocol,
     request: PlanRequest,

@@ -397,3 +397,61 @@ def test_config_init(no_user_config: Path) -> None:
     assert code == 2 and "already exists" in err
     assert run("config", "init", "--force")[0] == 0
     assert run("config", "show")[0] == 0
+
+
+def test_hostile_numbers_fail_fast_without_tracebacks() -> None:
+    for args, message in [
+        (["--sessions", "99999999999999999999", "--holidays", "GB"], "--sessions 99999999999999999999 is outside"),
+        (["--boosters", "1000"], "--boosters must be 0 to 20"),
+        (["--start", "9999-10-20"], "out of range (years 1900-2200)"),
+        (["--patient", "a/b"], "--patient: a patient id must be"),
+        (["--patient", "x\ny"], "--patient: a patient id must be"),
+    ]:
+        code, out, err = run("plan", "--on", ON, "--indication", "fine-lines", *args)
+        assert code == 2 and out == "" and message in err, (args, err)
+        assert "Traceback" not in err
+
+
+def test_saved_plan_is_checked_again(tmp_path: Path) -> None:
+    saved = tmp_path / "plan.toml"
+    run(
+        "plan",
+        "--on",
+        ON,
+        "--patient",
+        "P1",
+        "--indication",
+        "fine-lines",
+        "--start",
+        "2026-12-01",
+        "--holidays",
+        "GB",
+        "--format",
+        "toml",
+        "--out",
+        str(saved),
+    )
+    good = saved.read_text()
+    saved.write_text(good.replace("date = 2026-12-29", "date = 2026-12-25"))
+    code, _, err = run("plan", "--from", str(saved))
+    assert code == 2 and "session 2 on 2026-12-25: the clinic is closed that day" in err
+    saved.write_text(good.replace("interval_weeks = 4", "interval_weeks = -3"))
+    code, _, err = run("plan", "--from", str(saved))
+    assert code == 2 and "--interval-weeks -3 is outside fine-lines's range 4-6" in err
+    saved.write_text(good.replace("duration_minutes = 60", "duration_minutes = 99999999999"))
+    code, _, err = run("plan", "--from", str(saved))
+    assert code == 2 and "session length must be 5-480 minutes" in err
+    # Moves into years the saved holidays did not cover still respect public holidays.
+    saved.write_text(good)
+    code, _, err = run("plan", "--from", str(saved), "--move", "1=2030-12-25", "--on", ON)
+    assert code == 2 and "the clinic is closed that day" in err
+    code, _, err = run("plan", "--from", str(saved), "--move", "²=2027-01-05")
+    assert code == 2 and "expected N=YYYY-MM-DD" in err
+    code, _, err = run("plan", "--from", str(saved), "--sessions", "0")
+    assert code == 2 and "the saved plan fixes --sessions" in err
+
+
+def test_configured_zone_is_announced(no_user_config: Path) -> None:
+    no_user_config.write_text('[clinic]\ntime_zone = "Europe/London"\nclinician = "Dr Rao"\n')
+    code, _, err = run("plan", "--on", ON, "--indication", "fine-lines", "--time", "10:00", "--format", "json")
+    assert code == 0 and "session times are in Europe/London (the clinic config's time_zone)" in err

@@ -245,3 +245,29 @@ def test_custom_screening_protocol(tmp_path: Path) -> None:
 def test_treatment_protocol_is_not_a_screening_protocol(tmp_path: Path) -> None:
     code, _, err = run("screen", "-a", str(json_answers(tmp_path)), "--protocol", "fine-lines")
     assert code == 2 and "not a screening protocol" in err
+
+
+def test_duplicate_json_keys_are_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "dup.json"
+    body = json.dumps(BASE)[1:-1]
+    path.write_text('{"pregnant": true, ' + body + "}")
+    code, _, err = run("screen", "--answers", str(path), "--on", ON)
+    assert code == 2 and "question 'pregnant' is answered twice" in err
+
+
+def test_far_dates_are_rejected(tmp_path: Path) -> None:
+    code, _, err = run("screen", "-a", str(json_answers(tmp_path, isotretinoin_last_dose="9999-12-01")), "--on", ON)
+    assert code == 2 and "9999-12-01 is out of range" in err
+    code, _, err = run("screen", "-a", str(toml_answers(tmp_path, radiation_last_date="9999-12-01")), "--on", ON)
+    assert code == 2 and "out of range" in err
+
+
+def test_clinician_comes_from_the_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[clinic]\nclinician = "Dr Config"\n')
+    monkeypatch.setenv("NEEDLE_CONFIG", str(cfg))
+    out = tmp_path / "rec.toml"
+    code, _, _ = run("screen", "-a", str(json_answers(tmp_path)), "--on", ON, "--out", str(out))
+    assert code == 0 and tomllib.loads(out.read_text())["clinician"] == "Dr Config"
+    run("screen", "-a", str(json_answers(tmp_path)), "--on", ON, "--out", str(out), "--clinician", "Dr Flag")
+    assert tomllib.loads(out.read_text())["clinician"] == "Dr Flag"

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
 
 from needlecli import catalog
 from needlecli.clinic import public_holidays
-from needlecli.model import ClinicRules, TreatmentProtocol
+from needlecli.model import ClinicRules, Range, TreatmentProtocol
 from needlecli.scheduling import SchedulingError, build_plan, reschedule
 from tests.plan_helpers import MON_FRI, request
 
@@ -104,13 +105,38 @@ def test_boosters_six_months_apart_on_open_days() -> None:
     assert plan.boosters[0].windows[0].last_day == D(2027, 7, 25)
 
 
-def test_booster_on_a_weekend_moves_forward() -> None:
-    plan = build_plan(proto(), request(start=D(2026, 12, 3), boosters=1), ON)
-    assert dates(plan)[-1] == D(2027, 1, 28)
-    assert plan.boosters[0].date == D(2027, 7, 28)  # a Wednesday
-    plan = build_plan(proto(), request(start=D(2026, 12, 4), boosters=1), ON)
-    assert dates(plan)[-1] == D(2027, 1, 29)  # Fri; + 6 months = Thu 2027-07-29
-    assert plan.boosters[0].date == D(2027, 7, 29)
+def test_booster_due_on_a_weekend_at_the_maximum_moves_back() -> None:
+    # Series 2026-01-08, 02-05, 03-05 (Thu); + 6 months (the maximum) = Sat 2026-09-05.
+    plan = build_plan(proto(), request(start=D(2026, 1, 8), boosters=1), ON)
+    assert dates(plan)[-1] == D(2026, 3, 5)
+    assert plan.boosters[0].date == D(2026, 9, 4)  # the nearest open day before it: Fri
+
+
+def test_booster_moves_forward_when_it_can() -> None:
+    p = dataclasses.replace(proto(), booster_months=Range(3, 6, 4))
+    plan = build_plan(p, request(start=D(2026, 1, 8), boosters=1), ON)
+    assert plan.boosters[0].date == D(2026, 7, 6)  # + 4 months = Sun 2026-07-05 -> Mon
+
+
+def test_session_times_across_dst_changes() -> None:
+    # 02:30 does not exist in New York on 2027-03-14: the session starts at the real instant after the gap.
+    req = request(start=D(2027, 3, 14), time=dt.time(2, 30), tz="America/New_York", weekdays=frozenset(range(7)))
+    s = build_plan(proto(), req, ON).sessions[0]
+    assert s.start is not None and s.end is not None
+    assert s.start.isoformat() == "2027-03-14T03:30:00-04:00"
+    assert (s.end - s.start) == dt.timedelta(minutes=60) and s.end > s.start
+    # 01:30 happens twice in London on 2026-10-25: the first one (BST), and the session lasts 60 minutes.
+    req = request(start=D(2026, 10, 25), time=dt.time(1, 30), tz="Europe/London", weekdays=frozenset(range(7)))
+    s = build_plan(proto(), req, ON).sessions[0]
+    assert s.start is not None and s.end is not None
+    assert s.start.isoformat() == "2026-10-25T01:30:00+01:00"
+    assert s.end.astimezone(dt.UTC) - s.start.astimezone(dt.UTC) == dt.timedelta(minutes=60)
+
+
+def test_moves_into_the_past_are_refused() -> None:
+    plan = build_plan(proto(), request(start=D(2026, 12, 1)), ON)
+    with pytest.raises(SchedulingError, match="before 2026-12-10"):
+        reschedule(proto(), plan, 1, D(2026, 12, 8), D(2026, 12, 10))
 
 
 def test_retinoid_items_follow_the_screening() -> None:

@@ -112,6 +112,15 @@ def test_reschedule_keeps_the_invariants(case: tuple[TreatmentProtocol, PlanRequ
         assert new.revision == old.revision + (old.date != new.date)
 
 
+@given(STARTS, st.integers(3, 6), st.integers(0, 5), st.sampled_from(BASES), st.data())
+def test_a_valid_request_with_no_closures_always_plans(
+    start: dt.date, n: int, boosters: int, proto: TreatmentProtocol, data: st.DataObject
+) -> None:
+    weeks = data.draw(st.integers(proto.interval_weeks.min, proto.interval_weeks.max))
+    req = PlanRequest("P", proto.info.name, start, n, weeks, ClinicRules(frozenset(range(5)), frozenset()), boosters)
+    check_invariants(proto, req, build_plan(proto, req, start))  # must not raise SchedulingError
+
+
 def test_the_strategy_reaches_plans() -> None:
     # Guard against a vacuous property: a plain request must plan.
     proto = BASES[0]

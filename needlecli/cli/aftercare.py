@@ -50,12 +50,13 @@ def aftercare(
 ) -> None:
     from needlecli import aftercare as core
     from needlecli import catalog, scheduling
-    from needlecli.cli.common import parse_flag_date, parse_on
+    from needlecli.cli.common import check_patient, parse_flag_date, parse_on
     from needlecli.cli.plan import _check_out, _from_saved, check_name
     from needlecli.config import load_config
     from needlecli.records import write_atomic
 
     day = parse_on(on)
+    patient = check_patient(patient)
     shown_name = check_name(name, include_name)
     if fmt not in ("md", "ics"):
         raise UsageError(f"--format: expected md or ics, got {fmt!r}")

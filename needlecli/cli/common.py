@@ -23,6 +23,15 @@ def parse_flag_date(value: str, flag: str) -> dt.date:
         raise UsageError(f"{flag}: {exc}") from None
 
 
+def check_patient(value: str | None, flag: str = "--patient") -> str | None:
+    """Patient ids go into UIDs and file names: printable, no slashes, at most 100 characters."""
+    if value is None:
+        return None
+    if not value.strip() or len(value) > 100 or not value.isprintable() or "/" in value or "\\" in value:
+        raise UsageError(f"{flag}: a patient id must be 1-100 printable characters without slashes")
+    return value
+
+
 def stdin_is_terminal() -> bool:
     try:
         return sys.stdin is not None and sys.stdin.isatty()

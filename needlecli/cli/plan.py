@@ -79,10 +79,11 @@ def plan(
     move: list[str] | None = typer.Option(None, "--move", help="With --from: N=YYYY-MM-DD moves session N."),
 ) -> None:
     from needlecli import catalog, scheduling
-    from needlecli.cli.common import parse_on
+    from needlecli.cli.common import check_patient, parse_on
     from needlecli.config import load_config
 
     day = parse_on(on)
+    patient = check_patient(patient)
     shown_name = check_name(name, include_name)
     if fmt not in FORMATS:
         raise UsageError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
@@ -106,7 +107,7 @@ def plan(
             "--duration": duration,
             "--tz": tz,
         }
-        clash = [k for k, v in given.items() if v] + (["--boosters"] if boosters else [])
+        clash = [k for k, v in given.items() if v is not None and v != []] + (["--boosters"] if boosters else [])
         if clash:
             raise UsageError(
                 f"--from: the saved plan fixes {', '.join(clash)}; only --move, --format, --out, --on apply"
@@ -172,7 +173,10 @@ def _request(
     boosters: int,
     notes: list[str],
 ) -> PlanRequest:
+    import dataclasses
+
     from needlecli import clinic as clinic_mod
+    from needlecli import scheduling
     from needlecli.cli.common import parse_flag_date as parse_date
     from needlecli.model import ClinicRules, PlanRequest
 
@@ -209,16 +213,15 @@ def _request(
     closed_days = {parse_date(c, "--closed") for c in closed} | set(cfg.closed)
     region = holidays if holidays is not None else cfg.holidays
     if region:
-        # Enough years for the series and every booster, with a year to spare.
-        span = (n * protocol.interval_weeks.max * 7 + max(boosters, 0) * protocol.booster_months.max * 31) // 365
-        first_year = max(begin, not_before or begin).year
-        closed_days |= clinic_mod.public_holidays(region, range(first_year, first_year + span + 2))
+        clinic_mod.split_region(region)
     at = clinic_mod.parse_time(time) if time is not None else cfg.session_time
     zone = clinic_mod.check_zone(tz) if tz is not None else cfg.time_zone
     if at is not None and zone is None:
         notes.append("session times are in UTC (no --tz and no time_zone in the clinic config)")
+    elif at is not None and tz is None:
+        notes.append(f"session times are in {zone} (the clinic config's time_zone)")
     minutes = clinic_mod.check_duration(duration) if duration is not None else cfg.session_minutes
-    return PlanRequest(
+    request = PlanRequest(
         patient=patient or "",
         indication=protocol.info.name,
         start=begin,
@@ -233,6 +236,18 @@ def _request(
         duration_minutes=minutes,
         tz=zone or "UTC",
     )
+    scheduling.validate_request(protocol, request)  # before fetching holidays for a huge range
+    if region:
+        years = holiday_years(protocol, request, max(begin, not_before or begin))
+        closed_days |= clinic_mod.public_holidays(region, years)
+        request = dataclasses.replace(request, clinic=ClinicRules(frozenset(weekdays), frozenset(closed_days), region))
+    return request
+
+
+def holiday_years(protocol: TreatmentProtocol, request: PlanRequest, first: dt.date) -> range:
+    """Enough years for the series and every booster, with a year to spare."""
+    days = request.sessions * protocol.interval_weeks.max * 7 + request.boosters * protocol.booster_months.max * 31
+    return range(first.year, first.year + days // 365 + 2)
 
 
 def _checked_screening(path: Path, notes: list[str]) -> tuple[ScreeningRecord, str, dt.date | None]:
@@ -270,6 +285,9 @@ def _checked_screening(path: Path, notes: list[str]) -> tuple[ScreeningRecord, s
 
 
 def _from_saved(path: Path, moves: list[str], day: dt.date, notes: list[str]) -> Plan:
+    import contextlib
+    import dataclasses
+
     from needlecli import catalog, scheduling
     from needlecli.cli.common import parse_flag_date
     from needlecli.plans import read_plan
@@ -284,9 +302,25 @@ def _from_saved(path: Path, moves: list[str], day: dt.date, notes: list[str]) ->
             f"protocol {saved.protocol.name} has changed since the plan was saved "
             f"({saved.protocol.version} -> {protocol.info.version}); windows follow the current file"
         )
+    request = saved.request
+    scheduling.validate_request(protocol, request)
+    if request.clinic.holidays and moves:
+        # Moves may reach years the saved holidays do not cover: add those years again.
+        from needlecli import clinic as clinic_mod
+
+        latest = max([*saved.session_dates, *saved.booster_dates, day])
+        for spec in moves:
+            with contextlib.suppress(ValueError):
+                latest = max(latest, dt.date.fromisoformat(spec.partition("=")[2].strip()))
+        years = range(saved.session_dates[0].year, latest.year + 3)
+        extra = clinic_mod.public_holidays(request.clinic.holidays, years, "request.holidays")
+        request = dataclasses.replace(
+            request, clinic=dataclasses.replace(request.clinic, closed=request.clinic.closed | extra)
+        )
+    scheduling.check_saved(protocol, request, saved.session_dates, str(path))
     plan = scheduling.rebuild(
         protocol,
-        saved.request,
+        request,
         plan_id=saved.plan_id,
         revision=saved.revision,
         created_on=saved.created_on,

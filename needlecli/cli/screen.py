@@ -51,9 +51,12 @@ def screen(
 ) -> None:
     from needlecli import answers as answers_mod
     from needlecli import catalog, records, screening
-    from needlecli.cli.common import parse_on, stdin_is_terminal
+    from needlecli.cli.common import check_patient, parse_on, stdin_is_terminal
+    from needlecli.config import load_config
 
     day = parse_on(on)
+    patient = check_patient(patient)
+    clinician = clinician or load_config().clinician
     if out is not None:
         _check_out(out)
     proto = catalog.load_screening(protocol)
