@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from needlecli.errors import ProtocolError
+from needlecli.files import read_bytes
 from needlecli.model import (
     CATEGORIES,
     REQUIRED_QUESTIONS,
@@ -77,14 +78,17 @@ def read_source(ref: str) -> tuple[bytes, str]:
 
 def read_file(path: Path) -> tuple[bytes, str]:
     """Return (file bytes, origin) for a protocol file path."""
-    try:
-        return path.read_bytes(), str(path)
-    except FileNotFoundError:
-        raise ProtocolError(str(path), ["no such file"]) from None
-    except IsADirectoryError:
-        raise ProtocolError(str(path), ["is a folder, not a protocol file"]) from None
-    except OSError as exc:
-        raise ProtocolError(str(path), [f"cannot read: {exc.strerror or exc}"]) from None
+
+    class _Unreadable(ProtocolError):
+        def __init__(self, message: str) -> None:
+            super().__init__(str(path), [message.removeprefix(f"{path}: ")])
+
+    return read_bytes(path, "a protocol file", _Unreadable, 10_000_000), str(path)
+
+
+def ref_of(origin: str) -> str:
+    """The name or path to load a protocol again from a record's `origin` (`bundled:NAME` or a path)."""
+    return origin.removeprefix("bundled:") if origin.startswith("bundled:") else origin
 
 
 def load(ref: str) -> Protocol:

@@ -19,6 +19,7 @@ from typing import Any
 
 from needlecli import __version__
 from needlecli.errors import AnswersError, RecordError
+from needlecli.files import read_bytes
 from needlecli.model import AnswerValue, ScreeningProtocol, ScreeningResult
 
 MAX_INPUT_BYTES = 1_000_000
@@ -58,16 +59,12 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
 
 def read_answers_file(path: Path) -> dict[str, object]:
     """Read an answers file: TOML, or JSON (by extension, else by first character)."""
-    try:
-        data = path.read_bytes() if str(path) != "-" else _stdin_bytes()
-    except FileNotFoundError:
-        raise AnswersError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise AnswersError(f"{path}: is a folder, not an answers file") from None
-    except OSError as exc:
-        raise AnswersError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if len(data) > MAX_INPUT_BYTES:
-        raise AnswersError(f"{path}: too large for an answers file ({len(data)} bytes)")
+    if str(path) == "-":
+        data = _stdin_bytes()
+        if len(data) > MAX_INPUT_BYTES:
+            raise AnswersError("-: too large for an answers file")
+    else:
+        data = read_bytes(path, "an answers file", AnswersError, MAX_INPUT_BYTES)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -181,16 +178,7 @@ def write_screening_record(path: Path, record: dict[str, Any]) -> None:
 
 def read_toml_file(path: Path, what: str) -> dict[str, Any]:
     """Read a TOML file written by needle (a record or a saved plan); RecordError on any problem."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise RecordError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise RecordError(f"{path}: is a folder, not a {what}") from None
-    except OSError as exc:
-        raise RecordError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if len(data) > 10 * MAX_INPUT_BYTES:
-        raise RecordError(f"{path}: too large for a {what}")
+    data = read_bytes(path, f"a {what}", RecordError, 10 * MAX_INPUT_BYTES)
     try:
         return tomllib.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError:

@@ -50,8 +50,8 @@ def aftercare(
 ) -> None:
     from needlecli import aftercare as core
     from needlecli import catalog, scheduling
-    from needlecli.cli.common import check_patient, parse_flag_date, parse_on
-    from needlecli.cli.plan import _check_out, _from_saved, check_name
+    from needlecli.cli.common import check_out, check_patient, parse_flag_date, parse_on
+    from needlecli.cli.plan import _from_saved, check_name
     from needlecli.config import load_config
     from needlecli.records import write_atomic
 
@@ -61,7 +61,7 @@ def aftercare(
     if fmt not in ("md", "ics"):
         raise UsageError(f"--format: expected md or ics, got {fmt!r}")
     if out is not None:
-        _check_out(out)
+        check_out(out)
     if (session_date is None) == (plan_file is None):
         raise UsageError("give either --session-date (with --indication) or --plan")
     cfg = load_config()
@@ -72,7 +72,7 @@ def aftercare(
         plan = _from_saved(plan_file, [], day, notes)
         if patient and patient != plan.request.patient:
             raise UsageError(f"--patient {patient!r} does not match the plan's patient {plan.request.patient!r}")
-        protocol = catalog.load_treatment(_protocol_ref(plan.protocol.origin))
+        protocol = catalog.load_treatment(catalog.ref_of(plan.protocol.origin))
     else:
         assert session_date is not None
         if indication is None:
@@ -108,10 +108,6 @@ def aftercare(
     else:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
-
-
-def _protocol_ref(origin: str) -> str:
-    return origin.removeprefix("bundled:") if origin.startswith("bundled:") else origin
 
 
 def _request(

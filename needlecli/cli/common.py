@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from pathlib import Path
 
 from needlecli.answers import BadAnswer, parse_date
 from needlecli.errors import UsageError
@@ -30,6 +31,15 @@ def check_patient(value: str | None, flag: str = "--patient") -> str | None:
     if not value.strip() or len(value) > 100 or not value.isprintable() or "/" in value or "\\" in value:
         raise UsageError(f"{flag}: a patient id must be 1-100 printable characters without slashes")
     return value
+
+
+def check_out(out: Path) -> None:
+    """Fail before any work (or any question) if --out cannot be written there."""
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():
+        raise UsageError(f"--out: folder {folder} does not exist")
+    if out.is_dir():
+        raise UsageError(f"--out: {out} is a folder; give a file name")
 
 
 def stdin_is_terminal() -> bool:

@@ -79,7 +79,7 @@ def plan(
     move: list[str] | None = typer.Option(None, "--move", help="With --from: N=YYYY-MM-DD moves session N."),
 ) -> None:
     from needlecli import catalog, scheduling
-    from needlecli.cli.common import check_patient, parse_on
+    from needlecli.cli.common import check_out, check_patient, parse_on
     from needlecli.config import load_config
 
     day = parse_on(on)
@@ -88,7 +88,7 @@ def plan(
     if fmt not in FORMATS:
         raise UsageError(f"--format: expected one of {', '.join(FORMATS)}, got {fmt!r}")
     if out is not None:
-        _check_out(out)
+        check_out(out)
     cfg = load_config()
     notes: list[str] = []
 
@@ -144,14 +144,6 @@ def plan(
     for note in notes:
         print(f"needle: {note}", file=sys.stderr)
     _emit(result, fmt, out, shown_name)
-
-
-def _check_out(out: Path) -> None:
-    folder = out.parent if str(out.parent) else Path(".")
-    if not folder.is_dir():
-        raise UsageError(f"--out: folder {folder} does not exist")
-    if out.is_dir():
-        raise UsageError(f"--out: {out} is a folder; give a file name")
 
 
 def _request(
@@ -264,7 +256,7 @@ def _checked_screening(path: Path, notes: list[str]) -> tuple[ScreeningRecord, s
 
     rec = read_screening_record(path)
     origin = rec.protocol_origin
-    proto = catalog.load_screening(origin.removeprefix("bundled:") if origin.startswith("bundled:") else origin)
+    proto = catalog.load_screening(catalog.ref_of(origin))
     try:
         answers, missing = read_answers(proto, rec.answers, f"{path}: answers")
     except AnswersError as exc:
@@ -295,8 +287,7 @@ def _from_saved(path: Path, moves: list[str], day: dt.date, notes: list[str]) ->
 
     saved = read_plan(read_toml_file(path, "saved plan"), str(path))
     origin = saved.protocol.origin
-    ref = origin.removeprefix("bundled:") if origin.startswith("bundled:") else origin
-    protocol = catalog.load_treatment(ref)
+    protocol = catalog.load_treatment(catalog.ref_of(origin))
     if protocol.info.sha256 != saved.protocol.sha256:
         notes.append(
             f"protocol {saved.protocol.name} has changed since the plan was saved "

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from needlecli.errors import AnswersError, UsageError
+from needlecli.errors import AnswersError
 
 HELP = """Screen a patient for microneedling contraindications.
 
@@ -51,14 +51,14 @@ def screen(
 ) -> None:
     from needlecli import answers as answers_mod
     from needlecli import catalog, records, screening
-    from needlecli.cli.common import check_patient, parse_on, stdin_is_terminal
+    from needlecli.cli.common import check_out, check_patient, parse_on, stdin_is_terminal
     from needlecli.config import load_config
 
     day = parse_on(on)
     patient = check_patient(patient)
     clinician = clinician or load_config().clinician
     if out is not None:
-        _check_out(out)
+        check_out(out)
     proto = catalog.load_screening(protocol)
     raw: dict[str, object] = {}
     source = "answers"
@@ -95,12 +95,3 @@ def screen(
 
         print_result(result, proto, patient, saved_to=out)
     raise typer.Exit(EXIT_CODES[result.verdict])
-
-
-def _check_out(out: Path) -> None:
-    """Fail before the questions, not after them, if the record cannot be written there."""
-    folder = out.parent if str(out.parent) else Path(".")
-    if not folder.is_dir():
-        raise UsageError(f"--out: folder {folder} does not exist")
-    if out.is_dir():
-        raise UsageError(f"--out: {out} is a folder; give a file name such as {out / 'screening.toml'}")
