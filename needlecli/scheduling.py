@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from zoneinfo import ZoneInfo
 
 from needlecli.errors import NeedleError
@@ -316,47 +316,48 @@ def reschedule(protocol: TreatmentProtocol, plan: Plan, number: int, day: dt.dat
     return _carry_revisions(plan, new)
 
 
-def _carry_revisions(old: Plan, new: Plan) -> Plan:
-    """Keep each item's revision, raised by one where its dates changed."""
+Signature = tuple[object, ...]
 
-    def bump(before: int, changed: bool) -> int:
-        return before + 1 if changed else before
 
-    old_sessions = {s.key: s for s in old.sessions}
-    sessions = tuple(
-        dataclasses.replace(
-            s,
-            revision=bump(old_sessions[s.key].revision, old_sessions[s.key].date != s.date)
-            if s.key in old_sessions
-            else 0,
-        )
-        for s in new.sessions
-    )
-    old_windows = {w.key: w for w in old.windows}
-    for b in old.boosters:
-        old_windows.update({w.key: w for w in b.windows})
+def _signature(item: Session | Booster | Window) -> Signature:
+    """What a calendar client sees change: the dates (and a window's items)."""
+    if isinstance(item, Window):
+        return (item.first_day, item.last_day, item.items)
+    return (item.date,)
 
-    def carry_window(w: Window) -> Window:
-        before = old_windows.get(w.key)
-        if before is None:
-            return w
-        changed = (before.first_day, before.last_day, before.items) != (w.first_day, w.last_day, w.items)
-        return dataclasses.replace(w, revision=bump(before.revision, changed))
 
-    old_boosters = {b.key: b for b in old.boosters}
-    boosters = tuple(
-        dataclasses.replace(
-            b,
-            revision=bump(old_boosters[b.key].revision, old_boosters[b.key].date != b.date)
-            if b.key in old_boosters
-            else 0,
-            windows=tuple(carry_window(w) for w in b.windows),
-        )
-        for b in new.boosters
-    )
+def _with_revisions(plan: Plan, revision: Callable[[str, Signature], int]) -> Plan:
+    """The plan with every item's revision set by ``revision(key, signature)``."""
+
+    def win(ws: tuple[Window, ...]) -> tuple[Window, ...]:
+        return tuple(dataclasses.replace(w, revision=revision(w.key, _signature(w))) for w in ws)
+
     return dataclasses.replace(
-        new, sessions=sessions, windows=tuple(carry_window(w) for w in new.windows), boosters=boosters
+        plan,
+        sessions=tuple(dataclasses.replace(s, revision=revision(s.key, _signature(s))) for s in plan.sessions),
+        windows=win(plan.windows),
+        boosters=tuple(
+            dataclasses.replace(b, revision=revision(b.key, _signature(b)), windows=win(b.windows))
+            for b in plan.boosters
+        ),
     )
+
+
+def _items(plan: Plan) -> list[Session | Booster | Window]:
+    return [*plan.sessions, *plan.windows, *plan.boosters, *(w for b in plan.boosters for w in b.windows)]
+
+
+def _carry_revisions(old: Plan, new: Plan) -> Plan:
+    """Keep each item's revision, raised by one where its dates changed; new items start at 0."""
+    before = {item.key: (item.revision, _signature(item)) for item in _items(old)}
+
+    def revision(key: str, sig: Signature) -> int:
+        if key not in before:
+            return 0
+        rev, old_sig = before[key]
+        return rev + 1 if old_sig != sig else rev
+
+    return _with_revisions(new, revision)
 
 
 def check_saved(protocol: TreatmentProtocol, request: PlanRequest, dates: tuple[dt.date, ...], source: str) -> None:
@@ -390,23 +391,7 @@ def rebuild(
 ) -> Plan:
     """Turn a saved plan's dates back into a full Plan (windows from the protocol, revisions kept)."""
     plan = _assemble(protocol, request, created_on, list(session_dates), list(booster_dates), plan_id, revision, notes)
-
-    def rev(key: str) -> int:
-        return revisions.get(key, 0)
-
-    return dataclasses.replace(
-        plan,
-        sessions=tuple(dataclasses.replace(s, revision=rev(s.key)) for s in plan.sessions),
-        windows=tuple(dataclasses.replace(w, revision=rev(w.key)) for w in plan.windows),
-        boosters=tuple(
-            dataclasses.replace(
-                b,
-                revision=rev(b.key),
-                windows=tuple(dataclasses.replace(w, revision=rev(w.key)) for w in b.windows),
-            )
-            for b in plan.boosters
-        ),
-    )
+    return _with_revisions(plan, lambda key, _sig: revisions.get(key, 0))
 
 
 def single_session_plan(protocol: TreatmentProtocol, request: PlanRequest, day: dt.date, on: dt.date) -> Plan:
