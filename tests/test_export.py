@@ -262,3 +262,22 @@ def test_calcurse_imports_every_event(tmp_path: Path) -> None:
     lines = (home / "apts").read_text().splitlines()
     assert len(lines) == 16
     assert any(line.startswith("03/01/2027 @ 10:30") for line in lines), lines
+
+
+def test_vtimezone_uses_yearly_rules_outlook_understands() -> None:
+    from needlecli.render.ics import yearly_rule
+
+    london = [dt.datetime(2027, 3, 28, 2), dt.datetime(2028, 3, 26, 2), dt.datetime(2029, 3, 25, 2)]
+    assert yearly_rule(london) == {"freq": "yearly", "bymonth": 3, "byday": "-1SU"}
+    new_york = [dt.datetime(2027, 3, 14, 3), dt.datetime(2028, 3, 12, 3)]
+    assert yearly_rule(new_york) == {"freq": "yearly", "bymonth": 3, "byday": "2SU"}
+    assert yearly_rule([dt.datetime(2027, 3, 28, 2), dt.datetime(2029, 3, 25, 2)]) is None  # a gap year
+    assert yearly_rule([dt.datetime(2027, 3, 28, 2), dt.datetime(2028, 4, 2, 2)]) is None  # the rule changed
+    data = run(*plan_args(), "--boosters", "3", "--format", "ics")
+    (tz,) = icalendar.Calendar.from_ical(data).walk("VTIMEZONE")
+    rules = [str(c.get("RRULE").to_ical(), "ascii") for c in tz.subcomponents if c.get("RRULE")]
+    assert sorted(rules) == ["FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10", "FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3"]
+    assert b"RDATE" not in data
+    onsets = {c.name: c.decoded("DTSTART") for c in tz.subcomponents if c.get("RRULE")}
+    # Local time before each change: 01:00 GMT in March, 02:00 BST in October.
+    assert onsets == {"DAYLIGHT": dt.datetime(2027, 3, 28, 1, 0), "STANDARD": dt.datetime(2027, 10, 31, 2, 0)}

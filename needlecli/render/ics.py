@@ -28,10 +28,57 @@ PRODID = f"-//needle//needle {__version__}//EN"
 UID_DOMAIN = "needle.invalid"
 
 
+WEEKDAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+
+
 @functools.lru_cache(maxsize=64)
 def _vtimezone(tzid: str, first: dt.date, last: dt.date) -> icalendar.Timezone:
-    """One VTIMEZONE per zone and span, built once and reused."""
-    return icalendar.Timezone.from_tzid(tzid, first_date=first, last_date=last)
+    """One VTIMEZONE per zone and span, built once and reused.
+
+    icalendar lists each DST change as an RDATE; Outlook ignores RDATE and
+    approximates a zone from DTSTART, RRULE and the offsets alone (MS-STANOICAL
+    2.2.47), so regular yearly changes are rewritten as an RRULE.
+    """
+    tz = icalendar.Timezone.from_tzid(tzid, first_date=first, last_date=last)
+    for sub in tz.subcomponents:
+        if sub.name not in ("STANDARD", "DAYLIGHT") or sub.get("TZOFFSETFROM") == sub.get("TZOFFSETTO"):
+            continue
+        rdates = sub.get("RDATE", [])
+        rdates = rdates if isinstance(rdates, list) else [rdates]
+        starts = [sub.decoded("DTSTART")] + [p.dt for r in rdates for p in r.dts]
+        rule = yearly_rule(starts)
+        if rule is not None:
+            # RFC 5545: an onset's DTSTART is the local time *before* the change (TZOFFSETFROM);
+            # icalendar writes the time after it when the clocks go forward.
+            gain: dt.timedelta = sub.decoded("TZOFFSETTO") - sub.decoded("TZOFFSETFROM")
+            if gain > dt.timedelta(0):
+                del sub["DTSTART"]
+                sub.add("dtstart", starts[0] - gain)
+                rule = yearly_rule([d - gain for d in starts])
+            sub.pop("RDATE", None)
+            sub.add("rrule", rule)
+            tz.pop("COMMENT", None)  # "only works from ... to ...": no longer true with a rule
+    return tz
+
+
+def yearly_rule(starts: list[dt.datetime]) -> dict[str, object] | None:
+    """FREQ=YEARLY;BYMONTH=m;BYDAY=nWD if every change falls on the same nth (or last) weekday
+    of the same month at the same time, in consecutive years; else None (keep the RDATE list)."""
+    starts = sorted(starts)
+    if len({(d.month, d.weekday(), d.time()) for d in starts}) != 1:
+        return None
+    years = [d.year for d in starts]
+    if years != list(range(years[0], years[0] + len(years))):
+        return None
+    code = WEEKDAY_CODES[starts[0].weekday()]
+    if all((d + dt.timedelta(days=7)).month != d.month for d in starts):
+        nth = -1
+    else:
+        nths = {(d.day - 1) // 7 + 1 for d in starts}
+        if len(nths) != 1:
+            return None
+        nth = nths.pop()
+    return {"freq": "yearly", "bymonth": starts[0].month, "byday": f"{nth}{code}"}
 
 
 def _uid(plan: Plan, key: str) -> str:
@@ -125,7 +172,8 @@ def plan_calendar(plan: Plan, *, name: str | None = None, calendar_name: str = "
     timed = [s.start for s in plan.sessions if s.start] + [b.start for b in plan.boosters if b.start]
     if timed and plan.request.tz != "UTC":
         first, last = min(timed).date(), max(timed).date()
-        cal.add_component(_vtimezone(plan.request.tz, first - dt.timedelta(days=1), last + dt.timedelta(days=1)))
+        # Whole years: both DST changes of every year appear (and one VTIMEZONE serves many plans).
+        cal.add_component(_vtimezone(plan.request.tz, dt.date(first.year, 1, 1), dt.date(last.year + 1, 1, 1)))
         cal.add("x-wr-timezone", plan.request.tz)
     pauses = {w.session: w for w in plan.windows if w.kind == "pause"}
     for s in plan.sessions:
