@@ -187,10 +187,10 @@ def plan_id_for(request: PlanRequest) -> str:
 def validate_request(protocol: TreatmentProtocol, request: PlanRequest) -> None:
     s, w = protocol.sessions, protocol.interval_weeks
     if not s.min <= request.sessions <= s.max:
-        raise SchedulingError(f"--sessions {request.sessions} is outside {protocol.info.name}'s range {s.min}-{s.max}")
+        raise SchedulingError(f"sessions {request.sessions} is outside {protocol.info.name}'s range {s.min}-{s.max}")
     if not w.min <= request.interval_weeks <= w.max:
         raise SchedulingError(
-            f"--interval-weeks {request.interval_weeks} is outside {protocol.info.name}'s range {w.min}-{w.max} weeks"
+            f"interval-weeks {request.interval_weeks} is outside {protocol.info.name}'s range {w.min}-{w.max} weeks"
         )
     if not 0 <= request.boosters <= MAX_BOOSTERS:
         raise SchedulingError(f"--boosters must be 0 to {MAX_BOOSTERS}, got {request.boosters}")

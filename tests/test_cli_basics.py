@@ -18,6 +18,7 @@ COMMANDS = [
     ["screen"],
     ["plan"],
     ["aftercare"],
+    ["batch"],
     ["protocols"],
     ["protocols", "list"],
     ["protocols", "show"],

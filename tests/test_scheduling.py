@@ -73,9 +73,9 @@ def test_deep_scars_spacing() -> None:
 
 
 def test_interval_outside_the_protocol_range() -> None:
-    with pytest.raises(SchedulingError, match="--interval-weeks 4 is outside deep-scars's range 6-8 weeks"):
+    with pytest.raises(SchedulingError, match="interval-weeks 4 is outside deep-scars's range 6-8 weeks"):
         build_plan(proto("deep-scars"), request("deep-scars", interval=4), ON)
-    with pytest.raises(SchedulingError, match="--sessions 7 is outside fine-lines's range 3-6"):
+    with pytest.raises(SchedulingError, match="sessions 7 is outside fine-lines's range 3-6"):
         build_plan(proto(), request(sessions=7), ON)
 
 

@@ -71,6 +71,7 @@ def _root(
 
 
 from needlecli.cli import aftercare as _aftercare  # noqa: E402
+from needlecli.cli import batch as _batch  # noqa: E402
 from needlecli.cli import config as _config  # noqa: E402
 from needlecli.cli import plan as _plan  # noqa: E402
 from needlecli.cli import protocols as _protocols  # noqa: E402
@@ -79,6 +80,7 @@ from needlecli.cli import screen as _screen  # noqa: E402
 app.command("screen", help=_screen.HELP, epilog=_screen.EPILOG)(_screen.screen)
 app.command("plan", help=_plan.HELP, epilog=_plan.EPILOG)(_plan.plan)
 app.command("aftercare", help=_aftercare.HELP, epilog=_aftercare.EPILOG)(_aftercare.aftercare)
+app.command("batch", help=_batch.HELP, epilog=_batch.EPILOG)(_batch.batch)
 app.add_typer(_protocols.app, name="protocols")
 app.add_typer(_config.app, name="config")
 

@@ -25,11 +25,11 @@ def parse_flag_date(value: str, flag: str) -> dt.date:
 
 
 def check_patient(value: str | None, flag: str = "--patient") -> str | None:
-    """Patient ids go into UIDs and file names: printable, no slashes, at most 100 characters."""
+    """Patient ids go into (hashed) UIDs and (cleaned) file names: 1-100 printable characters."""
     if value is None:
         return None
-    if not value.strip() or len(value) > 100 or not value.isprintable() or "/" in value or "\\" in value:
-        raise UsageError(f"{flag}: a patient id must be 1-100 printable characters without slashes")
+    if not value.strip() or len(value) > 100 or not value.isprintable():
+        raise UsageError(f"{flag}: a patient id must be 1-100 printable characters")
     return value
 
 

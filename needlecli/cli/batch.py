@@ -1,0 +1,230 @@
+"""`needle batch`: plan a whole clinic list from a CSV file, one file per patient."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+import typer
+
+from needlecli.errors import UsageError
+
+if TYPE_CHECKING:
+    from needlecli.batch import Context, RowResult
+
+HELP = """Plan every patient of a CSV list (a file, or - for stdin) and write one
+file per patient into --out-dir, plus summary.csv with a line per input row.
+
+Columns: patient_id, indication, start (required); name, sessions,
+interval_weeks, time, tz (optional); and the screening question ids, all or
+none: with them every row is screened on --on, a contraindication or an undated
+deferral gives no plan (an outcome, not an error) and a dated deferral moves the
+first session. UTF-8 with or without BOM, `,` or `;`, CRLF or LF.
+
+A row that cannot be read or planned is reported as `row N: reason` (the header
+is row 1) and the others still run. Exit 0 when every row was handled, 1 when
+any row failed, 2 when the file or flags are unusable. Clinic days, closures,
+holidays, time zone and session length come from `needle config`.
+"""
+
+EPILOG = """\b
+Examples:
+  needle batch patients.csv --out-dir plans --format ics
+  needle batch patients.csv --out-dir plans --format json --jobs 2 --json > summary.json
+  export-from-practice-system | needle batch - --out-dir plans --format md --quiet
+"""
+
+
+def batch(
+    source: str = typer.Argument(..., help="The CSV file, or - for stdin.", metavar="FILE.csv|-"),
+    out_dir: Path = typer.Option(..., "--out-dir", "-d", help="Folder for the files (created if missing)."),
+    fmt: str = typer.Option("ics", "--format", "-f", help="ics, md, json or toml."),
+    on: str | None = typer.Option(None, "--on", help="Planning and screening date.  [default: today]"),
+    jobs: int | None = typer.Option(None, "--jobs", "-j", help="Worker processes.  [default: CPU count]"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or final line."),
+    json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
+    include_name: bool = typer.Option(False, "--include-name", help="Put the `name` column into calendar titles."),
+) -> None:
+    from needlecli import batch as core
+    from needlecli.cli.common import parse_on
+    from needlecli.config import load_config
+
+    day = parse_on(on)
+    if fmt not in core.FORMATS:
+        raise UsageError(f"--format: expected one of {', '.join(core.FORMATS)}, got {fmt!r}")
+    n_jobs = jobs if jobs is not None else (os.cpu_count() or 1)
+    if not 1 <= n_jobs <= 64:
+        raise UsageError(f"--jobs: expected 1-64, got {n_jobs}")
+    cfg = load_config()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out-dir: {out_dir} is not a folder")
+    stream = _open(source)
+    try:
+        header, rows = core.read_rows(stream)
+        from needlecli.model import REQUIRED_QUESTIONS
+
+        screened = core.check_header(header, REQUIRED_QUESTIONS)
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"--out-dir: cannot create {out_dir}: {exc.strerror or exc}") from None
+        ctx = core.Context(
+            on=day,
+            fmt=fmt,
+            out_dir=out_dir,
+            header=header,
+            screened=screened,
+            clinic_days=cfg.days,
+            closed=cfg.closed,
+            holidays=cfg.holidays,
+            default_time=cfg.session_time,
+            default_tz=cfg.time_zone,
+            duration=cfg.session_minutes,
+            include_name=include_name,
+        )
+        total = _count_lines(source)
+        try:
+            counts = _run(ctx, rows, n_jobs, quiet or json_out, json_out, total, quiet)
+        except KeyboardInterrupt:
+            print(
+                "\nneedle: batch interrupted; the files written so far are whole, summary.csv was not "
+                "written; run the same command again to complete the job",
+                file=sys.stderr,
+            )
+            raise typer.Exit(130) from None
+    finally:
+        if stream is not sys.stdin:
+            stream.close()
+    if not quiet and not json_out:
+        print(
+            f"{counts['planned']} planned, {counts['refused']} refused by screening, {counts['error']} failed; "
+            f"summary: {out_dir / 'summary.csv'}",
+            file=sys.stderr,
+        )
+    raise typer.Exit(1 if counts["error"] else 0)
+
+
+def _open(source: str) -> TextIO:
+    import io
+
+    if source == "-":
+        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", newline="")
+    path = Path(source)
+    try:
+        return path.open(encoding="utf-8-sig", newline="")
+    except FileNotFoundError:
+        raise UsageError(f"{source}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{source}: is a folder, not a CSV file") from None
+    except OSError as exc:
+        raise UsageError(f"{source}: cannot read: {exc.strerror or exc}") from None
+
+
+def _count_lines(source: str) -> int | None:
+    """Rows to expect (for the progress bar's ETA), counted without holding the file; None for stdin."""
+    if source == "-":
+        return None
+    n = 0
+    with open(source, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            n += block.count(b"\n")
+    return max(n - 1, 0) or None
+
+
+def _run(
+    ctx: Context,
+    rows: Iterator[tuple[int, list[str]]],
+    n_jobs: int,
+    quiet: bool,
+    json_out: bool,
+    total: int | None = None,
+    quiet_errors: bool = False,
+) -> dict[str, int]:
+    from needlecli import batch as core
+
+    counts = {"planned": 0, "refused": 0, "error": 0}
+    summary_tmp = ctx.out_dir / ".summary.csv.partial"
+    progress = None
+    if not quiet and sys.stderr.isatty():
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            ProgressColumn,
+            Task,
+            TaskProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+        from rich.text import Text
+
+        class RateColumn(ProgressColumn):
+            def render(self, task: Task) -> Text:
+                return Text(f"{task.speed:.0f} rows/s" if task.speed else "", style="progress.data.speed")
+
+        progress = Progress(
+            TextColumn("planning"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
+            RateColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+    if json_out:
+        sys.stdout.write('{"rows": [')
+    first = True
+    try:
+        with summary_tmp.open("w", encoding="utf-8", newline="") as summary:
+            os.chmod(summary_tmp, 0o600)
+            summary.write(",".join(core.SUMMARY_FIELDS) + "\n")
+            tasks = core.claim_names(ctx, rows)
+            results: Iterator[RowResult]
+            if n_jobs == 1:
+                results = (core.run_task(ctx, t) for t in tasks)
+                pool = None
+            else:
+                import multiprocessing
+
+                pool = multiprocessing.get_context("fork").Pool(n_jobs, core.init_worker, (ctx,))
+                results = pool.imap(core.work, tasks, chunksize=32)
+            task = progress.add_task("plan", total=total) if progress else None
+            if progress:
+                progress.start()
+            try:
+                for result in results:
+                    counts[result.status] += 1
+                    if result.status == "error" and not quiet_errors:
+                        if progress:
+                            progress.console.print(result.error, markup=False, highlight=False)
+                        else:
+                            print(result.error, file=sys.stderr)
+                    summary.write(core.summary_csv_line(result))
+                    if json_out:
+                        sys.stdout.write(("" if first else ",") + "\n  " + json.dumps(result.as_dict()))
+                        first = False
+                    if progress and task is not None:
+                        progress.advance(task)
+            except BaseException:
+                if pool is not None:
+                    pool.terminate()  # Ctrl-C or a crash: stop the workers now; files so far are whole
+                raise
+            finally:
+                if progress:
+                    progress.stop()
+                if pool is not None:
+                    pool.close()
+                    pool.join()
+        os.replace(summary_tmp, ctx.out_dir / "summary.csv")
+    finally:
+        if summary_tmp.exists():
+            summary_tmp.unlink()
+    if json_out:
+        sys.stdout.write('\n], "counts": ' + json.dumps(counts) + "}\n")
+    return counts

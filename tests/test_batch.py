@@ -1,0 +1,286 @@
+"""`needle batch`: mixed rows, hostile ids, spreadsheet CSVs, screening, modes, piping, kills."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import icalendar
+import pytest
+from typer.testing import CliRunner
+
+from needlecli.cli import app
+
+ON = "2026-12-01"
+SCREEN_IDS = [
+    "pregnant",
+    "isotretinoin_last_dose",
+    "active_acne",
+    "active_dermatitis",
+    "open_wounds",
+    "active_infection",
+    "herpes_history",
+    "keloid_history",
+    "bleeding_disorder",
+    "uncontrolled_diabetes",
+    "immunosuppression",
+    "radiation_last_date",
+    "anticoagulants",
+    "hyperpigmentation_tendency",
+    "photosensitizing_meds",
+    "fitzpatrick",
+    "uses_retinoids",
+]
+NO = {q: "no" for q in SCREEN_IDS} | {"isotretinoin_last_dose": "", "radiation_last_date": "", "fitzpatrick": "2"}
+
+
+def run(*args: str, input: str | bytes | None = None) -> tuple[int, str, str]:
+    r = CliRunner().invoke(app, ["batch", *args, "--on", ON], input=input)
+    return r.exit_code, r.stdout, r.stderr
+
+
+def summary(out: Path) -> list[dict[str, str]]:
+    with (out / "summary.csv").open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def write_csv(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_mixed_rows(tmp_path: Path) -> None:
+    src = write_csv(
+        tmp_path / "list.csv",
+        "patient_id,indication,start,sessions,interval_weeks\n"
+        "P1,fine-lines,2026-12-01,,\n"
+        "P2,deep-scars,2026-12-05,4,8\n"
+        "\n"
+        "P3,laser,2026-12-01,,\n"
+        "P4,acne-scars,2026-02-30,,\n"
+        "P5,texture,2026-12-02,9,\n"
+        "P6,texture,2026-12-02\n"
+        "P7,texture,2026-12-02,3,4,extra\n",
+    )
+    out = tmp_path / "out"
+    code, _, err = run(str(src), "--out-dir", str(out), "--format", "json", "--jobs", "1")
+    assert code == 1
+    assert err.splitlines()[:5] == [
+        "row 5: unknown indication 'laser' (use one of fine-lines, acne-scars, texture, deep-scars)",
+        "row 6: start: '2026-02-30' is not a real calendar date",
+        "row 7: sessions 9 is outside texture's range 3-6",
+        "row 8: missing column 'sessions' (3 of 5 cells)",
+        "row 9: unknown column: 6 cells but the header has 5",
+    ]
+    rows = summary(out)
+    assert [(r["row"], r["patient_id"], r["status"]) for r in rows] == [
+        ("2", "P1", "planned"),
+        ("3", "P2", "planned"),
+        ("5", "P3", "error"),
+        ("6", "P4", "error"),
+        ("7", "P5", "error"),
+        ("8", "P6", "error"),
+        ("9", "P7", "error"),
+    ]
+    assert (rows[0]["first_session"], rows[0]["last_session"]) == ("2026-12-01", "2027-01-26")
+    assert (rows[1]["first_session"], rows[1]["last_session"]) == ("2026-12-07", "2027-05-24")  # Sat -> Mon, 8 weeks
+    doc = json.loads((out / "P2.json").read_text())
+    assert [s["date"] for s in doc["sessions"]] == ["2026-12-07", "2027-02-01", "2027-03-29", "2027-05-24"]
+    assert sorted(os.listdir(out)) == ["P1.json", "P2.json", "summary.csv"]
+
+
+HOSTILE = ["../../x", "/etc/passwd", ".bashrc", "a b", "a_b", "a:b", "a?b", "ok-1", "ü-ñ", "CON"]
+
+
+def test_hostile_ids_stay_inside_the_folder(tmp_path: Path) -> None:
+    lines = ["patient_id,indication,start"] + [f'"{pid}",fine-lines,2026-12-01' for pid in HOSTILE]
+    lines += [",fine-lines,2026-12-01", f"{'x' * 300},fine-lines,2026-12-01"]
+    src = write_csv(tmp_path / "list.csv", "\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    code, _, err = run(str(src), "--out-dir", str(out), "--format", "ics")
+    assert code == 1
+    rows = summary(out)
+    planned = [r for r in rows if r["status"] == "planned"]
+    assert [r["patient_id"] for r in planned] == HOSTILE
+    files = [r["file"] for r in planned]
+    assert len(set(files)) == len(files)  # "a b" and "a_b", "a:b" and "a?b" never share a file
+    for name in files:
+        assert "/" not in name and "\\" not in name and ".." not in name and not name.startswith(".")
+        assert (out / name).is_file()
+    assert files[HOSTILE.index("a_b")] == "a_b.ics" and files[HOSTILE.index("ok-1")] == "ok-1.ics"
+    assert sorted(os.listdir(out)) == sorted([*files, "summary.csv"])  # nothing written elsewhere
+    assert not (tmp_path / "x.ics").exists()
+    assert "row 12: patient_id: a patient id must be 1-100 printable characters" in err
+    assert "row 13: patient_id: a patient id must be 1-100 printable characters" in err
+    # Every calendar is a whole, valid file with distinct UIDs across patients.
+    uids = [str(e["UID"]) for f in files for e in icalendar.Calendar.from_ical((out / f).read_bytes()).walk("VEVENT")]
+    assert len(uids) == len(set(uids)) == 12 * len(files)
+
+
+def test_duplicate_ids_do_not_overwrite(tmp_path: Path) -> None:
+    src = write_csv(
+        tmp_path / "l.csv", "patient_id,indication,start\nP1,fine-lines,2026-12-01\nP1,texture,2027-01-04\n"
+    )
+    out = tmp_path / "out"
+    code, _, err = run(str(src), "--out-dir", str(out), "--format", "json")
+    assert code == 1
+    assert "row 3: patient_id gives the same file as row 2 (P1.json)" in err
+    assert json.loads((out / "P1.json").read_text())["indication"] == "fine-lines"
+
+
+def test_excel_csv_bom_semicolon_crlf(tmp_path: Path) -> None:
+    src = tmp_path / "excel.csv"
+    src.write_bytes("\ufeffpatient_id ; indication ; start\r\n P1 ; fine-lines ; 2026-12-01 \r\n\r\n".encode())
+    out = tmp_path / "out"
+    code, _, err = run(str(src), "--out-dir", str(out), "--format", "json")
+    assert code == 0, err
+    assert summary(out)[0]["first_session"] == "2026-12-01"
+
+
+def test_stdin(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    code, _, err = run(
+        "-", "--out-dir", str(out), "--format", "md", input="patient_id,indication,start\nP9,texture,2026-12-03\n"
+    )
+    assert code == 0, err
+    assert (out / "P9.md").read_text().startswith("# Treatment plan: texture")
+
+
+def test_screening_columns(tmp_path: Path) -> None:
+    header = ["patient_id", "indication", "start", *SCREEN_IDS]
+
+    def row(pid: str, **changes: str) -> str:
+        values = {**NO, **changes}
+        return ",".join([pid, "acne-scars", "2026-12-01", *(values[q] for q in SCREEN_IDS)])
+
+    src = write_csv(
+        tmp_path / "s.csv",
+        "\n".join(
+            [
+                ",".join(header),
+                row("OK"),
+                row("ISO", isotretinoin_last_dose="2026-08-31"),  # defer until Sun 2027-02-28
+                row("KEL", keloid_history="yes"),
+                row("PREG", pregnant="true"),
+                row("BAD", fitzpatrick="7"),
+            ]
+        )
+        + "\n",
+    )
+    out = tmp_path / "out"
+    code, _, _ = run(str(src), "--out-dir", str(out), "--format", "json")
+    assert code == 1  # only BAD failed
+    rows = {r["patient_id"]: r for r in summary(out)}
+    assert rows["OK"]["status"] == "planned" and rows["OK"]["verdict"] == "eligible"
+    assert (rows["ISO"]["verdict"], rows["ISO"]["first_session"]) == ("defer", "2027-03-01")
+    assert (rows["KEL"]["status"], rows["KEL"]["verdict"], rows["KEL"]["file"]) == ("refused", "contraindicated", "")
+    assert rows["KEL"]["error"] == "no plan: contraindicated"
+    assert (rows["PREG"]["status"], rows["PREG"]["verdict"]) == ("refused", "defer")
+    assert rows["BAD"]["error"] == "row 6: fitzpatrick: '7' is not a Fitzpatrick type; use 1-6 or I-VI"
+    assert not (out / "KEL.json").exists() and not (out / "PREG.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        ("patient_id,indication,start,colour", "unknown column 'colour'"),
+        ("patient_id,indication,strat", "unknown column 'strat' (did you mean 'start'?)"),
+        ("patient_id,indication", "missing column(s): start"),
+        ("patient_id,indication,start,pregnant", "screening columns must be all or none; missing: isotretinoin"),
+        ("", "the CSV is empty"),
+    ],
+)
+def test_unusable_header_is_exit_2(tmp_path: Path, header: str, message: str) -> None:
+    src = write_csv(tmp_path / "h.csv", header + "\n" if header else "")
+    code, _, err = run(str(src), "--out-dir", str(tmp_path / "out"))
+    assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_file_modes_and_summary_json(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "l.csv", "patient_id,indication,start\nP1,fine-lines,2026-12-01\n")
+    out = tmp_path / "out"
+    code, stdout, _ = run(str(src), "--out-dir", str(out), "--format", "ics", "--json")
+    assert code == 0
+    doc = json.loads(stdout)
+    assert doc["counts"] == {"planned": 1, "refused": 0, "error": 0}
+    assert doc["rows"][0]["file"] == "P1.ics"
+    for f in out.iterdir():
+        assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+
+
+def big_csv(path: Path, n: int) -> Path:
+    with path.open("w") as fh:
+        fh.write("patient_id,indication,start\n")
+        for i in range(n):
+            fh.write(
+                f"P{i:05d},{('fine-lines', 'acne-scars', 'texture', 'deep-scars')[i % 4]},2026-12-{1 + i % 28:02d}\n"
+            )
+    return path
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "needlecli", "batch", *args, "--on", ON]
+
+
+def test_two_jobs_keep_input_order_and_pipes_get_no_ansi(tmp_path: Path) -> None:
+    src = big_csv(tmp_path / "l.csv", 300)
+    out = tmp_path / "out"
+    r = subprocess.run(cli(str(src), "--out-dir", str(out), "--jobs", "2"), capture_output=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert b"\x1b[" not in r.stdout + r.stderr
+    assert r.stderr.decode().strip() == f"300 planned, 0 refused by screening, 0 failed; summary: {out / 'summary.csv'}"
+    rows = summary(out)
+    assert [int(r["row"]) for r in rows] == list(range(2, 302))
+    assert len(os.listdir(out)) == 301
+
+
+def test_a_killed_run_leaves_only_whole_files_and_a_rerun_completes(tmp_path: Path) -> None:
+    src = big_csv(tmp_path / "l.csv", 4000)
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        cli(str(src), "--out-dir", str(out), "--jobs", "2"), stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if out.is_dir() and len([f for f in os.listdir(out) if f.endswith(".ics")]) >= 50:
+            break
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)  # the parent and its workers, mid-run
+    proc.wait(timeout=30)
+    finals = [f for f in os.listdir(out) if not f.startswith(".")]
+    assert finals and "summary.csv" not in finals  # killed before the end: no summary claims completion
+    for name in finals:
+        cal = icalendar.Calendar.from_ical((out / name).read_bytes())  # every final file is whole
+        assert len(list(cal.walk("VEVENT"))) == 12
+    r = subprocess.run(cli(str(src), "--out-dir", str(out), "--jobs", "2", "--quiet"), capture_output=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert len([f for f in os.listdir(out) if f.endswith(".ics")]) == 4000
+    assert len(summary(out)) == 4000
+
+
+def test_ctrl_c_stops_cleanly(tmp_path: Path) -> None:
+    src = big_csv(tmp_path / "l.csv", 4000)
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        cli(str(src), "--out-dir", str(out), "--jobs", "2"), stderr=subprocess.PIPE, start_new_session=True
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if out.is_dir() and len([f for f in os.listdir(out) if f.endswith(".ics")]) >= 30:
+            break
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C at a terminal sends: the whole process group
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert b"batch interrupted" in err and b"Traceback" not in err
+    finals = [f for f in os.listdir(out) if not f.startswith(".")]
+    assert "summary.csv" not in finals
+    for name in finals:
+        assert len(list(icalendar.Calendar.from_ical((out / name).read_bytes()).walk("VEVENT"))) == 12
