@@ -20,18 +20,22 @@ NONE_WORDS = frozenset({"", "none", "no", "n", "false", "never", "-"})
 
 
 class BadAnswer(ValueError):
-    """One answer that cannot be used; the message says what is expected."""
+    """One answer that cannot be used; the message says what is expected.
+
+    Messages never repeat the answer itself (answers are patient data and stderr may be logged):
+    they read "not a real calendar date", "must be true or false, not a string".
+    """
 
 
 def parse_date(text: str) -> dt.date:
     """Strict ISO ``YYYY-MM-DD`` (rejects 2026-02-30, 2026-2-3 and datetimes)."""
     s = text.strip()
     if len(s) != 10 or s[4] != "-" or s[7] != "-":
-        raise BadAnswer(f"{text!r} is not a date; use YYYY-MM-DD, e.g. 2026-05-31")
+        raise BadAnswer("not a date; use YYYY-MM-DD, e.g. 2026-05-31")
     try:
         day = dt.date.fromisoformat(s)
     except ValueError:
-        raise BadAnswer(f"{text!r} is not a real calendar date") from None
+        raise BadAnswer("not a real calendar date") from None
     return check_year(day)
 
 
@@ -41,7 +45,7 @@ MIN_YEAR, MAX_YEAR = 1900, 2200
 def check_year(day: dt.date) -> dt.date:
     """Dates far outside a clinic's horizon are typos, and would overflow date arithmetic."""
     if not MIN_YEAR <= day.year <= MAX_YEAR:
-        raise BadAnswer(f"{day.isoformat()} is out of range (years {MIN_YEAR}-{MAX_YEAR})")
+        raise BadAnswer(f"out of range (years {MIN_YEAR}-{MAX_YEAR})")
     return day
 
 
@@ -57,7 +61,7 @@ def coerce(question: Question, value: object) -> AnswerValue:
         if value is True:
             raise BadAnswer("give the date (YYYY-MM-DD), or false for none")
         if isinstance(value, dt.datetime):
-            raise BadAnswer(f"must be a date without a time, not {value.isoformat()}")
+            raise BadAnswer("must be a date without a time")
         if isinstance(value, dt.date):
             return check_year(value)
         if isinstance(value, str):
@@ -69,7 +73,7 @@ def coerce(question: Question, value: object) -> AnswerValue:
     if isinstance(value, int):
         if 1 <= value <= 6:
             return value
-        raise BadAnswer(f"must be a Fitzpatrick type 1-6, got {value}")
+        raise BadAnswer("must be a Fitzpatrick type 1-6")
     if isinstance(value, str) and value.strip().upper() in ROMAN:
         return ROMAN[value.strip().upper()]
     raise BadAnswer(f"must be a Fitzpatrick type 1-6 (or I-VI), not {_show(value)}")
@@ -84,7 +88,7 @@ def parse_text(question: Question, text: str) -> AnswerValue:
             return True
         if low in FALSE_WORDS:
             return False
-        raise BadAnswer(f"{text!r} is not yes or no")
+        raise BadAnswer("not yes or no")
     if question.type == "date":
         if low in NONE_WORDS:
             return None
@@ -93,7 +97,7 @@ def parse_text(question: Question, text: str) -> AnswerValue:
         return ROMAN[s.upper()]
     if s.isdecimal() and s.isascii() and 1 <= int(s) <= 6:
         return int(s)
-    raise BadAnswer(f"{text!r} is not a Fitzpatrick type; use 1-6 or I-VI")
+    raise BadAnswer("not a Fitzpatrick type; use 1-6 or I-VI")
 
 
 def read_answers(
@@ -133,7 +137,6 @@ def format_answer(question: Question, value: AnswerValue) -> str:
 
 
 def _show(value: object) -> str:
-    if isinstance(value, (dict, list)):
-        return "a table" if isinstance(value, dict) else "a list"
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    """The kind of a value, never the value itself."""
+    kinds = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list", dict: "a table"}
+    return kinds.get(type(value), "a " + type(value).__name__)

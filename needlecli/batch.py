@@ -199,7 +199,7 @@ def _plan(ctx: Context, number: int, row: dict[str, str]) -> tuple[RowResult, by
     try:
         start = parse_date(row["start"])
     except BadAnswer as exc:
-        raise UsageError(f"start: {exc}") from None
+        raise UsageError(f"start: {row['start']!r} is {exc}") from None
     sessions = _int(row["sessions"], "sessions") if row.get("sessions") else protocol.sessions.default
     weeks = _int(row["interval_weeks"], "interval_weeks") if row.get("interval_weeks") else None
     weeks = weeks if weeks is not None else protocol.interval_weeks.default
@@ -292,6 +292,7 @@ def init_worker(ctx: Context) -> None:
     global _CTX
     _CTX = ctx
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # pool.terminate() must simply end a worker
 
 
 #: (row number, cells, the file name this row may write, or an error if its name is taken)

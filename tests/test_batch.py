@@ -183,7 +183,7 @@ def test_screening_columns(tmp_path: Path) -> None:
     assert (rows["KEL"]["status"], rows["KEL"]["verdict"], rows["KEL"]["file"]) == ("refused", "contraindicated", "")
     assert rows["KEL"]["error"] == "no plan: contraindicated"
     assert (rows["PREG"]["status"], rows["PREG"]["verdict"]) == ("refused", "defer")
-    assert rows["BAD"]["error"] == "row 6: fitzpatrick: '7' is not a Fitzpatrick type; use 1-6 or I-VI"
+    assert rows["BAD"]["error"] == "row 6: fitzpatrick: not a Fitzpatrick type; use 1-6 or I-VI"
     assert not (out / "KEL.json").exists() and not (out / "PREG.json").exists()
 
 

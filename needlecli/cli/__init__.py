@@ -31,16 +31,52 @@ Examples:
 
 
 class NeedleGroup(TyperGroup):
-    """Translates NeedleError into one line on stderr and its exit code, in one place."""
+    """Turns every failure into one line on stderr and an exit code, in one place.
+
+    NeedleError: its message and its EXIT_CODE (2 for user errors). Ctrl-C: 130. A closed
+    pipe: 141, silently. Anything else is a bug: one line naming the exception type only
+    (never its message, which could hold patient data), exit 70; `--debug` or NEEDLE_DEBUG=1
+    shows the traceback instead.
+    """
 
     def invoke(self, ctx: Any) -> Any:
+        from typer._click.exceptions import ClickException
+
         try:
             return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, ClickException):
+            raise
         except NeedleError as exc:
-            if os.environ.get("NEEDLE_DEBUG"):
+            if debugging():
                 raise
             print(f"needle: error: {exc}", file=sys.stderr)
             raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            if debugging():
+                raise
+            print("\nneedle: interrupted", file=sys.stderr)
+            raise typer.Exit(130) from None
+        except BrokenPipeError:
+            # The reader went away (`needle ... | head`): stop quietly, without a second error at exit.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise typer.Exit(141) from None
+        except Exception as exc:
+            if debugging():
+                raise
+            print(
+                f"needle: internal error ({type(exc).__name__}); this is a bug: please report it with the "
+                "command you ran (rerun with --debug to see the traceback)",
+                file=sys.stderr,
+            )
+            raise typer.Exit(70) from None
+
+
+_debug = False
+
+
+def debugging() -> bool:
+    return _debug or bool(os.environ.get("NEEDLE_DEBUG"))
 
 
 app = typer.Typer(
@@ -66,8 +102,11 @@ def _root(
     version: bool = typer.Option(
         False, "--version", help="Show the version and exit.", callback=_version, is_eager=True
     ),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks (also NEEDLE_DEBUG=1), for bug reports."),
 ) -> None:
     """Screen microneedling patients, plan series and export aftercare."""
+    global _debug
+    _debug = debug
 
 
 from needlecli.cli import aftercare as _aftercare  # noqa: E402

@@ -87,15 +87,18 @@ def batch(
             include_name=include_name,
         )
         total = _count_lines(source)
+        from needlecli.cli.common import interrupt_code, sigterm_as_interrupt
+
         try:
-            counts = _run(ctx, rows, n_jobs, quiet or json_out, json_out, total, quiet)
-        except KeyboardInterrupt:
+            with sigterm_as_interrupt():
+                counts = _run(ctx, rows, n_jobs, quiet or json_out, json_out, total, quiet)
+        except KeyboardInterrupt as exc:
             print(
                 "\nneedle: batch interrupted; the files written so far are whole, summary.csv was not "
                 "written; run the same command again to complete the job",
                 file=sys.stderr,
             )
-            raise typer.Exit(130) from None
+            raise typer.Exit(interrupt_code(exc)) from None
     finally:
         if stream is not sys.stdin:
             stream.close()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from needlecli.answers import BadAnswer, parse_date
@@ -21,7 +23,7 @@ def parse_flag_date(value: str, flag: str) -> dt.date:
     try:
         return parse_date(value)
     except BadAnswer as exc:
-        raise UsageError(f"{flag}: {exc}") from None
+        raise UsageError(f"{flag}: {value!r} is {exc}") from None
 
 
 def check_patient(value: str | None, flag: str = "--patient") -> str | None:
@@ -40,6 +42,29 @@ def check_out(out: Path) -> None:
         raise UsageError(f"--out: folder {folder} does not exist")
     if out.is_dir():
         raise UsageError(f"--out: {out} is a folder; give a file name")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into the same orderly stop as Ctrl-C (exit 143 instead of 130)."""
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """While inside, SIGTERM unwinds like Ctrl-C, so the same clean-up runs (nothing half-written)."""
+    import signal
+
+    def handler(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def interrupt_code(exc: BaseException) -> int:
+    return 143 if isinstance(exc, Terminated) else 130
 
 
 def stdin_is_terminal() -> bool:

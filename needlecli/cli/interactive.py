@@ -60,7 +60,8 @@ def _ask_until_valid(
         try:
             value = parse_date(text) if date_required else parse_text(q, text)
         except BadAnswer as exc:
-            console.print(Text(f"  {exc}.", style="red"))
+            msg = str(exc)
+            console.print(Text(f"  {msg[:1].upper()}{msg[1:]}.", style="red"))
             continue
         if isinstance(value, dt.date) and value > on:
             console.print(
