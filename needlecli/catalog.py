@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, cast
 
-from needlecli.errors import ProtocolError
+from needlecli.errors import ProtocolError, one_line
 from needlecli.files import read_bytes
 from needlecli.model import (
     CATEGORIES,
@@ -151,7 +151,7 @@ class _Validator:
         self.problems: list[str] = []
 
     def err(self, path: str, msg: str) -> None:
-        self.problems.append(f"{path}: {msg}" if path else msg)
+        self.problems.append(one_line(f"{path}: {msg}" if path else msg))
 
     # -- primitives ---------------------------------------------------------
 

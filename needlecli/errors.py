@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 
+def one_line(text: str) -> str:
+    """Make a message safe to print as one line: control characters (newlines too) are escaped."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class NeedleError(Exception):
     """A problem the user can fix; printed as one line on stderr."""
 

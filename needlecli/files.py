@@ -17,6 +17,8 @@ def read_bytes(path: Path, what: str, error: type[NeedleError], limit: int) -> b
         raise error(f"{path}: is a folder, not {what}") from None
     except OSError as exc:
         raise error(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except ValueError:  # e.g. a NUL byte in the path
+        raise error(f"{path!r}: not a usable file name") from None
     if len(data) > limit:
         raise error(f"{path}: too large for {what} ({len(data)} bytes)")
     return data

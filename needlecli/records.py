@@ -49,6 +49,8 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
         tmp = ""
     except OSError as exc:
         raise RecordError(f"cannot write {path}: {exc.strerror or exc}") from None
+    except ValueError:  # e.g. a NUL byte in the path
+        raise RecordError(f"cannot write {path!r}: not a usable file name") from None
     finally:
         if fd >= 0:
             os.close(fd)

@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from needlecli import __version__
-from needlecli.errors import NeedleError
+from needlecli.errors import NeedleError, one_line
 
 HELP = """Screen microneedling patients for contraindications, plan treatment series
 and hand out aftercare checklists.
@@ -49,7 +49,7 @@ class NeedleGroup(TyperGroup):
         except NeedleError as exc:
             if debugging():
                 raise
-            print(f"needle: error: {exc}", file=sys.stderr)
+            print(f"needle: error: {one_line(str(exc))}", file=sys.stderr)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             if debugging():

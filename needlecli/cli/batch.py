@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import typer
 
-from needlecli.errors import UsageError
+from needlecli.errors import UsageError, one_line
 
 if TYPE_CHECKING:
     from needlecli.batch import Context, RowResult
@@ -125,6 +125,8 @@ def _open(source: str) -> TextIO:
         raise UsageError(f"{source}: is a folder, not a CSV file") from None
     except OSError as exc:
         raise UsageError(f"{source}: cannot read: {exc.strerror or exc}") from None
+    except ValueError:
+        raise UsageError(f"{source!r}: not a usable file name") from None
 
 
 def _count_lines(source: str) -> int | None:
@@ -204,10 +206,11 @@ def _run(
                 for result in results:
                     counts[result.status] += 1
                     if result.status == "error" and not quiet_errors:
+                        line = one_line(result.error)
                         if progress:
-                            progress.console.print(result.error, markup=False, highlight=False)
+                            progress.console.print(line, markup=False, highlight=False)
                         else:
-                            print(result.error, file=sys.stderr)
+                            print(line, file=sys.stderr)
                     summary.write(core.summary_csv_line(result))
                     if json_out:
                         sys.stdout.write(("" if first else ",") + "\n  " + json.dumps(result.as_dict()))
