@@ -225,3 +225,21 @@ def test_protocol_text_is_data_not_code(tmp_path: Path, monkeypatch: pytest.Monk
     code, out, _ = run("plan", "--indication", str(tmp_path / "p.toml"), "--on", ON, "--format", "md")
     assert code == 0
     assert not (tmp_path / "PWNED").exists() and "root:" not in out
+
+
+def test_a_bug_is_one_line_and_debug_shows_the_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    from needlecli import scheduling
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("secret patient detail")
+
+    monkeypatch.setattr(scheduling, "build_plan", broken)
+    code, out, err = run("plan", "--indication", "fine-lines", "--on", ON)
+    assert code == 70 and out == ""
+    assert err.startswith("needle: internal error (RuntimeError); this is a bug") and err.count("\n") == 1
+    assert "secret" not in err  # an exception's message may hold patient data: only its type is shown
+    r = CliRunner().invoke(app, ["--debug", "plan", "--indication", "fine-lines", "--on", ON])
+    assert isinstance(r.exception, RuntimeError)  # the traceback reaches the user
+    monkeypatch.setenv("NEEDLE_DEBUG", "1")
+    r = CliRunner().invoke(app, ["plan", "--indication", "fine-lines", "--on", ON])
+    assert isinstance(r.exception, RuntimeError)
