@@ -68,6 +68,10 @@ def batch(
         from needlecli.model import REQUIRED_QUESTIONS
 
         screened = core.check_header(header, REQUIRED_QUESTIONS)
+        if cfg.holidays:  # an unknown country is one error for the run, not one per row
+            from needlecli.clinic import public_holidays
+
+            public_holidays(cfg.holidays, [day.year], "config clinic.holidays")
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
