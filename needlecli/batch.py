@@ -10,6 +10,7 @@ order and writes the summary.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import datetime as dt
@@ -17,6 +18,7 @@ import difflib
 import hashlib
 import io
 import json
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -25,7 +27,7 @@ from typing import IO, Any
 
 from needlecli.answers import BadAnswer, parse_date, parse_text
 from needlecli.errors import NeedleError, UsageError
-from needlecli.model import ClinicRules, PlanRequest, ScreeningProtocol
+from needlecli.model import REQUIRED_QUESTIONS, ClinicRules, PlanRequest, ScreeningProtocol
 
 REQUIRED_COLUMNS = ("patient_id", "indication", "start")
 OPTIONAL_COLUMNS = ("name", "sessions", "interval_weeks", "time", "tz")
@@ -57,26 +59,74 @@ def sniff_delimiter(header_line: str) -> str:
     return ";" if header_line.count(";") > header_line.count(",") else ","
 
 
-def read_rows(stream: IO[str]) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
-    """(header, iterator of (spreadsheet row number, cells)); blank lines are skipped but counted."""
+#: A row the reader could not split into cells: (row number, None, reason).
+Row = tuple[int, list[str] | None, str]
+MAX_CELL = 10_000
+
+
+def _column_name(text: str) -> str:
+    """`Patient ID`, ` patient_id `, `PATIENT-ID` -> `patient_id`."""
+    return re.sub(r"[\s-]+", "_", text.strip().lstrip("\ufeff").lower())
+
+
+def read_rows(stream: IO[str]) -> tuple[list[str], Iterator[Row]]:
+    """(header, iterator of (spreadsheet row number, cells or None, problem)).
+
+    Blank lines are skipped but counted, so N is the row a spreadsheet shows
+    (the header is row 1 unless blank lines come before it). Empty trailing
+    columns, as Excel adds them, are dropped. Text that is not UTF-8 (the
+    stream decodes with surrogateescape) or a cell too large to be real makes
+    that row a problem, never the end of the run.
+    """
+    number = 1
     first = stream.readline()
     while first and not first.strip():
+        number += 1
         first = stream.readline()
     if not first:
         raise UsageError("the CSV is empty (it needs a header row: patient_id,indication,start)")
+    if "\x00" in first or not _utf8(first):
+        raise UsageError("the CSV is not UTF-8 text (save it as 'CSV UTF-8' from the spreadsheet)")
     delimiter = sniff_delimiter(first)
-    header = [h.strip().lstrip("\ufeff").lower() for h in next(csv.reader([first], delimiter=delimiter))]
+    header = [_column_name(h) for h in next(csv.reader([first], delimiter=delimiter))]
+    while header and not header[-1]:
+        header.pop()
+    header_row = number
 
-    def rows() -> Iterator[tuple[int, list[str]]]:
+    def rows() -> Iterator[Row]:
         reader = csv.reader(stream, delimiter=delimiter)
-        number = 1
-        for cells in reader:
-            number += 1
+        n = header_row
+        while True:
+            n += 1
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield n, None, f"row {n}: unreadable CSV ({exc})"
+                continue
             if not cells or all(not c.strip() for c in cells):
                 continue
-            yield number, [c.strip() for c in cells]
+            cells = [c.strip() for c in cells]
+            while len(cells) > len(header) and not cells[-1]:
+                cells.pop()  # trailing empty cells (Excel)
+            if any(len(c) > MAX_CELL for c in cells):
+                yield n, None, f"row {n}: a cell is longer than {MAX_CELL} characters"
+            elif not all(_utf8(c) for c in cells):
+                yield n, None, f"row {n}: not UTF-8 text (save the CSV as 'CSV UTF-8')"
+            else:
+                yield n, cells, ""
 
     return header, rows()
+
+
+def _utf8(text: str) -> bool:
+    """False when the text holds bytes that were not UTF-8 (decoded with surrogateescape)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_header(header: list[str], screening_ids: Iterable[str]) -> bool:
@@ -173,20 +223,30 @@ def _int(value: str, column: str) -> int:
     return int(value)
 
 
-def plan_row(ctx: Context, number: int, cells: list[str]) -> tuple[RowResult, bytes | None, str]:
-    """Plan one row: (summary, file bytes or None, file name). Never raises for bad input."""
+def patient_of(ctx: Context, cells: list[str] | None) -> str:
     idx = ctx.header.index("patient_id")
-    pid = cells[idx] if idx < len(cells) else ""
+    return cells[idx] if cells is not None and idx < len(cells) else ""
+
+
+def plan_row(ctx: Context, number: int, cells: list[str]) -> tuple[RowResult, bytes | None, str]:
+    """Plan one row: (summary, file bytes or None, file name). Never raises."""
+    pid = patient_of(ctx, cells)
     try:
         if len(cells) < len(ctx.header):
-            raise UsageError(f"missing column {ctx.header[len(cells)]!r} ({len(cells)} of {len(ctx.header)} cells)")
+            absent = ctx.header[len(cells) :]
+            required = [c for c in absent if c in REQUIRED_COLUMNS or c in REQUIRED_QUESTIONS]
+            if required:
+                raise UsageError(f"missing column {required[0]!r} ({len(cells)} of {len(ctx.header)} cells)")
+            cells = cells + [""] * len(absent)  # optional trailing cells left out: empty
         if len(cells) > len(ctx.header):
             raise UsageError(f"unknown column: {len(cells)} cells but the header has {len(ctx.header)}")
         row = dict(zip(ctx.header, cells, strict=True))
-        pid = row["patient_id"]
         return _plan(ctx, number, row)
     except (NeedleError, BadAnswer) as exc:
         return RowResult(number, pid, "error", error=f"row {number}: {exc}"), None, ""
+    except Exception as exc:  # a bug must cost one row, not the run (and never print patient data)
+        error = f"row {number}: internal error ({type(exc).__name__}); please report it"
+        return RowResult(number, pid, "error", error=error), None, ""
 
 
 def _plan(ctx: Context, number: int, row: dict[str, str]) -> tuple[RowResult, bytes | None, str]:
@@ -195,6 +255,8 @@ def _plan(ctx: Context, number: int, row: dict[str, str]) -> tuple[RowResult, by
     from needlecli.plans import plan_document, to_json_ready, to_toml_ready
 
     pid = check_patient(row["patient_id"], "patient_id") or ""
+    if ctx.include_name and row.get("name") and not row["name"].isprintable():
+        raise UsageError("name: must be one line of printable text")
     protocol = ctx.protocol(row["indication"])
     try:
         start = parse_date(row["start"])
@@ -223,7 +285,8 @@ def _plan(ctx: Context, number: int, row: dict[str, str]) -> tuple[RowResult, by
         if verdict == "contraindicated" or (verdict == "defer" and result.earliest_date is None):
             why = "contraindicated" if verdict == "contraindicated" else "deferred with no end date (re-assess)"
             return RowResult(number, pid, "refused", verdict=verdict, error=f"no plan: {why}"), None, ""
-        not_before = result.earliest_date if verdict == "defer" else None
+        # Never before the screening itself (--on); for a dated deferral, not before its end.
+        not_before = result.earliest_date if verdict == "defer" and result.earliest_date else ctx.on
         retinoids = answers.get("uses_retinoids")
         uses_retinoids = retinoids if isinstance(retinoids, bool) else None
         pih = answers.get("fitzpatrick") in protocol.pih_fitzpatrick
@@ -295,33 +358,40 @@ def init_worker(ctx: Context) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # pool.terminate() must simply end a worker
 
 
-#: (row number, cells, the file name this row may write, or an error if its name is taken)
-Task = tuple[int, list[str], str, str]
+#: (row number, cells or None, the file name this row owns, or an error for the row)
+Task = tuple[int, list[str] | None, str, str]
 
 
-def claim_names(ctx: Context, rows: Iterable[tuple[int, list[str]]]) -> Iterator[Task]:
+def claim_names(ctx: Context, rows: Iterable[Row]) -> Iterator[Task]:
     """Give each row its file name, in input order, in one place: a name already taken by an
     earlier row (a duplicate id, or two ids that clean up alike) is an error, never an overwrite."""
-    idx = ctx.header.index("patient_id")
     taken: dict[str, int] = {}
-    for number, cells in rows:
-        pid = cells[idx] if idx < len(cells) else ""
-        name = f"{safe_name(pid)}.{ctx.fmt}"
-        if name in taken:
-            yield number, cells, name, f"row {number}: patient_id gives the same file as row {taken[name]} ({name})"
+    for number, cells, problem in rows:
+        name = f"{safe_name(patient_of(ctx, cells))}.{ctx.fmt}" if cells is not None else ""
+        if problem or cells is None:
+            yield number, cells, "", problem
+        elif name in taken:
+            yield number, cells, "", f"row {number}: patient_id gives the same file as row {taken[name]} ({name})"
         else:
             taken[name] = number
             yield number, cells, name, ""
 
 
 def run_task(ctx: Context, task: Task) -> RowResult:
-    """Plan one row and write its file (atomic, 0600); never raises for bad input or a failed write."""
-    number, cells, name, clash = task
-    if clash:
-        pid = cells[ctx.header.index("patient_id")] if cells else ""
-        return RowResult(number, pid, "error", error=clash)
+    """Plan one row and write its file (atomic, 0600); never raises.
+
+    When a row that owns a file name is refused by screening or cannot be planned any more,
+    a file left under that name by an earlier run is removed: a folder of plans must never
+    hold a stale plan for a patient the list no longer plans (a new contraindication, say).
+    A failed write keeps the earlier file, as write_atomic promises.
+    """
+    number, cells, name, problem = task
+    if problem or cells is None:
+        return RowResult(number, patient_of(ctx, cells), "error", error=problem)
     result, data, _ = plan_row(ctx, number, cells)
     if data is None:
+        if _remove_stale(ctx.out_dir / name):
+            result = dataclasses.replace(result, error=f"{result.error} (removed {name} from an earlier run)")
         return result
     from needlecli.records import write_atomic
 
@@ -330,6 +400,30 @@ def run_task(ctx: Context, task: Task) -> RowResult:
     except NeedleError as exc:  # e.g. a full disk: this row failed, the run and its summary go on
         return RowResult(number, result.patient_id, "error", error=f"row {number}: {exc}")
     return dataclasses.replace(result, file=name)
+
+
+def _remove_stale(path: Path) -> bool:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return False
+    return True
+
+
+_TEMP = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
+
+
+def remove_temp_files(folder: Path) -> int:
+    """Remove write_atomic's hidden temp files left by a run that was killed mid-write."""
+    removed = 0
+    for entry in os.scandir(folder):
+        if entry.is_file(follow_symlinks=False) and _TEMP.match(entry.name):
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+                removed += 1
+    return removed
 
 
 def work(task: Task) -> RowResult:

@@ -66,8 +66,10 @@ def test_mixed_rows(tmp_path: Path) -> None:
         "P3,laser,2026-12-01,,\n"
         "P4,acne-scars,2026-02-30,,\n"
         "P5,texture,2026-12-02,9,\n"
-        "P6,texture,2026-12-02\n"
-        "P7,texture,2026-12-02,3,4,extra\n",
+        "P6,texture\n"
+        "P8,texture,2026-12-02\n"
+        "P7,texture,2026-12-02,3,4,extra\n"
+        "P9,texture,2026-12-02,3,4,,\n",
     )
     out = tmp_path / "out"
     code, _, err = run(str(src), "--out-dir", str(out), "--format", "json", "--jobs", "1")
@@ -76,8 +78,8 @@ def test_mixed_rows(tmp_path: Path) -> None:
         "row 5: unknown indication 'laser' (use one of fine-lines, acne-scars, texture, deep-scars)",
         "row 6: start: '2026-02-30' is not a real calendar date",
         "row 7: sessions 9 is outside texture's range 3-6",
-        "row 8: missing column 'sessions' (3 of 5 cells)",
-        "row 9: unknown column: 6 cells but the header has 5",
+        "row 8: missing column 'start' (2 of 5 cells)",
+        "row 10: unknown column: 6 cells but the header has 5",
     ]
     rows = summary(out)
     assert [(r["row"], r["patient_id"], r["status"]) for r in rows] == [
@@ -87,13 +89,15 @@ def test_mixed_rows(tmp_path: Path) -> None:
         ("6", "P4", "error"),
         ("7", "P5", "error"),
         ("8", "P6", "error"),
-        ("9", "P7", "error"),
+        ("9", "P8", "planned"),  # optional trailing cells left out: empty
+        ("10", "P7", "error"),
+        ("11", "P9", "planned"),  # trailing empty cells, as Excel writes them
     ]
     assert (rows[0]["first_session"], rows[0]["last_session"]) == ("2026-12-01", "2027-01-26")
     assert (rows[1]["first_session"], rows[1]["last_session"]) == ("2026-12-07", "2027-05-24")  # Sat -> Mon, 8 weeks
     doc = json.loads((out / "P2.json").read_text())
     assert [s["date"] for s in doc["sessions"]] == ["2026-12-07", "2027-02-01", "2027-03-29", "2027-05-24"]
-    assert sorted(os.listdir(out)) == ["P1.json", "P2.json", "summary.csv"]
+    assert sorted(os.listdir(out)) == ["P1.json", "P2.json", "P8.json", "P9.json", "summary.csv"]
 
 
 HOSTILE = ["../../x", "/etc/passwd", ".bashrc", "a b", "a_b", "a:b", "a?b", "ok-1", "ü-ñ", "CON"]
@@ -263,6 +267,7 @@ def test_a_killed_run_leaves_only_whole_files_and_a_rerun_completes(tmp_path: Pa
     assert r.returncode == 0, r.stderr
     assert len([f for f in os.listdir(out) if f.endswith(".ics")]) == 4000
     assert len(summary(out)) == 4000
+    assert [f for f in os.listdir(out) if f.startswith(".")] == []  # the rerun cleared the killed run's temp files
 
 
 def test_ctrl_c_stops_cleanly(tmp_path: Path) -> None:
@@ -282,5 +287,102 @@ def test_ctrl_c_stops_cleanly(tmp_path: Path) -> None:
     assert b"batch interrupted" in err and b"Traceback" not in err
     finals = [f for f in os.listdir(out) if not f.startswith(".")]
     assert "summary.csv" not in finals
+    assert [f for f in os.listdir(out) if f.startswith(".")] == []  # no temp file with patient data left
     for name in finals:
         assert len(list(icalendar.Calendar.from_ical((out / name).read_bytes()).walk("VEVENT"))) == 12
+
+
+def test_a_pipe_given_by_path_is_read_once(tmp_path: Path) -> None:
+    data = "patient_id,indication,start\n" + "".join(f"P{i},fine-lines,2026-12-01\n" for i in range(40))
+    out = tmp_path / "out"
+    r = subprocess.run(
+        cli("/dev/stdin", "--out-dir", str(out), "--jobs", "1"), input=data.encode(), capture_output=True, timeout=60
+    )
+    assert r.returncode == 0, r.stderr
+    assert len(summary(out)) == 40
+
+
+def test_screened_rows_never_start_before_the_screening(tmp_path: Path) -> None:
+    header = ["patient_id", "indication", "start", *SCREEN_IDS]
+    cells = ["P1", "fine-lines", "2026-01-05", *(NO[q] for q in SCREEN_IDS)]
+    src = write_csv(tmp_path / "s.csv", ",".join(header) + "\n" + ",".join(cells) + "\n")
+    code, _, err = run(str(src), "--out-dir", str(tmp_path / "out"), "--format", "json")  # --on 2026-12-01
+    assert code == 0, err
+    assert summary(tmp_path / "out")[0]["first_session"] == "2026-12-01"
+
+
+def test_a_refusal_removes_the_earlier_plan(tmp_path: Path) -> None:
+    header = ",".join(["patient_id", "indication", "start", *SCREEN_IDS])
+
+    def listing(**changes: str) -> Path:
+        values = {**NO, **changes}
+        return write_csv(
+            tmp_path / "s.csv",
+            header + "\n" + ",".join(["P1", "fine-lines", "2026-12-01", *(values[q] for q in SCREEN_IDS)]) + "\n",
+        )
+
+    out = tmp_path / "out"
+    assert run(str(listing()), "--out-dir", str(out), "--format", "json")[0] == 0
+    assert (out / "P1.json").exists()
+    code, _, _ = run(str(listing(keloid_history="yes")), "--out-dir", str(out), "--format", "json")
+    assert code == 0
+    assert not (out / "P1.json").exists()  # a contraindicated patient must not keep a plan in the folder
+    row = summary(out)[0]
+    assert (row["status"], row["error"]) == (
+        "refused",
+        "no plan: contraindicated (removed P1.json from an earlier run)",
+    )
+
+
+def test_spreadsheet_quirks(tmp_path: Path) -> None:
+    src = tmp_path / "q.csv"
+    src.write_bytes(
+        b"\r\n\r\nPatient ID;Indication;Start;;\r\n"  # blank lines first, Excel's empty trailing columns
+        b"A1;fine-lines;2026-12-01;;\r\n"
+        b"A2;fine-lines;2026-02-30;;\r\n"
+        b"A3;fine-lines;2026-12-0\xe9;;\r\n"  # one cp1252 byte
+        b'"A4";"texture";"2026-12-02"\r\n' + b"A5;texture;" + b"9" * 20000 + b"\r\n" + b"A6;deep-scars;2026-12-03\r\n"
+    )
+    out = tmp_path / "out"
+    code, _, err = run(str(src), "--out-dir", str(out), "--format", "json")
+    assert code == 1
+    assert err.splitlines()[:3] == [
+        "row 5: start: '2026-02-30' is not a real calendar date",  # the header is row 3
+        "row 6: not UTF-8 text (save the CSV as 'CSV UTF-8')",
+        "row 8: a cell is longer than 10000 characters",
+    ]
+    assert [r["status"] for r in summary(out)] == ["planned", "error", "error", "planned", "error", "planned"]
+
+
+def test_utf16_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    src = tmp_path / "u.csv"
+    src.write_bytes("patient_id,indication,start\nP1,fine-lines,2026-12-01\n".encode("utf-16"))
+    code, _, err = run(str(src), "--out-dir", str(tmp_path / "out"))
+    assert code == 2 and "not UTF-8 text" in err
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
+def test_names_are_checked_when_shown(tmp_path: Path) -> None:
+    src = write_csv(
+        tmp_path / "n.csv",
+        'indication,start,patient_id,name\nfine-lines,2026-12-01,P1,"Jane\nDoe"\nfine-lines,2026-12-01\n',
+    )
+    code, _, err = run(str(src), "--out-dir", str(tmp_path / "out"), "--include-name")
+    assert code == 1
+    assert err.splitlines()[:2] == [
+        "row 2: name: must be one line of printable text",
+        "row 3: missing column 'patient_id' (2 of 4 cells)",  # a quoted cell may span lines: still one row
+    ]
+
+
+def test_a_planted_summary_symlink_is_replaced_not_followed(tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "summary.csv").symlink_to(victim)
+    (out / "P1.ics").symlink_to(victim)
+    src = write_csv(tmp_path / "l.csv", "patient_id,indication,start\nP1,fine-lines,2026-12-01\n")
+    assert run(str(src), "--out-dir", str(out))[0] == 0
+    assert victim.read_text() == "keep me"
+    assert not (out / "summary.csv").is_symlink() and not (out / "P1.ics").is_symlink()

@@ -50,9 +50,10 @@ def run(*args: str) -> tuple[int, str, str]:
     weekdays=st.sets(st.integers(0, 6), min_size=1),
     closed=st.lists(st.integers(0, 200), max_size=25),
     boosters=st.integers(0, 2),
+    start_offset=st.integers(-400, 100),
 )
 def test_what_is_written_obeys_the_spec(  # type: ignore[no-untyped-def]
-    tmp_path_factory, answers, on, indication, weekdays, closed, boosters
+    tmp_path_factory, answers, on, indication, weekdays, closed, boosters, start_offset
 ) -> None:
     d: Path = tmp_path_factory.mktemp("e2e")
     (d / "a.json").write_text(json.dumps(answers))
@@ -89,6 +90,8 @@ def test_what_is_written_obeys_the_spec(  # type: ignore[no-untyped-def]
         days,
         "--boosters",
         str(boosters),
+        "--start",
+        (on + dt.timedelta(days=start_offset)).isoformat(),  # often before the screening date
         "--format",
         "toml",
         "--out",

@@ -141,9 +141,9 @@ def test_sigterm_during_batch(tmp_path: Path) -> None:
     assert b"batch interrupted" in err and b"Traceback" not in err
     import icalendar
 
+    assert [name for name in os.listdir(out) if name.startswith(".")] == []
     for name in os.listdir(out):
-        if not name.startswith("."):
-            assert len(list(icalendar.Calendar.from_ical((out / name).read_bytes()).walk("VEVENT"))) == 12
+        assert len(list(icalendar.Calendar.from_ical((out / name).read_bytes()).walk("VEVENT"))) == 12
 
 
 # ----------------------------------------------------------------- privacy and network
@@ -243,3 +243,16 @@ def test_a_bug_is_one_line_and_debug_shows_the_traceback(monkeypatch: pytest.Mon
     monkeypatch.setenv("NEEDLE_DEBUG", "1")
     r = CliRunner().invoke(app, ["plan", "--indication", "fine-lines", "--on", ON])
     assert isinstance(r.exception, RuntimeError)
+
+
+def test_batch_into_an_unwritable_folder_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    def read_only(*args: object, **kwargs: object) -> None:
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    src = tmp_path / "l.csv"
+    src.write_text("patient_id,indication,start\nP1,fine-lines,2026-12-01\n")
+    code, _, err = run("batch", str(src), "--out-dir", str(tmp_path / "out"), "--on", ON)
+    assert code == 2 and err == f"needle: error: cannot write in {tmp_path / 'out'}: Permission denied\n"

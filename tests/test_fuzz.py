@@ -310,3 +310,42 @@ def test_batch_rows(tmp_path_factory, rows: list, sep: str) -> None:  # type: ig
     files = [p for p in d.rglob("*") if p.is_file()]
     assert all(p == d / "l.csv" or p.parent == out for p in files)  # nothing escapes the output folder
     assert leftovers(out) == []
+
+
+HEADER_COLUMNS = ["patient_id", "indication", "start", "sessions", "time", "name", "tz", "interval_weeks"]
+
+
+@FUZZ
+@given(
+    st.permutations(HEADER_COLUMNS).flatmap(lambda cols: st.integers(3, len(cols)).map(lambda n: cols[:n])),
+    st.lists(st.lists(st.one_of(CELL, st.text(alphabet="\n\r\"';,\x00é", max_size=6)), max_size=9), max_size=6),
+    st.binary(max_size=40),
+)
+def test_batch_any_header_any_bytes(tmp_path_factory, header: list, rows: list, junk: bytes) -> None:  # type: ignore[no-untyped-def, type-arg]
+    import csv
+    import io
+
+    d = tmp_path_factory.mktemp("bb")
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(header)
+    w.writerows(rows)
+    (d / "l.csv").write_bytes(buf.getvalue().encode("utf-8", "surrogatepass") + junk)
+    out = d / "out"
+    invoke(
+        "batch",
+        str(d / "l.csv"),
+        "--out-dir",
+        str(out),
+        "--format",
+        "md",
+        "--on",
+        ON,
+        "--jobs",
+        "1",
+        "--include-name",
+        allowed=(0, 1, 2),
+    )
+    if out.exists():
+        assert leftovers(out) == []
+        assert all(p.parent == out for p in out.rglob("*"))

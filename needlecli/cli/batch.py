@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -14,7 +15,7 @@ import typer
 from needlecli.errors import UsageError, one_line
 
 if TYPE_CHECKING:
-    from needlecli.batch import Context, RowResult
+    from needlecli.batch import Context, Row, RowResult
 
 HELP = """Plan every patient of a CSV list (a file, or - for stdin) and write one
 file per patient into --out-dir, plus summary.csv with a line per input row.
@@ -74,8 +75,9 @@ def batch(
             public_holidays(cfg.holidays, [day.year], "config clinic.holidays")
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
+            core.remove_temp_files(out_dir)  # left by an earlier run that was killed mid-write
         except OSError as exc:
-            raise UsageError(f"--out-dir: cannot create {out_dir}: {exc.strerror or exc}") from None
+            raise UsageError(f"--out-dir: cannot use {out_dir}: {exc.strerror or exc}") from None
         ctx = core.Context(
             on=day,
             fmt=fmt,
@@ -98,7 +100,7 @@ def batch(
                 counts = _run(ctx, rows, n_jobs, quiet or json_out, json_out, total, quiet)
         except KeyboardInterrupt as exc:
             print(
-                "\nneedle: batch interrupted; the files written so far are whole, summary.csv was not "
+                "needle: batch interrupted; the files written so far are whole, summary.csv was not "
                 "written; run the same command again to complete the job",
                 file=sys.stderr,
             )
@@ -119,10 +121,10 @@ def _open(source: str) -> TextIO:
     import io
 
     if source == "-":
-        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", newline="")
+        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", errors="surrogateescape", newline="")
     path = Path(source)
     try:
-        return path.open(encoding="utf-8-sig", newline="")
+        return path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
     except FileNotFoundError:
         raise UsageError(f"{source}: no such file") from None
     except IsADirectoryError:
@@ -134,70 +136,91 @@ def _open(source: str) -> TextIO:
 
 
 def _count_lines(source: str) -> int | None:
-    """Rows to expect (for the progress bar's ETA), counted without holding the file; None for stdin."""
+    """Rows to expect (for the progress bar's ETA), counted without holding the file.
+
+    Only for a regular file: a pipe or FIFO given by path (`<(...)`, /dev/stdin) can be read once.
+    """
+    import stat
+
     if source == "-":
         return None
-    n = 0
-    with open(source, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            n += block.count(b"\n")
+    try:
+        if not stat.S_ISREG(os.stat(source).st_mode):
+            return None
+        n = 0
+        with open(source, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                n += block.count(b"\n")
+    except (OSError, ValueError):
+        return None
     return max(n - 1, 0) or None
+
+
+def _progress(quiet: bool):  # type: ignore[no-untyped-def]
+    """A rich progress bar with rate and ETA, only on a terminal."""
+    if quiet or not sys.stderr.isatty():
+        return None
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        Task,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            return Text(f"{task.speed:.0f} rows/s" if task.speed else "", style="progress.data.speed")
+
+    return Progress(
+        TextColumn("planning"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        RateColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
 
 
 def _run(
     ctx: Context,
-    rows: Iterator[tuple[int, list[str]]],
+    rows: Iterator[Row],
     n_jobs: int,
     quiet: bool,
     json_out: bool,
     total: int | None = None,
     quiet_errors: bool = False,
 ) -> dict[str, int]:
+    """Plan every row; write summary.csv (and the --json document) only when the run completes."""
+    import tempfile
+
     from needlecli import batch as core
+    from needlecli.errors import RecordError
 
     counts = {"planned": 0, "refused": 0, "error": 0}
-    summary_tmp = ctx.out_dir / ".summary.csv.partial"
-    progress = None
-    if not quiet and sys.stderr.isatty():
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            ProgressColumn,
-            Task,
-            TaskProgressColumn,
-            TextColumn,
-            TimeRemainingColumn,
-        )
-        from rich.text import Text
-
-        class RateColumn(ProgressColumn):
-            def render(self, task: Task) -> Text:
-                return Text(f"{task.speed:.0f} rows/s" if task.speed else "", style="progress.data.speed")
-
-        progress = Progress(
-            TextColumn("planning"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TaskProgressColumn(),
-            RateColumn(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            transient=True,
-        )
-    if json_out:
-        sys.stdout.write('{"rows": [')
-    first = True
+    progress = _progress(quiet)
     try:
-        with summary_tmp.open("w", encoding="utf-8", newline="") as summary:
-            os.chmod(summary_tmp, 0o600)
+        # mkstemp: a fresh name, created exclusively with mode 0600 (never through a planted symlink).
+        fd, tmp_name = tempfile.mkstemp(prefix=".summary.csv.", suffix=".tmp", dir=ctx.out_dir)
+    except OSError as exc:
+        raise RecordError(f"cannot write in {ctx.out_dir}: {exc.strerror or exc}") from None
+    summary_tmp = Path(tmp_name)
+    rows_json = tempfile.TemporaryFile("w+", encoding="utf-8", dir=ctx.out_dir) if json_out else None  # noqa: SIM115
+    pool = None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as summary:
             summary.write(",".join(core.SUMMARY_FIELDS) + "\n")
             tasks = core.claim_names(ctx, rows)
             results: Iterator[RowResult]
             if n_jobs == 1:
                 results = (core.run_task(ctx, t) for t in tasks)
-                pool = None
             else:
                 import multiprocessing
 
@@ -206,35 +229,44 @@ def _run(
             task = progress.add_task("plan", total=total) if progress else None
             if progress:
                 progress.start()
-            try:
-                for result in results:
-                    counts[result.status] += 1
-                    if result.status == "error" and not quiet_errors:
-                        line = one_line(result.error)
-                        if progress:
-                            progress.console.print(line, markup=False, highlight=False)
-                        else:
-                            print(line, file=sys.stderr)
-                    summary.write(core.summary_csv_line(result))
-                    if json_out:
-                        sys.stdout.write(("" if first else ",") + "\n  " + json.dumps(result.as_dict()))
-                        first = False
-                    if progress and task is not None:
-                        progress.advance(task)
-            except BaseException:
-                if pool is not None:
-                    pool.terminate()  # Ctrl-C or a crash: stop the workers now; files so far are whole
-                raise
-            finally:
-                if progress:
-                    progress.stop()
-                if pool is not None:
-                    pool.close()
-                    pool.join()
+            for result in results:
+                counts[result.status] += 1
+                if result.status == "error" and not quiet_errors:
+                    line = one_line(result.error)
+                    if progress:
+                        progress.console.print(line, markup=False, highlight=False)
+                    else:
+                        print(line, file=sys.stderr)
+                summary.write(core.summary_csv_line(result))
+                if rows_json is not None:
+                    rows_json.write(("," if sum(counts.values()) > 1 else "") + "\n  " + json.dumps(result.as_dict()))
+                if progress and task is not None:
+                    progress.advance(task)
         os.replace(summary_tmp, ctx.out_dir / "summary.csv")
+    except BaseException as exc:
+        if pool is not None:
+            pool.terminate()  # Ctrl-C, SIGTERM or a failure: stop the workers now
+            pool.join()
+            pool = None
+        with contextlib.suppress(OSError):
+            core.remove_temp_files(ctx.out_dir)  # what a stopped write left behind
+        if isinstance(exc, OSError):  # the summary or the list itself: a full disk, a read-only folder
+            where = exc.filename or ctx.out_dir
+            raise RecordError(f"batch stopped: {where}: {exc.strerror or exc}; summary.csv was not written") from None
+        raise
     finally:
-        if summary_tmp.exists():
+        if progress:
+            progress.stop()
+        if pool is not None:
+            pool.close()
+            pool.join()
+        with contextlib.suppress(OSError):
             summary_tmp.unlink()
-    if json_out:
+    if rows_json is not None:
+        rows_json.seek(0)
+        sys.stdout.write('{"rows": [')
+        for chunk in iter(lambda: rows_json.read(1 << 16), ""):
+            sys.stdout.write(chunk)
         sys.stdout.write('\n], "counts": ' + json.dumps(counts) + "}\n")
+        rows_json.close()
     return counts
