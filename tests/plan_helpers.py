@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import time
+from pathlib import Path
 
 from needlecli import catalog
 from needlecli.model import ClinicRules, PlanRequest
@@ -30,3 +33,40 @@ def request(
         clinic=ClinicRules(weekdays, frozenset(closed), None),
         **kw,  # type: ignore[arg-type]
     )
+
+
+#: The question ids SPEC.md fixes, spelled out here independently of the code under test.
+SPEC_QUESTION_IDS: tuple[str, ...] = (
+    "pregnant",
+    "isotretinoin_last_dose",
+    "active_acne",
+    "active_dermatitis",
+    "open_wounds",
+    "active_infection",
+    "herpes_history",
+    "keloid_history",
+    "bleeding_disorder",
+    "uncontrolled_diabetes",
+    "immunosuppression",
+    "radiation_last_date",
+    "anticoagulants",
+    "hyperpigmentation_tendency",
+    "photosensitizing_meds",
+    "fitzpatrick",
+    "uses_retinoids",
+)
+DATE_QUESTIONS = ("isotretinoin_last_dose", "radiation_last_date")
+
+#: An answers document with nothing to report (Fitzpatrick II), as a clinic would write it.
+ALL_NO: dict[str, object] = {
+    q: (None if q in DATE_QUESTIONS else 2 if q == "fitzpatrick" else False) for q in SPEC_QUESTION_IDS
+}
+
+
+def wait_for_files(folder: Path, count: int, suffix: str = ".ics", seconds: float = 60) -> None:
+    """Wait until a running batch has written ``count`` files (or the time is up)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if folder.is_dir() and sum(1 for f in os.listdir(folder) if f.endswith(suffix)) >= count:
+            return
+        time.sleep(0.02)

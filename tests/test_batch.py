@@ -9,7 +9,6 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import icalendar
@@ -17,27 +16,10 @@ import pytest
 from typer.testing import CliRunner
 
 from needlecli.cli import app
+from tests.plan_helpers import SPEC_QUESTION_IDS, wait_for_files
 
 ON = "2026-12-01"
-SCREEN_IDS = [
-    "pregnant",
-    "isotretinoin_last_dose",
-    "active_acne",
-    "active_dermatitis",
-    "open_wounds",
-    "active_infection",
-    "herpes_history",
-    "keloid_history",
-    "bleeding_disorder",
-    "uncontrolled_diabetes",
-    "immunosuppression",
-    "radiation_last_date",
-    "anticoagulants",
-    "hyperpigmentation_tendency",
-    "photosensitizing_meds",
-    "fitzpatrick",
-    "uses_retinoids",
-]
+SCREEN_IDS = SPEC_QUESTION_IDS
 NO = {q: "no" for q in SCREEN_IDS} | {"isotretinoin_last_dose": "", "radiation_last_date": "", "fitzpatrick": "2"}
 
 
@@ -251,11 +233,7 @@ def test_a_killed_run_leaves_only_whole_files_and_a_rerun_completes(tmp_path: Pa
     proc = subprocess.Popen(
         cli(str(src), "--out-dir", str(out), "--jobs", "2"), stderr=subprocess.DEVNULL, start_new_session=True
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if out.is_dir() and len([f for f in os.listdir(out) if f.endswith(".ics")]) >= 50:
-            break
-        time.sleep(0.02)
+    wait_for_files(out, 50)
     os.killpg(proc.pid, signal.SIGKILL)  # the parent and its workers, mid-run
     proc.wait(timeout=30)
     finals = [f for f in os.listdir(out) if not f.startswith(".")]
@@ -276,11 +254,7 @@ def test_ctrl_c_stops_cleanly(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         cli(str(src), "--out-dir", str(out), "--jobs", "2"), stderr=subprocess.PIPE, start_new_session=True
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if out.is_dir() and len([f for f in os.listdir(out) if f.endswith(".ics")]) >= 30:
-            break
-        time.sleep(0.02)
+    wait_for_files(out, 30)
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C at a terminal sends: the whole process group
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err

@@ -36,6 +36,9 @@ def test_every_bundled_protocol_validates(name: str) -> None:
 
 
 def test_screening_defines_every_spec_question() -> None:
+    from tests.plan_helpers import SPEC_QUESTION_IDS
+
+    assert REQUIRED_QUESTIONS == SPEC_QUESTION_IDS
     proto = catalog.load_screening()
     assert set(REQUIRED_QUESTIONS) <= set(proto.ids)
     for q in proto.questions:

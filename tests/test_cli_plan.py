@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from needlecli.cli import app
+from tests.plan_helpers import ALL_NO
 
 ON = "2026-12-01"
 
@@ -142,25 +143,7 @@ def test_closed_stretch_is_exit_2_naming_the_session() -> None:
     assert "session 2: no open clinic day between 2026-12-29" in err
 
 
-BASE_ANSWERS: dict[str, object] = {
-    "pregnant": False,
-    "isotretinoin_last_dose": None,
-    "active_acne": False,
-    "active_dermatitis": False,
-    "open_wounds": False,
-    "active_infection": False,
-    "herpes_history": False,
-    "keloid_history": False,
-    "bleeding_disorder": False,
-    "uncontrolled_diabetes": False,
-    "immunosuppression": False,
-    "radiation_last_date": None,
-    "anticoagulants": False,
-    "hyperpigmentation_tendency": False,
-    "photosensitizing_meds": False,
-    "fitzpatrick": 2,
-    "uses_retinoids": True,
-}
+BASE_ANSWERS = {**ALL_NO, "uses_retinoids": True}
 
 
 def screening_record(tmp_path: Path, on: str = "2026-11-30", **changes: object) -> Path:

@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from needlecli import records
 from needlecli.cli import app
 from needlecli.errors import RecordError
 from needlecli.model import REQUIRED_QUESTIONS
+from tests.plan_helpers import wait_for_files
 
 ON = "2026-12-01"
 
@@ -132,9 +132,7 @@ def test_sigterm_during_batch(tmp_path: Path) -> None:
         [sys.executable, "-m", "needlecli", "batch", str(src), "--out-dir", str(out), "--on", ON],
         stderr=subprocess.PIPE,
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (out.is_dir() and len(os.listdir(out)) > 20):
-        time.sleep(0.02)
+    wait_for_files(out, 20)
     proc.terminate()
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, err
