@@ -294,7 +294,9 @@ def test_saved_plan_round_trip_and_move(tmp_path: Path) -> None:
     assert code == 0, err
     assert out == first
     # Move session 3; the later sessions follow, earlier ones stay, revisions rise.
-    code, _, err = run("plan", "--from", str(saved), "--move", "3=2027-02-02", "--format", "toml", "--out", str(saved))
+    code, _, err = run(
+        "plan", "--from", str(saved), "--move", "3=2027-02-02", "--on", ON, "--format", "toml", "--out", str(saved)
+    )
     assert code == 0, err
     doc = tomllib.loads(saved.read_text())
     assert [str(s["date"]) for s in doc["sessions"]] == ["2026-12-01", "2026-12-29", "2027-02-02", "2027-03-02"]

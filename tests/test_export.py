@@ -173,7 +173,7 @@ def test_uids_unique_within_a_file_and_across_patients(tmp_path: Path) -> None:
 def test_move_keeps_uids_and_raises_sequence(tmp_path: Path) -> None:
     path = saved_plan(tmp_path)
     before = {str(e["UID"]): e for e in events(run("plan", "--from", str(path), "--format", "ics"))}
-    run("plan", "--from", str(path), "--move", "2=2027-04-06", "--format", "toml", "--out", str(path))
+    run("plan", "--from", str(path), "--move", "2=2027-04-06", "--on", ON, "--format", "toml", "--out", str(path))
     after = {str(e["UID"]): e for e in events(run("plan", "--from", str(path), "--format", "ics"))}
     assert set(after) == set(before)  # same items, updated in place
     changed = {uid for uid in after if after[uid].decoded("DTSTART") != before[uid].decoded("DTSTART")}
@@ -281,3 +281,89 @@ def test_vtimezone_uses_yearly_rules_outlook_understands() -> None:
     onsets = {c.name: c.decoded("DTSTART") for c in tz.subcomponents if c.get("RRULE")}
     # Local time before each change: 01:00 GMT in March, 02:00 BST in October.
     assert onsets == {"DAYLIGHT": dt.datetime(2027, 3, 28, 1, 0), "STANDARD": dt.datetime(2027, 10, 31, 2, 0)}
+
+
+def vtimezone_offsets_match_the_zone_database(data: bytes) -> int:
+    """Check every timed event's offset as the file's own VTIMEZONE gives it (what Outlook reads)."""
+    from zoneinfo import ZoneInfo
+
+    cal = icalendar.Calendar.from_ical(data)
+    zones = {str(t["TZID"]): t.to_tz(lookup_tzid=False) for t in cal.walk("VTIMEZONE")}
+    checked = 0
+    for ev in events(data):
+        prop = ev["DTSTART"]
+        if "TZID" in prop.params:
+            wall = prop.dt.replace(tzinfo=None)
+            tzid = prop.params["TZID"]
+            assert wall.replace(tzinfo=zones[tzid]).utcoffset() == wall.replace(tzinfo=ZoneInfo(tzid)).utcoffset()
+            checked += 1
+    return checked
+
+
+@pytest.mark.parametrize(
+    ("zone", "start"),
+    [
+        ("Europe/London", "2027-03-01"),
+        ("America/New_York", "2027-02-01"),
+        ("Australia/Sydney", "2027-03-01"),
+        ("Asia/Kolkata", "2027-03-01"),
+        ("America/Nuuk", "2027-12-20"),
+    ],
+)
+def test_the_files_own_vtimezone_agrees_with_the_zone_database(zone: str, start: str) -> None:
+    data = run(
+        "plan",
+        "--on",
+        ON,
+        "--patient",
+        "P1",
+        "--indication",
+        "deep-scars",
+        "--start",
+        start,
+        "--sessions",
+        "6",
+        "--boosters",
+        "3",
+        "--time",
+        "09:15",
+        "--tz",
+        zone,
+        "--format",
+        "ics",
+    )
+    assert vtimezone_offsets_match_the_zone_database(data) == 9
+
+
+def test_a_zone_icalendar_cannot_express_falls_back_to_utc() -> None:
+    # Morocco's Ramadan clock changes: no VTIMEZONE built for 2026-2029 agrees with the zone database,
+    # so the sessions are written as exact UTC instants rather than an hour off.
+    data = run(
+        "plan",
+        "--on",
+        ON,
+        "--patient",
+        "P1",
+        "--indication",
+        "deep-scars",
+        "--start",
+        "2026-12-21",
+        "--sessions",
+        "6",
+        "--time",
+        "09:15",
+        "--tz",
+        "Africa/Casablanca",
+        "--format",
+        "ics",
+    )
+    cal = icalendar.Calendar.from_ical(data)
+    assert not cal.walk("VTIMEZONE")
+    from zoneinfo import ZoneInfo
+
+    for ev in events(data):
+        start = ev.decoded("DTSTART")
+        if isinstance(start, dt.datetime):
+            assert start.tzinfo is not None and start.utcoffset() == dt.timedelta(0)
+            local = start.astimezone(ZoneInfo("Africa/Casablanca"))
+            assert local.strftime("%H:%M") == "09:15"

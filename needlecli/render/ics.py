@@ -14,9 +14,11 @@ finding or name; the patient's name appears only when passed as ``name``.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import functools
 from collections.abc import Iterable
+from zoneinfo import ZoneInfo
 
 import icalendar  # noqa: TID253 - this module is imported only by commands that write ICS
 
@@ -32,33 +34,65 @@ WEEKDAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 
 
 @functools.lru_cache(maxsize=64)
-def _vtimezone(tzid: str, first: dt.date, last: dt.date) -> icalendar.Timezone:
-    """One VTIMEZONE per zone and span, built once and reused.
+def _vtimezone(tzid: str, first_year: int, last_year: int) -> icalendar.Timezone | None:
+    """One VTIMEZONE per zone and span of years, built once, checked, and reused.
 
     icalendar lists each DST change as an RDATE; Outlook ignores RDATE and
     approximates a zone from DTSTART, RRULE and the offsets alone (MS-STANOICAL
-    2.2.47), so regular yearly changes are rewritten as an RRULE.
+    2.2.47), so changes that recur on the same weekday rule every year become an
+    RRULE. Whatever is written is checked against the zone database for every
+    day of the span; if neither form agrees (rare zones whose rules icalendar
+    cannot express), None tells the caller to write times in UTC instead.
     """
-    tz = icalendar.Timezone.from_tzid(tzid, first_date=first, last_date=last)
+    first, last = dt.date(first_year, 1, 1), dt.date(last_year + 1, 1, 1)
+    # At least three years, so a yearly rule is only ever inferred from repeated changes.
+    horizon = dt.date(max(last_year + 1, first_year + 3), 1, 1)
+    base = icalendar.Timezone.from_tzid(tzid, first_date=first, last_date=horizon)
+    ruled = _with_rrules(copy.deepcopy(base))
+    for candidate in (ruled, base):
+        if candidate is not None and _agrees(candidate, tzid, first, last):
+            return candidate
+    return None
+
+
+def _with_rrules(tz: icalendar.Timezone) -> icalendar.Timezone | None:
+    """RDATE lists rewritten as yearly RRULEs where the changes follow one; None if none do."""
+    changed = False
     for sub in tz.subcomponents:
         if sub.name not in ("STANDARD", "DAYLIGHT") or sub.get("TZOFFSETFROM") == sub.get("TZOFFSETTO"):
             continue
         rdates = sub.get("RDATE", [])
         rdates = rdates if isinstance(rdates, list) else [rdates]
         starts = [sub.decoded("DTSTART")] + [p.dt for r in rdates for p in r.dts]
-        rule = yearly_rule(starts)
-        if rule is not None:
-            # RFC 5545: an onset's DTSTART is the local time *before* the change (TZOFFSETFROM);
-            # icalendar writes the time after it when the clocks go forward.
-            gain: dt.timedelta = sub.decoded("TZOFFSETTO") - sub.decoded("TZOFFSETFROM")
-            if gain > dt.timedelta(0):
-                del sub["DTSTART"]
-                sub.add("dtstart", starts[0] - gain)
-                rule = yearly_rule([d - gain for d in starts])
-            sub.pop("RDATE", None)
-            sub.add("rrule", rule)
-            tz.pop("COMMENT", None)  # "only works from ... to ...": no longer true with a rule
-    return tz
+        # RFC 5545: an onset's DTSTART is the local time *before* the change (TZOFFSETFROM);
+        # icalendar writes the time after it when the clocks go forward.
+        gain: dt.timedelta = sub.decoded("TZOFFSETTO") - sub.decoded("TZOFFSETFROM")
+        onsets = [d - gain for d in starts] if gain > dt.timedelta(0) else starts
+        rule = yearly_rule(onsets) if len(onsets) >= 2 else None
+        if rule is None:
+            continue
+        del sub["DTSTART"]
+        sub.add("dtstart", min(onsets))
+        sub.pop("RDATE", None)
+        sub.add("rrule", rule)
+        changed = True
+    if changed:
+        tz.pop("COMMENT", None)  # "only works from ... to ...": no longer true with a rule
+    return tz if changed else None
+
+
+def _agrees(tz: icalendar.Timezone, tzid: str, first: dt.date, last: dt.date) -> bool:
+    """Does the VTIMEZONE give the zone database's UTC offset at 00:30, 12:00 and 23:30 of every day?"""
+    ours = tz.to_tz(lookup_tzid=False)
+    real = ZoneInfo(tzid)
+    day = first
+    while day < last:
+        for hour, minute in ((0, 30), (12, 0), (23, 30)):
+            wall = dt.datetime(day.year, day.month, day.day, hour, minute)
+            if wall.replace(tzinfo=ours).utcoffset() != wall.replace(tzinfo=real).utcoffset():
+                return False
+        day += dt.timedelta(days=1)
+    return True
 
 
 def yearly_rule(starts: list[dt.datetime]) -> dict[str, object] | None:
@@ -119,12 +153,13 @@ def _session_event(
     stamp: dt.datetime,
     name: str | None,
     pause: Window | None,
+    utc: bool = False,
 ) -> icalendar.Event:
     summary = label + (f" — {name}" if name else "")
     ev = _base(plan, key, revision, summary, stamp)
     if start is not None and end is not None:
-        ev.add("dtstart", start)
-        ev.add("dtend", end)
+        ev.add("dtstart", start.astimezone(dt.UTC) if utc else start)
+        ev.add("dtend", end.astimezone(dt.UTC) if utc else end)
         alarm = _alarm(dt.timedelta(days=-1), f"{label} tomorrow at {start:%H:%M}")
     else:
         ev.add("dtstart", day)
@@ -170,16 +205,22 @@ def plan_calendar(plan: Plan, *, name: str | None = None, calendar_name: str = "
     cal.add("x-wr-calname", calendar_name + (f" — {name}" if name else ""))
     stamp = dt.datetime.combine(plan.created_on, dt.time(0, 0), tzinfo=dt.UTC)
     timed = [s.start for s in plan.sessions if s.start] + [b.start for b in plan.boosters if b.start]
+    utc = False
     if timed and plan.request.tz != "UTC":
-        first, last = min(timed).date(), max(timed).date()
         # Whole years: both DST changes of every year appear (and one VTIMEZONE serves many plans).
-        cal.add_component(_vtimezone(plan.request.tz, dt.date(first.year, 1, 1), dt.date(last.year + 1, 1, 1)))
-        cal.add("x-wr-timezone", plan.request.tz)
+        vtz = _vtimezone(plan.request.tz, min(timed).year, max(timed).year)
+        if vtz is None:
+            utc = True  # no VTIMEZONE agrees with the zone database: exact instants in UTC instead
+        else:
+            cal.add_component(vtz)
+            cal.add("x-wr-timezone", plan.request.tz)
     pauses = {w.session: w for w in plan.windows if w.kind == "pause"}
     for s in plan.sessions:
         label = "Microneedling session" if len(plan.sessions) == 1 else f"Microneedling session {s.number}"
         cal.add_component(
-            _session_event(plan, s.key, s.revision, label, s.date, s.start, s.end, stamp, name, pauses.get(s.number))
+            _session_event(
+                plan, s.key, s.revision, label, s.date, s.start, s.end, stamp, name, pauses.get(s.number), utc
+            )
         )
     for w in plan.windows:
         session = plan.sessions[w.session - 1]
@@ -188,7 +229,9 @@ def plan_calendar(plan: Plan, *, name: str | None = None, calendar_name: str = "
     for b in plan.boosters:
         label = f"Microneedling booster {b.number}"
         bpause = next((w for w in b.windows if w.kind == "pause"), None)
-        cal.add_component(_session_event(plan, b.key, b.revision, label, b.date, b.start, b.end, stamp, name, bpause))
+        cal.add_component(
+            _session_event(plan, b.key, b.revision, label, b.date, b.start, b.end, stamp, name, bpause, utc)
+        )
         for w in b.windows:
             cal.add_component(_window_event(plan, w, f"booster {b.number}", b.date, stamp))
     data: bytes = cal.to_ical()
