@@ -53,7 +53,13 @@ def parse_time(text: str, where: str = "--time") -> dt.time:
 
 def check_zone(name: str, where: str = "--tz") -> str:
     """An IANA zone name such as Europe/London; raises UsageError otherwise."""
-    if not name or name != name.strip() or name.startswith("/") or ".." in name:
+    if (
+        not name
+        or name != name.strip()
+        or name.startswith(("/", "posix/", "right/"))
+        or ".." in name
+        or name in ("localtime", "Factory", "posixrules")
+    ):
         raise UsageError(f"{where}: {name!r} is not an IANA time zone such as Europe/London")
     try:
         ZoneInfo(name)

@@ -209,6 +209,8 @@ def read_plan(doc: Mapping[str, Any], source: str) -> SavedPlan:
             raise r.fail(f"{p}.number", f"must be {i + 1}")
         session_dates.append(r.get(s, "date", p, dt.date))
         revisions[r.get(s, "id", p, str)] = r.get(s, "revision", p, int)
+    if any(v < 0 for v in revisions.values()) or r.get(doc, "revision", "", int) < 0:
+        raise RecordError(f"{source}: revisions must be 0 or more")
     if len(session_dates) != request.sessions:
         raise r.fail("sessions", f"has {len(session_dates)} sessions but request.sessions is {request.sessions}")
     if any(b <= a for a, b in itertools.pairwise(session_dates)):

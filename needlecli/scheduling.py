@@ -178,9 +178,12 @@ def depth_for(protocol: TreatmentProtocol, pih: bool) -> tuple[DepthZone, ...]:
     return tuple(zones)
 
 
-def plan_id_for(request: PlanRequest) -> str:
-    """Stable identity: the same patient, indication and start give the same plan id."""
-    seed = f"needle-plan\0{request.patient}\0{request.indication}\0{request.start.isoformat()}"
+def plan_id_for(request: PlanRequest, kind: str = "plan") -> str:
+    """Stable identity: the same patient, indication and start give the same plan id.
+
+    ``kind`` keeps a one-session aftercare export from ever sharing ids with a series plan.
+    """
+    seed = f"needle-{kind}\0{request.patient}\0{request.indication}\0{request.start.isoformat()}"
     return hashlib.sha256(seed.encode("utf-8")).hexdigest()[:16]
 
 
@@ -360,8 +363,28 @@ def _carry_revisions(old: Plan, new: Plan) -> Plan:
     return _with_revisions(new, revision)
 
 
-def check_saved(protocol: TreatmentProtocol, request: PlanRequest, dates: tuple[dt.date, ...], source: str) -> None:
-    """A saved plan's sessions must still obey the rules (a hand-edited file must not slip through)."""
+def check_saved(
+    protocol: TreatmentProtocol,
+    request: PlanRequest,
+    dates: tuple[dt.date, ...],
+    source: str,
+    boosters: tuple[dt.date, ...] = (),
+) -> None:
+    """A saved plan's sessions and boosters must still obey the rules (a hand-edited file must not slip through)."""
+    if len(boosters) != request.boosters:
+        raise SchedulingError(f"{source}: has {len(boosters)} boosters but request.boosters is {request.boosters}")
+    previous = dates[-1] if dates else None
+    for number, day in enumerate(boosters, 1):
+        if not request.clinic.is_open(day):
+            raise SchedulingError(f"{source}: booster {number} on {day.isoformat()}: {request.clinic.why_closed(day)}")
+        if previous is not None and not add_months(previous, protocol.booster_months.min) <= day <= add_months(
+            previous, protocol.booster_months.max
+        ):
+            raise SchedulingError(
+                f"{source}: booster {number} on {day.isoformat()} must fall {protocol.booster_months.min}-"
+                f"{protocol.booster_months.max} months after {previous.isoformat()}"
+            )
+        previous = day
     for number, day in enumerate(dates, 1):
         if not request.clinic.is_open(day):
             raise SchedulingError(f"{source}: session {number} on {day.isoformat()}: {request.clinic.why_closed(day)}")
@@ -397,4 +420,4 @@ def rebuild(
 def single_session_plan(protocol: TreatmentProtocol, request: PlanRequest, day: dt.date, on: dt.date) -> Plan:
     """A one-session plan on ``day`` as given (for `needle aftercare --session-date`): no spacing rules."""
     single = dataclasses.replace(request, start=day, sessions=1, boosters=0)
-    return _assemble(protocol, single, on, [day], [], plan_id_for(single), 0, ())
+    return _assemble(protocol, single, on, [day], [], plan_id_for(single, "aftercare"), 0, ())

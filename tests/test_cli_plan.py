@@ -440,3 +440,37 @@ def test_configured_zone_is_announced(no_user_config: Path) -> None:
     no_user_config.write_text('[clinic]\ntime_zone = "Europe/London"\nclinician = "Dr Rao"\n')
     code, _, err = run("plan", "--on", ON, "--indication", "fine-lines", "--time", "10:00", "--format", "json")
     assert code == 0 and "session times are in Europe/London (the clinic config's time_zone)" in err
+
+
+def test_hand_edited_boosters_and_revisions_are_refused(tmp_path: Path) -> None:
+    saved = tmp_path / "plan.toml"
+    run(
+        "plan",
+        "--on",
+        ON,
+        "--patient",
+        "P1",
+        "--indication",
+        "fine-lines",
+        "--start",
+        "2026-12-01",
+        "--boosters",
+        "1",
+        "--format",
+        "toml",
+        "--out",
+        str(saved),
+    )
+    good = saved.read_text()
+    doc = tomllib.loads(good)
+    booster = doc["boosters"][0]["date"]
+    sunday = booster + __import__("datetime").timedelta(days=6 - booster.weekday())
+    saved.write_text(good.replace(f"date = {booster}", f"date = {sunday}"))
+    code, _, err = run("plan", "--from", str(saved))
+    assert code == 2 and f"booster 1 on {sunday}: Sun is not a clinic day" in err
+    saved.write_text(good.replace(f"date = {booster}", "date = 2026-12-02"))
+    code, _, err = run("plan", "--from", str(saved))
+    assert code == 2 and "booster 1 on 2026-12-02 must fall 3-6 months after" in err
+    saved.write_text(good.replace("revision = 0", "revision = -3", 1))
+    code, _, err = run("plan", "--from", str(saved))
+    assert code == 2 and "revisions must be 0 or more" in err

@@ -367,3 +367,66 @@ def test_a_zone_icalendar_cannot_express_falls_back_to_utc() -> None:
             assert start.tzinfo is not None and start.utcoffset() == dt.timedelta(0)
             local = start.astimezone(ZoneInfo("Africa/Casablanca"))
             assert local.strftime("%H:%M") == "09:15"
+
+
+def test_a_one_session_export_never_shares_uids_with_the_plan() -> None:
+    plan = {
+        str(e["UID"])
+        for e in events(
+            run(
+                "plan",
+                "--on",
+                ON,
+                "--patient",
+                "P-7",
+                "--indication",
+                "fine-lines",
+                "--start",
+                "2026-12-01",
+                "--format",
+                "ics",
+            )
+        )
+    }
+    single = {
+        str(e["UID"])
+        for e in events(
+            run(
+                "aftercare",
+                "--session-date",
+                "2026-12-01",
+                "--indication",
+                "fine-lines",
+                "--patient",
+                "P-7",
+                "--format",
+                "ics",
+                "--on",
+                ON,
+            )
+        )
+    }
+    assert len(single) == 4 and not plan & single
+
+
+@pytest.mark.parametrize("zone", ["localtime", "Factory", "posix/Europe/London", "right/UTC"])
+def test_only_real_zone_names(zone: str) -> None:
+    r = CliRunner().invoke(app, ["plan", "--indication", "fine-lines", "--on", ON, "--time", "10:00", "--tz", zone])
+    assert r.exit_code == 2 and "--tz" in r.stderr
+
+
+def test_names_must_be_one_printable_line() -> None:
+    r = CliRunner().invoke(
+        app,
+        [
+            "aftercare",
+            "--session-date",
+            ON,
+            "--indication",
+            "fine-lines",
+            "--include-name",
+            "--name",
+            "Jane\n# Injected",
+        ],
+    )
+    assert r.exit_code == 2 and "--name: must be one line of printable text" in r.stderr

@@ -308,7 +308,7 @@ def _from_saved(path: Path, moves: list[str], day: dt.date, notes: list[str]) ->
         request = dataclasses.replace(
             request, clinic=dataclasses.replace(request.clinic, closed=request.clinic.closed | extra)
         )
-    scheduling.check_saved(protocol, request, saved.session_dates, str(path))
+    scheduling.check_saved(protocol, request, saved.session_dates, str(path), saved.booster_dates)
     plan = scheduling.rebuild(
         protocol,
         request,
@@ -332,6 +332,8 @@ def check_name(name: str | None, include_name: bool) -> str | None:
     """The name to show in exports: only when asked for with --include-name."""
     if include_name and not (name and name.strip()):
         raise UsageError("--include-name needs --name NAME")
+    if name is not None and (not name.isprintable() or len(name) > 100):
+        raise UsageError("--name: must be one line of printable text, at most 100 characters")
     if name is not None and not include_name:
         raise UsageError("--name is used only with --include-name (names stay out of exports unless asked)")
     return name.strip() if include_name and name else None
