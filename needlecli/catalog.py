@@ -452,6 +452,7 @@ class _Validator:
         if warn is not None:
             self.unknown(warn, "warning_signs", ("items",))
             warning_signs = self.strings(warn, "items", "warning_signs")
+        self.windows_match_checklist(windows, checklist)
         if sessions is None or interval is None or boosters is None:
             return None
         return TreatmentProtocol(
@@ -471,6 +472,27 @@ class _Validator:
             checklist=checklist,
             warning_signs=warning_signs,
         )
+
+    def windows_match_checklist(self, windows: list[WindowSpec], groups: tuple[ChecklistGroup, ...]) -> None:
+        """Each aftercare window must start and end on checklist group boundaries, so the day-by-day
+        checklist (which lists a window's items in the groups it covers) says what the calendar says."""
+        if not groups:
+            return
+        starts = {g.first_day for g in groups}
+        ends = {g.last_day for g in groups if g.last_day is not None}
+        for i, w in enumerate(windows):
+            if w.first_day not in starts:
+                self.err(
+                    f"aftercare[{i}].first_day",
+                    f"{w.first_day} does not start a checklist group (groups start "
+                    f"on days {', '.join(map(str, sorted(starts)))})",
+                )
+            if w.last_day not in ends:
+                self.err(
+                    f"aftercare[{i}].last_day",
+                    f"{w.last_day} does not end a checklist group (groups end "
+                    f"on days {', '.join(map(str, sorted(ends)))}); the checklist would miss days of it",
+                )
 
     def checklist(self, raw: Mapping[str, Any]) -> tuple[ChecklistGroup, ...]:
         groups: list[ChecklistGroup] = []

@@ -171,3 +171,11 @@ def test_clinic_protocol_from_a_path(tmp_path) -> None:  # type: ignore[no-untyp
 
 def test_screening_protocol_is_a_screening_protocol() -> None:
     assert isinstance(catalog.load("screening"), ScreeningProtocol)
+
+
+def test_aftercare_windows_must_line_up_with_the_checklist() -> None:
+    text = bundled_text("fine-lines").replace("first_day = 0\nlast_day = 2", "first_day = 0\nlast_day = 3", 1)
+    assert problems(text) == [
+        "aftercare[0].last_day: 3 does not end a checklist group (groups end on days 0, 2, 6); "
+        "the checklist would miss days of it"
+    ]

@@ -430,3 +430,61 @@ def test_names_must_be_one_printable_line() -> None:
         ],
     )
     assert r.exit_code == 2 and "--name: must be one line of printable text" in r.stderr
+
+
+def test_no_finding_reaches_the_calendar_after_a_screening(tmp_path: Path) -> None:
+    from tests.plan_helpers import ALL_NO
+
+    answers = {
+        **ALL_NO,
+        "fitzpatrick": 5,
+        "herpes_history": True,
+        "anticoagulants": True,
+        "isotretinoin_last_dose": "2026-08-31",
+        "photosensitizing_meds": True,
+    }
+    (tmp_path / "a.json").write_text(__import__("json").dumps(answers))
+    rec = tmp_path / "rec.toml"
+    run_code = (
+        CliRunner()
+        .invoke(app, ["screen", "-a", str(tmp_path / "a.json"), "--on", ON, "--patient", "P-0042", "--out", str(rec)])
+        .exit_code
+    )
+    assert run_code == 3  # deferred until 2027-02-28, with cautions
+    saved = tmp_path / "plan.toml"
+    run(
+        "plan",
+        "--on",
+        ON,
+        "--indication",
+        "acne-scars",
+        "--screening",
+        str(rec),
+        "--format",
+        "toml",
+        "--out",
+        str(saved),
+    )
+    plan_text = saved.read_text()
+    assert "PIH" in plan_text  # the clinic's own plan carries the depth note...
+    for data in (
+        run("plan", "--from", str(saved), "--format", "ics"),
+        run("aftercare", "--plan", str(saved), "--format", "ics"),
+        run("aftercare", "--plan", str(saved), "--format", "md"),
+    ):
+        text = data.decode()
+        for word in (
+            "PIH",
+            "Fitzpatrick",
+            "herpes",
+            "antiviral",
+            "anticoag",
+            "isotretinoin",
+            "photosensit",
+            "acne",
+            "scar",
+            "P-0042",
+            "caution",
+            "defer",
+        ):
+            assert word.lower() not in text.lower(), word  # ...the patient's calendar and checklist do not
