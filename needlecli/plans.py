@@ -129,6 +129,8 @@ class SavedPlan:
     session_dates: tuple[dt.date, ...]
     booster_dates: tuple[dt.date, ...]
     revisions: Mapping[str, int]
+    #: What each item looked like when saved (dates; a window's items), to spot changes on re-export.
+    signatures: Mapping[str, tuple[object, ...]]
     notes: tuple[str, ...]
 
 
@@ -199,6 +201,16 @@ def read_plan(doc: Mapping[str, Any], source: str) -> SavedPlan:
         tz=tz,
     )
     revisions: dict[str, int] = {}
+    signatures: dict[str, tuple[object, ...]] = {}
+
+    def window(w: object, p: str) -> None:
+        if not isinstance(w, dict):
+            raise r.fail(p, "must be a table")
+        key = r.get(w, "id", p, str)
+        revisions[key] = r.get(w, "revision", p, int)
+        items = r.get(w, "items", p, list)
+        signatures[key] = (r.get(w, "first_day", p, dt.date), r.get(w, "last_day", p, dt.date), tuple(items))
+
     sessions = r.get(doc, "sessions", "", list)
     session_dates: list[dt.date] = []
     for i, s in enumerate(sessions):
@@ -209,6 +221,7 @@ def read_plan(doc: Mapping[str, Any], source: str) -> SavedPlan:
             raise r.fail(f"{p}.number", f"must be {i + 1}")
         session_dates.append(r.get(s, "date", p, dt.date))
         revisions[r.get(s, "id", p, str)] = r.get(s, "revision", p, int)
+        signatures[r.get(s, "id", p, str)] = (session_dates[-1],)
     if any(v < 0 for v in revisions.values()) or r.get(doc, "revision", "", int) < 0:
         raise RecordError(f"{source}: revisions must be 0 or more")
     if len(session_dates) != request.sessions:
@@ -222,14 +235,13 @@ def read_plan(doc: Mapping[str, Any], source: str) -> SavedPlan:
             raise r.fail(p, "must be a table")
         booster_dates.append(r.get(b, "date", p, dt.date))
         revisions[r.get(b, "id", p, str)] = r.get(b, "revision", p, int)
+        signatures[r.get(b, "id", p, str)] = (booster_dates[-1],)
         for j, w in enumerate(r.get(b, "windows", p, list)):
-            if isinstance(w, dict):
-                revisions[r.get(w, "id", f"{p}.windows[{j}]", str)] = r.get(w, "revision", f"{p}.windows[{j}]", int)
+            window(w, f"{p}.windows[{j}]")
     for i, w in enumerate(r.get(doc, "windows", "", list)):
-        p = f"windows[{i}]"
-        if not isinstance(w, dict):
-            raise r.fail(p, "must be a table")
-        revisions[r.get(w, "id", p, str)] = r.get(w, "revision", p, int)
+        window(w, f"windows[{i}]")
+    if any(v < 0 for v in revisions.values()):
+        raise RecordError(f"{source}: revisions must be 0 or more")
     notes = r.get(doc, "notes", "", list, optional=True) or []
     return SavedPlan(
         plan_id=r.get(doc, "plan_id", "", str),
@@ -245,5 +257,6 @@ def read_plan(doc: Mapping[str, Any], source: str) -> SavedPlan:
         session_dates=tuple(session_dates),
         booster_dates=tuple(booster_dates),
         revisions=revisions,
+        signatures=signatures,
         notes=tuple(str(n) for n in notes),
     )

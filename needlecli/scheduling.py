@@ -411,10 +411,29 @@ def rebuild(
     booster_dates: tuple[dt.date, ...],
     revisions: Mapping[str, int],
     notes: tuple[str, ...],
+    signatures: Mapping[str, Signature] | None = None,
+    on: dt.date | None = None,
 ) -> Plan:
-    """Turn a saved plan's dates back into a full Plan (windows from the protocol, revisions kept)."""
+    """Turn a saved plan's dates back into a full Plan (windows from the protocol, revisions kept).
+
+    If the protocol changed since the plan was saved, an item whose dates or items now differ
+    from ``signatures`` gets its revision raised (and the plan's, with ``on`` as its new date),
+    so calendar clients replace the old event instead of keeping it.
+    """
     plan = _assemble(protocol, request, created_on, list(session_dates), list(booster_dates), plan_id, revision, notes)
-    return _with_revisions(plan, lambda key, _sig: revisions.get(key, 0))
+    saved = signatures or {}
+    changed: list[str] = []
+
+    def rev(key: str, sig: Signature) -> int:
+        if key in saved and saved[key] != sig:
+            changed.append(key)
+            return revisions.get(key, 0) + 1
+        return revisions.get(key, 0)
+
+    plan = _with_revisions(plan, rev)
+    if changed:
+        plan = dataclasses.replace(plan, revision=revision + 1, created_on=on or created_on)
+    return plan
 
 
 def single_session_plan(protocol: TreatmentProtocol, request: PlanRequest, day: dt.date, on: dt.date) -> Plan:

@@ -488,3 +488,37 @@ def test_no_finding_reaches_the_calendar_after_a_screening(tmp_path: Path) -> No
             "defer",
         ):
             assert word.lower() not in text.lower(), word  # ...the patient's calendar and checklist do not
+
+
+def test_a_changed_protocol_raises_the_sequence_of_what_changed(tmp_path: Path) -> None:
+    from needlecli import catalog
+
+    proto = tmp_path / "clinic.toml"
+    text = catalog.read_source("fine-lines")[0].decode()
+    proto.write_text(text)
+    saved = tmp_path / "plan.toml"
+    run(
+        "plan",
+        "--on",
+        ON,
+        "--patient",
+        "P1",
+        "--indication",
+        str(proto),
+        "--start",
+        "2026-12-01",
+        "--format",
+        "toml",
+        "--out",
+        str(saved),
+    )
+    before = {str(e["UID"]): e for e in events(run("plan", "--from", str(saved), "--format", "ics", "--on", ON))}
+    # The clinic lengthens "no heat" to the whole first week.
+    proto.write_text(text.replace("first_day = 0\nlast_day = 2", "first_day = 0\nlast_day = 6", 1))
+    after = {
+        str(e["UID"]): e for e in events(run("plan", "--from", str(saved), "--format", "ics", "--on", "2026-12-05"))
+    }
+    assert set(after) == set(before)
+    bumped = {u for u in after if int(after[u]["SEQUENCE"]) == int(before[u]["SEQUENCE"]) + 1}
+    assert bumped == {u for u in after if "aftercare-no-heat" in u}
+    assert all(after[u].decoded("DTSTAMP") == dt.datetime(2026, 12, 5, tzinfo=dt.UTC) for u in after)

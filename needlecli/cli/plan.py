@@ -319,6 +319,8 @@ def _from_saved(path: Path, moves: list[str], day: dt.date, notes: list[str]) ->
         booster_dates=saved.booster_dates,
         revisions=saved.revisions,
         notes=saved.notes,
+        signatures=saved.signatures,
+        on=day,
     )
     for spec in moves:
         number_text, sep, date_text = spec.partition("=")
