@@ -190,6 +190,7 @@ class Context:
     default_tz: str | None
     duration: int
     include_name: bool = False
+    uid_key: str = ""
 
     def __post_init__(self) -> None:
         from needlecli import catalog
@@ -312,7 +313,7 @@ def _plan(ctx: Context, number: int, row: dict[str, str]) -> tuple[RowResult, by
         request = dataclasses.replace(
             request, clinic=ClinicRules(ctx.clinic_days, ctx.closed | ctx.holiday_dates(years), ctx.holidays)
         )
-    plan = scheduling.build_plan(protocol, request, ctx.on)
+    plan = scheduling.build_plan(protocol, request, ctx.on, ctx.uid_key)
     name = f"{safe_name(pid)}.{ctx.fmt}"
     if ctx.fmt == "ics":
         from needlecli.render.ics import plan_calendar

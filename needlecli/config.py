@@ -27,6 +27,7 @@ KEYS: tuple[str, ...] = (
     "time_zone",
     "session_time",
     "session_minutes",
+    "uid_key",
 )
 
 STARTER = """\
@@ -57,6 +58,10 @@ closed = []
 # Default session start (24-hour HH:MM) and length in minutes.
 # session_time = "10:00"
 session_minutes = 60
+
+# A secret that keys calendar UIDs, so a calendar file cannot be traced back to a
+# patient id by guessing. Keep it, and keep it private: changing it changes every UID.
+uid_key = "{uid_key}"
 """
 
 
@@ -73,6 +78,7 @@ class Config:
     time_zone: str | None = None
     session_time: dt.time | None = None
     session_minutes: int = 60
+    uid_key: str | None = None
     #: key -> where its value came from ("default" or the file's path)
     sources: dict[str, str] = field(default_factory=dict)
 
@@ -132,6 +138,10 @@ def _parse_value(key: str, val: object, kp: str) -> object:
 
         hint = difflib.get_close_matches(key, KEYS, n=1)
         raise UsageError(f"{kp}: unknown key" + (f" (did you mean 'clinic.{hint[0]}'?)" if hint else ""))
+    if key == "uid_key":
+        if not isinstance(val, str) or len(val.strip()) < 16:
+            raise UsageError(f"{kp}: must be a secret string of at least 16 characters")
+        return val.strip()
     if key in ("name", "phone", "clinician"):
         if not isinstance(val, str) or not val.strip():
             raise UsageError(f"{kp}: must be a non-empty string")
@@ -181,6 +191,8 @@ def describe(config: Config) -> list[tuple[str, str, str]]:
         val = getattr(config, key)
         if val is None:
             return "(not set)"
+        if key == "uid_key":
+            return "(set; not shown)"
         if key == "days":
             return format_weekdays(val)
         if key == "closed":

@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import hmac
 from collections.abc import Callable, Mapping
 from zoneinfo import ZoneInfo
 
@@ -178,13 +179,17 @@ def depth_for(protocol: TreatmentProtocol, pih: bool) -> tuple[DepthZone, ...]:
     return tuple(zones)
 
 
-def plan_id_for(request: PlanRequest, kind: str = "plan") -> str:
+def plan_id_for(request: PlanRequest, kind: str = "plan", key: str = "") -> str:
     """Stable identity: the same patient, indication and start give the same plan id.
 
     ``kind`` keeps a one-session aftercare export from ever sharing ids with a series plan.
+    With the clinic's ``key`` (config `uid_key`) the id is an HMAC, so nobody holding a
+    calendar file can recover the patient id or indication by guessing them.
     """
-    seed = f"needle-{kind}\0{request.patient}\0{request.indication}\0{request.start.isoformat()}"
-    return hashlib.sha256(seed.encode("utf-8")).hexdigest()[:16]
+    seed = f"needle-{kind}\0{request.patient}\0{request.indication}\0{request.start.isoformat()}".encode()
+    if key:
+        return hmac.new(key.encode("utf-8"), seed, hashlib.sha256).hexdigest()[:16]
+    return hashlib.sha256(seed).hexdigest()[:16]
 
 
 def validate_request(protocol: TreatmentProtocol, request: PlanRequest) -> None:
@@ -269,7 +274,7 @@ def _assemble(
     )
 
 
-def build_plan(protocol: TreatmentProtocol, request: PlanRequest, on: dt.date) -> Plan:
+def build_plan(protocol: TreatmentProtocol, request: PlanRequest, on: dt.date, uid_key: str = "") -> Plan:
     """Compute the whole series for a request, planned on ``on``."""
     validate_request(protocol, request)
     dates, boosters = _compute(protocol, request, {})
@@ -292,7 +297,7 @@ def build_plan(protocol: TreatmentProtocol, request: PlanRequest, on: dt.date) -
             f"Session 1's pause window started on {pause_start.isoformat()}, before {on.isoformat()}: check the "
             "patient has paused retinoids and exfoliants, or start later."
         )
-    return _assemble(protocol, request, on, dates, boosters, plan_id_for(request), 0, tuple(notes))
+    return _assemble(protocol, request, on, dates, boosters, plan_id_for(request, key=uid_key), 0, tuple(notes))
 
 
 def reschedule(protocol: TreatmentProtocol, plan: Plan, number: int, day: dt.date, on: dt.date) -> Plan:
@@ -436,7 +441,9 @@ def rebuild(
     return plan
 
 
-def single_session_plan(protocol: TreatmentProtocol, request: PlanRequest, day: dt.date, on: dt.date) -> Plan:
+def single_session_plan(
+    protocol: TreatmentProtocol, request: PlanRequest, day: dt.date, on: dt.date, uid_key: str = ""
+) -> Plan:
     """A one-session plan on ``day`` as given (for `needle aftercare --session-date`): no spacing rules."""
     single = dataclasses.replace(request, start=day, sessions=1, boosters=0)
-    return _assemble(protocol, single, on, [day], [], plan_id_for(single, "aftercare"), 0, ())
+    return _assemble(protocol, single, on, [day], [], plan_id_for(single, "aftercare", uid_key), 0, ())

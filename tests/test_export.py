@@ -522,3 +522,39 @@ def test_a_changed_protocol_raises_the_sequence_of_what_changed(tmp_path: Path) 
     bumped = {u for u in after if int(after[u]["SEQUENCE"]) == int(before[u]["SEQUENCE"]) + 1}
     assert bumped == {u for u in after if "aftercare-no-heat" in u}
     assert all(after[u].decoded("DTSTAMP") == dt.datetime(2026, 12, 5, tzinfo=dt.UTC) for u in after)
+
+
+def test_a_clinic_key_makes_uids_unguessable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
+    args = [
+        "plan",
+        "--on",
+        ON,
+        "--patient",
+        "P-0042",
+        "--indication",
+        "acne-scars",
+        "--start",
+        "2026-12-01",
+        "--format",
+        "ics",
+    ]
+    unkeyed = {str(e["UID"]).split("-")[0] for e in events(run(*args))}
+    seed = b"needle-plan\0P-0042\0acne-scars\x002026-12-01"
+    assert unkeyed == {hashlib.sha256(seed).hexdigest()[:16]}  # without a key, a guess can be checked...
+    cfg = tmp_path / "fresh-config.toml"
+    monkeypatch.setenv("NEEDLE_CONFIG", str(cfg))
+    assert CliRunner().invoke(app, ["config", "init"]).exit_code == 0
+    assert 'uid_key = "' in cfg.read_text()
+    shown = CliRunner().invoke(app, ["config", "show"]).stdout
+    assert "(set; not shown)" in shown and tomllib_key(cfg) not in shown
+    keyed = [str(e["UID"]) for e in events(run(*args))]
+    assert {u.split("-")[0] for u in keyed} != unkeyed  # ...with the clinic's key it cannot
+    assert keyed == [str(e["UID"]) for e in events(run(*args))]  # and it is still stable
+
+
+def tomllib_key(cfg: Path) -> str:
+    import tomllib
+
+    return str(tomllib.loads(cfg.read_text())["clinic"]["uid_key"])

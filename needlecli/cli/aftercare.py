@@ -79,7 +79,8 @@ def aftercare(
             raise UsageError("--session-date needs --indication (fine-lines, acne-scars, texture, deep-scars)")
         protocol = catalog.load_treatment(indication)
         when = parse_flag_date(session_date, "--session-date")
-        plan = scheduling.single_session_plan(protocol, _request(protocol, cfg, patient, when, time, tz), when, day)
+        request = _request(protocol, cfg, patient, when, time, tz)
+        plan = scheduling.single_session_plan(protocol, request, when, day, cfg.uid_key or "")
     for note in notes:
         print(f"needle: {note}", file=sys.stderr)
 

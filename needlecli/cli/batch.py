@@ -91,6 +91,7 @@ def batch(
             default_tz=cfg.time_zone,
             duration=cfg.session_minutes,
             include_name=include_name,
+            uid_key=cfg.uid_key or "",
         )
         total = _count_lines(source)
         from needlecli.cli.common import interrupt_code, sigterm_as_interrupt

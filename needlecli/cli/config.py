@@ -46,5 +46,7 @@ def init(force: bool = typer.Option(False, "--force", help="Overwrite an existin
     if path.exists() and not force:
         raise UsageError(f"{path} already exists (use --force to overwrite)")
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, STARTER.encode("utf-8"), mode=0o600)
+    import secrets
+
+    write_atomic(path, STARTER.replace("{uid_key}", secrets.token_hex(16)).encode("utf-8"), mode=0o600)
     print(f"wrote {path}")

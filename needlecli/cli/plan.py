@@ -137,7 +137,7 @@ def plan(
             boosters=boosters,
             notes=notes,
         )
-        result = scheduling.build_plan(protocol, request, day)
+        result = scheduling.build_plan(protocol, request, day, cfg.uid_key or "")
 
     if fmt == "ics" and not result.request.patient:
         raise UsageError("--format ics needs --patient: calendar ids must be unique per patient")
