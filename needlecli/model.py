@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 Category = Literal["contraindicated", "defer", "caution"]
 Verdict = Literal["contraindicated", "defer", "caution", "eligible"]
@@ -19,6 +19,12 @@ CATEGORIES: tuple[Category, ...] = ("contraindicated", "defer", "caution")
 VERDICTS: tuple[Verdict, ...] = ("contraindicated", "defer", "caution", "eligible")
 #: Higher is more restrictive.
 SEVERITY: dict[Verdict, int] = {"eligible": 0, "caution": 1, "defer": 2, "contraindicated": 3}
+
+
+def severity_of(verdict: str) -> int:
+    """How restrictive a verdict (or category) named in a file is; an unknown name counts as the most."""
+    return SEVERITY[cast(Verdict, verdict)] if verdict in SEVERITY else SEVERITY["contraindicated"]
+
 
 #: The question ids every screening protocol must define (SPEC.md).
 REQUIRED_QUESTIONS: tuple[str, ...] = (

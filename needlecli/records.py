@@ -251,9 +251,8 @@ def read_screening_record(path: Path) -> ScreeningRecord:
 
 def _check_consistent(path: Path, verdict: str, earliest: dt.date | None, findings: object) -> None:
     """Refuse a record whose verdict is more permissive than its own findings (e.g. hand-edited)."""
-    from needlecli.model import SEVERITY
+    from needlecli.model import severity_of
 
-    severity: dict[str, int] = {str(k): v for k, v in SEVERITY.items()}
     if findings is None:
         raise RecordError(f"{path}: findings: missing (an empty list is written as findings = [])")
     if not isinstance(findings, list) or not all(isinstance(f, dict) for f in findings):
@@ -264,12 +263,12 @@ def _check_consistent(path: Path, verdict: str, earliest: dt.date | None, findin
         cat = f.get("category")
         if cat not in ("contraindicated", "defer", "caution"):
             raise RecordError(f"{path}: findings[{i}].category: unknown category {cat!r}")
-        if severity[cat] > severity[worst]:
+        if severity_of(cat) > severity_of(worst):
             worst = cat
         if cat == "defer":
             until = f.get("until")
             defer_untils.append(until if isinstance(until, dt.date) else None)
-    if severity[worst] > severity[verdict]:
+    if severity_of(worst) > severity_of(verdict):
         raise RecordError(f"{path}: verdict {verdict!r} contradicts its findings ({worst}); screen again")
     if verdict == "defer" and defer_untils:
         expected = None if None in defer_untils else max(d for d in defer_untils if d is not None)

@@ -151,3 +151,10 @@ def test_patient_wording_is_safe(proto: ScreeningProtocol) -> None:
             for m in re.finditer(r"\bstop\b", rule.patient_message, re.I):
                 before = rule.patient_message[max(0, m.start() - 8) : m.start()].lower()
                 assert "don't" in before or "not" in before, rule.patient_message
+
+
+def test_severity_of_names_read_from_files() -> None:
+    from needlecli.model import severity_of
+
+    assert [severity_of(v) for v in ("eligible", "caution", "defer", "contraindicated")] == [0, 1, 2, 3]
+    assert severity_of("approved") == 3  # an unknown verdict is never treated as permissive

@@ -15,6 +15,8 @@ import typer
 from needlecli.errors import UsageError, one_line
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from needlecli.batch import Context, Row, RowResult
 
 HELP = """Plan every patient of a CSV list (a file, or - for stdin) and write one
@@ -157,7 +159,7 @@ def _count_lines(source: str) -> int | None:
     return max(n - 1, 0) or None
 
 
-def _progress(quiet: bool):  # type: ignore[no-untyped-def]
+def _progress(quiet: bool) -> Progress | None:
     """A rich progress bar with rate and ETA, only on a terminal."""
     if quiet or not sys.stderr.isatty():
         return None

@@ -251,7 +251,7 @@ def _checked_screening(path: Path, notes: list[str]) -> tuple[ScreeningRecord, s
     from needlecli import catalog, screening
     from needlecli.answers import read_answers
     from needlecli.errors import AnswersError, RecordError
-    from needlecli.model import SEVERITY
+    from needlecli.model import severity_of
     from needlecli.records import read_screening_record
 
     rec = read_screening_record(path)
@@ -269,10 +269,11 @@ def _checked_screening(path: Path, notes: list[str]) -> tuple[ScreeningRecord, s
         if proto.info.sha256 == rec.protocol_sha256:
             raise RecordError(f"{path}: the verdict does not match the answers (was it edited?); screen again")
         notes.append(f"the screening protocol changed since {path} was written; using the stricter result")
-        if SEVERITY[fresh.verdict] > SEVERITY[verdict]:  # type: ignore[index]
+        if severity_of(fresh.verdict) > severity_of(verdict):
             verdict, earliest = fresh.verdict, fresh.earliest_date
         elif fresh.verdict == verdict == "defer":
-            earliest = None if None in (earliest, fresh.earliest_date) else max(earliest, fresh.earliest_date)  # type: ignore[type-var]
+            both = (earliest, fresh.earliest_date)
+            earliest = None if both[0] is None or both[1] is None else max(both[0], both[1])
     return rec, verdict, earliest
 
 
