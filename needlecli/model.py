@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import Literal
 
 Category = Literal["contraindicated", "defer", "caution"]
 Verdict = Literal["contraindicated", "defer", "caution", "eligible"]
@@ -23,7 +23,7 @@ SEVERITY: dict[Verdict, int] = {"eligible": 0, "caution": 1, "defer": 2, "contra
 
 def severity_of(verdict: str) -> int:
     """How restrictive a verdict (or category) named in a file is; an unknown name counts as the most."""
-    return SEVERITY[cast(Verdict, verdict)] if verdict in SEVERITY else SEVERITY["contraindicated"]
+    return SEVERITY[verdict] if verdict in SEVERITY else SEVERITY["contraindicated"]
 
 
 #: The question ids every screening protocol must define (SPEC.md).
