@@ -283,14 +283,19 @@ def _plan(ctx: Context, number: int, row: dict[str, str]) -> tuple[RowResult, by
                 raise UsageError(f"{q.id}: {exc}") from None
         result = evaluate(ctx.screening, answers, ctx.on)
         verdict = result.verdict
-        if verdict == "contraindicated" or (verdict == "defer" and result.earliest_date is None):
-            why = "contraindicated" if verdict == "contraindicated" else "deferred with no end date (re-assess)"
+        retinoids, fitzpatrick = answers.get("uses_retinoids"), answers.get("fitzpatrick")
+        terms = scheduling.screening_terms(
+            protocol,
+            verdict,
+            result.earliest_date,
+            ctx.on,
+            retinoids if isinstance(retinoids, bool) else None,
+            fitzpatrick if isinstance(fitzpatrick, int) and not isinstance(fitzpatrick, bool) else None,
+        )
+        if terms.refusal is not None:
+            why = "contraindicated" if terms.refusal == "contraindicated" else "deferred with no end date (re-assess)"
             return RowResult(number, pid, "refused", verdict=verdict, error=f"no plan: {why}"), None, ""
-        # Never before the screening itself (--on); for a dated deferral, not before its end.
-        not_before = result.earliest_date if verdict == "defer" and result.earliest_date else ctx.on
-        retinoids = answers.get("uses_retinoids")
-        uses_retinoids = retinoids if isinstance(retinoids, bool) else None
-        pih = answers.get("fitzpatrick") in protocol.pih_fitzpatrick
+        not_before, uses_retinoids, pih = terms.not_before, terms.uses_retinoids, terms.pih
     request = PlanRequest(
         patient=pid,
         indication=protocol.info.name,
@@ -307,9 +312,7 @@ def _plan(ctx: Context, number: int, row: dict[str, str]) -> tuple[RowResult, by
     )
     scheduling.validate_request(protocol, request)
     if ctx.holidays:
-        first = max(start, not_before or start)
-        days = sessions * protocol.interval_weeks.max * 7
-        years = range(first.year, first.year + days // 365 + 2)
+        years = scheduling.holiday_years(protocol, request, max(start, not_before or start))
         request = dataclasses.replace(
             request, clinic=ClinicRules(ctx.clinic_days, ctx.closed | ctx.holiday_dates(years), ctx.holidays)
         )

@@ -22,6 +22,7 @@ import datetime as dt
 import hashlib
 import hmac
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from needlecli.errors import NeedleError
@@ -177,6 +178,41 @@ def depth_for(protocol: TreatmentProtocol, pih: bool) -> tuple[DepthZone, ...]:
             hi = max(lo, round(hi - step, 2))
         zones.append(DepthZone(zone, lo, hi))
     return tuple(zones)
+
+
+def holiday_years(protocol: TreatmentProtocol, request: PlanRequest, first: dt.date) -> range:
+    """Years of public holidays a plan can touch: the series and every booster, with a year to spare."""
+    days = request.sessions * protocol.interval_weeks.max * 7 + request.boosters * protocol.booster_months.max * 31
+    return range(first.year, first.year + days // 365 + 2)
+
+
+@dataclass(frozen=True)
+class ScreeningTerms:
+    """What a screening result means for planning (the same for `plan --screening` and `batch`)."""
+
+    refusal: str | None  # "contraindicated", "undated deferral", or None: plan
+    not_before: dt.date | None
+    uses_retinoids: bool | None
+    pih: bool
+
+
+def screening_terms(
+    protocol: TreatmentProtocol,
+    verdict: str,
+    earliest: dt.date | None,
+    evaluated_on: dt.date,
+    uses_retinoids: bool | None,
+    fitzpatrick: int | None,
+) -> ScreeningTerms:
+    """Refuse contraindicated patients and undated deferrals; otherwise never start before the
+    screening itself, nor before the end of a dated deferral."""
+    refusal = None
+    if verdict == "contraindicated":
+        refusal = "contraindicated"
+    elif verdict == "defer" and earliest is None:
+        refusal = "undated deferral"
+    not_before = max(earliest, evaluated_on) if verdict == "defer" and earliest else evaluated_on
+    return ScreeningTerms(refusal, not_before, uses_retinoids, fitzpatrick in protocol.pih_fitzpatrick)
 
 
 def plan_id_for(request: PlanRequest, kind: str = "plan", key: str = "") -> str:

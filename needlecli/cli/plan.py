@@ -180,21 +180,20 @@ def _request(
         if patient is not None and rec.patient and rec.patient != patient:
             raise UsageError(f"--screening: the record is for patient {rec.patient!r}, not {patient!r}")
         patient = patient or rec.patient
-        if verdict == "contraindicated":
+        terms = scheduling.screening_terms(
+            protocol, verdict, earliest, rec.evaluated_on, rec.uses_retinoids, rec.fitzpatrick
+        )
+        if terms.refusal == "contraindicated":
             raise ScreeningRefusal(
                 f"{screening}: the screening verdict is contraindicated ({rec.evaluated_on}); no plan", 4
             )
-        # Never before the screening itself; for a deferral, not before its end.
-        not_before = rec.evaluated_on
+        if terms.refusal is not None:
+            raise ScreeningRefusal(
+                f"{screening}: the screening defers treatment with no end date; re-assess before planning", 3
+            )
         if verdict == "defer":
-            if earliest is None:
-                raise ScreeningRefusal(
-                    f"{screening}: the screening defers treatment with no end date; re-assess before planning", 3
-                )
-            not_before = max(earliest, rec.evaluated_on)
             notes.append(f"screening defers treatment until {earliest}: sessions start on or after it")
-        uses_retinoids = rec.uses_retinoids
-        pih = rec.fitzpatrick in protocol.pih_fitzpatrick
+        not_before, uses_retinoids, pih = terms.not_before, terms.uses_retinoids, terms.pih
         age = (day - rec.evaluated_on).days
         if age > 90:
             notes.append(f"the screening is {age} days old ({rec.evaluated_on}); consider screening again")
@@ -230,16 +229,10 @@ def _request(
     )
     scheduling.validate_request(protocol, request)  # before fetching holidays for a huge range
     if region:
-        years = holiday_years(protocol, request, max(begin, not_before or begin))
+        years = scheduling.holiday_years(protocol, request, max(begin, not_before or begin))
         closed_days |= clinic_mod.public_holidays(region, years)
         request = dataclasses.replace(request, clinic=ClinicRules(frozenset(weekdays), frozenset(closed_days), region))
     return request
-
-
-def holiday_years(protocol: TreatmentProtocol, request: PlanRequest, first: dt.date) -> range:
-    """Enough years for the series and every booster, with a year to spare."""
-    days = request.sessions * protocol.interval_weeks.max * 7 + request.boosters * protocol.booster_months.max * 31
-    return range(first.year, first.year + days // 365 + 2)
 
 
 def _checked_screening(path: Path, notes: list[str]) -> tuple[ScreeningRecord, str, dt.date | None]:
