@@ -264,30 +264,19 @@ def test_every_format_renders(tmp_path: Path) -> None:
     assert sorted(os.listdir(tmp_path)) == ["p.json", "p.md", "p.toml", "p.txt"]  # no temp files left
 
 
-def test_saved_plan_round_trip_and_move(tmp_path: Path) -> None:
+def save_fine_lines_plan(tmp_path: Path, *extra: str) -> Path:
+    """A saved fine-lines plan for P1 starting 2026-12-01 (planned on ON), with extra flags."""
     saved = tmp_path / "plan.toml"
     code, _, err = run(
-        "plan",
-        "--on",
-        ON,
-        "--patient",
-        "P1",
-        "--indication",
-        "fine-lines",
-        "--start",
-        "2026-12-01",
-        "--sessions",
-        "4",
-        "--boosters",
-        "1",
-        "--holidays",
-        "GB",
-        "--format",
-        "toml",
-        "--out",
-        str(saved),
-    )
+        "plan", "--on", ON, "--patient", "P1", "--indication", "fine-lines", "--start", "2026-12-01",
+        *extra, "--format", "toml", "--out", str(saved),
+    )  # fmt: skip
     assert code == 0, err
+    return saved
+
+
+def test_saved_plan_round_trip_and_move(tmp_path: Path) -> None:
+    saved = save_fine_lines_plan(tmp_path, "--sessions", "4", "--boosters", "1", "--holidays", "GB")
     first = saved.read_text()
     # Re-export without a move: the same plan.
     code, out, err = run("plan", "--from", str(saved), "--format", "toml", "--on", ON)
@@ -307,20 +296,7 @@ def test_saved_plan_round_trip_and_move(tmp_path: Path) -> None:
 
 
 def test_bad_moves(tmp_path: Path) -> None:
-    saved = tmp_path / "plan.toml"
-    run(
-        "plan",
-        "--on",
-        ON,
-        "--indication",
-        "fine-lines",
-        "--start",
-        "2026-12-01",
-        "--format",
-        "toml",
-        "--out",
-        str(saved),
-    )
+    saved = save_fine_lines_plan(tmp_path)
     for move, message in [
         ("3", "expected N=YYYY-MM-DD"),
         ("x=2027-01-01", "expected N=YYYY-MM-DD"),
@@ -398,24 +374,7 @@ def test_hostile_numbers_fail_fast_without_tracebacks() -> None:
 
 
 def test_saved_plan_is_checked_again(tmp_path: Path) -> None:
-    saved = tmp_path / "plan.toml"
-    run(
-        "plan",
-        "--on",
-        ON,
-        "--patient",
-        "P1",
-        "--indication",
-        "fine-lines",
-        "--start",
-        "2026-12-01",
-        "--holidays",
-        "GB",
-        "--format",
-        "toml",
-        "--out",
-        str(saved),
-    )
+    saved = save_fine_lines_plan(tmp_path, "--holidays", "GB")
     good = saved.read_text()
     saved.write_text(good.replace("date = 2026-12-29", "date = 2026-12-25"))
     code, _, err = run("plan", "--from", str(saved))
@@ -443,24 +402,7 @@ def test_configured_zone_is_announced(no_user_config: Path) -> None:
 
 
 def test_hand_edited_boosters_and_revisions_are_refused(tmp_path: Path) -> None:
-    saved = tmp_path / "plan.toml"
-    run(
-        "plan",
-        "--on",
-        ON,
-        "--patient",
-        "P1",
-        "--indication",
-        "fine-lines",
-        "--start",
-        "2026-12-01",
-        "--boosters",
-        "1",
-        "--format",
-        "toml",
-        "--out",
-        str(saved),
-    )
+    saved = save_fine_lines_plan(tmp_path, "--boosters", "1")
     good = saved.read_text()
     doc = tomllib.loads(good)
     booster = doc["boosters"][0]["date"]
