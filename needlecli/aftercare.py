@@ -88,11 +88,10 @@ def _pause(label: str, date: dt.date, w: Window, days_before: int) -> NextPause:
 def plan_checklists(protocol: TreatmentProtocol, plan: Plan) -> tuple[SessionChecklist, ...]:
     """A checklist for every session and booster of a plan, each with the dated pause before the next one."""
     entries: list[tuple[str, dt.date, Window]] = []
-    for s in plan.sessions:
-        pause = next(w for w in plan.windows if w.kind == "pause" and w.session == s.number)
-        entries.append((f"Session {s.number}", s.date, pause))
-    for b in plan.boosters:
-        entries.append((f"Booster {b.number}", b.date, b.windows[0]))
+    for a in plan.appointments:
+        pause = a.window("pause")
+        assert pause is not None, "every appointment has its pause window"
+        entries.append((f"{a.kind.capitalize()} {a.number}", a.date, pause))
     out = []
     for i, (label, day, _) in enumerate(entries):
         if i + 1 < len(entries):

@@ -17,30 +17,32 @@ import datetime as dt
 import difflib
 import hashlib
 import io
-import json
 import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any, Literal
 
+from needlecli import clinic, export, planning
 from needlecli.answers import BadAnswer, parse_date, parse_text
-from needlecli.errors import NeedleError, UsageError
-from needlecli.model import REQUIRED_QUESTIONS, ClinicRules, PlanRequest, ScreeningProtocol
+from needlecli.errors import NeedleError, ScreeningRefusal, UsageError
+from needlecli.model import ScreeningProtocol, TreatmentProtocol
+
+if TYPE_CHECKING:
+    from needlecli.config import Config
 
 REQUIRED_COLUMNS = ("patient_id", "indication", "start")
 OPTIONAL_COLUMNS = ("name", "sessions", "interval_weeks", "time", "tz")
-FORMATS = ("ics", "md", "json", "toml")
 SUMMARY_FIELDS = ("row", "patient_id", "status", "verdict", "first_session", "last_session", "file", "error")
-MAX_ID = 100
+Status = Literal["planned", "refused", "error"]
 
 
 @dataclass(frozen=True)
 class RowResult:
     row: int
     patient_id: str
-    status: str  # planned | refused | error
+    status: Status
     verdict: str = ""
     first_session: str = ""
     last_session: str = ""
@@ -182,40 +184,23 @@ class Context:
     fmt: str
     out_dir: Path
     header: list[str]
-    screened: bool
-    clinic_days: frozenset[int]
-    closed: frozenset[dt.date]
-    holidays: str | None
-    default_time: dt.time | None
-    default_tz: str | None
-    duration: int
+    #: The screening protocol when the list has its screening columns, else None.
+    screening: ScreeningProtocol | None
+    config: Config
     include_name: bool = False
-    uid_key: str = ""
 
     def __post_init__(self) -> None:
         from needlecli import catalog
 
-        self._protocols: dict[str, Any] = {}
-        self._holidays: dict[tuple[str, int, int], frozenset[dt.date]] = {}
-        self.screening: ScreeningProtocol | None = catalog.load_screening() if self.screened else None
+        self._protocols: dict[str, TreatmentProtocol] = {}
         self.catalog = catalog
 
-    def protocol(self, name: str) -> Any:
+    def protocol(self, name: str) -> TreatmentProtocol:
         if name not in self._protocols:
             if name not in self.catalog.INDICATIONS and name not in self.catalog.bundled_names():
                 raise UsageError(f"unknown indication {name!r} (use one of {', '.join(self.catalog.INDICATIONS)})")
             self._protocols[name] = self.catalog.load_treatment(name)
         return self._protocols[name]
-
-    def holiday_dates(self, years: range) -> frozenset[dt.date]:
-        if not self.holidays:
-            return frozenset()
-        key = (self.holidays, years.start, years.stop)
-        if key not in self._holidays:
-            from needlecli.clinic import public_holidays
-
-            self._holidays[key] = public_holidays(self.holidays, years, "clinic holidays")
-        return self._holidays[key]
 
 
 def _int(value: str, column: str) -> int:
@@ -235,7 +220,8 @@ def plan_row(ctx: Context, number: int, cells: list[str]) -> tuple[RowResult, by
     try:
         if len(cells) < len(ctx.header):
             absent = ctx.header[len(cells) :]
-            required = [c for c in absent if c in REQUIRED_COLUMNS or c in REQUIRED_QUESTIONS]
+            questions = ctx.screening.ids if ctx.screening is not None else ()
+            required = [c for c in absent if c in REQUIRED_COLUMNS or c in questions]
             if required:
                 raise UsageError(f"missing column {required[0]!r} ({len(cells)} of {len(ctx.header)} cells)")
             cells = cells + [""] * len(absent)  # optional trailing cells left out: empty
@@ -251,11 +237,7 @@ def plan_row(ctx: Context, number: int, cells: list[str]) -> tuple[RowResult, by
 
 
 def _plan(ctx: Context, number: int, row: dict[str, str]) -> tuple[RowResult, bytes | None, str]:
-    from needlecli import clinic, scheduling
-    from needlecli.cli.common import check_patient
-    from needlecli.plans import plan_document, to_json_ready, to_toml_ready
-
-    pid = check_patient(row["patient_id"], "patient_id") or ""
+    pid = planning.check_patient(row["patient_id"], "patient_id") or ""
     if ctx.include_name and row.get("name") and not row["name"].isprintable():
         raise UsageError("name: must be one line of printable text")
     protocol = ctx.protocol(row["indication"])
@@ -263,81 +245,38 @@ def _plan(ctx: Context, number: int, row: dict[str, str]) -> tuple[RowResult, by
         start = parse_date(row["start"])
     except BadAnswer as exc:
         raise UsageError(f"start: {row['start']!r} is {exc}") from None
-    sessions = _int(row["sessions"], "sessions") if row.get("sessions") else protocol.sessions.default
-    weeks = _int(row["interval_weeks"], "interval_weeks") if row.get("interval_weeks") else None
-    weeks = weeks if weeks is not None else protocol.interval_weeks.default
-    at = clinic.parse_time(row["time"], "time") if row.get("time") else ctx.default_time
-    tz = clinic.check_zone(row["tz"], "tz") if row.get("tz") else (ctx.default_tz or "UTC")
-    verdict = ""
-    not_before: dt.date | None = None
-    uses_retinoids: bool | None = None
-    pih = False
+    flags = planning.PlanFlags(
+        patient=pid,
+        start=start,
+        sessions=_int(row["sessions"], "sessions") if row.get("sessions") else None,
+        interval_weeks=_int(row["interval_weeks"], "interval_weeks") if row.get("interval_weeks") else None,
+        time=clinic.parse_time(row["time"], "time") if row.get("time") else None,
+        tz=clinic.check_zone(row["tz"], "tz") if row.get("tz") else None,
+    )
+    terms = None
     if ctx.screening is not None:
-        from needlecli.screening import evaluate
-
         answers = {}
         for q in ctx.screening.questions:
             try:
                 answers[q.id] = parse_text(q, row[q.id])
             except BadAnswer as exc:
                 raise UsageError(f"{q.id}: {exc}") from None
-        result = evaluate(ctx.screening, answers, ctx.on)
-        verdict = result.verdict
-        retinoids, fitzpatrick = answers.get("uses_retinoids"), answers.get("fitzpatrick")
-        terms = scheduling.screening_terms(
-            protocol,
-            verdict,
-            result.earliest_date,
-            ctx.on,
-            retinoids if isinstance(retinoids, bool) else None,
-            fitzpatrick if isinstance(fitzpatrick, int) and not isinstance(fitzpatrick, bool) else None,
-        )
-        if terms.refusal is not None:
-            why = "contraindicated" if terms.refusal == "contraindicated" else "deferred with no end date (re-assess)"
-            return RowResult(number, pid, "refused", verdict=verdict, error=f"no plan: {why}"), None, ""
-        not_before, uses_retinoids, pih = terms.not_before, terms.uses_retinoids, terms.pih
-    request = PlanRequest(
-        patient=pid,
-        indication=protocol.info.name,
-        start=start,
-        sessions=sessions,
-        interval_weeks=weeks,
-        clinic=ClinicRules(ctx.clinic_days, ctx.closed, ctx.holidays),
-        not_before=not_before,
-        uses_retinoids=uses_retinoids,
-        pih=pih,
-        time=at,
-        duration_minutes=ctx.duration,
-        tz=tz,
-    )
-    scheduling.validate_request(protocol, request)
-    if ctx.holidays:
-        years = scheduling.holiday_years(protocol, request, max(start, not_before or start))
-        request = dataclasses.replace(
-            request, clinic=ClinicRules(ctx.clinic_days, ctx.closed | ctx.holiday_dates(years), ctx.holidays)
-        )
-    plan = scheduling.build_plan(protocol, request, ctx.on, ctx.uid_key)
+        terms = planning.screen_answers(protocol, ctx.screening, answers, ctx.on)
+    try:
+        plan = planning.new_plan(protocol, flags, ctx.config, ctx.on, screening=terms)
+    except ScreeningRefusal:
+        assert terms is not None
+        why = "contraindicated" if terms.refusal == "contraindicated" else "deferred with no end date (re-assess)"
+        return RowResult(number, pid, "refused", verdict=terms.verdict, error=f"no plan: {why}"), None, ""
     name = f"{safe_name(pid)}.{ctx.fmt}"
-    if ctx.fmt == "ics":
-        from needlecli.render.ics import plan_calendar
-
-        data = plan_calendar(plan, name=(row.get("name") or None) if ctx.include_name else None)
-    elif ctx.fmt == "md":
-        from needlecli.render.markdown import plan_markdown
-
-        data = plan_markdown(plan).encode("utf-8")
-    elif ctx.fmt == "json":
-        data = (json.dumps(to_json_ready(plan_document(plan)), indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-    else:
-        import tomli_w
-
-        data = tomli_w.dumps(to_toml_ready(plan_document(plan))).encode("utf-8")
+    shown = (row.get("name") or None) if ctx.include_name else None
+    data = export.render(ctx.fmt, plan, export.ExportOptions(document="plan", name=shown))
     return (
         RowResult(
             number,
             pid,
             "planned",
-            verdict=verdict,
+            verdict=terms.verdict if terms else "",
             first_session=plan.sessions[0].date.isoformat(),
             last_session=plan.sessions[-1].date.isoformat(),
             file=name,

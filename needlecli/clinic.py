@@ -68,9 +68,14 @@ def check_zone(name: str, where: str = "--tz") -> str:
     return name
 
 
+#: The shortest and longest session needle plans, in minutes (a bound on typos, not a clinical rule).
+SESSION_MINUTES = (5, 480)
+
+
 def check_duration(minutes: int, where: str = "--duration") -> int:
-    if not 5 <= minutes <= 480:
-        raise UsageError(f"{where}: session length must be 5-480 minutes, got {minutes}")
+    lo, hi = SESSION_MINUTES
+    if not lo <= minutes <= hi:
+        raise UsageError(f"{where}: session length must be {lo}-{hi} minutes, got {minutes}")
     return minutes
 
 

@@ -1,4 +1,9 @@
-"""Exceptions that carry their own exit code; the CLI translates them in one place."""
+"""Exceptions that carry their own exit code; the CLI translates them in one place.
+
+Exit codes: 0 success (and the `eligible`/`caution` screening verdicts), 1 a batch
+with failed rows, 2 bad input (every ``NeedleError`` unless it says otherwise),
+3 deferred, 4 contraindicated, 70 a bug, 130/143 Ctrl-C/SIGTERM, 141 a closed pipe.
+"""
 
 from __future__ import annotations
 
@@ -40,3 +45,44 @@ class ProtocolError(NeedleError):
 
 class RecordError(NeedleError):
     """A screening record or saved file that cannot be read or written."""
+
+
+class SchedulingError(NeedleError):
+    """No open clinic day satisfies the spacing rules (or a move breaks them)."""
+
+
+class ScreeningRefusal(NeedleError):
+    """The screening does not allow planning: a deferral or a contraindication."""
+
+
+class Deferred(ScreeningRefusal):
+    """Deferred: `screen` exits with this code for a `defer` verdict, `plan` for an undated deferral."""
+
+    exit_code = 3
+
+
+class Contraindicated(ScreeningRefusal):
+    """Contraindicated: `screen` and `plan` exit with this code."""
+
+    exit_code = 4
+
+
+class RowsFailed(NeedleError):
+    """`batch` handled every row it could, but some rows failed (each is in summary.csv)."""
+
+    exit_code = 1
+
+
+class InternalError(NeedleError):
+    """A bug: never raised for user input; the translator uses its code for unexpected exceptions."""
+
+    exit_code = 70
+
+
+#: `needle screen`'s exit status for each verdict.
+VERDICT_EXIT_CODES: dict[str, int] = {
+    "eligible": 0,
+    "caution": 0,
+    "defer": Deferred.exit_code,
+    "contraindicated": Contraindicated.exit_code,
+}

@@ -15,10 +15,16 @@ Verdict = Literal["contraindicated", "defer", "caution", "eligible"]
 QuestionType = Literal["bool", "date", "fitzpatrick"]
 
 CATEGORIES: tuple[Category, ...] = ("contraindicated", "defer", "caution")
-#: Verdicts from most to least restrictive: the precedence order.
-VERDICTS: tuple[Verdict, ...] = ("contraindicated", "defer", "caution", "eligible")
 #: Higher is more restrictive.
 SEVERITY: dict[Verdict, int] = {"eligible": 0, "caution": 1, "defer": 2, "contraindicated": 3}
+
+
+def as_verdict(name: str) -> Verdict:
+    """A verdict named in a file; an unknown name counts as the most restrictive."""
+    for verdict in ("eligible", "caution", "defer", "contraindicated"):
+        if name == verdict:
+            return verdict
+    return "contraindicated"
 
 
 def severity_of(verdict: str) -> int:
@@ -152,12 +158,12 @@ class TreatmentProtocol:
     pause_retinoid_items: tuple[str, ...]
     aftercare: tuple[WindowSpec, ...]
     #: Fitzpatrick types for which every depth is one step shallower (PIH precautions).
-    pih_fitzpatrick: tuple[int, ...] = (4, 5, 6)
-    pih_step_mm: float = 0.25
-    pih_floor_mm: float = 0.25
-    pih_note: str = ""
-    checklist: tuple[ChecklistGroup, ...] = ()
-    warning_signs: tuple[str, ...] = ()
+    pih_fitzpatrick: tuple[int, ...]
+    pih_step_mm: float
+    pih_floor_mm: float
+    pih_note: str
+    checklist: tuple[ChecklistGroup, ...]
+    warning_signs: tuple[str, ...]
 
 
 Protocol = ScreeningProtocol | TreatmentProtocol
@@ -185,6 +191,7 @@ class ScreeningResult:
 # ----------------------------------------------------------------- plans
 
 WindowKind = Literal["pause", "aftercare"]
+AppointmentKind = Literal["session", "booster"]
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -200,13 +207,16 @@ class ProtocolRef:
 
 @dataclass(frozen=True)
 class Window:
-    """A pause or aftercare window, days inclusive.
+    """A pause or aftercare window around one appointment, days inclusive.
 
-    ``key`` is the item's stable identity within its plan (used for calendar
-    UIDs); ``revision`` counts how often its dates changed (calendar SEQUENCE).
+    ``spec`` names the protocol's window it comes from (``pause``, or an aftercare
+    window's id such as ``no-heat``), so the same window of every appointment lines
+    up in tables. ``key`` is the item's stable identity within its plan (used for
+    calendar UIDs); ``revision`` counts how often its dates changed (calendar SEQUENCE).
     """
 
     kind: WindowKind
+    spec: str
     session: int
     first_day: dt.date
     last_day: dt.date
@@ -217,24 +227,25 @@ class Window:
 
 
 @dataclass(frozen=True)
-class Session:
+class Appointment:
+    """A session of the series or a booster after it, owning the windows around it."""
+
+    kind: AppointmentKind
     number: int
     date: dt.date
     key: str
+    windows: tuple[Window, ...] = ()
     revision: int = 0
     start: dt.datetime | None = None
     end: dt.datetime | None = None
 
+    @property
+    def label(self) -> str:
+        """``3`` for session 3, ``B1`` for booster 1 (as `--move` takes them)."""
+        return str(self.number) if self.kind == "session" else f"B{self.number}"
 
-@dataclass(frozen=True)
-class Booster:
-    number: int
-    date: dt.date
-    key: str
-    windows: tuple[Window, ...]
-    revision: int = 0
-    start: dt.datetime | None = None
-    end: dt.datetime | None = None
+    def window(self, spec: str) -> Window | None:
+        return next((w for w in self.windows if w.spec == spec), None)
 
 
 @dataclass(frozen=True)
@@ -289,8 +300,21 @@ class Plan:
     created_on: dt.date
     request: PlanRequest
     protocol: ProtocolRef
-    sessions: tuple[Session, ...]
-    windows: tuple[Window, ...]
-    boosters: tuple[Booster, ...]
+    sessions: tuple[Appointment, ...]
+    boosters: tuple[Appointment, ...]
     depth: tuple[DepthZone, ...]
     notes: tuple[str, ...] = ()
+
+    @property
+    def appointments(self) -> tuple[Appointment, ...]:
+        """Every session, then every booster."""
+        return self.sessions + self.boosters
+
+    @property
+    def windows(self) -> tuple[Window, ...]:
+        """The windows around the sessions of the series (boosters keep their own)."""
+        return tuple(w for s in self.sessions for w in s.windows)
+
+    def window_specs(self) -> list[tuple[str, str]]:
+        """(spec, title) of each window around the first session, in order: the columns of a plan table."""
+        return [(w.spec, w.title) for w in self.sessions[0].windows] if self.sessions else []

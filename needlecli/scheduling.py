@@ -22,30 +22,28 @@ import datetime as dt
 import hashlib
 import hmac
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from needlecli.errors import NeedleError
+from needlecli.clinic import check_duration
+from needlecli.errors import SchedulingError
 from needlecli.model import (
-    Booster,
+    Appointment,
+    AppointmentKind,
     ClinicRules,
     DepthZone,
     Plan,
     PlanRequest,
     ProtocolRef,
-    Session,
     TreatmentProtocol,
     Window,
 )
 from needlecli.screening import add_months
 
+__all__ = ["SchedulingError", "build_plan", "rebuild", "reschedule", "single_session_plan"]
+
 MAX_BOOSTERS = 20
 #: How far ahead the first session may be searched for before giving up.
 FIRST_SESSION_HORIZON_DAYS = 366
-
-
-class SchedulingError(NeedleError):
-    """No open clinic day satisfies the spacing rules."""
 
 
 def _fmt(day: dt.date) -> str:
@@ -131,10 +129,15 @@ def pause_items(protocol: TreatmentProtocol, uses_retinoids: bool | None) -> tup
 def windows_for(
     protocol: TreatmentProtocol, request: PlanRequest, number: int, day: dt.date, prefix: str = ""
 ) -> tuple[Window, ...]:
+    """The pause window before an appointment on ``day`` and the aftercare windows after it.
+
+    ``prefix`` ("" for sessions, "booster-" for boosters) keeps every window's key unique in its plan.
+    """
     days = protocol.pause_days_before
     out = [
         Window(
             kind="pause",
+            spec="pause",
             session=number,
             first_day=day - dt.timedelta(days=days),
             last_day=day - dt.timedelta(days=1),
@@ -147,6 +150,7 @@ def windows_for(
         out.append(
             Window(
                 kind="aftercare",
+                spec=spec.id,
                 session=number,
                 first_day=day + dt.timedelta(days=spec.first_day),
                 last_day=day + dt.timedelta(days=spec.last_day),
@@ -186,35 +190,6 @@ def holiday_years(protocol: TreatmentProtocol, request: PlanRequest, first: dt.d
     return range(first.year, first.year + days // 365 + 2)
 
 
-@dataclass(frozen=True)
-class ScreeningTerms:
-    """What a screening result means for planning (the same for `plan --screening` and `batch`)."""
-
-    refusal: str | None  # "contraindicated", "undated deferral", or None: plan
-    not_before: dt.date | None
-    uses_retinoids: bool | None
-    pih: bool
-
-
-def screening_terms(
-    protocol: TreatmentProtocol,
-    verdict: str,
-    earliest: dt.date | None,
-    evaluated_on: dt.date,
-    uses_retinoids: bool | None,
-    fitzpatrick: int | None,
-) -> ScreeningTerms:
-    """Refuse contraindicated patients and undated deferrals; otherwise never start before the
-    screening itself, nor before the end of a dated deferral."""
-    refusal = None
-    if verdict == "contraindicated":
-        refusal = "contraindicated"
-    elif verdict == "defer" and earliest is None:
-        refusal = "undated deferral"
-    not_before = max(earliest, evaluated_on) if verdict == "defer" and earliest else evaluated_on
-    return ScreeningTerms(refusal, not_before, uses_retinoids, fitzpatrick in protocol.pih_fitzpatrick)
-
-
 def plan_id_for(request: PlanRequest, kind: str = "plan", key: str = "") -> str:
     """Stable identity: the same patient, indication and start give the same plan id.
 
@@ -238,8 +213,7 @@ def validate_request(protocol: TreatmentProtocol, request: PlanRequest) -> None:
         )
     if not 0 <= request.boosters <= MAX_BOOSTERS:
         raise SchedulingError(f"--boosters must be 0 to {MAX_BOOSTERS}, got {request.boosters}")
-    if not 5 <= request.duration_minutes <= 480:
-        raise SchedulingError(f"session length must be 5-480 minutes, got {request.duration_minutes}")
+    check_duration(request.duration_minutes, "request.duration_minutes")
     if not request.clinic.weekdays:
         raise SchedulingError("the clinic has no open weekdays")
 
@@ -267,6 +241,22 @@ def _compute(
     return dates, boosters
 
 
+def _appointment(
+    protocol: TreatmentProtocol, request: PlanRequest, kind: AppointmentKind, number: int, day: dt.date
+) -> Appointment:
+    start, end = _times(request, day)
+    prefix = "" if kind == "session" else "booster-"
+    return Appointment(
+        kind=kind,
+        number=number,
+        date=day,
+        key=f"{kind}-{number}",
+        windows=windows_for(protocol, request, number, day, prefix=prefix),
+        start=start,
+        end=end,
+    )
+
+
 def _assemble(
     protocol: TreatmentProtocol,
     request: PlanRequest,
@@ -277,34 +267,14 @@ def _assemble(
     revision: int,
     notes: tuple[str, ...],
 ) -> Plan:
-    sessions = []
-    windows: list[Window] = []
-    for number, day in enumerate(dates, 1):
-        start, end = _times(request, day)
-        sessions.append(Session(number=number, date=day, key=f"session-{number}", start=start, end=end))
-        windows.extend(windows_for(protocol, request, number, day))
-    boosters = []
-    for number, day in enumerate(booster_dates, 1):
-        start, end = _times(request, day)
-        boosters.append(
-            Booster(
-                number=number,
-                date=day,
-                key=f"booster-{number}",
-                windows=windows_for(protocol, request, number, day, prefix="booster-"),
-                start=start,
-                end=end,
-            )
-        )
     return Plan(
         plan_id=plan_id,
         revision=revision,
         created_on=on,
         request=request,
         protocol=ProtocolRef(protocol.info.name, protocol.info.version, protocol.info.sha256, protocol.info.origin),
-        sessions=tuple(sessions),
-        windows=tuple(windows),
-        boosters=tuple(boosters),
+        sessions=tuple(_appointment(protocol, request, "session", n, day) for n, day in enumerate(dates, 1)),
+        boosters=tuple(_appointment(protocol, request, "booster", n, day) for n, day in enumerate(booster_dates, 1)),
         depth=depth_for(protocol, request.pih),
         notes=notes,
     )
@@ -363,7 +333,7 @@ def reschedule(protocol: TreatmentProtocol, plan: Plan, number: int, day: dt.dat
 Signature = tuple[object, ...]
 
 
-def _signature(item: Session | Booster | Window) -> Signature:
+def _signature(item: Appointment | Window) -> Signature:
     """What a calendar client sees change: the dates (and a window's items)."""
     if isinstance(item, Window):
         return (item.first_day, item.last_day, item.items)
@@ -373,27 +343,28 @@ def _signature(item: Session | Booster | Window) -> Signature:
 def _with_revisions(plan: Plan, revision: Callable[[str, Signature], int]) -> Plan:
     """The plan with every item's revision set by ``revision(key, signature)``."""
 
-    def win(ws: tuple[Window, ...]) -> tuple[Window, ...]:
-        return tuple(dataclasses.replace(w, revision=revision(w.key, _signature(w))) for w in ws)
+    def appointment(a: Appointment) -> Appointment:
+        windows = tuple(dataclasses.replace(w, revision=revision(w.key, _signature(w))) for w in a.windows)
+        return dataclasses.replace(a, revision=revision(a.key, _signature(a)), windows=windows)
 
     return dataclasses.replace(
         plan,
-        sessions=tuple(dataclasses.replace(s, revision=revision(s.key, _signature(s))) for s in plan.sessions),
-        windows=win(plan.windows),
-        boosters=tuple(
-            dataclasses.replace(b, revision=revision(b.key, _signature(b)), windows=win(b.windows))
-            for b in plan.boosters
-        ),
+        sessions=tuple(appointment(s) for s in plan.sessions),
+        boosters=tuple(appointment(b) for b in plan.boosters),
     )
 
 
-def _items(plan: Plan) -> list[Session | Booster | Window]:
-    return [*plan.sessions, *plan.windows, *plan.boosters, *(w for b in plan.boosters for w in b.windows)]
+def plan_items(plan: Plan) -> list[Appointment | Window]:
+    """Every item of a plan that has an identity and a revision: appointments and their windows."""
+    items: list[Appointment | Window] = []
+    for a in plan.appointments:
+        items += [a, *a.windows]
+    return items
 
 
 def _carry_revisions(old: Plan, new: Plan) -> Plan:
     """Keep each item's revision, raised by one where its dates changed; new items start at 0."""
-    before = {item.key: (item.revision, _signature(item)) for item in _items(old)}
+    before = {item.key: (item.revision, _signature(item)) for item in plan_items(old)}
 
     def revision(key: str, sig: Signature) -> int:
         if key not in before:

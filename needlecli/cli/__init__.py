@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from needlecli import __version__
-from needlecli.errors import NeedleError, one_line
+from needlecli.errors import InternalError, NeedleError, one_line
 
 HELP = """Screen microneedling patients for contraindications, plan treatment series
 and hand out aftercare checklists.
@@ -69,7 +69,7 @@ class NeedleGroup(TyperGroup):
                 "command you ran (rerun with --debug to see the traceback)",
                 file=sys.stderr,
             )
-            raise typer.Exit(70) from None
+            raise typer.Exit(InternalError.exit_code) from None
 
 
 _debug = False

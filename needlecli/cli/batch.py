@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, TextIO
 
 import typer
 
-from needlecli.errors import UsageError, one_line
+from needlecli import export
+from needlecli.errors import RowsFailed, UsageError, one_line
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -38,6 +39,7 @@ EPILOG = """\b
 Examples:
   needle batch patients.csv --out-dir plans --format ics
   needle batch patients.csv --out-dir plans --format json --jobs 2 --json > summary.json
+  needle batch patients.csv --out-dir plans --protocol clinic/screening.toml
   export-from-practice-system | needle batch - --out-dir plans --format md --quiet
 """
 
@@ -45,7 +47,10 @@ Examples:
 def batch(
     source: str = typer.Argument(..., help="The CSV file, or - for stdin.", metavar="FILE.csv|-"),
     out_dir: Path = typer.Option(..., "--out-dir", "-d", help="Folder for the files (created if missing)."),
-    fmt: str = typer.Option("ics", "--format", "-f", help="ics, md, json or toml."),
+    fmt: str = typer.Option("ics", "--format", "-f", help=export.help_text("plan") + "."),
+    protocol: str = typer.Option(
+        "screening", "--protocol", help="Screening protocol for the screening columns: a bundled name or a .toml path."
+    ),
     on: str | None = typer.Option(None, "--on", help="Planning and screening date.  [default: today]"),
     jobs: int | None = typer.Option(None, "--jobs", "-j", help="Worker processes.  [default: CPU count]"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or final line."),
@@ -53,12 +58,12 @@ def batch(
     include_name: bool = typer.Option(False, "--include-name", help="Put the `name` column into calendar titles."),
 ) -> None:
     from needlecli import batch as core
+    from needlecli import catalog
     from needlecli.cli.common import parse_on
     from needlecli.config import load_config
 
     day = parse_on(on)
-    if fmt not in core.FORMATS:
-        raise UsageError(f"--format: expected one of {', '.join(core.FORMATS)}, got {fmt!r}")
+    export.choose(fmt, "plan")
     n_jobs = jobs if jobs is not None else (os.cpu_count() or 1)
     if not 1 <= n_jobs <= 64:
         raise UsageError(f"--jobs: expected 1-64, got {n_jobs}")
@@ -68,9 +73,8 @@ def batch(
     stream = _open(source)
     try:
         header, rows = core.read_rows(stream)
-        from needlecli.model import REQUIRED_QUESTIONS
-
-        screened = core.check_header(header, REQUIRED_QUESTIONS)
+        screening = catalog.load_screening(protocol)
+        screened = core.check_header(header, screening.ids)
         if cfg.holidays:  # an unknown country is one error for the run, not one per row
             from needlecli.clinic import public_holidays
 
@@ -85,15 +89,9 @@ def batch(
             fmt=fmt,
             out_dir=out_dir,
             header=header,
-            screened=screened,
-            clinic_days=cfg.days,
-            closed=cfg.closed,
-            holidays=cfg.holidays,
-            default_time=cfg.session_time,
-            default_tz=cfg.time_zone,
-            duration=cfg.session_minutes,
+            screening=screening if screened else None,
+            config=cfg,
             include_name=include_name,
-            uid_key=cfg.uid_key or "",
         )
         total = _count_lines(source)
         from needlecli.cli.common import interrupt_code, sigterm_as_interrupt
@@ -117,7 +115,7 @@ def batch(
             f"summary: {out_dir / 'summary.csv'}",
             file=sys.stderr,
         )
-    raise typer.Exit(1 if counts["error"] else 0)
+    raise typer.Exit(RowsFailed.exit_code if counts["error"] else 0)
 
 
 def _open(source: str) -> TextIO:

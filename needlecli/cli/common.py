@@ -7,9 +7,14 @@ import datetime as dt
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from needlecli.answers import BadAnswer, parse_date
 from needlecli.errors import UsageError
+
+if TYPE_CHECKING:
+    from needlecli.model import Plan, ScreeningProtocol
+    from needlecli.records import ScreeningRecord
 
 
 def parse_on(value: str | None, flag: str = "--on") -> dt.date:
@@ -24,15 +29,6 @@ def parse_flag_date(value: str, flag: str) -> dt.date:
         return parse_date(value)
     except BadAnswer as exc:
         raise UsageError(f"{flag}: {value!r} is {exc}") from None
-
-
-def check_patient(value: str | None, flag: str = "--patient") -> str | None:
-    """Patient ids go into (hashed) UIDs and (cleaned) file names: 1-100 printable characters."""
-    if value is None:
-        return None
-    if not value.strip() or len(value) > 100 or not value.isprintable():
-        raise UsageError(f"{flag}: a patient id must be 1-100 printable characters")
-    return value
 
 
 def check_out(out: Path) -> None:
@@ -72,3 +68,56 @@ def stdin_is_terminal() -> bool:
         return sys.stdin is not None and sys.stdin.isatty()
     except (ValueError, OSError):
         return False
+
+
+def check_name(name: str | None, include_name: bool) -> str | None:
+    """The name to show in exports: only when asked for with --include-name."""
+    if include_name and not (name and name.strip()):
+        raise UsageError("--include-name needs --name NAME")
+    if name is not None and (not name.isprintable() or len(name) > 100):
+        raise UsageError("--name: must be one line of printable text, at most 100 characters")
+    if name is not None and not include_name:
+        raise UsageError("--name is used only with --include-name (names stay out of exports unless asked)")
+    return name.strip() if include_name and name else None
+
+
+def emit(data: bytes, out: Path | None) -> None:
+    """Write a document to --out (atomic, mode 0600) or to stdout."""
+    if out is not None:
+        from needlecli.records import write_atomic
+
+        write_atomic(out, data)
+        return
+    sys.stdout.buffer.write(data)
+    sys.stdout.flush()
+
+
+def parse_moves(specs: list[str]) -> list[tuple[int, dt.date]]:
+    """`--move N=YYYY-MM-DD` values: (session number, date)."""
+    moves = []
+    for spec in specs:
+        number_text, sep, date_text = spec.partition("=")
+        if not sep or not (number_text.strip().isdecimal() and number_text.strip().isascii()):
+            raise UsageError(f"--move: expected N=YYYY-MM-DD such as 3=2027-02-10, got {spec!r}")
+        moves.append((int(number_text), parse_flag_date(date_text, "--move")))
+    return moves
+
+
+def load_saved_plan(path: Path, moves: list[tuple[int, dt.date]], on: dt.date, notes: list[str]) -> Plan:
+    """A saved plan (`--from`, `aftercare --plan`), checked against its protocol, with the moves applied."""
+    from needlecli import catalog, planning
+    from needlecli.plans import read_plan
+    from needlecli.records import read_toml_file
+
+    saved = read_plan(read_toml_file(path, "saved plan"), str(path))
+    protocol = catalog.load_treatment(catalog.ref_of(saved.protocol.origin))
+    return planning.saved_plan(protocol, saved, moves, on, str(path), notes)
+
+
+def load_screening_record(path: Path) -> tuple[ScreeningRecord, ScreeningProtocol]:
+    """A screening record and the screening protocol it names."""
+    from needlecli import catalog
+    from needlecli.records import read_screening_record
+
+    record = read_screening_record(path)
+    return record, catalog.load_screening(catalog.ref_of(record.protocol_origin))

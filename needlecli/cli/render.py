@@ -84,11 +84,11 @@ def print_result(
 
 def plan_renderable(plan: Plan) -> Group:
     from needlecli.clinic import format_weekdays
-    from needlecli.render.common import day_text, depth_text, span_text, time_text, window_columns, windows_by_session
+    from needlecli.render.common import day_text, depth_text, span_text, time_text
 
     req = plan.request
     timed = any(s.start for s in plan.sessions)
-    cols = window_columns(plan)
+    cols = plan.window_specs()
     head = Text(f"Treatment plan · {plan.protocol.name} {plan.protocol.version}", style="bold")
     if req.patient:
         head.append(f" · {req.patient}")
@@ -106,27 +106,20 @@ def plan_renderable(plan: Plan) -> Group:
         table.add_column("Time", no_wrap=True)
     for _, title in cols:
         table.add_column(Text(title), no_wrap=False)
-    per = windows_by_session(plan.windows)
-    for s in plan.sessions:
-        cells: list[RenderableType] = [str(s.number), Text(day_text(s.date), style="bold")]
+    for a in plan.appointments:
+        cells: list[RenderableType] = [a.label, Text(day_text(a.date), style="bold")]
         if timed:
-            cells.append(time_text(s.start, s.end))
-        cells += [span_text(per[s.number][stem].first_day, per[s.number][stem].last_day) for stem, _ in cols]
-        table.add_row(*cells)
-    for b in plan.boosters:
-        bper = {w.key.rsplit("-", 1)[0].removeprefix("booster-"): w for w in b.windows}
-        cells = [f"B{b.number}", Text(day_text(b.date), style="bold")]
-        if timed:
-            cells.append(time_text(b.start, b.end))
-        cells += [span_text(bper[stem].first_day, bper[stem].last_day) for stem, _ in cols]
+            cells.append(time_text(a.start, a.end))
+        for spec, _ in cols:
+            w = a.window(spec)
+            cells.append(span_text(w.first_day, w.last_day) if w else "")
         table.add_row(*cells)
     parts: list[RenderableType] = [head, sub, Text(""), table]
-    first = per.get(1, {})
     items = Table.grid(padding=(0, 2))
     items.add_column(no_wrap=True, style="bold")
     items.add_column()
-    for stem, title in cols:
-        items.add_row(Text(title), Text(", ".join(first[stem].items)))
+    for w in plan.sessions[0].windows:
+        items.add_row(Text(w.title), Text(", ".join(w.items)))
     parts += [Text(""), items]
     depth = Table(title="Needle depth", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     depth.add_column("Zone")

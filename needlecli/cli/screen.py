@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from needlecli.errors import AnswersError
+from needlecli.errors import VERDICT_EXIT_CODES, AnswersError
 
 HELP = """Screen a patient for microneedling contraindications.
 
@@ -26,8 +26,6 @@ Examples:
   needle screen --answers p42.toml --on 2026-12-01 --json
   needle screen --answers p42.toml --patient P-0042 --clinician "Dr Rao" --out p42-screening.toml
 """
-
-EXIT_CODES = {"eligible": 0, "caution": 0, "defer": 3, "contraindicated": 4}
 
 
 def screen(
@@ -51,8 +49,9 @@ def screen(
 ) -> None:
     from needlecli import answers as answers_mod
     from needlecli import catalog, records, screening
-    from needlecli.cli.common import check_out, check_patient, parse_on, stdin_is_terminal
+    from needlecli.cli.common import check_out, parse_on, stdin_is_terminal
     from needlecli.config import load_config
+    from needlecli.planning import check_patient
 
     day = parse_on(on)
     patient = check_patient(patient)
@@ -96,4 +95,4 @@ def screen(
         from needlecli.cli.render import print_result
 
         print_result(result, proto, patient, saved_to=out)
-    raise typer.Exit(EXIT_CODES[result.verdict])
+    raise typer.Exit(VERDICT_EXIT_CODES[result.verdict])

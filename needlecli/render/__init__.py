@@ -1,1 +1,4 @@
-"""Exporters: pure functions from core objects to text (Markdown; ICS later)."""
+"""Exporters: pure functions from core objects to file bytes, one module per format.
+
+Each module has ``export(plan, options) -> bytes``; `needlecli.export` lists them.
+"""

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from needlecli.model import Plan, Window
-
 
 def day_text(d: dt.date, year: bool = True) -> str:
     """`Tue 1 Dec 2026` (or `Tue 1 Dec`)."""
@@ -24,24 +22,6 @@ def time_text(start: dt.datetime | None, end: dt.datetime | None) -> str:
     if start is None or end is None:
         return ""
     return f"{start:%H:%M}–{end:%H:%M} {start.tzname()}"
-
-
-def window_columns(plan: Plan) -> list[tuple[str, str]]:
-    """(window key stem, title) for each window kind in session order: pause first, then aftercare."""
-    seen: dict[str, str] = {}
-    for w in plan.windows:
-        if w.session != 1:
-            continue
-        stem = w.key.rsplit("-", 1)[0]
-        seen.setdefault(stem, w.title)
-    return list(seen.items())
-
-
-def windows_by_session(windows: tuple[Window, ...]) -> dict[int, dict[str, Window]]:
-    out: dict[int, dict[str, Window]] = {}
-    for w in windows:
-        out.setdefault(w.session, {})[w.key.rsplit("-", 1)[0]] = w
-    return out
 
 
 def depth_text(lo: float, hi: float) -> str:

@@ -17,13 +17,13 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import functools
-from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
 import icalendar  # noqa: TID253 - this module is imported only by commands that write ICS
 
 from needlecli import __version__
-from needlecli.model import Plan, Window
+from needlecli.export import ExportOptions
+from needlecli.model import Appointment, Plan, Window
 from needlecli.render.common import day_text
 
 PRODID = f"-//needle//needle {__version__}//EN"
@@ -214,30 +214,42 @@ def plan_calendar(plan: Plan, *, name: str | None = None, calendar_name: str = "
         else:
             cal.add_component(vtz)
             cal.add("x-wr-timezone", plan.request.tz)
-    pauses = {w.session: w for w in plan.windows if w.kind == "pause"}
+    single = len(plan.sessions) == 1
+
+    def labels(a: Appointment) -> tuple[str, str]:
+        """(event title, how its windows refer to it)."""
+        if a.kind == "booster":
+            return f"Microneedling booster {a.number}", f"booster {a.number}"
+        return (
+            ("Microneedling session", "session")
+            if single
+            else (f"Microneedling session {a.number}", f"session {a.number}")
+        )
+
+    def appointment(a: Appointment) -> None:
+        title = labels(a)[0]
+        cal.add_component(
+            _session_event(plan, a.key, a.revision, title, a.date, a.start, a.end, stamp, name, a.window("pause"), utc)
+        )
+
+    def windows(a: Appointment) -> None:
+        for w in a.windows:
+            cal.add_component(_window_event(plan, w, labels(a)[1], a.date, stamp))
+
+    # Every session, then the sessions' windows, then each booster with its windows.
     for s in plan.sessions:
-        label = "Microneedling session" if len(plan.sessions) == 1 else f"Microneedling session {s.number}"
-        cal.add_component(
-            _session_event(
-                plan, s.key, s.revision, label, s.date, s.start, s.end, stamp, name, pauses.get(s.number), utc
-            )
-        )
-    for w in plan.windows:
-        session = plan.sessions[w.session - 1]
-        label = "session" if len(plan.sessions) == 1 else f"session {session.number}"
-        cal.add_component(_window_event(plan, w, label, session.date, stamp))
+        appointment(s)
+    for s in plan.sessions:
+        windows(s)
     for b in plan.boosters:
-        label = f"Microneedling booster {b.number}"
-        bpause = next((w for w in b.windows if w.kind == "pause"), None)
-        cal.add_component(
-            _session_event(plan, b.key, b.revision, label, b.date, b.start, b.end, stamp, name, bpause, utc)
-        )
-        for w in b.windows:
-            cal.add_component(_window_event(plan, w, f"booster {b.number}", b.date, stamp))
+        appointment(b)
+        windows(b)
     data: bytes = cal.to_ical()
     return data
 
 
-def event_count(plans: Iterable[Plan]) -> int:
-    """How many VEVENTs plan_calendar writes (for tests and summaries)."""
-    return sum(len(p.sessions) + len(p.windows) + sum(1 + len(b.windows) for b in p.boosters) for p in plans)
+CALENDAR_NAMES = {"plan": "Microneedling plan", "aftercare": "Microneedling aftercare"}
+
+
+def export(plan: Plan, options: ExportOptions) -> bytes:
+    return plan_calendar(plan, name=options.name, calendar_name=CALENDAR_NAMES[options.document])

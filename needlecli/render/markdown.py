@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
-from needlecli.aftercare import DayGroup, SessionChecklist
+from needlecli.aftercare import DayGroup, SessionChecklist, plan_checklists, session_checklist
 from needlecli.clinic import format_weekdays
-from needlecli.model import Plan, Window
-from needlecli.render.common import (
-    day_text,
-    depth_text,
-    span_text,
-    time_text,
-    window_columns,
-    windows_by_session,
-)
+from needlecli.export import ExportOptions
+from needlecli.model import Appointment, Plan, Window
+from needlecli.render.common import day_text, depth_text, span_text, time_text
+
+
+def export(plan: Plan, options: ExportOptions) -> bytes:
+    """The plan sheet (document "plan"), or the patient's aftercare checklist (document "aftercare")."""
+    if options.document == "plan":
+        return plan_markdown(plan).encode("utf-8")
+    protocol = options.protocol
+    assert protocol is not None, "aftercare needs the protocol"
+    if options.series:
+        checklists = plan_checklists(protocol, plan)
+    else:
+        checklists = (session_checklist(protocol, plan.sessions[0].date, plan.request.uses_retinoids),)
+    text = aftercare_markdown(
+        checklists,
+        protocol.warning_signs,
+        clinic_name=options.clinic_name,
+        clinic_phone=options.clinic_phone,
+        patient_name=options.name,
+    )
+    return text.encode("utf-8")
 
 
 def _row(cells: list[str]) -> str:
@@ -26,7 +40,7 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 def plan_markdown(plan: Plan) -> str:
     req = plan.request
     timed = any(s.start for s in plan.sessions)
-    cols = window_columns(plan)
+    cols = plan.window_specs()
     lines = [f"# Treatment plan: {plan.protocol.name}", ""]
     if req.patient:
         lines.append(f"- Patient: {req.patient}")
@@ -41,27 +55,18 @@ def plan_markdown(plan: Plan) -> str:
         lines.append(f"- Time zone: {req.tz}")
     lines += ["", "## Sessions", ""]
     header = ["#", "Date"] + (["Time"] if timed else []) + [title for _, title in cols]
-    per = windows_by_session(plan.windows)
-    rows = []
-    for s in plan.sessions:
-        cells = [str(s.number), day_text(s.date)] + ([time_text(s.start, s.end)] if timed else [])
-        cells += [span_text(per[s.number][stem].first_day, per[s.number][stem].last_day) for stem, _ in cols]
-        rows.append(cells)
-    lines += _table(header, rows)
+
+    def row(a: Appointment, label: str) -> list[str]:
+        cells = [label, day_text(a.date)] + ([time_text(a.start, a.end)] if timed else [])
+        return cells + [_span(a.window(spec)) for spec, _ in cols]
+
+    lines += _table(header, [row(s, str(s.number)) for s in plan.sessions])
     if plan.boosters:
         lines += ["", "## Boosters", ""]
-        brows = []
-        for b in plan.boosters:
-            bper = {w.key.rsplit("-", 1)[0].removeprefix("booster-"): w for w in b.windows}
-            cells = [f"B{b.number}", day_text(b.date)] + ([time_text(b.start, b.end)] if timed else [])
-            cells += [span_text(bper[stem].first_day, bper[stem].last_day) for stem, _ in cols]
-            brows.append(cells)
-        lines += _table(header, brows)
-    first = per.get(1, {})
+        lines += _table(header, [row(b, f"B{b.number}") for b in plan.boosters])
     lines += ["", "## Around every session", ""]
-    for stem, title in cols:
-        w: Window = first[stem]
-        lines.append(f"**{title}**" + _days_note(w, plan))
+    for w in plan.sessions[0].windows:
+        lines.append(f"**{w.title}**" + _days_note(w, plan))
         lines.append("")
         lines += [f"- {item}" for item in w.items]
         lines.append("")
@@ -72,6 +77,10 @@ def plan_markdown(plan: Plan) -> str:
         lines += ["", "## Notes", ""]
         lines += [f"- {n}" for n in plan.notes]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _span(w: Window | None) -> str:
+    return span_text(w.first_day, w.last_day) if w is not None else ""
 
 
 def _days_note(w: Window, plan: Plan) -> str:

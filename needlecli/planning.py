@@ -1,0 +1,316 @@
+"""One path from a request to a plan: `plan`, `aftercare` and `batch` all go through here.
+
+A request is what the user asked for (flags, or a CSV row) merged over the clinic's
+config and the protocol's defaults, gated by a screening (a saved record, or answers
+screened on the spot), or a saved plan and the moves asked of it. The commands read
+the files and parse the flags; this module turns the typed pieces into a `Plan`.
+
+No file, clock or environment is read here: protocols, records, saved plans, the
+config and the planning date are arguments. (Public holidays come from the
+`holidays` package's data, imported on first use.)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from needlecli import clinic, scheduling
+from needlecli.answers import read_answers
+from needlecli.errors import AnswersError, Contraindicated, Deferred, RecordError, UsageError
+from needlecli.model import (
+    AnswerValue,
+    ClinicRules,
+    Plan,
+    PlanRequest,
+    ScreeningProtocol,
+    TreatmentProtocol,
+    Verdict,
+    as_verdict,
+    severity_of,
+)
+from needlecli.screening import evaluate
+
+if TYPE_CHECKING:
+    from needlecli.config import Config
+    from needlecli.plans import SavedPlan
+    from needlecli.records import ScreeningRecord
+
+#: A screening older than this many days gets a note suggesting to screen again.
+STALE_SCREENING_DAYS = 90
+
+
+def check_patient(value: str | None, where: str = "--patient") -> str | None:
+    """Patient ids go into (keyed) UIDs and (cleaned) file names: 1-100 printable characters."""
+    if value is None:
+        return None
+    if not value.strip() or len(value) > 100 or not value.isprintable():
+        raise UsageError(f"{where}: a patient id must be 1-100 printable characters")
+    return value
+
+
+@dataclass(frozen=True)
+class PlanFlags:
+    """What was asked for one plan (command-line flags or a CSV row), typed.
+
+    None means "not given": the clinic config, then the protocol's default, applies.
+    """
+
+    patient: str | None = None
+    start: dt.date | None = None
+    sessions: int | None = None
+    interval_weeks: int | None = None
+    clinic_days: frozenset[int] | None = None
+    closed: frozenset[dt.date] = frozenset()
+    holidays: str | None = None
+    time: dt.time | None = None
+    duration: int | None = None
+    tz: str | None = None
+    boosters: int = 0
+
+
+Refusal = Literal["contraindicated", "undated deferral"]
+
+
+@dataclass(frozen=True)
+class ScreeningTerms:
+    """What a screening result means for planning (the same for `plan --screening` and `batch`)."""
+
+    verdict: Verdict
+    earliest: dt.date | None
+    evaluated_on: dt.date
+    refusal: Refusal | None
+    not_before: dt.date | None
+    uses_retinoids: bool | None
+    pih: bool
+
+    def refuse(self, source: str) -> None:
+        """Raise the refusal (exit 4 or 3) when the screening does not allow a plan."""
+        if self.refusal == "contraindicated":
+            raise Contraindicated(f"{source}: the screening verdict is contraindicated ({self.evaluated_on}); no plan")
+        if self.refusal is not None:
+            raise Deferred(f"{source}: the screening defers treatment with no end date; re-assess before planning")
+
+
+def terms_of(
+    protocol: TreatmentProtocol,
+    verdict: Verdict,
+    earliest: dt.date | None,
+    evaluated_on: dt.date,
+    answers: dict[str, AnswerValue],
+) -> ScreeningTerms:
+    """Refuse contraindicated patients and undated deferrals; otherwise never start before the
+    screening itself, nor before the end of a dated deferral."""
+    refusal: Refusal | None = None
+    if verdict == "contraindicated":
+        refusal = "contraindicated"
+    elif verdict == "defer" and earliest is None:
+        refusal = "undated deferral"
+    not_before = max(earliest, evaluated_on) if verdict == "defer" and earliest else evaluated_on
+    retinoids = answers.get("uses_retinoids")
+    fitzpatrick = answers.get("fitzpatrick")
+    return ScreeningTerms(
+        verdict=verdict,
+        earliest=earliest,
+        evaluated_on=evaluated_on,
+        refusal=refusal,
+        not_before=not_before,
+        uses_retinoids=retinoids if isinstance(retinoids, bool) else None,
+        pih=isinstance(fitzpatrick, int)
+        and not isinstance(fitzpatrick, bool)
+        and fitzpatrick in protocol.pih_fitzpatrick,
+    )
+
+
+def screen_answers(
+    protocol: TreatmentProtocol, screening: ScreeningProtocol, answers: dict[str, AnswerValue], on: dt.date
+) -> ScreeningTerms:
+    """Screen typed answers on ``on`` (a batch row's screening columns)."""
+    result = evaluate(screening, answers, on)
+    return terms_of(protocol, result.verdict, result.earliest_date, on, answers)
+
+
+def record_terms(
+    protocol: TreatmentProtocol,
+    record: ScreeningRecord,
+    screening: ScreeningProtocol,
+    source: str,
+    notes: list[str],
+) -> ScreeningTerms:
+    """A saved screening record, re-evaluated from its answers: never more permissive than the rules.
+
+    With the screening protocol unchanged, a verdict that disagrees with the answers is refused
+    (a hand-edited record). With a changed protocol, the more restrictive of the two results is used.
+    """
+    try:
+        answers, missing = read_answers(screening, record.answers, f"{source}: answers")
+    except AnswersError as exc:
+        raise RecordError(str(exc)) from None
+    if missing:
+        raise RecordError(f"{source}: answers: missing {', '.join(missing)}; screen again")
+    fresh = evaluate(screening, answers, record.evaluated_on)
+    verdict = as_verdict(record.verdict)
+    earliest = record.earliest_date
+    if (fresh.verdict, fresh.earliest_date) != (verdict, earliest):
+        if screening.info.sha256 == record.protocol_sha256:
+            raise RecordError(f"{source}: the verdict does not match the answers (was it edited?); screen again")
+        notes.append(f"the screening protocol changed since {source} was written; using the stricter result")
+        if severity_of(fresh.verdict) > severity_of(verdict):
+            verdict, earliest = fresh.verdict, fresh.earliest_date
+        elif fresh.verdict == verdict == "defer":
+            both = (earliest, fresh.earliest_date)
+            earliest = None if both[0] is None or both[1] is None else max(both[0], both[1])
+    return terms_of(protocol, verdict, earliest, record.evaluated_on, answers)
+
+
+@functools.lru_cache(maxsize=256)
+def _public_holidays(region: str, first: int, stop: int, where: str) -> frozenset[dt.date]:
+    return clinic.public_holidays(region, range(first, stop), where)
+
+
+def holidays_in(region: str, years: range, where: str) -> frozenset[dt.date]:
+    """A region's public holidays over ``years`` (remembered: a batch asks for the same ones often)."""
+    return _public_holidays(region, years.start, years.stop, where)
+
+
+def build_request(
+    protocol: TreatmentProtocol,
+    flags: PlanFlags,
+    config: Config,
+    on: dt.date,
+    *,
+    screening: ScreeningTerms | None = None,
+    notes: list[str] | None = None,
+) -> PlanRequest:
+    """Flags over the clinic config over the protocol's defaults, gated by the screening."""
+    notes = notes if notes is not None else []
+    begin = flags.start or on
+    region = flags.holidays if flags.holidays is not None else config.holidays
+    region_where = "--holidays" if flags.holidays is not None else "config clinic.holidays"
+    if region:
+        clinic.split_region(region, region_where)
+    at = flags.time if flags.time is not None else config.session_time
+    zone = flags.tz if flags.tz is not None else config.time_zone
+    if at is not None and zone is None:
+        notes.append("session times are in UTC (no --tz and no time_zone in the clinic config)")
+    elif at is not None and flags.tz is None:
+        notes.append(f"session times are in {zone} (the clinic config's time_zone)")
+    weekdays = flags.clinic_days if flags.clinic_days is not None else config.days
+    closed = flags.closed | config.closed
+    request = PlanRequest(
+        patient=flags.patient or "",
+        indication=protocol.info.name,
+        start=begin,
+        sessions=flags.sessions if flags.sessions is not None else protocol.sessions.default,
+        interval_weeks=flags.interval_weeks if flags.interval_weeks is not None else protocol.interval_weeks.default,
+        clinic=ClinicRules(frozenset(weekdays), frozenset(closed), region),
+        boosters=flags.boosters,
+        not_before=screening.not_before if screening else None,
+        uses_retinoids=screening.uses_retinoids if screening else None,
+        pih=screening.pih if screening else False,
+        time=at,
+        duration_minutes=flags.duration if flags.duration is not None else config.session_minutes,
+        tz=zone or "UTC",
+    )
+    scheduling.validate_request(protocol, request)  # before fetching holidays for a huge range
+    if region:
+        first = max(begin, request.not_before or begin)
+        extra = holidays_in(region, scheduling.holiday_years(protocol, request, first), region_where)
+        request = dataclasses.replace(request, clinic=dataclasses.replace(request.clinic, closed=closed | extra))
+    return request
+
+
+def new_plan(
+    protocol: TreatmentProtocol,
+    flags: PlanFlags,
+    config: Config,
+    on: dt.date,
+    *,
+    screening: ScreeningTerms | None = None,
+    source: str = "screening",
+    notes: list[str] | None = None,
+) -> Plan:
+    """A new series from flags (or a CSV row); refused (exit 3 or 4) when the screening forbids it."""
+    notes = notes if notes is not None else []
+    if screening is not None:
+        screening.refuse(source)
+        if screening.verdict == "defer":
+            notes.append(f"screening defers treatment until {screening.earliest}: sessions start on or after it")
+        age = (on - screening.evaluated_on).days
+        if age > STALE_SCREENING_DAYS:
+            notes.append(f"the screening is {age} days old ({screening.evaluated_on}); consider screening again")
+    request = build_request(protocol, flags, config, on, screening=screening, notes=notes)
+    return scheduling.build_plan(protocol, request, on, config.uid_key or "")
+
+
+def patient_of_record(record: ScreeningRecord, patient: str | None) -> str | None:
+    """The patient a plan is for: the flag, which must agree with the record's patient id."""
+    if patient is not None and record.patient and record.patient != patient:
+        raise UsageError(f"--screening: the record is for patient {record.patient!r}, not {patient!r}")
+    return patient or record.patient or None
+
+
+def saved_plan(
+    protocol: TreatmentProtocol,
+    saved: SavedPlan,
+    moves: Sequence[tuple[int, dt.date]],
+    on: dt.date,
+    source: str,
+    notes: list[str] | None = None,
+) -> Plan:
+    """A saved plan checked against the rules again, then each move applied in turn."""
+    notes = notes if notes is not None else []
+    if protocol.info.sha256 != saved.protocol.sha256:
+        notes.append(
+            f"protocol {saved.protocol.name} has changed since the plan was saved "
+            f"({saved.protocol.version} -> {protocol.info.version}); windows follow the current file"
+        )
+    request = saved.request
+    scheduling.validate_request(protocol, request)
+    if request.clinic.holidays and moves:
+        # Moves may reach years the saved holidays do not cover: add those years again.
+        latest = max([*saved.session_dates, *saved.booster_dates, on, *(day for _, day in moves)])
+        years = range(saved.session_dates[0].year, latest.year + 3)
+        extra = holidays_in(request.clinic.holidays, years, "request.holidays")
+        request = dataclasses.replace(
+            request, clinic=dataclasses.replace(request.clinic, closed=request.clinic.closed | extra)
+        )
+    scheduling.check_saved(protocol, request, saved.session_dates, source, saved.booster_dates)
+    plan = scheduling.rebuild(
+        protocol,
+        request,
+        plan_id=saved.plan_id,
+        revision=saved.revision,
+        created_on=saved.created_on,
+        session_dates=saved.session_dates,
+        booster_dates=saved.booster_dates,
+        revisions=saved.revisions,
+        notes=saved.notes,
+        signatures=saved.signatures,
+        on=on,
+    )
+    for number, day in moves:
+        plan = scheduling.reschedule(protocol, plan, number, day, on)
+    return plan
+
+
+def one_session(protocol: TreatmentProtocol, flags: PlanFlags, config: Config, day: dt.date, on: dt.date) -> Plan:
+    """A one-session plan on ``day`` as given (`aftercare --session-date`): no spacing or clinic-day rules."""
+    if flags.tz is not None and flags.time is None:
+        raise UsageError("--tz goes with --time")
+    request = PlanRequest(
+        patient=flags.patient or "",
+        indication=protocol.info.name,
+        start=day,
+        sessions=1,
+        interval_weeks=protocol.interval_weeks.default,
+        clinic=ClinicRules(frozenset(range(7)), frozenset()),
+        time=flags.time,
+        duration_minutes=config.session_minutes,
+        tz=flags.tz or config.time_zone or "UTC",
+    )
+    return scheduling.single_session_plan(protocol, request, day, on, config.uid_key or "")
