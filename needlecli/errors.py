@@ -86,3 +86,19 @@ VERDICT_EXIT_CODES: dict[str, int] = {
     "defer": Deferred.exit_code,
     "contraindicated": Contraindicated.exit_code,
 }
+
+
+#: Ctrl-C (128 + SIGINT) and a reader that went away (128 + SIGPIPE).
+INTERRUPTED = 130
+BROKEN_PIPE = 141
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into the same orderly stop as Ctrl-C (exit 143, 128 + SIGTERM)."""
+
+    exit_code = 143
+
+
+def interrupt_code(exc: BaseException) -> int:
+    """The exit code of a stop: Ctrl-C or SIGTERM."""
+    return exc.exit_code if isinstance(exc, Terminated) else INTERRUPTED

@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from needlecli import __version__
-from needlecli.errors import InternalError, NeedleError, one_line
+from needlecli.errors import BROKEN_PIPE, InternalError, NeedleError, interrupt_code, one_line
 
 HELP = """Screen microneedling patients for contraindications, plan treatment series
 and hand out aftercare checklists.
@@ -51,16 +51,16 @@ class NeedleGroup(TyperGroup):
                 raise
             print(f"needle: error: {one_line(str(exc))}", file=sys.stderr)
             raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             if debugging():
                 raise
             print("\nneedle: interrupted", file=sys.stderr)
-            raise typer.Exit(130) from None
+            raise typer.Exit(interrupt_code(exc)) from None
         except BrokenPipeError:
             # The reader went away (`needle ... | head`): stop quietly, without a second error at exit.
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
-            raise typer.Exit(141) from None
+            raise typer.Exit(BROKEN_PIPE) from None
         except Exception as exc:
             if debugging():
                 raise

@@ -94,7 +94,8 @@ def batch(
             include_name=include_name,
         )
         total = _count_lines(source)
-        from needlecli.cli.common import interrupt_code, sigterm_as_interrupt
+        from needlecli.cli.common import sigterm_as_interrupt
+        from needlecli.errors import interrupt_code
 
         try:
             with sigterm_as_interrupt():

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from needlecli.answers import BadAnswer, parse_date
-from needlecli.errors import UsageError
+from needlecli.errors import Terminated, UsageError
 
 if TYPE_CHECKING:
     from needlecli.model import Plan, ScreeningProtocol
@@ -40,10 +40,6 @@ def check_out(out: Path) -> None:
         raise UsageError(f"--out: {out} is a folder; give a file name")
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, turned into the same orderly stop as Ctrl-C (exit 143 instead of 130)."""
-
-
 @contextlib.contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
     """While inside, SIGTERM unwinds like Ctrl-C, so the same clean-up runs (nothing half-written)."""
@@ -57,10 +53,6 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, old)
-
-
-def interrupt_code(exc: BaseException) -> int:
-    return 143 if isinstance(exc, Terminated) else 130
 
 
 def stdin_is_terminal() -> bool:

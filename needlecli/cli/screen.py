@@ -74,14 +74,15 @@ def screen(
         raise AnswersError(f"{source}: missing answer(s) for {', '.join(missing)} ({why}, so they cannot be asked)")
     if interactive:
         from needlecli.cli import interactive as ui
-        from needlecli.cli.common import interrupt_code, sigterm_as_interrupt
+        from needlecli.cli.common import sigterm_as_interrupt
+        from needlecli.errors import interrupt_code
 
         try:
             with sigterm_as_interrupt():
                 given = ui.run_interview(proto, given, missing, day, to_stderr=json_out)
         except (KeyboardInterrupt, EOFError) as exc:
             print("\nScreening cancelled; nothing was saved.", file=sys.stderr)
-            raise typer.Exit(interrupt_code(exc) if isinstance(exc, KeyboardInterrupt) else 130) from None
+            raise typer.Exit(interrupt_code(exc)) from None
 
     result = screening.evaluate(proto, given, day)
     if out is not None:
