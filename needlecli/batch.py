@@ -27,7 +27,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 from needlecli import clinic, export, planning
 from needlecli.answers import BadAnswer, parse_date, parse_text
 from needlecli.errors import NeedleError, ScreeningRefusal, UsageError
-from needlecli.model import ScreeningProtocol, TreatmentProtocol
+from needlecli.model import ExportOptions, ScreeningProtocol, TreatmentProtocol
 
 if TYPE_CHECKING:
     from needlecli.config import Config
@@ -270,7 +270,7 @@ def _plan(ctx: Context, number: int, row: dict[str, str]) -> tuple[RowResult, by
         return RowResult(number, pid, "refused", verdict=terms.verdict, error=f"no plan: {why}"), None, ""
     name = f"{safe_name(pid)}.{ctx.fmt}"
     shown = (row.get("name") or None) if ctx.include_name else None
-    data = export.render(ctx.fmt, plan, export.ExportOptions(document="plan", name=shown))
+    data = export.render(ctx.fmt, plan, ExportOptions(document="plan", name=shown))
     return (
         RowResult(
             number,

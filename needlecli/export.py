@@ -10,61 +10,43 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, cast
 
 from needlecli.errors import UsageError
 
-if TYPE_CHECKING:  # the registry is read at start-up (for --help): no model import here
-    from needlecli.model import Plan, TreatmentProtocol
+if TYPE_CHECKING:  # the registry is read at start-up (for --help): no model, no dataclasses here
+    from needlecli.model import Document, ExportOptions, Plan
 
-#: What a document is about: a whole plan, or the aftercare around its sessions.
-Document = Literal["plan", "aftercare"]
-Audience = Literal["patient", "clinician"]
+    Render = Callable[[Plan, ExportOptions], bytes]
 
 
-@dataclass(frozen=True)
-class ExportOptions:
-    """What a renderer needs besides the plan."""
-
-    document: Document = "plan"
-    #: The patient's name, only when asked for (`--include-name`).
-    name: str | None = None
-    clinic_name: str | None = None
-    clinic_phone: str | None = None
-    #: The treatment protocol the plan follows (aftercare checklists and warning signs).
-    protocol: TreatmentProtocol | None = None
-    #: False for a single session's aftercare (`aftercare --session-date`): no next session is known.
-    series: bool = True
-
-
-Render = Callable[["Plan", ExportOptions], bytes]
-
-
-@dataclass(frozen=True)
 class Exporter:
-    format: str
-    suffix: str
-    help: str
-    documents: tuple[Document, ...]
-    #: ``module:function`` under needlecli.render, imported on first use.
-    target: str
+    """One file format: its name, file suffix, help, the documents it can hold, and its renderer."""
+
+    __slots__ = ("documents", "format", "help", "suffix", "target")
+
+    def __init__(self, fmt: str, suffix: str, help: str, documents: tuple[Document, ...], target: str) -> None:
+        self.format = fmt
+        self.suffix = suffix
+        self.help = help
+        self.documents = documents
+        #: ``module:function`` under needlecli.render, imported on first use.
+        self.target = target
 
     def render(self, plan: Plan, options: ExportOptions) -> bytes:
         module, _, function = self.target.partition(":")
-        return cast(Render, getattr(importlib.import_module(f"needlecli.render.{module}"), function))(plan, options)
+        renderer = getattr(importlib.import_module(f"needlecli.render.{module}"), function)
+        return cast("Render", renderer)(plan, options)
 
 
-both: tuple[Document, ...] = ("plan", "aftercare")
+BOTH: tuple[Document, ...] = ("plan", "aftercare")
 EXPORTERS: dict[str, Exporter] = {
     e.format: e
     for e in (
         Exporter("json", ".json", "the plan as JSON (clinician)", ("plan",), "data:export_json"),
         Exporter("toml", ".toml", "a saved plan for --from (clinician)", ("plan",), "data:export_toml"),
-        Exporter(
-            "md", ".md", "Markdown: the plan sheet or the aftercare checklist", ("plan", "aftercare"), "markdown:export"
-        ),
-        Exporter("ics", ".ics", "a calendar file (patient)", both, "ics:export"),
+        Exporter("md", ".md", "Markdown: the plan sheet, or the aftercare checklist", BOTH, "markdown:export"),
+        Exporter("ics", ".ics", "a calendar file (patient)", BOTH, "ics:export"),
     )
 }
 

@@ -318,3 +318,24 @@ class Plan:
     def window_specs(self) -> list[tuple[str, str]]:
         """(spec, title) of each window around the first session, in order: the columns of a plan table."""
         return [(w.spec, w.title) for w in self.sessions[0].windows] if self.sessions else []
+
+
+# ----------------------------------------------------------------- exports
+
+#: What a document is about: a whole plan, or the aftercare around its sessions.
+Document = Literal["plan", "aftercare"]
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What a renderer needs besides the plan (see `needlecli.export`)."""
+
+    document: Document = "plan"
+    #: The patient's name, only when asked for (`--include-name`).
+    name: str | None = None
+    clinic_name: str | None = None
+    clinic_phone: str | None = None
+    #: The treatment protocol the plan follows (aftercare checklists and warning signs).
+    protocol: TreatmentProtocol | None = None
+    #: False for a single session's aftercare (`aftercare --session-date`): no next session is known.
+    series: bool = True

@@ -46,6 +46,7 @@ def aftercare(
     from needlecli import catalog, clinic, planning
     from needlecli.cli import common
     from needlecli.config import load_config
+    from needlecli.model import ExportOptions
 
     day = common.parse_on(on)
     patient = planning.check_patient(patient)
@@ -80,7 +81,7 @@ def aftercare(
         print(f"needle: {note}", file=sys.stderr)
     if fmt == "ics" and not plan.request.patient:
         raise UsageError("--format ics needs --patient: calendar ids must be unique per patient")
-    options = export.ExportOptions(
+    options = ExportOptions(
         document="aftercare",
         name=shown_name,
         clinic_name=cfg.name,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 from collections.abc import Iterator
@@ -201,6 +200,7 @@ def _run(
     quiet_errors: bool = False,
 ) -> dict[str, int]:
     """Plan every row; write summary.csv (and the --json document) only when the run completes."""
+    import json
     import tempfile
 
     from needlecli import batch as core

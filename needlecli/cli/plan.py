@@ -68,6 +68,7 @@ def plan(
     from needlecli import catalog, clinic, planning
     from needlecli.cli import common
     from needlecli.config import load_config
+    from needlecli.model import ExportOptions
 
     day = common.parse_on(on)
     patient = planning.check_patient(patient)
@@ -136,4 +137,4 @@ def plan(
         else:
             common.emit(plan_table_text(result).encode("utf-8"), out)
         return
-    common.emit(export.render(fmt, result, export.ExportOptions(document="plan", name=shown_name)), out)
+    common.emit(export.render(fmt, result, ExportOptions(document="plan", name=shown_name)), out)

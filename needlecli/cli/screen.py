@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -91,6 +90,8 @@ def screen(
         )
         records.write_screening_record(out, record)
     if json_out:
+        import json
+
         print(json.dumps(records.result_json(result, proto, patient), indent=2))
     else:
         from needlecli.cli.render import print_result

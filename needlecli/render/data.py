@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 
-from needlecli.export import ExportOptions
-from needlecli.model import Plan
+from needlecli.model import ExportOptions, Plan
 from needlecli.plans import plan_document, to_json_ready, to_toml_ready
 
 

@@ -22,8 +22,7 @@ from zoneinfo import ZoneInfo
 import icalendar  # noqa: TID253 - this module is imported only by commands that write ICS
 
 from needlecli import __version__
-from needlecli.export import ExportOptions
-from needlecli.model import Appointment, Plan, Window
+from needlecli.model import Appointment, ExportOptions, Plan, Window
 from needlecli.render.common import day_text
 
 PRODID = f"-//needle//needle {__version__}//EN"

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from needlecli.aftercare import DayGroup, SessionChecklist, plan_checklists, session_checklist
 from needlecli.clinic import format_weekdays
-from needlecli.export import ExportOptions
-from needlecli.model import Appointment, Plan, Window
+from needlecli.model import Appointment, ExportOptions, Plan, Window
 from needlecli.render.common import day_text, depth_text, span_text, time_text
 
 
