@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import tomllib
-from collections.abc import Iterator, Mapping
+import os
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any, cast
 
-from needlecli.errors import ProtocolError, one_line
-from needlecli.files import read_bytes
+from needlecli import documents
+from needlecli.errors import ProtocolError
 from needlecli.model import (
     CATEGORIES,
     REQUIRED_QUESTIONS,
@@ -57,33 +57,60 @@ def bundled_names() -> list[str]:
     return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".toml"))
 
 
+def clinic_names(protocols_dir: Path | None) -> list[str]:
+    """Names of the protocol files (NAME.toml) in a clinic's own folder, sorted."""
+    if protocols_dir is None:
+        return []
+    try:
+        entries = list(protocols_dir.iterdir())
+    except OSError as exc:
+        raise ProtocolError(str(protocols_dir), [f"cannot list the protocols folder: {exc.strerror or exc}"]) from None
+    return sorted(p.name[:-5] for p in entries if p.name.endswith(".toml") and not p.name.startswith("."))
+
+
+def names(protocols_dir: Path | None = None) -> list[str]:
+    """Every protocol name a command accepts: the clinic's own and the bundled ones, sorted."""
+    return sorted(set(bundled_names()) | set(clinic_names(protocols_dir)))
+
+
 def _looks_like_path(ref: str) -> bool:
     return "/" in ref or "\\" in ref or ref.endswith(".toml") or ref.startswith(".")
 
 
-def read_source(ref: str) -> tuple[bytes, str]:
-    """Return (file bytes, origin) for a bundled protocol name or a file path."""
+def locate(ref: str, protocols_dir: Path | None = None) -> str:
+    """Where a protocol reference points: the path itself for a path; for a name, the clinic's
+    ``protocols_dir/NAME.toml`` (as an absolute path) if there is one, else ``bundled:NAME``."""
     if _looks_like_path(ref):
-        return read_file(Path(ref))
-    names = bundled_names()
-    if ref not in names:
-        hint = difflib.get_close_matches(ref, names, n=1)
-        extra = f"did you mean '{hint[0]}'? " if hint else ""
-        raise ProtocolError(
-            ref, [f"unknown protocol ({extra}bundled: {', '.join(names)}; or give a path to a .toml file)"]
-        )
-    data = resources.files(_PACKAGE).joinpath(f"{ref}.toml").read_bytes()
-    return data, f"bundled:{ref}"
+        return ref
+    if protocols_dir is not None:
+        own = protocols_dir / f"{ref}.toml"
+        if os.path.lexists(own):
+            return os.path.abspath(own)
+    known = bundled_names()
+    if ref in known:
+        return f"bundled:{ref}"
+    everything = names(protocols_dir)
+    hint = difflib.get_close_matches(ref, everything, n=1)
+    extra = f"did you mean '{hint[0]}'? " if hint else ""
+    mine = clinic_names(protocols_dir)
+    where = f"bundled: {', '.join(known)}" + (f"; in {protocols_dir}: {', '.join(mine)}" if mine else "")
+    raise ProtocolError(ref, [f"unknown protocol ({extra}{where}; or give a path to a .toml file)"])
+
+
+def read_source(ref: str, protocols_dir: Path | None = None) -> tuple[bytes, str]:
+    """Return (file bytes, origin) for a protocol name (the clinic's folder first) or a file path."""
+    origin = locate(ref, protocols_dir)
+    if origin.startswith("bundled:"):
+        return resources.files(_PACKAGE).joinpath(f"{ref}.toml").read_bytes(), origin
+    return read_file(Path(origin))
 
 
 def read_file(path: Path) -> tuple[bytes, str]:
-    """Return (file bytes, origin) for a protocol file path."""
-
-    class _Unreadable(ProtocolError):
-        def __init__(self, message: str) -> None:
-            super().__init__(str(path), [message.removeprefix(f"{path}: ")])
-
-    return read_bytes(path, "a protocol file", _Unreadable, 10_000_000), str(path)
+    """Return (file bytes, origin) for a protocol file path (within the shared limits)."""
+    try:
+        return documents.read_bytes(path, "a protocol file"), str(path)
+    except documents.DocumentError as exc:
+        raise ProtocolError(str(path), [str(exc)]) from None
 
 
 def ref_of(origin: str) -> str:
@@ -91,14 +118,14 @@ def ref_of(origin: str) -> str:
     return origin.removeprefix("bundled:") if origin.startswith("bundled:") else origin
 
 
-def load(ref: str) -> Protocol:
-    """Load and validate a protocol by bundled name or path."""
-    data, origin = read_source(ref)
+def load(ref: str, protocols_dir: Path | None = None) -> Protocol:
+    """Load and validate a protocol by name (the clinic's folder first, then bundled) or path."""
+    data, origin = read_source(ref, protocols_dir)
     return parse(data, origin)
 
 
-def load_screening(ref: str = "screening") -> ScreeningProtocol:
-    proto = load(ref)
+def load_screening(ref: str = "screening", protocols_dir: Path | None = None) -> ScreeningProtocol:
+    proto = load(ref, protocols_dir)
     if not isinstance(proto, ScreeningProtocol):
         raise ProtocolError(
             proto.info.origin,
@@ -107,8 +134,8 @@ def load_screening(ref: str = "screening") -> ScreeningProtocol:
     return proto
 
 
-def load_treatment(ref: str) -> TreatmentProtocol:
-    proto = load(ref)
+def load_treatment(ref: str, protocols_dir: Path | None = None) -> TreatmentProtocol:
+    proto = load(ref, protocols_dir)
     if not isinstance(proto, TreatmentProtocol):
         raise ProtocolError(
             proto.info.origin,
@@ -128,13 +155,9 @@ def parse(data: bytes, origin: str) -> Protocol:
 def check(data: bytes, origin: str) -> tuple[list[str], Protocol | None]:
     """Validate protocol bytes: (problems, protocol-or-None). Never raises for bad content."""
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return [f"not UTF-8 text (byte {exc.start})"], None
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        return [f"not valid TOML: {exc}"], None
+        raw = documents.parse_toml(data)
+    except documents.DocumentError as exc:
+        return [str(exc)], None
     v = _Validator()
     sha = hashlib.sha256(data).hexdigest()
     proto = v.protocol(raw, sha, origin)
@@ -144,90 +167,8 @@ def check(data: bytes, origin: str) -> tuple[list[str], Protocol | None]:
 # ----------------------------------------------------------------- validation
 
 
-class _Validator:
-    """Walks a parsed TOML document, collecting problems with their key paths."""
-
-    def __init__(self) -> None:
-        self.problems: list[str] = []
-
-    def err(self, path: str, msg: str) -> None:
-        self.problems.append(one_line(f"{path}: {msg}" if path else msg))
-
-    # -- primitives ---------------------------------------------------------
-
-    def table(self, parent: Mapping[str, Any], key: str, path: str, required: bool = True) -> dict[str, Any] | None:
-        full = _join(path, key)
-        if key not in parent:
-            if required:
-                self.err(full, "missing table")
-            return None
-        val = parent[key]
-        if not isinstance(val, dict):
-            self.err(full, f"must be a table, not {_kind(val)}")
-            return None
-        return val
-
-    def tables(self, parent: Mapping[str, Any], key: str, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
-        full = _join(path, key)
-        if key not in parent:
-            self.err(full, f"missing (add at least one [[{full}]] table)")
-            return
-        val = parent[key]
-        if not isinstance(val, list) or not all(isinstance(x, dict) for x in val):
-            self.err(full, "must be an array of tables ([[...]])")
-            return
-        if not val:
-            self.err(full, "must not be empty")
-        for i, item in enumerate(val):
-            yield f"{full}[{i}]", item
-
-    def unknown(self, tbl: Mapping[str, Any], path: str, allowed: tuple[str, ...]) -> None:
-        for key in tbl:
-            if key not in allowed:
-                hint = difflib.get_close_matches(key, allowed, n=1)
-                extra = f" (did you mean '{hint[0]}'?)" if hint else ""
-                self.err(_join(path, key), f"unknown key{extra}")
-
-    def string(self, tbl: Mapping[str, Any], key: str, path: str, required: bool = True) -> str:
-        full = _join(path, key)
-        if key not in tbl:
-            if required:
-                self.err(full, "missing")
-            return ""
-        val = tbl[key]
-        if not isinstance(val, str):
-            self.err(full, f"must be a string, not {_kind(val)}")
-            return ""
-        if required and not val.strip():
-            self.err(full, "must not be empty")
-        return val
-
-    def integer(self, tbl: Mapping[str, Any], key: str, path: str, lo: int, hi: int) -> int | None:
-        full = _join(path, key)
-        if key not in tbl:
-            self.err(full, "missing")
-            return None
-        val = tbl[key]
-        if isinstance(val, bool) or not isinstance(val, int):
-            self.err(full, f"must be a whole number, not {_kind(val)}")
-            return None
-        if not lo <= val <= hi:
-            self.err(full, f"must be between {lo} and {hi}, got {val}")
-            return None
-        return val
-
-    def strings(self, tbl: Mapping[str, Any], key: str, path: str, allow_empty: bool = False) -> tuple[str, ...]:
-        full = _join(path, key)
-        if key not in tbl:
-            self.err(full, "missing")
-            return ()
-        val = tbl[key]
-        if not isinstance(val, list) or not all(isinstance(x, str) and x.strip() for x in val):
-            self.err(full, "must be a list of non-empty strings")
-            return ()
-        if not val and not allow_empty:
-            self.err(full, "must not be empty")
-        return tuple(cast(list[str], val))
+class _Validator(documents.Checker):
+    """The protocol checks, built on the shared checker's primitives."""
 
     def range_(self, tbl: Mapping[str, Any], key: str, lo: int, hi: int, names: tuple[str, str, str]) -> Range | None:
         sub = self.table(tbl, key, "")
@@ -363,7 +304,7 @@ class _Validator:
                 if "when" not in r:
                     self.err(f"{p}.when", "missing (true or false)")
                 elif not isinstance(r["when"], bool):
-                    self.err(f"{p}.when", f"must be true or false, not {_kind(r['when'])}")
+                    self.err(f"{p}.when", f"must be true or false, not {documents.kind(r['when'])}")
                 else:
                     when = r["when"]
             elif trigger == "months":
@@ -532,24 +473,10 @@ class _Validator:
         return tuple(sorted(set(types))), step, floor, note
 
     def millimetres(self, tbl: Mapping[str, Any], key: str, path: str) -> float:
-        full = _join(path, key)
-        if key not in tbl:
-            self.err(full, "missing")
-            return 0.0
-        val = tbl[key]
-        if isinstance(val, bool) or not isinstance(val, (int, float)):
-            self.err(full, f"must be a number of mm, not {_kind(val)}")
+        val = self.number(tbl, key, path, unit="mm")
+        if val is None:
             return 0.0
         if not 0 < val <= MAX_DEPTH_MM:
-            self.err(full, f"must be more than 0 and at most {MAX_DEPTH_MM} mm, got {val}")
+            self.err(documents.join(path, key), f"must be more than 0 and at most {MAX_DEPTH_MM} mm, got {val:g}")
             return 0.0
-        return float(val)
-
-
-def _join(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-def _kind(val: object) -> str:
-    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list", dict: "a table"}
-    return names.get(type(val), type(val).__name__)
+        return val

@@ -1,24 +1,20 @@
-"""Reading input files with one clear error per failure (shared by every loader)."""
+"""Reading input files with one clear error per failure (shared by every loader).
+
+The limits themselves live in `needlecli.documents`; this keeps the older call shape.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from needlecli import documents
 from needlecli.errors import NeedleError
 
 
-def read_bytes(path: Path, what: str, error: type[NeedleError], limit: int) -> bytes:
-    """The file's bytes, or ``error`` with a one-line reason (missing, a folder, unreadable, too large)."""
+def read_bytes(path: Path, what: str, error: type[NeedleError], limit: int = documents.MAX_BYTES) -> bytes:
+    """The file's bytes, or ``error`` with a one-line reason (missing, a folder, a device or pipe,
+    unreadable, too large), checked before anything is read."""
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise error(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise error(f"{path}: is a folder, not {what}") from None
-    except OSError as exc:
-        raise error(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except ValueError:  # e.g. a NUL byte in the path
-        raise error(f"{path!r}: not a usable file name") from None
-    if len(data) > limit:
-        raise error(f"{path}: too large for {what} ({len(data)} bytes)")
-    return data
+        return documents.read_bytes(path, what, limit)
+    except documents.DocumentError as exc:
+        raise error(f"{path}: {exc}") from None

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from needlecli.clinic import format_weekdays
-from needlecli.errors import RecordError
+from needlecli.documents import Checker
+from needlecli.errors import NeedleError, RecordError
 from needlecli.model import ClinicRules, Plan, PlanRequest, ProtocolRef, Window
+
+T = TypeVar("T")
 
 RECORD = "needle-plan"
 FORMAT = 1
@@ -134,125 +137,106 @@ class SavedPlan:
     notes: tuple[str, ...]
 
 
-class _Reader:
-    def __init__(self, source: str) -> None:
-        self.source = source
-
-    def fail(self, path: str, msg: str) -> RecordError:
-        return RecordError(f"{self.source}: {path}: {msg}")
-
-    def get(
-        self, tbl: Mapping[str, Any], key: str, path: str, kind: type | tuple[type, ...], optional: bool = False
-    ) -> Any:
-        full = f"{path}.{key}" if path else key
-        if key not in tbl:
-            if optional:
-                return None
-            raise self.fail(full, "missing")
-        val = tbl[key]
-        if kind is dt.date and isinstance(val, dt.datetime):
-            raise self.fail(full, "must be a date, not a date-time")
-        if isinstance(val, bool) and kind in (int, (int,)):
-            raise self.fail(full, "must be a whole number")
-        if not isinstance(val, kind):
-            raise self.fail(full, f"has the wrong type ({type(val).__name__})")
-        return val
+_NO_DATE = dt.date.min  # stands in for a date that failed its check (never used: the problems are raised)
 
 
 def read_plan(doc: Mapping[str, Any], source: str) -> SavedPlan:
-    """Check a saved plan document (parsed TOML); RecordError names the key path of a problem."""
-    r = _Reader(source)
+    """Check a saved plan document (parsed TOML); RecordError names the key path of every problem."""
+    from needlecli.clinic import check_zone, parse_time, parse_weekdays
+
     if doc.get("record") != RECORD:
         raise RecordError(f'{source}: not a needle plan (record = "{RECORD}" is missing)')
     if doc.get("format") != FORMAT:
         raise RecordError(f"{source}: plan format {doc.get('format')!r} is not supported (expected {FORMAT})")
-    proto = r.get(doc, "protocol", "", dict)
-    req = r.get(doc, "request", "", dict)
-    from needlecli.clinic import check_zone, parse_time, parse_weekdays
+    c = Checker()
 
-    closed = r.get(req, "closed", "request", list)
-    for i, d in enumerate(closed):
-        if not isinstance(d, dt.date) or isinstance(d, dt.datetime):
-            raise r.fail(f"request.closed[{i}]", "must be a date")
-    time_text = r.get(req, "time", "request", str, optional=True)
-    try:
-        clinic = ClinicRules(
-            weekdays=parse_weekdays(r.get(req, "clinic_days", "request", str), "request.clinic_days"),
-            closed=frozenset(closed),
-            holidays=r.get(req, "holidays", "request", str, optional=True),
-        )
-        time = parse_time(time_text, "request.time") if time_text else None
-        tz = check_zone(r.get(req, "time_zone", "request", str), "request.time_zone")
-    except Exception as exc:  # UsageError from the parsers: re-label as a record problem
-        raise RecordError(f"{source}: {exc}") from None
+    def relabel(fn: Callable[..., T], *args: Any) -> T | None:
+        """Run a flag parser on a value from the file; its UsageError becomes one more problem."""
+        try:
+            return fn(*args)
+        except NeedleError as exc:
+            c.problems.append(str(exc))
+            return None
+
+    proto = c.table(doc, "protocol", "") or {}
+    req = c.table(doc, "request", "") or {}
+    closed = c.dates(req, "closed", "request")
+    days = c.string(req, "clinic_days", "request")
+    time_text = c.optional_string(req, "time", "request")
+    zone = c.string(req, "time_zone", "request")
+    weekdays = relabel(parse_weekdays, days, "request.clinic_days") if days else None
+    time = relabel(parse_time, time_text, "request.time") if time_text else None
+    tz = relabel(check_zone, zone, "request.time_zone") if zone else None
     request = PlanRequest(
-        patient=r.get(doc, "patient", "", str),
-        indication=r.get(doc, "indication", "", str),
-        start=r.get(req, "start", "request", dt.date),
-        sessions=r.get(req, "sessions", "request", int),
-        interval_weeks=r.get(req, "interval_weeks", "request", int),
-        clinic=clinic,
-        boosters=r.get(req, "boosters", "request", int),
-        not_before=r.get(req, "not_before", "request", dt.date, optional=True),
-        uses_retinoids=r.get(req, "uses_retinoids", "request", bool, optional=True),
-        pih=r.get(req, "pih", "request", bool),
+        patient=c.string(doc, "patient", "", allow_empty=True),
+        indication=c.string(doc, "indication", "", allow_empty=True),
+        start=c.date(req, "start", "request") or _NO_DATE,
+        sessions=c.integer(req, "sessions", "request") or 0,
+        interval_weeks=c.integer(req, "interval_weeks", "request") or 0,
+        clinic=ClinicRules(
+            weekdays=weekdays or frozenset(),
+            closed=frozenset(closed),
+            holidays=c.optional_string(req, "holidays", "request"),
+        ),
+        boosters=c.integer(req, "boosters", "request") or 0,
+        not_before=c.date(req, "not_before", "request", required=False),
+        uses_retinoids=c.boolean(req, "uses_retinoids", "request", required=False),
+        pih=c.boolean(req, "pih", "request") or False,
         time=time,
-        duration_minutes=r.get(req, "duration_minutes", "request", int),
-        tz=tz,
+        duration_minutes=c.integer(req, "duration_minutes", "request") or 0,
+        tz=tz or "UTC",
     )
     revisions: dict[str, int] = {}
     signatures: dict[str, tuple[object, ...]] = {}
 
-    def window(w: object, p: str) -> None:
-        if not isinstance(w, dict):
-            raise r.fail(p, "must be a table")
-        key = r.get(w, "id", p, str)
-        revisions[key] = r.get(w, "revision", p, int)
-        items = r.get(w, "items", p, list)
-        signatures[key] = (r.get(w, "first_day", p, dt.date), r.get(w, "last_day", p, dt.date), tuple(items))
+    def item(tbl: Mapping[str, Any], p: str, *signature: object) -> None:
+        key = c.string(tbl, "id", p)
+        revisions[key] = c.integer(tbl, "revision", p) or 0
+        signatures[key] = signature
 
-    sessions = r.get(doc, "sessions", "", list)
     session_dates: list[dt.date] = []
-    for i, s in enumerate(sessions):
-        p = f"sessions[{i}]"
-        if not isinstance(s, dict):
-            raise r.fail(p, "must be a table")
-        if r.get(s, "number", p, int) != i + 1:
-            raise r.fail(f"{p}.number", f"must be {i + 1}")
-        session_dates.append(r.get(s, "date", p, dt.date))
-        revisions[r.get(s, "id", p, str)] = r.get(s, "revision", p, int)
-        signatures[r.get(s, "id", p, str)] = (session_dates[-1],)
-    if any(v < 0 for v in revisions.values()) or r.get(doc, "revision", "", int) < 0:
+    for i, (p, s) in enumerate(c.tables(doc, "sessions", "")):
+        if c.integer(s, "number", p) not in (i + 1, None):
+            c.err(f"{p}.number", f"must be {i + 1}")
+        session_dates.append(c.date(s, "date", p) or _NO_DATE)
+        item(s, p, session_dates[-1])
+
+    def windows(tbl: Mapping[str, Any], path: str) -> None:
+        for p, w in c.tables(tbl, "windows", path, allow_empty=True):
+            first, last = c.date(w, "first_day", p), c.date(w, "last_day", p)
+            item(w, p, first, last, tuple(c.array(w, "items", p) or ()))
+
+    booster_dates: list[dt.date] = []
+    for p, b in c.tables(doc, "boosters", "", allow_empty=True):
+        booster_dates.append(c.date(b, "date", p) or _NO_DATE)
+        item(b, p, booster_dates[-1])
+        windows(b, p)
+    windows(doc, "")
+    notes = c.array(doc, "notes", "", required=False) or []
+    plan_id = c.string(doc, "plan_id", "")
+    revision = c.integer(doc, "revision", "")
+    created_on = c.date(doc, "created_on", "")
+    ref = ProtocolRef(
+        name=c.string(proto, "name", "protocol"),
+        version=c.string(proto, "version", "protocol"),
+        sha256=c.string(proto, "sha256", "protocol"),
+        origin=c.string(proto, "origin", "protocol"),
+    )
+    if c.problems:
+        raise RecordError(f"{source}: {c.summary()}")
+    if any(v < 0 for v in revisions.values()) or (revision or 0) < 0:
         raise RecordError(f"{source}: revisions must be 0 or more")
     if len(session_dates) != request.sessions:
-        raise r.fail("sessions", f"has {len(session_dates)} sessions but request.sessions is {request.sessions}")
+        raise RecordError(
+            f"{source}: sessions: has {len(session_dates)} sessions but request.sessions is {request.sessions}"
+        )
     if any(b <= a for a, b in itertools.pairwise(session_dates)):
-        raise r.fail("sessions", "dates must increase")
-    booster_dates: list[dt.date] = []
-    for i, b in enumerate(r.get(doc, "boosters", "", list)):
-        p = f"boosters[{i}]"
-        if not isinstance(b, dict):
-            raise r.fail(p, "must be a table")
-        booster_dates.append(r.get(b, "date", p, dt.date))
-        revisions[r.get(b, "id", p, str)] = r.get(b, "revision", p, int)
-        signatures[r.get(b, "id", p, str)] = (booster_dates[-1],)
-        for j, w in enumerate(r.get(b, "windows", p, list)):
-            window(w, f"{p}.windows[{j}]")
-    for i, w in enumerate(r.get(doc, "windows", "", list)):
-        window(w, f"windows[{i}]")
-    if any(v < 0 for v in revisions.values()):
-        raise RecordError(f"{source}: revisions must be 0 or more")
-    notes = r.get(doc, "notes", "", list, optional=True) or []
+        raise RecordError(f"{source}: sessions: dates must increase")
     return SavedPlan(
-        plan_id=r.get(doc, "plan_id", "", str),
-        revision=r.get(doc, "revision", "", int),
-        created_on=r.get(doc, "created_on", "", dt.date),
-        protocol=ProtocolRef(
-            name=r.get(proto, "name", "protocol", str),
-            version=r.get(proto, "version", "protocol", str),
-            sha256=r.get(proto, "sha256", "protocol", str),
-            origin=r.get(proto, "origin", "protocol", str),
-        ),
+        plan_id=plan_id,
+        revision=revision or 0,
+        created_on=created_on or _NO_DATE,
+        protocol=ref,
         request=request,
         session_dates=tuple(session_dates),
         booster_dates=tuple(booster_dates),

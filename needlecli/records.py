@@ -9,20 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import os
 import tempfile
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from needlecli import __version__
+from needlecli import __version__, documents
 from needlecli.errors import AnswersError, RecordError
-from needlecli.files import read_bytes
 from needlecli.model import AnswerValue, ScreeningProtocol, ScreeningResult
 
-MAX_INPUT_BYTES = 1_000_000
+MAX_INPUT_BYTES = documents.MAX_BYTES
 
 
 def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
@@ -60,33 +57,20 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
 
 
 def read_answers_file(path: Path) -> dict[str, object]:
-    """Read an answers file: TOML, or JSON (by extension, else by first character)."""
-    if str(path) == "-":
-        data = _stdin_bytes()
-        if len(data) > MAX_INPUT_BYTES:
-            raise AnswersError("-: too large for an answers file")
-    else:
-        data = read_bytes(path, "an answers file", AnswersError, MAX_INPUT_BYTES)
+    """Read an answers file: TOML, or JSON (by extension, else by first character); ``-`` is stdin."""
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise AnswersError(f"{path}: not UTF-8 text") from None
-    suffix = path.suffix.lower()
-    is_json = suffix == ".json" or (suffix != ".toml" and text.lstrip().startswith("{"))
-    if is_json:
-        try:
-            doc = json.loads(text, object_pairs_hook=_no_duplicates)
-        except (json.JSONDecodeError, RecursionError) as exc:
-            raise AnswersError(f"{path}: not valid JSON: {getattr(exc, 'msg', exc)}") from None
-        except _DuplicateKey as exc:
-            raise AnswersError(f"{path}: question {exc} is answered twice") from None
-        if not isinstance(doc, dict):
-            raise AnswersError(f"{path}: must be a JSON object of question ids to answers")
-        return doc
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise AnswersError(f"{path}: not valid TOML: {exc}") from None
+        text = documents.decode(documents.read_bytes(path, "an answers file", MAX_INPUT_BYTES, stdin=True))
+        suffix = path.suffix.lower()
+        if suffix == ".json" or (suffix != ".toml" and text.lstrip().startswith("{")):
+            doc = documents.parse_json(text, object_pairs_hook=_no_duplicates)
+            if not isinstance(doc, dict):
+                raise AnswersError(f"{path}: must be a JSON object of question ids to answers")
+            return doc
+        return documents.parse_toml(text)
+    except documents.DocumentError as exc:
+        raise AnswersError(f"{path}: {exc}") from None
+    except _DuplicateKey as exc:
+        raise AnswersError(f"{path}: question {exc} is answered twice") from None
 
 
 class _DuplicateKey(Exception):
@@ -100,12 +84,6 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             raise _DuplicateKey(repr(key))
         out[key] = value
     return out
-
-
-def _stdin_bytes() -> bytes:
-    import sys
-
-    return sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
 
 
 def screening_record(
@@ -180,13 +158,12 @@ def write_screening_record(path: Path, record: dict[str, Any]) -> None:
 
 def read_toml_file(path: Path, what: str) -> dict[str, Any]:
     """Read a TOML file written by needle (a record or a saved plan); RecordError on any problem."""
-    data = read_bytes(path, f"a {what}", RecordError, 10 * MAX_INPUT_BYTES)
     try:
-        return tomllib.loads(data.decode("utf-8-sig"))
-    except UnicodeDecodeError:
-        raise RecordError(f"{path}: not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise RecordError(f"{path}: not a valid {what} (TOML: {exc})") from None
+        return documents.parse_toml(documents.read_bytes(path, f"a {what}"))
+    except documents.SyntaxProblem as exc:
+        raise RecordError(f"{path}: not a valid {what} ({exc.language}: {exc.detail})") from None
+    except documents.DocumentError as exc:
+        raise RecordError(f"{path}: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -204,59 +181,58 @@ class ScreeningRecord:
     protocol_sha256: str
 
 
+VERDICTS = ("contraindicated", "defer", "caution", "eligible")
+
+
 def read_screening_record(path: Path) -> ScreeningRecord:
     doc = read_toml_file(path, "screening record")
     if doc.get("record") != "needle-screening":
         raise RecordError(f"{path}: not a needle screening record (make one with `needle screen --out`)")
-
-    def field_(key: str, kinds: tuple[type, ...]) -> Any:
-        if key not in doc:
-            raise RecordError(f"{path}: {key}: missing")
-        val = doc[key]
-        if isinstance(val, dt.datetime) or not isinstance(val, kinds):
-            raise RecordError(f"{path}: {key}: has the wrong type ({type(val).__name__})")
-        return val
-
-    verdict = field_("verdict", (str,))
-    if verdict not in ("contraindicated", "defer", "caution", "eligible"):
-        raise RecordError(f"{path}: verdict: unknown verdict {verdict!r}")
-    earliest = field_("earliest_date", (dt.date, bool))
-    if earliest is True:
-        raise RecordError(f"{path}: earliest_date: must be a date or false")
-    _check_consistent(path, verdict, earliest or None, doc.get("findings"))
-    answers = doc.get("answers", {})
-    if not isinstance(answers, dict):
-        raise RecordError(f"{path}: answers: must be a table")
+    c = documents.Checker()
+    patient = c.string(doc, "patient", "", allow_empty=True)
+    verdict = c.string(doc, "verdict", "")
+    if verdict and verdict not in VERDICTS:
+        c.err("verdict", f"unknown verdict {verdict!r}")
+    earliest: dt.date | None = None
+    if "earliest_date" not in doc:
+        c.err("earliest_date", "missing")
+    elif doc["earliest_date"] is not False:
+        val = doc["earliest_date"]
+        if isinstance(val, dt.date) and not isinstance(val, dt.datetime):
+            earliest = val
+        else:
+            c.err("earliest_date", f"must be a date or false, not {documents.kind(val)}")
+    evaluated_on = c.date(doc, "evaluated_on", "")
+    answers = c.table(doc, "answers", "", required=False)
+    proto = c.table(doc, "protocol", "")
+    origin = sha = ""
+    if proto is not None:
+        origin = c.string(proto, "origin", "protocol")
+        sha = c.string(proto, "sha256", "protocol")
+    findings = [f for _, f in c.tables(doc, "findings", "", allow_empty=True)]
+    if c.problems:
+        raise RecordError(f"{path}: {c.summary()}")
+    _check_consistent(path, verdict, earliest, findings)
+    answers = answers or {}
     retinoids = answers.get("uses_retinoids")
     fitz = answers.get("fitzpatrick")
-    proto = doc.get("protocol")
-    if (
-        not isinstance(proto, dict)
-        or not isinstance(proto.get("origin"), str)
-        or not isinstance(proto.get("sha256"), str)
-    ):
-        raise RecordError(f"{path}: protocol: missing its origin and sha256; screen again")
     return ScreeningRecord(
         answers=answers,
-        protocol_origin=proto["origin"],
-        protocol_sha256=proto["sha256"],
-        patient=field_("patient", (str,)),
+        protocol_origin=origin,
+        protocol_sha256=sha,
+        patient=patient,
         verdict=verdict,
-        earliest_date=earliest or None,
-        evaluated_on=field_("evaluated_on", (dt.date,)),
+        earliest_date=earliest,
+        evaluated_on=evaluated_on or dt.date.min,
         uses_retinoids=retinoids if isinstance(retinoids, bool) else None,
         fitzpatrick=fitz if isinstance(fitz, int) and not isinstance(fitz, bool) else None,
     )
 
 
-def _check_consistent(path: Path, verdict: str, earliest: dt.date | None, findings: object) -> None:
+def _check_consistent(path: Path, verdict: str, earliest: dt.date | None, findings: list[dict[str, Any]]) -> None:
     """Refuse a record whose verdict is more permissive than its own findings (e.g. hand-edited)."""
     from needlecli.model import severity_of
 
-    if findings is None:
-        raise RecordError(f"{path}: findings: missing (an empty list is written as findings = [])")
-    if not isinstance(findings, list) or not all(isinstance(f, dict) for f in findings):
-        raise RecordError(f"{path}: findings: must be an array of tables")
     worst = "eligible"
     defer_untils: list[dt.date | None] = []
     for i, f in enumerate(findings):

@@ -22,30 +22,59 @@ app = typer.Typer(
 
 @app.command("list", epilog="\b\nExample:\n  needle protocols list --json")
 def list_(json_out: bool = typer.Option(False, "--json", help="Print the list as JSON.")) -> None:
-    """List the bundled protocols."""
+    """List the protocols: the bundled ones and the clinic's own (config: protocols_dir), and where each is from."""
     from needlecli import catalog
+    from needlecli.config import load_config
+    from needlecli.errors import ProtocolError
 
-    rows = []
-    for name in catalog.bundled_names():
-        p = catalog.load(name)
-        rows.append({"name": p.info.name, "kind": p.info.kind, "version": p.info.version, "title": p.info.title})
+    folder = load_config().protocols_dir
+    bundled = set(catalog.bundled_names())
+    rows: list[dict[str, Any]] = []
+    for name in catalog.names(folder):
+        origin = catalog.locate(name, folder)
+        row: dict[str, Any] = {"name": name, "kind": None, "version": None, "title": None}
+        row["source"] = "bundled" if origin.startswith("bundled:") else "clinic"
+        row["path"] = None if origin.startswith("bundled:") else origin
+        row["overrides_bundled"] = row["source"] == "clinic" and name in bundled
+        try:
+            p = catalog.load(name, folder)
+            row.update(kind=p.info.kind, version=p.info.version, title=p.info.title, problem=None)
+        except ProtocolError as exc:
+            row["problem"] = exc.problems[0] if exc.problems else "invalid protocol"
+        rows.append(row)
     if json_out:
         print(json.dumps(rows, indent=2))
-        return
-    width = max(len(r["name"]) for r in rows)
-    for r in rows:
-        print(f"{r['name']:<{width}}  {r['kind']:<9}  {r['version']:<7}  {r['title']}")
+    else:
+        width = max(len(r["name"]) for r in rows)
+        for r in rows:
+            where = "bundled" if r["source"] == "bundled" else r["path"]
+            if r["overrides_bundled"]:
+                where += ", overrides the bundled one"
+            if r["problem"] is None:
+                print(f"{r['name']:<{width}}  {r['kind']:<9}  {r['version']:<7}  {r['title']}  ({where})")
+            else:
+                print(f"{r['name']:<{width}}  {'INVALID':<9}  {'-':<7}  {r['problem']}  ({where})")
+    invalid = [r["path"] or r["name"] for r in rows if r["problem"] is not None]
+    if invalid:
+        print(
+            f"needle: error: invalid protocol file(s): {', '.join(invalid)} (check with `needle protocols validate`)",
+            file=sys.stderr,
+        )
+        raise typer.Exit(2)
 
 
 @app.command(
     "show",
     epilog="\b\nExamples:\n  needle protocols show deep-scars\n  needle protocols show screening > my-screening.toml",
 )
-def show(name: str = typer.Argument(..., help="A bundled protocol name or a .toml path.")) -> None:
+def show(
+    name: str = typer.Argument(..., help="A protocol name (the clinic's protocols_dir first, then bundled) or a path."),
+) -> None:
     """Print a protocol file as TOML (a starting point for a clinic's own)."""
     from needlecli import catalog
+    from needlecli.config import load_config
 
-    data, origin = catalog.read_source(name)
+    data, origin = catalog.read_source(name, load_config().protocols_dir)
     catalog.parse(data, origin)  # refuse to show an invalid file as if it were usable
     sys.stdout.write(data.decode("utf-8"))
 
