@@ -197,9 +197,10 @@ class Context:
 
     def protocol(self, name: str) -> TreatmentProtocol:
         if name not in self._protocols:
-            if name not in self.catalog.INDICATIONS and name not in self.catalog.bundled_names():
+            protocols_dir = self.config.protocols_dir
+            if name not in self.catalog.INDICATIONS and name not in self.catalog.names(protocols_dir):
                 raise UsageError(f"unknown indication {name!r} (use one of {', '.join(self.catalog.INDICATIONS)})")
-            self._protocols[name] = self.catalog.load_treatment(name)
+            self._protocols[name] = self.catalog.load_treatment(name, protocols_dir)
         return self._protocols[name]
 
 

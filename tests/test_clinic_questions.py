@@ -10,6 +10,7 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
 import tomli_w
 
 from needlecli import catalog
@@ -113,3 +114,59 @@ def test_batch_screens_with_the_clinic_question(tmp_path: Path) -> None:
     short = csv_list(tmp_path / "short.csv", SPEC_QUESTION_IDS, {"OK": {}})
     code, _, err = run_batch(str(short), "--out-dir", str(out), "--format", "json", "--protocol", str(proto))
     assert code == 2 and f"screening columns must be all or none; missing: {EXTRA}" in err
+
+
+def clinic_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A config whose protocols_dir holds the clinic's own `screening.toml` (with the extra question)."""
+    folder = tmp_path / "protocols"
+    folder.mkdir()
+    own = clinic_protocol(tmp_path).read_text().replace('name = "clinic-screening"', 'name = "screening"', 1)
+    (folder / "screening.toml").write_text(own)
+    config = tmp_path / "config.toml"
+    config.write_text(f'[clinic]\nprotocols_dir = "{folder}"\n')
+    monkeypatch.setenv("NEEDLE_CONFIG", str(config))
+    return folder
+
+
+def test_protocols_dir_gives_every_command_the_clinic_question(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    clinic_folder(tmp_path, monkeypatch)
+    # screen: the clinic's screening.toml is "screening" now; no path to pass.
+    code, out, _ = run("screen", "--answers", str(answers(tmp_path, True)), "--on", ON, "--json")
+    assert code == 3 and json.loads(out)["findings"][0]["id"] == EXTRA
+    # plan --screening: the record names the clinic file, and its answers are re-read against it.
+    record = tmp_path / "rec.toml"
+    code, _, _ = run("screen", "--answers", str(answers(tmp_path, False)), "--on", ON, "--patient", "P1",
+                     "--out", str(record))  # fmt: skip
+    assert code == 0
+    code, out, err = run(
+        "plan", "--indication", "fine-lines", "--screening", str(record), "--on", ON, "--format", "json"
+    )
+    assert code == 0, err
+    # batch: the clinic's question is a screening column without --protocol.
+    ids = (*SPEC_QUESTION_IDS, EXTRA)
+    src = csv_list(tmp_path / "list.csv", ids, {"OK": {EXTRA: "no"}, "LIFT": {EXTRA: "yes"}})
+    code, _, err = run_batch(str(src), "--out-dir", str(tmp_path / "out"), "--format", "json")
+    assert code == 0, err
+    with (tmp_path / "out" / "summary.csv").open(newline="") as fh:
+        rows = {r["patient_id"]: r["status"] for r in csv.DictReader(fh)}
+    assert rows == {"OK": "planned", "LIFT": "refused"}
+
+
+def test_protocols_dir_treatment_protocol_wins_over_the_bundled_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = clinic_folder(tmp_path, monkeypatch)
+    data, _ = catalog.read_source("fine-lines")
+    (folder / "fine-lines.toml").write_text(data.decode().replace("default = 3", "default = 5", 1))
+    code, out, err = run("plan", "--indication", "fine-lines", "--start", ON, "--on", ON, "--format", "json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert len(doc["sessions"]) == 5
+    # aftercare and batch find the same clinic file by name.
+    code, _, err = run("aftercare", "--session-date", ON, "--indication", "fine-lines", "--on", ON)
+    assert code == 0, err
+    src = tmp_path / "plain.csv"
+    src.write_text(f"patient_id,indication,start\nP1,fine-lines,{ON}\n")
+    code, _, err = run_batch(str(src), "--out-dir", str(tmp_path / "o2"), "--format", "json")
+    assert code == 0, err
+    assert len(json.loads((tmp_path / "o2" / "P1.json").read_text())["sessions"]) == 5

@@ -69,7 +69,7 @@ def aftercare(
         assert session_date is not None
         if indication is None:
             raise UsageError("--session-date needs --indication (fine-lines, acne-scars, texture, deep-scars)")
-        protocol = catalog.load_treatment(indication)
+        protocol = catalog.load_treatment(indication, cfg.protocols_dir)
         when = common.parse_flag_date(session_date, "--session-date")
         flags = planning.PlanFlags(
             patient=patient,

@@ -72,7 +72,7 @@ def batch(
     stream = _open(source)
     try:
         header, rows = core.read_rows(stream)
-        screening = catalog.load_screening(protocol)
+        screening = catalog.load_screening(protocol, cfg.protocols_dir)
         screened = core.check_header(header, screening.ids)
         if cfg.holidays:  # an unknown country is one error for the run, not one per row
             from needlecli.clinic import public_holidays

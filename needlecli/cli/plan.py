@@ -104,7 +104,7 @@ def plan(
             raise UsageError("--move needs --from (a saved plan)")
         if indication is None:
             raise UsageError("--indication is required (fine-lines, acne-scars, texture, deep-scars, or a .toml path)")
-        protocol = catalog.load_treatment(indication)
+        protocol = catalog.load_treatment(indication, cfg.protocols_dir)
         terms = None
         if screening is not None:
             record, screening_protocol = common.load_screening_record(screening)

@@ -54,10 +54,11 @@ def screen(
 
     day = parse_on(on)
     patient = check_patient(patient)
-    clinician = clinician or load_config().clinician
+    cfg = load_config()
+    clinician = clinician or cfg.clinician
     if out is not None:
         check_out(out)
-    proto = catalog.load_screening(protocol)
+    proto = catalog.load_screening(protocol, cfg.protocols_dir)
     raw: dict[str, object] = {}
     source = "answers"
     if answers_file is not None:

@@ -1,0 +1,114 @@
+"""The shape of the house: which module may import what, and which modules stay pure.
+
+Read from the source (every import, at module level or inside a function), so an
+arrow pointing the wrong way fails here before it hides in a lazy import.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "needlecli"
+
+#: The pure core: plain functions over dataclasses. No files, clock, environment or printing.
+PURE = ("model", "screening", "scheduling", "aftercare", "answers", "planning", "export")
+#: Modules the pure core may import from needlecli (themselves pure, or only data parsing).
+PURE_MAY_IMPORT = {*PURE, "errors", "clinic"}
+#: Third-party or standard modules a pure module never imports.
+IMPURE_MODULES = ("os", "sys", "pathlib", "tempfile", "subprocess", "shutil", "socket", "time", "io", "builtins")
+#: Calls that read the clock, the environment or files.
+IMPURE_CALLS = ("today", "now", "utcnow", "getenv", "open", "read_text", "read_bytes", "print", "input")
+
+
+def modules() -> dict[str, Path]:
+    out = {}
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE).with_suffix("")
+        parts = [p for p in rel.parts if p != "__init__"]
+        out[".".join(parts)] = path
+    return out
+
+
+def imports(path: Path) -> set[str]:
+    """Every module imported anywhere in the file (absolute names; `from . import x` resolved)."""
+    tree = ast.parse(path.read_text())
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return found
+
+
+def runtime_imports(path: Path) -> set[str]:
+    """Imports outside `if TYPE_CHECKING:` blocks."""
+    tree = ast.parse(path.read_text())
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            skipped |= {id(n) for sub in node.body for n in ast.walk(sub)}
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return found
+
+
+def test_the_walk_sees_every_module() -> None:
+    names = modules()
+    assert {"planning", "batch", "cli", "cli.plan", "render.ics", "export"} <= set(names)
+    assert "needlecli.planning" in imports(names["cli.plan"])
+
+
+@pytest.mark.parametrize("name", sorted(n for n in modules() if not n.startswith("cli") and n != "__main__"))
+def test_nothing_below_the_cli_imports_typer_rich_or_the_cli(name: str) -> None:
+    bad = {
+        m
+        for m in imports(modules()[name])
+        if m.split(".")[0] in ("typer", "rich", "click") or m == "needlecli.cli" or m.startswith("needlecli.cli.")
+    }
+    assert not bad, f"needlecli/{name} imports {sorted(bad)}"
+
+
+@pytest.mark.parametrize("name", PURE)
+def test_pure_modules_import_only_the_pure_core(name: str) -> None:
+    found = runtime_imports(modules()[name])
+    ours = {m.split(".")[1] for m in found if m.startswith("needlecli.") and m.count(".") >= 1}
+    ours -= {"__version__"}
+    assert ours <= PURE_MAY_IMPORT, f"needlecli/{name} imports {sorted(ours - PURE_MAY_IMPORT)}"
+    outside = {m for m in found if m.split(".")[0] in IMPURE_MODULES}
+    assert not outside, f"needlecli/{name} imports {sorted(outside)}"
+
+
+@pytest.mark.parametrize("name", PURE)
+def test_pure_modules_read_no_clock_environment_or_file(name: str) -> None:
+    tree = ast.parse(modules()[name].read_text())
+    calls = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            called = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+            if called in IMPURE_CALLS:
+                calls.add(called)
+        if isinstance(node, ast.Attribute) and node.attr == "environ":
+            calls.add("environ")
+    assert not calls, f"needlecli/{name} calls {sorted(calls)}"
+
+
+def test_the_planning_path_is_written_once() -> None:
+    """`plan`, `aftercare` and `batch` reach plans only through needlecli.planning."""
+    names = modules()
+    for user in ("cli.plan", "cli.aftercare", "batch"):
+        found = imports(names[user])
+        assert "needlecli.planning" in found, user
+        assert not any(m.startswith("needlecli.scheduling") for m in found), f"{user} plans by itself"
