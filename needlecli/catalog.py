@@ -30,6 +30,7 @@ from needlecli.model import (
     ScreeningProtocol,
     TreatmentProtocol,
     WindowSpec,
+    Wording,
 )
 
 QUESTION_TYPES: tuple[QuestionType, ...] = ("bool", "date", "fitzpatrick")
@@ -217,7 +218,7 @@ class _Validator(documents.Checker):
             origin=origin,
         )
         if kind == "screening":
-            self.unknown(raw, "", ("protocol", "questions"))
+            self.unknown(raw, "", ("protocol", "record", "questions"))
             return self.screening(raw, info)
         if kind == "treatment":
             self.unknown(
@@ -234,6 +235,7 @@ class _Validator(documents.Checker):
                     "aftercare",
                     "checklist",
                     "warning_signs",
+                    "wording",
                 ),
             )
             return self.treatment(raw, info)
@@ -273,7 +275,12 @@ class _Validator(documents.Checker):
         for rid in REQUIRED_QUESTIONS:
             if rid not in seen:
                 self.err("questions", f"missing required question {rid!r}")
-        return ScreeningProtocol(info=info, questions=tuple(questions))
+        record = self.table(raw, "record", "")
+        valid_days = 0
+        if record is not None:
+            self.unknown(record, "record", ("valid_days",))
+            valid_days = self.integer(record, "valid_days", "record", 1, 3650) or 0
+        return ScreeningProtocol(info=info, questions=tuple(questions), valid_days=valid_days)
 
     def rules(self, q: Mapping[str, Any], path: str, qtype: str) -> list[Rule]:
         if "rules" not in q:
@@ -394,7 +401,8 @@ class _Validator(documents.Checker):
             self.unknown(warn, "warning_signs", ("items",))
             warning_signs = self.strings(warn, "items", "warning_signs")
         self.windows_match_checklist(windows, checklist)
-        if sessions is None or interval is None or boosters is None:
+        wording = self.wording(raw)
+        if sessions is None or interval is None or boosters is None or wording is None:
             return None
         return TreatmentProtocol(
             info=info,
@@ -412,7 +420,17 @@ class _Validator(documents.Checker):
             pih_note=pih[3],
             checklist=checklist,
             warning_signs=warning_signs,
+            wording=wording,
         )
+
+    def wording(self, raw: Mapping[str, Any]) -> Wording | None:
+        tab = self.table(raw, "wording", "")
+        if tab is None:
+            return None
+        keys = ("pause_title", "arrive", "daily")
+        self.unknown(tab, "wording", keys)
+        pause_title, arrive, daily = (self.string(tab, k, "wording") for k in keys)
+        return Wording(pause_title, arrive, daily)
 
     def windows_match_checklist(self, windows: list[WindowSpec], groups: tuple[ChecklistGroup, ...]) -> None:
         """Each aftercare window must start and end on checklist group boundaries, so the day-by-day

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from needlecli import documents
-from needlecli.clinic import check_zone, parse_time, parse_weekdays, split_region
+from needlecli.clinic import SESSION_MINUTES, check_zone, parse_time, parse_weekdays, split_region
 from needlecli.errors import UsageError
 
 KEYS: tuple[str, ...] = (
@@ -218,7 +218,7 @@ def _session_time(c: documents.Checker, tbl: Mapping[str, Any], key: str, _: Pat
 
 
 def _session_minutes(c: documents.Checker, tbl: Mapping[str, Any], key: str, _: Path) -> object:
-    return c.integer(tbl, key, "clinic", 5, 480)
+    return c.integer(tbl, key, "clinic", *SESSION_MINUTES)
 
 
 def _date_order(c: documents.Checker, tbl: Mapping[str, Any], key: str, _: Path) -> object:

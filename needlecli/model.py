@@ -107,6 +107,8 @@ class Question:
 class ScreeningProtocol:
     info: ProtocolInfo
     questions: tuple[Question, ...]
+    #: A screening older than this many days at planning gets a note to screen again.
+    valid_days: int
 
     def question(self, qid: str) -> Question:
         for q in self.questions:
@@ -147,6 +149,18 @@ class ChecklistGroup:
 
 
 @dataclass(frozen=True)
+class Wording:
+    """Patient wording the documents use around a plan (from the protocol's [wording] table)."""
+
+    #: The title of the pause window before every session.
+    pause_title: str
+    #: What to do on the day of a session, in every session's calendar event.
+    arrive: str
+    #: What to do every day of the series (sun protection), atop checklists and plan sheets.
+    daily: str
+
+
+@dataclass(frozen=True)
 class TreatmentProtocol:
     info: ProtocolInfo
     sessions: Range
@@ -164,6 +178,7 @@ class TreatmentProtocol:
     pih_note: str
     checklist: tuple[ChecklistGroup, ...]
     warning_signs: tuple[str, ...]
+    wording: Wording
 
 
 Protocol = ScreeningProtocol | TreatmentProtocol
@@ -303,6 +318,8 @@ class Plan:
     sessions: tuple[Appointment, ...]
     boosters: tuple[Appointment, ...]
     depth: tuple[DepthZone, ...]
+    #: The protocol's patient wording, for the documents made from the plan.
+    wording: Wording
     notes: tuple[str, ...] = ()
 
     @property

@@ -40,9 +40,6 @@ if TYPE_CHECKING:
     from needlecli.plans import SavedPlan
     from needlecli.records import ScreeningRecord
 
-#: A screening older than this many days gets a note suggesting to screen again.
-STALE_SCREENING_DAYS = 90
-
 
 def check_patient(value: str | None, where: str = "--patient") -> str | None:
     """Patient ids go into (keyed) UIDs and (cleaned) file names: 1-100 printable characters."""
@@ -83,6 +80,8 @@ class ScreeningTerms:
     verdict: Verdict
     earliest: dt.date | None
     evaluated_on: dt.date
+    #: The screening protocol's `record.valid_days`: older at planning, a note says to screen again.
+    valid_days: int
     refusal: Refusal | None
     not_before: dt.date | None
     uses_retinoids: bool | None
@@ -98,6 +97,7 @@ class ScreeningTerms:
 
 def terms_of(
     protocol: TreatmentProtocol,
+    screening: ScreeningProtocol,
     verdict: Verdict,
     earliest: dt.date | None,
     evaluated_on: dt.date,
@@ -117,6 +117,7 @@ def terms_of(
         verdict=verdict,
         earliest=earliest,
         evaluated_on=evaluated_on,
+        valid_days=screening.valid_days,
         refusal=refusal,
         not_before=not_before,
         uses_retinoids=retinoids if isinstance(retinoids, bool) else None,
@@ -131,7 +132,7 @@ def screen_answers(
 ) -> ScreeningTerms:
     """Screen typed answers on ``on`` (a batch row's screening columns)."""
     result = evaluate(screening, answers, on)
-    return terms_of(protocol, result.verdict, result.earliest_date, on, answers)
+    return terms_of(protocol, screening, result.verdict, result.earliest_date, on, answers)
 
 
 def record_terms(
@@ -164,7 +165,7 @@ def record_terms(
         elif fresh.verdict == verdict == "defer":
             both = (earliest, fresh.earliest_date)
             earliest = None if both[0] is None or both[1] is None else max(both[0], both[1])
-    return terms_of(protocol, verdict, earliest, record.evaluated_on, answers)
+    return terms_of(protocol, screening, verdict, earliest, record.evaluated_on, answers)
 
 
 @functools.lru_cache(maxsize=256)
@@ -241,7 +242,7 @@ def new_plan(
         if screening.verdict == "defer":
             notes.append(f"screening defers treatment until {screening.earliest}: sessions start on or after it")
         age = (on - screening.evaluated_on).days
-        if age > STALE_SCREENING_DAYS:
+        if age > screening.valid_days:
             notes.append(f"the screening is {age} days old ({screening.evaluated_on}); consider screening again")
     request = build_request(protocol, flags, config, on, screening=screening, notes=notes)
     return scheduling.build_plan(protocol, request, on, config.uid_key or "")

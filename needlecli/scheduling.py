@@ -141,7 +141,7 @@ def windows_for(
             session=number,
             first_day=day - dt.timedelta(days=days),
             last_day=day - dt.timedelta(days=1),
-            title="Pause before your session",
+            title=protocol.wording.pause_title,
             items=pause_items(protocol, request.uses_retinoids),
             key=f"{prefix}pause-{number}",
         )
@@ -276,6 +276,7 @@ def _assemble(
         sessions=tuple(_appointment(protocol, request, "session", n, day) for n, day in enumerate(dates, 1)),
         boosters=tuple(_appointment(protocol, request, "booster", n, day) for n, day in enumerate(booster_dates, 1)),
         depth=depth_for(protocol, request.pih),
+        wording=protocol.wording,
         notes=notes,
     )
 

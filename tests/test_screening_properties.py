@@ -56,7 +56,7 @@ def protocols(draw: st.DrawFn) -> ScreeningProtocol:
                 rules.append(Rule(cat, "m", "p", "s", values=tuple(sorted(vals))))
         questions.append(Question(f"q{i}", qtype, "S", "?", tuple(rules)))  # type: ignore[arg-type]
     info = ProtocolInfo("random", "screening", "0", "random", ("test",), "0" * 64, "test")
-    return ScreeningProtocol(info, tuple(questions))
+    return ScreeningProtocol(info, tuple(questions), valid_days=90)
 
 
 @st.composite

@@ -164,7 +164,7 @@ def _session_event(
         ev.add("dtstart", day)
         ev.add("dtend", day + dt.timedelta(days=1))
         alarm = _alarm(dt.timedelta(hours=-6), f"{label} tomorrow")  # 18:00 the evening before
-    lines = ["Arrive with clean skin and no makeup."]
+    lines = [plan.wording.arrive]
     if pause is not None:
         lines.append(f"In the {len(_days(pause))} days before it: no " + ", ".join(pause.items) + ".")
     ev.add("description", "\n".join(lines))
@@ -181,7 +181,7 @@ def _window_event(
     plan: Plan, w: Window, session_label: str, session_day: dt.date, stamp: dt.datetime
 ) -> icalendar.Event:
     if w.kind == "pause":
-        ev = _base(plan, w.key, w.revision, "Pause: no retinoids or exfoliants", stamp)
+        ev = _base(plan, w.key, w.revision, w.title, stamp)
         ev.add(
             "description",
             f"Before your {session_label.lower()} on {day_text(session_day)}: no " + ", ".join(w.items) + ".",

@@ -24,6 +24,7 @@ def export(plan: Plan, options: ExportOptions) -> bytes:
         clinic_name=options.clinic_name,
         clinic_phone=options.clinic_phone,
         patient_name=options.name,
+        daily=protocol.wording.daily,
     )
     return text.encode("utf-8")
 
@@ -69,7 +70,7 @@ def plan_markdown(plan: Plan) -> str:
         lines.append("")
         lines += [f"- {item}" for item in w.items]
         lines.append("")
-    lines.append("Every morning: broad-spectrum SPF 30+, reapplied outdoors.")
+    lines.append(plan.wording.daily)
     lines += ["", "## Needle depth by zone", ""]
     lines += _table(["Zone", "Depth"], [[z.zone, depth_text(z.min_mm, z.max_mm)] for z in plan.depth])
     if plan.notes:
@@ -108,13 +109,14 @@ def aftercare_markdown(
     clinic_name: str | None = None,
     clinic_phone: str | None = None,
     patient_name: str | None = None,
+    daily: str,
 ) -> str:
     """A GitHub task list per session, grouped by day, with the warning signs."""
     lines = ["# Aftercare after microneedling", ""]
     if patient_name:
         lines += [f"For: {patient_name}", ""]
     lines += [
-        "Tick each box as you go. Every morning: broad-spectrum SPF 30+, reapplied when outdoors.",
+        f"Tick each box as you go. {daily}",
         "",
     ]
     several = len(checklists) > 1
