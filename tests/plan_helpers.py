@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import time
-from pathlib import Path
 
 from needlecli import catalog
 from needlecli.model import ClinicRules, PlanRequest
@@ -61,12 +58,3 @@ DATE_QUESTIONS = ("isotretinoin_last_dose", "radiation_last_date")
 ALL_NO: dict[str, object] = {
     q: (None if q in DATE_QUESTIONS else 2 if q == "fitzpatrick" else False) for q in SPEC_QUESTION_IDS
 }
-
-
-def wait_for_files(folder: Path, count: int, suffix: str = ".ics", seconds: float = 60) -> None:
-    """Wait until a running batch has written ``count`` files (or the time is up)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if folder.is_dir() and sum(1 for f in os.listdir(folder) if f.endswith(suffix)) >= count:
-            return
-        time.sleep(0.02)

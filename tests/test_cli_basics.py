@@ -8,10 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from needlecli import __version__
-from needlecli.cli import app
+from tests.harness import run, run_process
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMANDS = [
@@ -27,11 +26,6 @@ COMMANDS = [
     ["config", "show"],
     ["config", "init"],
 ]
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    r = CliRunner().invoke(app, list(args))
-    return r.exit_code, r.stdout, r.stderr
 
 
 def test_top_level_help_has_an_example() -> None:
@@ -82,5 +76,5 @@ def test_help_stays_light() -> None:
 
 
 def test_python_dash_m() -> None:
-    r = subprocess.run([sys.executable, "-m", "needlecli", "--version"], capture_output=True, text=True)
+    r = run_process("--version", text=True)
     assert (r.returncode, r.stdout) == (0, f"needle {__version__}\n")

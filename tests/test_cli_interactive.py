@@ -25,6 +25,7 @@ pexpect = pytest.importorskip("pexpect")
 
 from needlecli import catalog  # noqa: E402
 from needlecli.model import Question  # noqa: E402
+from tests.harness import command  # noqa: E402
 
 if sys.platform == "win32":  # pragma: no cover
     pytest.skip("pexpect.spawn needs a POSIX pseudo-terminal", allow_module_level=True)
@@ -124,9 +125,10 @@ class Screen:
         env.update(COLUMNS="200", LINES="50", TERM="dumb", NO_COLOR="1", PYTHONUTF8="1")
         env.pop("NEEDLE_DEBUG", None)
         self.log = io.StringIO()
+        needle, *argv = command("screen", "--on", ON, *args)
         self.child = pexpect.spawn(
-            sys.executable,
-            ["-m", "needlecli", "screen", "--on", ON, *args],
+            needle,
+            argv,
             cwd=str(cwd),
             env=env,
             encoding="utf-8",

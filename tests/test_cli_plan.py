@@ -9,9 +9,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from needlecli.cli import app
+from tests.harness import run
 from tests.plan_helpers import ALL_NO
 
 ON = "2026-12-01"
@@ -22,11 +21,6 @@ def no_user_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "config.toml"
     monkeypatch.setenv("NEEDLE_CONFIG", str(path))
     return path
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    r = CliRunner().invoke(app, list(args))
-    return r.exit_code, r.stdout, r.stderr
 
 
 def plan_json(*args: str) -> dict:  # type: ignore[type-arg]

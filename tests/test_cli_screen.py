@@ -9,10 +9,9 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from needlecli import catalog
-from needlecli.cli import app
+from tests.harness import run
 
 ON = "2026-12-01"
 BASE = {
@@ -34,11 +33,6 @@ BASE = {
     "fitzpatrick": 2,
     "uses_retinoids": False,
 }
-
-
-def run(*args: str, input: str | None = None) -> tuple[int, str, str]:
-    r = CliRunner().invoke(app, list(args), input=input)
-    return r.exit_code, r.stdout, r.stderr
 
 
 def toml_answers(tmp_path: Path, **changes: object) -> Path:
