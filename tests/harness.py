@@ -16,6 +16,8 @@ As a separate process (signals, worker pools, pipes, start-up)::
     run_process("batch", "l.csv", ..., timeout=120)      # subprocess.run, output captured
     start_process("batch", "l.csv", ..., stderr=PIPE)    # subprocess.Popen
     command("screen", "--on", ON)                        # the argv, e.g. for pexpect
+
+And what came out, against the golden files (``check_golden``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from typing import Any
 from typer.testing import CliRunner
 
 from needlecli.cli import app
+
+GOLDEN = Path(__file__).parent / "golden"
 
 
 class Result(tuple[int, str, str]):
@@ -104,3 +108,13 @@ def wait_for_files(folder: Path, count: int, suffix: str = ".ics", seconds: floa
         if folder.is_dir() and sum(1 for f in os.listdir(folder) if f.endswith(suffix)) >= count:
             return
         time.sleep(0.02)
+
+
+def check_golden(name: str, data: bytes) -> None:
+    """``data`` must equal tests/golden/NAME; after an intended change, rerun with NEEDLE_REGEN_GOLDEN=1
+    (e.g. ``NEEDLE_REGEN_GOLDEN=1 .venv/bin/pytest tests -k golden``) and review the diff."""
+    path = GOLDEN / name
+    if os.environ.get("NEEDLE_REGEN_GOLDEN"):
+        path.write_bytes(data)
+    assert path.exists(), f"missing golden file {name}: run with NEEDLE_REGEN_GOLDEN=1"
+    assert data == path.read_bytes(), f"{name} differs from its golden file"

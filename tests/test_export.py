@@ -1,8 +1,8 @@
 """Markdown and ICS exports: golden files, parsers, a real calendar client, privacy.
 
-Regenerate the golden files after an intended change with:
+Regenerate the golden files (these and test_aftercare.py's) after an intended change with:
 
-    NEEDLE_REGEN_GOLDEN=1 .venv/bin/pytest tests/test_export.py
+    NEEDLE_REGEN_GOLDEN=1 .venv/bin/pytest tests -k golden
 """
 
 from __future__ import annotations
@@ -18,55 +18,13 @@ import icalendar
 import pytest
 from ical.calendar_stream import IcsCalendarStream
 
-from tests.harness import output, run
+from tests.harness import check_golden, output, run
+from tests.plan_helpers import plan_args, saved_plan
 
-GOLDEN = Path(__file__).parent / "golden"
+pytestmark = pytest.mark.usefixtures("clinic_config")
+
 ON = "2026-12-01"
 PRIVATE = re.compile(r"acne|scar|fine.lines|texture|keloid|isotretinoin|herpes|fitzpatrick|pregnan|Jane|Doe", re.I)
-
-
-@pytest.fixture(autouse=True)
-def clinic_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    cfg = tmp_path / "config.toml"
-    cfg.write_text('[clinic]\nname = "Harbour Skin Clinic"\nphone = "+44 20 7946 0000"\n')
-    monkeypatch.setenv("NEEDLE_CONFIG", str(cfg))
-
-
-def plan_args(patient: str = "P-0042", indication: str = "acne-scars", *extra: str) -> list[str]:
-    return [
-        "plan",
-        "--on",
-        ON,
-        "--patient",
-        patient,
-        "--indication",
-        indication,
-        "--start",
-        "2027-03-01",
-        "--time",
-        "10:30",
-        "--tz",
-        "Europe/London",
-        "--holidays",
-        "GB",
-        "--boosters",
-        "1",
-        *extra,
-    ]
-
-
-def saved_plan(tmp_path: Path, patient: str = "P-0042") -> Path:
-    path = tmp_path / f"{patient}.toml"
-    output(*plan_args(patient), "--format", "toml", "--out", str(path))
-    return path
-
-
-def check_golden(name: str, data: bytes) -> None:
-    path = GOLDEN / name
-    if os.environ.get("NEEDLE_REGEN_GOLDEN"):
-        path.write_bytes(data)
-    assert path.exists(), f"missing golden file {name}: run with NEEDLE_REGEN_GOLDEN=1"
-    assert data == path.read_bytes(), f"{name} differs from its golden file"
 
 
 def events(data: bytes) -> list[icalendar.Event]:
@@ -82,33 +40,6 @@ def test_golden_plan_ics(tmp_path: Path) -> None:
 
 def test_golden_plan_md() -> None:
     check_golden("plan.md", output(*plan_args(), "--format", "md"))
-
-
-def test_golden_aftercare_session_md() -> None:
-    check_golden(
-        "aftercare-session.md", output("aftercare", "--session-date", "2026-12-01", "--indication", "fine-lines")
-    )
-
-
-def test_golden_aftercare_plan_md(tmp_path: Path) -> None:
-    check_golden("aftercare-plan.md", output("aftercare", "--plan", str(saved_plan(tmp_path)), "--format", "md"))
-
-
-def test_golden_aftercare_session_ics() -> None:
-    data = output(
-        "aftercare",
-        "--session-date",
-        "2026-12-01",
-        "--indication",
-        "fine-lines",
-        "--patient",
-        "P-7",
-        "--format",
-        "ics",
-        "--on",
-        ON,
-    )
-    check_golden("aftercare-session.ics", data)
 
 
 # ----------------------------------------------------------------- ICS properties
