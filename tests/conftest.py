@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -17,3 +18,19 @@ def _no_user_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
         str(tmp_path_factory.getbasetemp())
     ):
         monkeypatch.setenv("NEEDLE_CONFIG", str(tmp_path_factory.getbasetemp() / "no-config.toml"))
+
+
+@pytest.fixture
+def no_user_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A clinic config file of this test's own (not written yet): NEEDLE_CONFIG points at it."""
+    path = tmp_path / "config.toml"
+    monkeypatch.setenv("NEEDLE_CONFIG", str(path))
+    return path
+
+
+@pytest.fixture
+def clinic_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A written clinic config with a name and phone (exports show them)."""
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[clinic]\nname = "Harbour Skin Clinic"\nphone = "+44 20 7946 0000"\n')
+    monkeypatch.setenv("NEEDLE_CONFIG", str(cfg))

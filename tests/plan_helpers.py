@@ -1,15 +1,19 @@
-"""Shared builders for planning tests."""
+"""Shared builders: plan requests, answers files, screening records and plans made with `needle`.
+
+Each builder lives here once; how `needle` is run lives in tests/harness.py.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import time
+import json
 from pathlib import Path
 
 from needlecli import catalog
 from needlecli.model import ClinicRules, PlanRequest
+from tests.harness import output, run
 
+ON = "2026-12-01"
 MON_FRI = frozenset(range(5))
 
 
@@ -62,11 +66,72 @@ ALL_NO: dict[str, object] = {
     q: (None if q in DATE_QUESTIONS else 2 if q == "fitzpatrick" else False) for q in SPEC_QUESTION_IDS
 }
 
+#: ALL_NO as an answers file with no null writes it: a "none" date is false.
+ALL_NO_FALSE: dict[str, object] = {q: (False if q in DATE_QUESTIONS else v) for q, v in ALL_NO.items()}
 
-def wait_for_files(folder: Path, count: int, suffix: str = ".ics", seconds: float = 60) -> None:
-    """Wait until a running batch has written ``count`` files (or the time is up)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if folder.is_dir() and sum(1 for f in os.listdir(folder) if f.endswith(suffix)) >= count:
-            return
-        time.sleep(0.02)
+
+def toml_answers(tmp_path: Path, **changes: object) -> Path:
+    lines = []
+    for k, v in {**ALL_NO_FALSE, **changes}.items():
+        lines.append(f"{k} = {str(v).lower() if isinstance(v, bool) else v}")
+    path = tmp_path / "answers.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def json_answers(tmp_path: Path, **changes: object) -> Path:
+    path = tmp_path / "answers.json"
+    path.write_text(json.dumps({**ALL_NO_FALSE, **changes}))
+    return path
+
+
+#: The answers behind screening_record(): nothing to report, and the patient uses retinoids.
+RECORD_ANSWERS = {**ALL_NO, "uses_retinoids": True}
+
+
+def screening_record(tmp_path: Path, on: str = "2026-11-30", **changes: object) -> Path:
+    """A real record, written by `needle screen --out`."""
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps({**RECORD_ANSWERS, **changes}))
+    out = tmp_path / "screening.toml"
+    code, _, err = run("screen", "--answers", str(answers), "--on", on, "--patient", "P1", "--out", str(out))
+    assert code in (0, 3, 4), err
+    return out
+
+
+def plan_json(*args: str) -> dict:  # type: ignore[type-arg]
+    """`needle plan --on ON --format json ARGS`, which must succeed, as a document."""
+    code, out, err = run("plan", "--on", ON, "--format", "json", *args)
+    assert code == 0, err
+    return json.loads(out)
+
+
+def plan_args(patient: str = "P-0042", indication: str = "acne-scars", *extra: str) -> list[str]:
+    """The export tests' plan: timed, in Europe/London, with GB holidays and a booster."""
+    return [
+        "plan",
+        "--on",
+        ON,
+        "--patient",
+        patient,
+        "--indication",
+        indication,
+        "--start",
+        "2027-03-01",
+        "--time",
+        "10:30",
+        "--tz",
+        "Europe/London",
+        "--holidays",
+        "GB",
+        "--boosters",
+        "1",
+        *extra,
+    ]
+
+
+def saved_plan(tmp_path: Path, patient: str = "P-0042") -> Path:
+    """plan_args() saved as TOML."""
+    path = tmp_path / f"{patient}.toml"
+    output(*plan_args(patient), "--format", "toml", "--out", str(path))
+    return path

@@ -8,24 +8,22 @@ import os
 import signal
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import icalendar
 import pytest
-from typer.testing import CliRunner
 
-from needlecli.cli import app
-from tests.plan_helpers import SPEC_QUESTION_IDS, wait_for_files
+from tests.harness import Result, run, run_process, start_process, wait_for_files
+from tests.plan_helpers import SPEC_QUESTION_IDS
 
 ON = "2026-12-01"
 SCREEN_IDS = SPEC_QUESTION_IDS
 NO = {q: "no" for q in SCREEN_IDS} | {"isotretinoin_last_dose": "", "radiation_last_date": "", "fitzpatrick": "2"}
 
 
-def run(*args: str, input: str | bytes | None = None) -> tuple[int, str, str]:
-    r = CliRunner().invoke(app, ["batch", *args, "--on", ON], input=input)
-    return r.exit_code, r.stdout, r.stderr
+def batch(*args: str, input: str | bytes | None = None) -> Result:
+    """`needle batch ARGS --on ON`, in process."""
+    return run("batch", *args, "--on", ON, input=input)
 
 
 def summary(out: Path) -> list[dict[str, str]]:
@@ -54,7 +52,7 @@ def test_mixed_rows(tmp_path: Path) -> None:
         "P9,texture,2026-12-02,3,4,,\n",
     )
     out = tmp_path / "out"
-    code, _, err = run(str(src), "--out-dir", str(out), "--format", "json", "--jobs", "1")
+    code, _, err = batch(str(src), "--out-dir", str(out), "--format", "json", "--jobs", "1")
     assert code == 1
     assert err.splitlines()[:5] == [
         "row 5: unknown indication 'laser' (use one of fine-lines, acne-scars, texture, deep-scars)",
@@ -90,7 +88,7 @@ def test_hostile_ids_stay_inside_the_folder(tmp_path: Path) -> None:
     lines += [",fine-lines,2026-12-01", f"{'x' * 300},fine-lines,2026-12-01"]
     src = write_csv(tmp_path / "list.csv", "\n".join(lines) + "\n")
     out = tmp_path / "out"
-    code, _, err = run(str(src), "--out-dir", str(out), "--format", "ics")
+    code, _, err = batch(str(src), "--out-dir", str(out), "--format", "ics")
     assert code == 1
     rows = summary(out)
     planned = [r for r in rows if r["status"] == "planned"]
@@ -115,7 +113,7 @@ def test_duplicate_ids_do_not_overwrite(tmp_path: Path) -> None:
         tmp_path / "l.csv", "patient_id,indication,start\nP1,fine-lines,2026-12-01\nP1,texture,2027-01-04\n"
     )
     out = tmp_path / "out"
-    code, _, err = run(str(src), "--out-dir", str(out), "--format", "json")
+    code, _, err = batch(str(src), "--out-dir", str(out), "--format", "json")
     assert code == 1
     assert "row 3: patient_id gives the same file as row 2 (P1.json)" in err
     assert json.loads((out / "P1.json").read_text())["indication"] == "fine-lines"
@@ -125,14 +123,14 @@ def test_excel_csv_bom_semicolon_crlf(tmp_path: Path) -> None:
     src = tmp_path / "excel.csv"
     src.write_bytes("\ufeffpatient_id ; indication ; start\r\n P1 ; fine-lines ; 2026-12-01 \r\n\r\n".encode())
     out = tmp_path / "out"
-    code, _, err = run(str(src), "--out-dir", str(out), "--format", "json")
+    code, _, err = batch(str(src), "--out-dir", str(out), "--format", "json")
     assert code == 0, err
     assert summary(out)[0]["first_session"] == "2026-12-01"
 
 
 def test_stdin(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    code, _, err = run(
+    code, _, err = batch(
         "-", "--out-dir", str(out), "--format", "md", input="patient_id,indication,start\nP9,texture,2026-12-03\n"
     )
     assert code == 0, err
@@ -161,7 +159,7 @@ def test_screening_columns(tmp_path: Path) -> None:
         + "\n",
     )
     out = tmp_path / "out"
-    code, _, _ = run(str(src), "--out-dir", str(out), "--format", "json")
+    code, _, _ = batch(str(src), "--out-dir", str(out), "--format", "json")
     assert code == 1  # only BAD failed
     rows = {r["patient_id"]: r for r in summary(out)}
     assert rows["OK"]["status"] == "planned" and rows["OK"]["verdict"] == "eligible"
@@ -185,14 +183,14 @@ def test_screening_columns(tmp_path: Path) -> None:
 )
 def test_unusable_header_is_exit_2(tmp_path: Path, header: str, message: str) -> None:
     src = write_csv(tmp_path / "h.csv", header + "\n" if header else "")
-    code, _, err = run(str(src), "--out-dir", str(tmp_path / "out"))
+    code, _, err = batch(str(src), "--out-dir", str(tmp_path / "out"))
     assert code == 2 and message in err and err.count("\n") == 1
 
 
 def test_file_modes_and_summary_json(tmp_path: Path) -> None:
     src = write_csv(tmp_path / "l.csv", "patient_id,indication,start\nP1,fine-lines,2026-12-01\n")
     out = tmp_path / "out"
-    code, stdout, _ = run(str(src), "--out-dir", str(out), "--format", "ics", "--json")
+    code, stdout, _ = batch(str(src), "--out-dir", str(out), "--format", "ics", "--json")
     assert code == 0
     doc = json.loads(stdout)
     assert doc["counts"] == {"planned": 1, "refused": 0, "error": 0}
@@ -211,14 +209,10 @@ def big_csv(path: Path, n: int) -> Path:
     return path
 
 
-def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "needlecli", "batch", *args, "--on", ON]
-
-
 def test_two_jobs_keep_input_order_and_pipes_get_no_ansi(tmp_path: Path) -> None:
     src = big_csv(tmp_path / "l.csv", 300)
     out = tmp_path / "out"
-    r = subprocess.run(cli(str(src), "--out-dir", str(out), "--jobs", "2"), capture_output=True, timeout=120)
+    r = run_process("batch", str(src), "--out-dir", str(out), "--jobs", "2", "--on", ON, timeout=120)
     assert r.returncode == 0, r.stderr
     assert b"\x1b[" not in r.stdout + r.stderr
     assert r.stderr.decode().strip() == f"300 planned, 0 refused by screening, 0 failed; summary: {out / 'summary.csv'}"
@@ -230,8 +224,17 @@ def test_two_jobs_keep_input_order_and_pipes_get_no_ansi(tmp_path: Path) -> None
 def test_a_killed_run_leaves_only_whole_files_and_a_rerun_completes(tmp_path: Path) -> None:
     src = big_csv(tmp_path / "l.csv", 4000)
     out = tmp_path / "out"
-    proc = subprocess.Popen(
-        cli(str(src), "--out-dir", str(out), "--jobs", "2"), stderr=subprocess.DEVNULL, start_new_session=True
+    proc = start_process(
+        "batch",
+        str(src),
+        "--out-dir",
+        str(out),
+        "--jobs",
+        "2",
+        "--on",
+        ON,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     wait_for_files(out, 50)
     os.killpg(proc.pid, signal.SIGKILL)  # the parent and its workers, mid-run
@@ -241,7 +244,7 @@ def test_a_killed_run_leaves_only_whole_files_and_a_rerun_completes(tmp_path: Pa
     for name in finals:
         cal = icalendar.Calendar.from_ical((out / name).read_bytes())  # every final file is whole
         assert len(list(cal.walk("VEVENT"))) == 12
-    r = subprocess.run(cli(str(src), "--out-dir", str(out), "--jobs", "2", "--quiet"), capture_output=True, timeout=300)
+    r = run_process("batch", str(src), "--out-dir", str(out), "--jobs", "2", "--quiet", "--on", ON, timeout=300)
     assert r.returncode == 0, r.stderr
     assert len([f for f in os.listdir(out) if f.endswith(".ics")]) == 4000
     assert len(summary(out)) == 4000
@@ -251,8 +254,17 @@ def test_a_killed_run_leaves_only_whole_files_and_a_rerun_completes(tmp_path: Pa
 def test_ctrl_c_stops_cleanly(tmp_path: Path) -> None:
     src = big_csv(tmp_path / "l.csv", 4000)
     out = tmp_path / "out"
-    proc = subprocess.Popen(
-        cli(str(src), "--out-dir", str(out), "--jobs", "2"), stderr=subprocess.PIPE, start_new_session=True
+    proc = start_process(
+        "batch",
+        str(src),
+        "--out-dir",
+        str(out),
+        "--jobs",
+        "2",
+        "--on",
+        ON,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
     )
     wait_for_files(out, 30)
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C at a terminal sends: the whole process group
@@ -269,9 +281,7 @@ def test_ctrl_c_stops_cleanly(tmp_path: Path) -> None:
 def test_a_pipe_given_by_path_is_read_once(tmp_path: Path) -> None:
     data = "patient_id,indication,start\n" + "".join(f"P{i},fine-lines,2026-12-01\n" for i in range(40))
     out = tmp_path / "out"
-    r = subprocess.run(
-        cli("/dev/stdin", "--out-dir", str(out), "--jobs", "1"), input=data.encode(), capture_output=True, timeout=60
-    )
+    r = run_process("batch", "/dev/stdin", "--out-dir", str(out), "--jobs", "1", "--on", ON, input=data.encode())
     assert r.returncode == 0, r.stderr
     assert len(summary(out)) == 40
 
@@ -280,7 +290,7 @@ def test_screened_rows_never_start_before_the_screening(tmp_path: Path) -> None:
     header = ["patient_id", "indication", "start", *SCREEN_IDS]
     cells = ["P1", "fine-lines", "2026-01-05", *(NO[q] for q in SCREEN_IDS)]
     src = write_csv(tmp_path / "s.csv", ",".join(header) + "\n" + ",".join(cells) + "\n")
-    code, _, err = run(str(src), "--out-dir", str(tmp_path / "out"), "--format", "json")  # --on 2026-12-01
+    code, _, err = batch(str(src), "--out-dir", str(tmp_path / "out"), "--format", "json")  # --on 2026-12-01
     assert code == 0, err
     assert summary(tmp_path / "out")[0]["first_session"] == "2026-12-01"
 
@@ -296,9 +306,9 @@ def test_a_refusal_removes_the_earlier_plan(tmp_path: Path) -> None:
         )
 
     out = tmp_path / "out"
-    assert run(str(listing()), "--out-dir", str(out), "--format", "json")[0] == 0
+    assert batch(str(listing()), "--out-dir", str(out), "--format", "json")[0] == 0
     assert (out / "P1.json").exists()
-    code, _, _ = run(str(listing(keloid_history="yes")), "--out-dir", str(out), "--format", "json")
+    code, _, _ = batch(str(listing(keloid_history="yes")), "--out-dir", str(out), "--format", "json")
     assert code == 0
     assert not (out / "P1.json").exists()  # a contraindicated patient must not keep a plan in the folder
     row = summary(out)[0]
@@ -318,7 +328,7 @@ def test_spreadsheet_quirks(tmp_path: Path) -> None:
         b'"A4";"texture";"2026-12-02"\r\n' + b"A5;texture;" + b"9" * 20000 + b"\r\n" + b"A6;deep-scars;2026-12-03\r\n"
     )
     out = tmp_path / "out"
-    code, _, err = run(str(src), "--out-dir", str(out), "--format", "json")
+    code, _, err = batch(str(src), "--out-dir", str(out), "--format", "json")
     assert code == 1
     assert err.splitlines()[:3] == [
         "row 5: start: '2026-02-30' is not a real calendar date",  # the header is row 3
@@ -331,7 +341,7 @@ def test_spreadsheet_quirks(tmp_path: Path) -> None:
 def test_utf16_is_refused_before_anything_is_written(tmp_path: Path) -> None:
     src = tmp_path / "u.csv"
     src.write_bytes("patient_id,indication,start\nP1,fine-lines,2026-12-01\n".encode("utf-16"))
-    code, _, err = run(str(src), "--out-dir", str(tmp_path / "out"))
+    code, _, err = batch(str(src), "--out-dir", str(tmp_path / "out"))
     assert code == 2 and "not UTF-8 text" in err
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
 
@@ -341,7 +351,7 @@ def test_names_are_checked_when_shown(tmp_path: Path) -> None:
         tmp_path / "n.csv",
         'indication,start,patient_id,name\nfine-lines,2026-12-01,P1,"Jane\nDoe"\nfine-lines,2026-12-01\n',
     )
-    code, _, err = run(str(src), "--out-dir", str(tmp_path / "out"), "--include-name")
+    code, _, err = batch(str(src), "--out-dir", str(tmp_path / "out"), "--include-name")
     assert code == 1
     assert err.splitlines()[:2] == [
         "row 2: name: must be one line of printable text",
@@ -357,6 +367,6 @@ def test_a_planted_summary_symlink_is_replaced_not_followed(tmp_path: Path) -> N
     (out / "summary.csv").symlink_to(victim)
     (out / "P1.ics").symlink_to(victim)
     src = write_csv(tmp_path / "l.csv", "patient_id,indication,start\nP1,fine-lines,2026-12-01\n")
-    assert run(str(src), "--out-dir", str(out))[0] == 0
+    assert batch(str(src), "--out-dir", str(out))[0] == 0
     assert victim.read_text() == "keep me"
     assert not (out / "summary.csv").is_symlink() and not (out / "P1.ics").is_symlink()

@@ -8,30 +8,32 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+import typer.main
+from typer._click.core import Command  # typer bundles click; needlecli.cli imports it the same way
 
 from needlecli import __version__
 from needlecli.cli import app
+from tests.harness import run, run_process
 
 ROOT = Path(__file__).resolve().parent.parent
-COMMANDS = [
-    ["screen"],
-    ["plan"],
-    ["aftercare"],
-    ["batch"],
-    ["protocols"],
-    ["protocols", "list"],
-    ["protocols", "show"],
-    ["protocols", "validate"],
-    ["config"],
-    ["config", "show"],
-    ["config", "init"],
-]
 
 
-def run(*args: str) -> tuple[int, str, str]:
-    r = CliRunner().invoke(app, list(args))
-    return r.exit_code, r.stdout, r.stderr
+def command_paths(command: Command, path: tuple[str, ...] = ()) -> list[list[str]]:
+    """Every command and subcommand under ``command``, as the words typed after `needle`."""
+    found = [list(path)] if path else []
+    for name, sub in getattr(command, "commands", {}).items():
+        if not sub.hidden:
+            found += command_paths(sub, (*path, name))
+    return found
+
+
+#: Read from the app, so a new command must come with help that has an example and a README mention.
+COMMANDS = command_paths(typer.main.get_command(app))
+
+
+def test_the_command_list_comes_from_the_app() -> None:
+    assert ["plan"] in COMMANDS and ["protocols", "validate"] in COMMANDS  # groups are walked into
+    assert len(COMMANDS) == len({" ".join(c) for c in COMMANDS})
 
 
 def test_top_level_help_has_an_example() -> None:
@@ -82,5 +84,5 @@ def test_help_stays_light() -> None:
 
 
 def test_python_dash_m() -> None:
-    r = subprocess.run([sys.executable, "-m", "needlecli", "--version"], capture_output=True, text=True)
+    r = run_process("--version", text=True)
     assert (r.returncode, r.stdout) == (0, f"needle {__version__}\n")

@@ -14,6 +14,7 @@ import os
 import re
 import stat
 import sys
+import time
 import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ pexpect = pytest.importorskip("pexpect")
 
 from needlecli import catalog  # noqa: E402
 from needlecli.model import Question  # noqa: E402
+from tests.harness import command  # noqa: E402
 
 if sys.platform == "win32":  # pragma: no cover
     pytest.skip("pexpect.spawn needs a POSIX pseudo-terminal", allow_module_level=True)
@@ -58,6 +60,43 @@ def strip_ansi(text: str) -> str:
     return ANSI.sub("", text).replace("\r\n", "\n")
 
 
+def _syscall_of(pid: int | str) -> list[str] | None:
+    """What ``pid`` is doing, from /proc: ``[number, arg1, ...]`` while blocked in a system call,
+    ``["running"]`` otherwise; None where /proc does not say (not Linux, or not allowed)."""
+    try:
+        with open(f"/proc/{pid}/syscall") as fh:
+            return fh.read().split()
+    except OSError:
+        return None
+
+
+# The number of read(2) on this machine: reading our own /proc entry is itself a read.
+_self = _syscall_of("self")
+READ_SYSCALL = _self[0] if _self and _self[0].isdigit() else None
+
+
+def wait_until_reading_stdin(pid: int, seconds: float = TIMEOUT) -> None:
+    """Wait until ``pid`` is blocked in read(0, ...), i.e. really waiting for a key.
+
+    A prompt on the screen is not enough before sending a signal: Python writes the
+    prompt, then enters input(), and only then blocks in read(). A SIGINT that lands
+    in between only sets a flag that nothing looks at while read() blocks, so the
+    Ctrl-C is lost and the interview waits for ever. Where /proc cannot tell (not
+    Linux), a short pause is the best that can be done.
+    """
+    if READ_SYSCALL is None or _syscall_of(pid) is None:
+        time.sleep(0.5)
+        return
+    deadline = time.monotonic() + seconds
+    call = None
+    while time.monotonic() < deadline:
+        call = _syscall_of(pid)
+        if call and call[0] == READ_SYSCALL and int(call[1], 16) == 0:
+            return
+        time.sleep(0.005)
+    raise AssertionError(f"process {pid} never blocked reading its terminal: {call}")
+
+
 def write_answers(path: Path, answers: dict[str, object]) -> Path:
     """A TOML answers file (bool, int, ISO date or false only)."""
     lines = []
@@ -86,9 +125,10 @@ class Screen:
         env.update(COLUMNS="200", LINES="50", TERM="dumb", NO_COLOR="1", PYTHONUTF8="1")
         env.pop("NEEDLE_DEBUG", None)
         self.log = io.StringIO()
+        needle, *argv = command("screen", "--on", ON, *args)
         self.child = pexpect.spawn(
-            sys.executable,
-            ["-m", "needlecli", "screen", "--on", ON, *args],
+            needle,
+            argv,
             cwd=str(cwd),
             env=env,
             encoding="utf-8",
@@ -106,6 +146,13 @@ class Screen:
         except (pexpect.TIMEOUT, pexpect.EOF) as exc:
             raise AssertionError(f"expected {text!r}; the screen so far:\n{self.transcript}") from exc
         return strip_ansi(self.child.before)
+
+    def interrupt(self, prompt: str) -> str:
+        """Wait for ``prompt`` and for the command to be reading its answer, then press Ctrl-C."""
+        before = self.expect(prompt)
+        wait_until_reading_stdin(self.child.pid)
+        self.child.sendintr()
+        return before
 
     def answer(self, prompt: str, reply: str) -> str:
         before = self.expect(prompt)
@@ -311,13 +358,12 @@ def test_ctrl_c_cancels_and_saves_nothing(screen, tmp_path, where):
     if where == "mid-interview":
         run = screen("--out", str(out))
         run.answer(prompt_of("pregnant"), "n")
-        run.expect(prompt_of("isotretinoin_last_dose"))
+        run.interrupt(prompt_of("isotretinoin_last_dose"))
     else:
         answers = write_answers(tmp_path / "p.toml", all_no_except("pregnant"))
         run = screen("--answers", str(answers), "--out", str(out))
         run.answer(prompt_of("pregnant"), "y")
-        run.expect(SUMMARY_PROMPT)
-    run.child.sendintr()
+        run.interrupt(SUMMARY_PROMPT)
 
     after = run.expect(CANCELLED)
     assert "Traceback" not in after

@@ -1,106 +1,20 @@
-"""`needle plan` and `needle config` end to end (in process)."""
+"""`needle plan` as a command: bad flags are one line and exit 2, every format renders and saves.
+
+(How a request becomes a plan: test_planning.py.)
+"""
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 import tomllib
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from needlecli.cli import app
-from tests.plan_helpers import ALL_NO
+from tests.harness import run
 
 ON = "2026-12-01"
-
-
-@pytest.fixture(autouse=True)
-def no_user_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "config.toml"
-    monkeypatch.setenv("NEEDLE_CONFIG", str(path))
-    return path
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    r = CliRunner().invoke(app, list(args))
-    return r.exit_code, r.stdout, r.stderr
-
-
-def plan_json(*args: str) -> dict:  # type: ignore[type-arg]
-    code, out, err = run("plan", "--on", ON, "--format", "json", *args)
-    assert code == 0, err
-    return json.loads(out)
-
-
-def test_json_shape_and_dates() -> None:
-    doc = plan_json("--patient", "P1", "--indication", "acne-scars", "--start", "2026-12-01")
-    assert doc["indication"] == "acne-scars"
-    assert [(s["number"], s["date"]) for s in doc["sessions"]] == [
-        (1, "2026-12-01"),
-        (2, "2026-12-29"),
-        (3, "2027-01-26"),
-    ]
-    assert "start" not in doc["sessions"][0]
-    pause = doc["windows"][0]
-    assert pause == {
-        "kind": "pause",
-        "session": 1,
-        "first_day": "2026-11-26",
-        "last_day": "2026-11-30",
-        "title": "Pause before your session",
-        "items": pause["items"],
-        "id": "pause-1",
-        "revision": 0,
-    }
-    assert pause["items"][0].startswith("topical retinoids")
-    assert [(w["kind"], w["first_day"], w["last_day"]) for w in doc["windows"][1:3]] == [
-        ("aftercare", "2026-12-01", "2026-12-03"),
-        ("aftercare", "2026-12-01", "2026-12-07"),
-    ]
-    assert doc["boosters"] == []
-
-
-def test_times_zone_and_boosters() -> None:
-    doc = plan_json(
-        "--indication",
-        "fine-lines",
-        "--start",
-        "2027-03-01",
-        "--time",
-        "10:30",
-        "--tz",
-        "Europe/London",
-        "--duration",
-        "45",
-        "--boosters",
-        "1",
-    )
-    s = doc["sessions"]
-    assert (s[0]["start"], s[0]["end"]) == ("2027-03-01T10:30:00+00:00", "2027-03-01T11:15:00+00:00")
-    assert s[1]["start"] == "2027-03-29T10:30:00+01:00"
-    assert doc["boosters"][0]["date"] == "2027-10-26"
-    assert doc["boosters"][0]["start"] == "2027-10-26T10:30:00+01:00"  # still BST: it ends on 31 October 2027
-
-
-def test_holidays_and_closed_days() -> None:
-    doc = plan_json("--indication", "fine-lines", "--start", "2026-12-25", "--holidays", "GB", "--closed", "2027-01-26")
-    # 25 Dec (Christmas) and 28 Dec (Boxing Day, substitute) are GB holidays; 26 Jan is closed.
-    assert [s["date"] for s in doc["sessions"]] == ["2026-12-29", "2027-01-27", "2027-02-24"]
-
-
-def test_time_without_zone_says_utc() -> None:
-    code, out, err = run("plan", "--indication", "texture", "--on", ON, "--time", "09:00", "--format", "json")
-    assert code == 0
-    assert "session times are in UTC" in err
-    assert json.loads(out)["sessions"][0]["start"] == "2026-12-01T09:00:00+00:00"
-
-
-def test_clinic_days_list() -> None:
-    doc = plan_json("--indication", "fine-lines", "--start", "2026-12-01", "--clinic-days", "mon,wed")
-    assert [s["date"] for s in doc["sessions"]] == ["2026-12-02", "2026-12-30", "2027-01-27"]
 
 
 @pytest.mark.parametrize(
@@ -132,97 +46,6 @@ def test_bad_input_is_one_line_exit_2(args: list[str], message: str) -> None:
     assert out == ""
     assert err.startswith("needle: error: ") and err.count("\n") == 1
     assert message in err
-
-
-def test_closed_stretch_is_exit_2_naming_the_session() -> None:
-    closed = []
-    for i in range(15):
-        closed += ["--closed", f"2026-12-{29 + i}" if 29 + i <= 31 else f"2027-01-{29 + i - 31:02d}"]
-    code, _, err = run("plan", "--on", ON, "--indication", "fine-lines", "--start", "2026-12-01", *closed)
-    assert code == 2
-    assert "session 2: no open clinic day between 2026-12-29" in err
-
-
-BASE_ANSWERS = {**ALL_NO, "uses_retinoids": True}
-
-
-def screening_record(tmp_path: Path, on: str = "2026-11-30", **changes: object) -> Path:
-    """A real record, written by `needle screen --out`."""
-    answers = tmp_path / "answers.json"
-    answers.write_text(json.dumps({**BASE_ANSWERS, **changes}))
-    out = tmp_path / "screening.toml"
-    code, _, err = run("screen", "--answers", str(answers), "--on", on, "--patient", "P1", "--out", str(out))
-    assert code in (0, 3, 4), err
-    return out
-
-
-def test_screening_contraindicated_exit_4(tmp_path: Path) -> None:
-    rec = screening_record(tmp_path, keloid_history=True)
-    code, out, err = run("plan", "--on", ON, "--indication", "fine-lines", "--screening", str(rec))
-    assert (code, out) == (4, "")
-    assert "contraindicated" in err and "no plan" in err
-
-
-def test_screening_undated_defer_exit_3(tmp_path: Path) -> None:
-    rec = screening_record(tmp_path, pregnant=True)
-    code, _, err = run("plan", "--on", ON, "--indication", "fine-lines", "--screening", str(rec))
-    assert code == 3 and "no end date" in err
-
-
-def test_screening_dated_defer_to_a_sunday(tmp_path: Path) -> None:
-    rec = screening_record(tmp_path, isotretinoin_last_dose="2026-08-31", uses_retinoids=False, fitzpatrick=5)
-    code, out, err = run("plan", "--on", ON, "--indication", "acne-scars", "--screening", str(rec), "--format", "json")
-    assert code == 0, err
-    doc = json.loads(out)
-    assert doc["sessions"][0]["date"] == "2027-03-01"  # deferral ends Sun 2027-02-28
-    assert doc["patient"] == "P1"
-    assert "screening defers treatment until 2027-02-28" in err
-    assert not any("retinoid" in item for item in doc["windows"][0]["items"])
-    assert {d["zone"]: d["max"] for d in doc["depth_mm"]}["cheeks"] == 2.25  # PIH: one step shallower
-
-
-def test_sessions_never_fall_before_the_screening(tmp_path: Path) -> None:
-    rec = screening_record(tmp_path, on="2027-01-10", isotretinoin_last_dose="2026-06-01")  # caution
-    code, out, err = run(
-        "plan",
-        "--on",
-        "2027-01-10",
-        "--indication",
-        "fine-lines",
-        "--screening",
-        str(rec),
-        "--start",
-        "2026-07-01",
-        "--format",
-        "json",
-    )
-    assert code == 0, err
-    assert json.loads(out)["sessions"][0]["date"] == "2027-01-11"  # Sun 10 Jan -> Mon 11 Jan
-
-
-def test_screening_for_another_patient_is_refused(tmp_path: Path) -> None:
-    rec = screening_record(tmp_path)
-    code, _, err = run("plan", "--on", ON, "--indication", "fine-lines", "--patient", "P2", "--screening", str(rec))
-    assert code == 2 and "the record is for patient 'P1', not 'P2'" in err
-
-
-def test_hand_edited_screening_verdict_is_refused(tmp_path: Path) -> None:
-    import tomli_w
-
-    rec = screening_record(tmp_path, keloid_history=True)
-    doc = tomllib.loads(rec.read_text())
-    doc.update(verdict="eligible", earliest_date=doc["evaluated_on"], findings=[])
-    rec.write_text(tomli_w.dumps(doc))
-    code, _, err = run("plan", "--on", ON, "--indication", "fine-lines", "--screening", str(rec))
-    assert code == 2 and "the verdict does not match the answers (was it edited?)" in err
-    del doc["answers"]["keloid_history"]
-    rec.write_text(tomli_w.dumps(doc))
-    code, _, err = run("plan", "--on", ON, "--indication", "fine-lines", "--screening", str(rec))
-    assert code == 2 and "answers: missing keloid_history" in err
-    del doc["findings"]
-    rec.write_text(tomli_w.dumps(doc))
-    code, _, err = run("plan", "--on", ON, "--indication", "fine-lines", "--screening", str(rec))
-    assert code == 2 and "findings: missing" in err
 
 
 def test_every_format_renders(tmp_path: Path) -> None:
@@ -264,102 +87,6 @@ def test_every_format_renders(tmp_path: Path) -> None:
     assert sorted(os.listdir(tmp_path)) == ["p.json", "p.md", "p.toml", "p.txt"]  # no temp files left
 
 
-def save_fine_lines_plan(tmp_path: Path, *extra: str) -> Path:
-    """A saved fine-lines plan for P1 starting 2026-12-01 (planned on ON), with extra flags."""
-    saved = tmp_path / "plan.toml"
-    code, _, err = run(
-        "plan", "--on", ON, "--patient", "P1", "--indication", "fine-lines", "--start", "2026-12-01",
-        *extra, "--format", "toml", "--out", str(saved),
-    )  # fmt: skip
-    assert code == 0, err
-    return saved
-
-
-def test_saved_plan_round_trip_and_move(tmp_path: Path) -> None:
-    saved = save_fine_lines_plan(tmp_path, "--sessions", "4", "--boosters", "1", "--holidays", "GB")
-    first = saved.read_text()
-    # Re-export without a move: the same plan.
-    code, out, err = run("plan", "--from", str(saved), "--format", "toml", "--on", ON)
-    assert code == 0, err
-    assert out == first
-    # Move session 3; the later sessions follow, earlier ones stay, revisions rise.
-    code, _, err = run(
-        "plan", "--from", str(saved), "--move", "3=2027-02-02", "--on", ON, "--format", "toml", "--out", str(saved)
-    )
-    assert code == 0, err
-    doc = tomllib.loads(saved.read_text())
-    assert [str(s["date"]) for s in doc["sessions"]] == ["2026-12-01", "2026-12-29", "2027-02-02", "2027-03-02"]
-    assert [s["revision"] for s in doc["sessions"]] == [0, 0, 1, 1]
-    assert doc["revision"] == 1
-    assert str(doc["boosters"][0]["date"]) == "2027-09-02" and doc["boosters"][0]["revision"] == 1
-    assert doc["plan_id"] == tomllib.loads(first)["plan_id"]
-
-
-def test_bad_moves(tmp_path: Path) -> None:
-    saved = save_fine_lines_plan(tmp_path)
-    for move, message in [
-        ("3", "expected N=YYYY-MM-DD"),
-        ("x=2027-01-01", "expected N=YYYY-MM-DD"),
-        ("2=2027-01-02", "Sat is not a clinic day"),
-        ("2=2027-02-30", "not a real calendar date"),
-        ("9=2027-01-04", "there is no session 9"),
-    ]:
-        code, _, err = run("plan", "--from", str(saved), "--move", move)
-        assert code == 2 and message in err, (move, err)
-    code, _, err = run("plan", "--from", str(saved), "--sessions", "5")
-    assert code == 2 and "the saved plan fixes --sessions" in err
-
-
-def test_broken_saved_plan(tmp_path: Path) -> None:
-    bad = tmp_path / "bad.toml"
-    bad.write_text('record = "needle-plan"\nformat = 1\n')
-    code, _, err = run("plan", "--from", str(bad))
-    assert code == 2 and f"{bad}: protocol: missing" in err
-    bad.write_text("garbage = [")
-    code, _, err = run("plan", "--from", str(bad))
-    assert code == 2 and "not a valid saved plan" in err
-
-
-def test_config_drives_defaults_and_flags_override(no_user_config: Path) -> None:
-    no_user_config.write_text(
-        '[clinic]\nname = "Harbour"\ndays = "tue-sat"\nclosed = [2026-12-01]\nholidays = "GB"\n'
-        'time_zone = "Europe/London"\nsession_time = "09:15"\nsession_minutes = 30\n'
-    )
-    doc = plan_json("--indication", "fine-lines", "--start", "2026-12-01")
-    assert doc["sessions"][0]["date"] == "2026-12-02"  # 1 Dec closed by config
-    assert doc["sessions"][0]["start"] == "2026-12-02T09:15:00+00:00"
-    assert doc["sessions"][0]["end"] == "2026-12-02T09:45:00+00:00"
-    doc = plan_json(
-        "--indication", "fine-lines", "--start", "2026-12-05", "--clinic-days", "mon-fri", "--time", "14:00"
-    )
-    assert doc["sessions"][0]["date"] == "2026-12-07"  # flag beats config: Saturday no longer open
-    assert doc["sessions"][0]["start"] == "2026-12-07T14:00:00+00:00"
-    code, out, _ = run("config", "show")
-    assert code == 0
-    assert f"config file: {no_user_config}" in out
-    assert "days" in out and "tue,wed,thu,fri,sat" in out and str(no_user_config) in out
-    assert "clinician" in out and "(not set)" in out and "(default)" in out
-
-
-def test_bad_config_is_one_line(no_user_config: Path) -> None:
-    no_user_config.write_text('[clinic]\ndays = "funday"\ntime_zone = "Nowhere/City"\nsesion_minutes = 5\n')
-    code, _, err = run("plan", "--on", ON, "--indication", "fine-lines")
-    assert code == 2 and err.count("\n") == 1
-    assert "clinic.days: 'funday' is not a weekday" in err
-    assert "clinic.time_zone: unknown time zone 'Nowhere/City'" in err
-    assert "clinic.sesion_minutes: unknown key (did you mean 'clinic.session_minutes'?)" in err
-
-
-def test_config_init(no_user_config: Path) -> None:
-    code, out, _ = run("config", "init")
-    assert code == 0 and out.strip() == f"wrote {no_user_config}"
-    assert tomllib.loads(no_user_config.read_text())["clinic"]["days"] == "mon-fri"
-    code, _, err = run("config", "init")
-    assert code == 2 and "already exists" in err
-    assert run("config", "init", "--force")[0] == 0
-    assert run("config", "show")[0] == 0
-
-
 def test_hostile_numbers_fail_fast_without_tracebacks() -> None:
     for args, message in [
         (["--sessions", "99999999999999999999", "--holidays", "GB"], "sessions 99999999999999999999 is outside"),
@@ -371,48 +98,3 @@ def test_hostile_numbers_fail_fast_without_tracebacks() -> None:
         code, out, err = run("plan", "--on", ON, "--indication", "fine-lines", *args)
         assert code == 2 and out == "" and message in err, (args, err)
         assert "Traceback" not in err
-
-
-def test_saved_plan_is_checked_again(tmp_path: Path) -> None:
-    saved = save_fine_lines_plan(tmp_path, "--holidays", "GB")
-    good = saved.read_text()
-    saved.write_text(good.replace("date = 2026-12-29", "date = 2026-12-25"))
-    code, _, err = run("plan", "--from", str(saved))
-    assert code == 2 and "session 2 on 2026-12-25: the clinic is closed that day" in err
-    saved.write_text(good.replace("interval_weeks = 4", "interval_weeks = -3"))
-    code, _, err = run("plan", "--from", str(saved))
-    assert code == 2 and "interval-weeks -3 is outside fine-lines's range 4-6" in err
-    saved.write_text(good.replace("duration_minutes = 60", "duration_minutes = 99999999999"))
-    code, _, err = run("plan", "--from", str(saved))
-    assert code == 2 and "session length must be 5-480 minutes" in err
-    # Moves into years the saved holidays did not cover still respect public holidays.
-    saved.write_text(good)
-    code, _, err = run("plan", "--from", str(saved), "--move", "1=2030-12-25", "--on", ON)
-    assert code == 2 and "the clinic is closed that day" in err
-    code, _, err = run("plan", "--from", str(saved), "--move", "²=2027-01-05")
-    assert code == 2 and "expected N=YYYY-MM-DD" in err
-    code, _, err = run("plan", "--from", str(saved), "--sessions", "0")
-    assert code == 2 and "the saved plan fixes --sessions" in err
-
-
-def test_configured_zone_is_announced(no_user_config: Path) -> None:
-    no_user_config.write_text('[clinic]\ntime_zone = "Europe/London"\nclinician = "Dr Rao"\n')
-    code, _, err = run("plan", "--on", ON, "--indication", "fine-lines", "--time", "10:00", "--format", "json")
-    assert code == 0 and "session times are in Europe/London (the clinic config's time_zone)" in err
-
-
-def test_hand_edited_boosters_and_revisions_are_refused(tmp_path: Path) -> None:
-    saved = save_fine_lines_plan(tmp_path, "--boosters", "1")
-    good = saved.read_text()
-    doc = tomllib.loads(good)
-    booster = doc["boosters"][0]["date"]
-    sunday = booster + __import__("datetime").timedelta(days=6 - booster.weekday())
-    saved.write_text(good.replace(f"date = {booster}", f"date = {sunday}"))
-    code, _, err = run("plan", "--from", str(saved))
-    assert code == 2 and f"booster 1 on {sunday}: Sun is not a clinic day" in err
-    saved.write_text(good.replace(f"date = {booster}", "date = 2026-12-02"))
-    code, _, err = run("plan", "--from", str(saved))
-    assert code == 2 and "booster 1 on 2026-12-02 must fall 3-6 months after" in err
-    saved.write_text(good.replace("revision = 0", "revision = -3", 1))
-    code, _, err = run("plan", "--from", str(saved))
-    assert code == 2 and "revisions must be 0 or more" in err

@@ -6,15 +6,8 @@ import json
 import tomllib
 from pathlib import Path
 
-from typer.testing import CliRunner
-
 from needlecli import catalog
-from needlecli.cli import app
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    r = CliRunner().invoke(app, list(args))
-    return r.exit_code, r.stdout, r.stderr
+from tests.harness import run
 
 
 def test_list() -> None:

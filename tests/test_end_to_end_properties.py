@@ -13,11 +13,10 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
 from needlecli import catalog
-from needlecli.cli import app
 from needlecli.model import WEEKDAYS
+from tests.harness import run
 
 SCREEN = catalog.load_screening()
 DATES = st.dates(min_value=dt.date(2024, 1, 1), max_value=dt.date(2028, 12, 31))
@@ -33,13 +32,6 @@ def answer(q_type: str) -> st.SearchStrategy[object]:
 
 
 ANSWERS = st.fixed_dictionaries({q.id: answer(q.type) for q in SCREEN.questions})
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    r = CliRunner().invoke(app, list(args))
-    assert r.exception is None or isinstance(r.exception, SystemExit), repr(r.exception)
-    assert "Traceback" not in r.stderr
-    return r.exit_code, r.stdout, r.stderr
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))

@@ -1,8 +1,8 @@
 """Markdown and ICS exports: golden files, parsers, a real calendar client, privacy.
 
-Regenerate the golden files after an intended change with:
+Regenerate the golden files (these and test_aftercare.py's) after an intended change with:
 
-    NEEDLE_REGEN_GOLDEN=1 .venv/bin/pytest tests/test_export.py
+    NEEDLE_REGEN_GOLDEN=1 .venv/bin/pytest tests -k golden
 """
 
 from __future__ import annotations
@@ -17,63 +17,14 @@ from pathlib import Path
 import icalendar
 import pytest
 from ical.calendar_stream import IcsCalendarStream
-from typer.testing import CliRunner
 
-from needlecli.cli import app
+from tests.harness import check_golden, output, run
+from tests.plan_helpers import plan_args, saved_plan
 
-GOLDEN = Path(__file__).parent / "golden"
+pytestmark = pytest.mark.usefixtures("clinic_config")
+
 ON = "2026-12-01"
 PRIVATE = re.compile(r"acne|scar|fine.lines|texture|keloid|isotretinoin|herpes|fitzpatrick|pregnan|Jane|Doe", re.I)
-
-
-@pytest.fixture(autouse=True)
-def clinic_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    cfg = tmp_path / "config.toml"
-    cfg.write_text('[clinic]\nname = "Harbour Skin Clinic"\nphone = "+44 20 7946 0000"\n')
-    monkeypatch.setenv("NEEDLE_CONFIG", str(cfg))
-
-
-def run(*args: str) -> bytes:
-    r = CliRunner().invoke(app, list(args))
-    assert r.exit_code == 0, r.stderr
-    return r.stdout_bytes
-
-
-def plan_args(patient: str = "P-0042", indication: str = "acne-scars", *extra: str) -> list[str]:
-    return [
-        "plan",
-        "--on",
-        ON,
-        "--patient",
-        patient,
-        "--indication",
-        indication,
-        "--start",
-        "2027-03-01",
-        "--time",
-        "10:30",
-        "--tz",
-        "Europe/London",
-        "--holidays",
-        "GB",
-        "--boosters",
-        "1",
-        *extra,
-    ]
-
-
-def saved_plan(tmp_path: Path, patient: str = "P-0042") -> Path:
-    path = tmp_path / f"{patient}.toml"
-    run(*plan_args(patient), "--format", "toml", "--out", str(path))
-    return path
-
-
-def check_golden(name: str, data: bytes) -> None:
-    path = GOLDEN / name
-    if os.environ.get("NEEDLE_REGEN_GOLDEN"):
-        path.write_bytes(data)
-    assert path.exists(), f"missing golden file {name}: run with NEEDLE_REGEN_GOLDEN=1"
-    assert data == path.read_bytes(), f"{name} differs from its golden file"
 
 
 def events(data: bytes) -> list[icalendar.Event]:
@@ -84,43 +35,18 @@ def events(data: bytes) -> list[icalendar.Event]:
 
 
 def test_golden_plan_ics(tmp_path: Path) -> None:
-    check_golden("plan.ics", run(*plan_args(), "--format", "ics"))
+    check_golden("plan.ics", output(*plan_args(), "--format", "ics"))
 
 
 def test_golden_plan_md() -> None:
-    check_golden("plan.md", run(*plan_args(), "--format", "md"))
-
-
-def test_golden_aftercare_session_md() -> None:
-    check_golden("aftercare-session.md", run("aftercare", "--session-date", "2026-12-01", "--indication", "fine-lines"))
-
-
-def test_golden_aftercare_plan_md(tmp_path: Path) -> None:
-    check_golden("aftercare-plan.md", run("aftercare", "--plan", str(saved_plan(tmp_path)), "--format", "md"))
-
-
-def test_golden_aftercare_session_ics() -> None:
-    data = run(
-        "aftercare",
-        "--session-date",
-        "2026-12-01",
-        "--indication",
-        "fine-lines",
-        "--patient",
-        "P-7",
-        "--format",
-        "ics",
-        "--on",
-        ON,
-    )
-    check_golden("aftercare-session.ics", data)
+    check_golden("plan.md", output(*plan_args(), "--format", "md"))
 
 
 # ----------------------------------------------------------------- ICS properties
 
 
 def test_ics_is_strict_rfc5545(tmp_path: Path) -> None:
-    data = run(*plan_args(), "--format", "ics")
+    data = output(*plan_args(), "--format", "ics")
     assert data.startswith(b"BEGIN:VCALENDAR\r\n") and data.endswith(b"END:VCALENDAR\r\n")
     assert b"\n" not in data.replace(b"\r\n", b"")  # CRLF only
     assert all(len(line) <= 75 for line in data.split(b"\r\n"))  # folded
@@ -140,13 +66,13 @@ def test_ics_is_strict_rfc5545(tmp_path: Path) -> None:
 
 
 def test_dst_correct_local_times() -> None:
-    data = run(*plan_args(), "--format", "json")
+    data = output(*plan_args(), "--format", "json")
     import json
 
     doc = json.loads(data)
     starts = [s["start"] for s in doc["sessions"]]
     assert starts == ["2027-03-01T10:30:00+00:00", "2027-03-29T10:30:00+01:00", "2027-04-26T10:30:00+01:00"]
-    ics = events(run(*plan_args(), "--format", "ics"))
+    ics = events(output(*plan_args(), "--format", "ics"))
     sessions = [e for e in ics if str(e["SUMMARY"]).startswith("Microneedling session")]
     local = [e.decoded("DTSTART") for e in sessions]
     assert [d.strftime("%H:%M %Z") for d in local] == ["10:30 GMT", "10:30 BST", "10:30 BST"]
@@ -156,15 +82,15 @@ def test_dst_correct_local_times() -> None:
 
 def test_reexport_is_byte_identical_and_uids_stable(tmp_path: Path) -> None:
     path = saved_plan(tmp_path)
-    a = run("plan", "--from", str(path), "--format", "ics", "--on", ON)
-    b = run("plan", "--from", str(path), "--format", "ics", "--on", "2027-01-15")
-    c = run(*plan_args(), "--format", "ics")
+    a = output("plan", "--from", str(path), "--format", "ics", "--on", ON)
+    b = output("plan", "--from", str(path), "--format", "ics", "--on", "2027-01-15")
+    c = output(*plan_args(), "--format", "ics")
     assert a == b == c
 
 
 def test_uids_unique_within_a_file_and_across_patients(tmp_path: Path) -> None:
-    one = [str(e["UID"]) for e in events(run(*plan_args("P-1"), "--format", "ics"))]
-    two = [str(e["UID"]) for e in events(run(*plan_args("P-2"), "--format", "ics"))]
+    one = [str(e["UID"]) for e in events(output(*plan_args("P-1"), "--format", "ics"))]
+    two = [str(e["UID"]) for e in events(output(*plan_args("P-2"), "--format", "ics"))]
     assert len(set(one)) == len(one) == 16
     assert not set(one) & set(two)
     assert all(uid.endswith("@needle.invalid") for uid in one)
@@ -172,9 +98,9 @@ def test_uids_unique_within_a_file_and_across_patients(tmp_path: Path) -> None:
 
 def test_move_keeps_uids_and_raises_sequence(tmp_path: Path) -> None:
     path = saved_plan(tmp_path)
-    before = {str(e["UID"]): e for e in events(run("plan", "--from", str(path), "--format", "ics"))}
-    run("plan", "--from", str(path), "--move", "2=2027-04-06", "--on", ON, "--format", "toml", "--out", str(path))
-    after = {str(e["UID"]): e for e in events(run("plan", "--from", str(path), "--format", "ics"))}
+    before = {str(e["UID"]): e for e in events(output("plan", "--from", str(path), "--format", "ics"))}
+    output("plan", "--from", str(path), "--move", "2=2027-04-06", "--on", ON, "--format", "toml", "--out", str(path))
+    after = {str(e["UID"]): e for e in events(output("plan", "--from", str(path), "--format", "ics"))}
     assert set(after) == set(before)  # same items, updated in place
     changed = {uid for uid in after if after[uid].decoded("DTSTART") != before[uid].decoded("DTSTART")}
     assert changed and all(int(after[u]["SEQUENCE"]) == int(before[u]["SEQUENCE"]) + 1 for u in changed)
@@ -186,10 +112,10 @@ def test_move_keeps_uids_and_raises_sequence(tmp_path: Path) -> None:
 
 def test_no_private_words_by_default(tmp_path: Path) -> None:
     for data in (
-        run(*plan_args(), "--format", "ics"),
-        run("aftercare", "--plan", str(saved_plan(tmp_path)), "--format", "ics"),
-        run("aftercare", "--plan", str(saved_plan(tmp_path)), "--format", "md"),
-        run("aftercare", "--session-date", "2026-12-01", "--indication", "acne-scars"),
+        output(*plan_args(), "--format", "ics"),
+        output("aftercare", "--plan", str(saved_plan(tmp_path)), "--format", "ics"),
+        output("aftercare", "--plan", str(saved_plan(tmp_path)), "--format", "md"),
+        output("aftercare", "--session-date", "2026-12-01", "--indication", "acne-scars"),
     ):
         text = data.decode()
         assert not PRIVATE.search(text), PRIVATE.search(text)
@@ -197,11 +123,11 @@ def test_no_private_words_by_default(tmp_path: Path) -> None:
 
 
 def test_include_name_adds_the_name() -> None:
-    data = run(*plan_args(), "--format", "ics", "--include-name", "--name", "Jane Doe")
+    data = output(*plan_args(), "--format", "ics", "--include-name", "--name", "Jane Doe")
     summaries = [str(e["SUMMARY"]) for e in events(data)]
     assert "Microneedling session 1 — Jane Doe" in summaries
     assert icalendar.Calendar.from_ical(data)["X-WR-CALNAME"] == "Microneedling plan — Jane Doe"
-    md = run(
+    md = output(
         "aftercare",
         "--session-date",
         "2026-12-01",
@@ -212,19 +138,17 @@ def test_include_name_adds_the_name() -> None:
         "Jane Doe",
     ).decode()
     assert "For: Jane Doe" in md
-    r = CliRunner().invoke(
-        app, ["aftercare", "--session-date", "2026-12-01", "--indication", "fine-lines", "--name", "Jane Doe"]
-    )
+    r = run("aftercare", "--session-date", "2026-12-01", "--indication", "fine-lines", "--name", "Jane Doe")
     assert r.exit_code == 2 and "--name is used only with --include-name" in r.stderr
 
 
 def test_ics_needs_a_patient_id() -> None:
-    r = CliRunner().invoke(app, ["plan", "--indication", "fine-lines", "--on", ON, "--format", "ics"])
+    r = run("plan", "--indication", "fine-lines", "--on", ON, "--format", "ics")
     assert r.exit_code == 2 and "--format ics needs --patient" in r.stderr
 
 
 def test_all_day_sessions_without_a_time() -> None:
-    data = run("plan", "--on", ON, "--patient", "P1", "--indication", "fine-lines", "--format", "ics")
+    data = output("plan", "--on", ON, "--patient", "P1", "--indication", "fine-lines", "--format", "ics")
     cal = icalendar.Calendar.from_ical(data)
     assert not cal.walk("VTIMEZONE")
     s1 = next(e for e in events(data) if str(e["SUMMARY"]) == "Microneedling session 1")
@@ -234,7 +158,7 @@ def test_all_day_sessions_without_a_time() -> None:
 
 def test_files_are_written_0600(tmp_path: Path) -> None:
     out = tmp_path / "a.ics"
-    run(*plan_args(), "--format", "ics", "--out", str(out))
+    output(*plan_args(), "--format", "ics", "--out", str(out))
     assert out.stat().st_mode & 0o777 == 0o600
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.ics", "config.toml"]
 
@@ -249,7 +173,7 @@ def test_calcurse_imports_every_event(tmp_path: Path) -> None:
             pytest.fail("calcurse is not installed; .ci/run installs it (apt-get install calcurse)")
         pytest.skip("calcurse not installed (apt-get install calcurse)")
     ics = tmp_path / "plan.ics"
-    run(*plan_args(), "--format", "ics", "--out", str(ics))
+    output(*plan_args(), "--format", "ics", "--out", str(ics))
     home = tmp_path / "calcurse"
     home.mkdir()
     env = {**os.environ, "TZ": "UTC"}  # calcurse stores local times
@@ -273,7 +197,7 @@ def test_vtimezone_uses_yearly_rules_outlook_understands() -> None:
     assert yearly_rule(new_york) == {"freq": "yearly", "bymonth": 3, "byday": "2SU"}
     assert yearly_rule([dt.datetime(2027, 3, 28, 2), dt.datetime(2029, 3, 25, 2)]) is None  # a gap year
     assert yearly_rule([dt.datetime(2027, 3, 28, 2), dt.datetime(2028, 4, 2, 2)]) is None  # the rule changed
-    data = run(*plan_args(), "--boosters", "3", "--format", "ics")
+    data = output(*plan_args(), "--boosters", "3", "--format", "ics")
     (tz,) = icalendar.Calendar.from_ical(data).walk("VTIMEZONE")
     rules = [str(c.get("RRULE").to_ical(), "ascii") for c in tz.subcomponents if c.get("RRULE")]
     assert sorted(rules) == ["FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10", "FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3"]
@@ -311,7 +235,7 @@ def vtimezone_offsets_match_the_zone_database(data: bytes) -> int:
     ],
 )
 def test_the_files_own_vtimezone_agrees_with_the_zone_database(zone: str, start: str) -> None:
-    data = run(
+    data = output(
         "plan",
         "--on",
         ON,
@@ -338,7 +262,7 @@ def test_the_files_own_vtimezone_agrees_with_the_zone_database(zone: str, start:
 def test_a_zone_icalendar_cannot_express_falls_back_to_utc() -> None:
     # Morocco's Ramadan clock changes: no VTIMEZONE built for 2026-2029 agrees with the zone database,
     # so the sessions are written as exact UTC instants rather than an hour off.
-    data = run(
+    data = output(
         "plan",
         "--on",
         ON,
@@ -373,7 +297,7 @@ def test_a_one_session_export_never_shares_uids_with_the_plan() -> None:
     plan = {
         str(e["UID"])
         for e in events(
-            run(
+            output(
                 "plan",
                 "--on",
                 ON,
@@ -391,7 +315,7 @@ def test_a_one_session_export_never_shares_uids_with_the_plan() -> None:
     single = {
         str(e["UID"])
         for e in events(
-            run(
+            output(
                 "aftercare",
                 "--session-date",
                 "2026-12-01",
@@ -411,23 +335,13 @@ def test_a_one_session_export_never_shares_uids_with_the_plan() -> None:
 
 @pytest.mark.parametrize("zone", ["localtime", "Factory", "posix/Europe/London", "right/UTC"])
 def test_only_real_zone_names(zone: str) -> None:
-    r = CliRunner().invoke(app, ["plan", "--indication", "fine-lines", "--on", ON, "--time", "10:00", "--tz", zone])
+    r = run("plan", "--indication", "fine-lines", "--on", ON, "--time", "10:00", "--tz", zone)
     assert r.exit_code == 2 and "--tz" in r.stderr
 
 
 def test_names_must_be_one_printable_line() -> None:
-    r = CliRunner().invoke(
-        app,
-        [
-            "aftercare",
-            "--session-date",
-            ON,
-            "--indication",
-            "fine-lines",
-            "--include-name",
-            "--name",
-            "Jane\n# Injected",
-        ],
+    r = run(
+        "aftercare", "--session-date", ON, "--indication", "fine-lines", "--include-name", "--name", "Jane\n# Injected"
     )
     assert r.exit_code == 2 and "--name: must be one line of printable text" in r.stderr
 
@@ -445,14 +359,12 @@ def test_no_finding_reaches_the_calendar_after_a_screening(tmp_path: Path) -> No
     }
     (tmp_path / "a.json").write_text(__import__("json").dumps(answers))
     rec = tmp_path / "rec.toml"
-    run_code = (
-        CliRunner()
-        .invoke(app, ["screen", "-a", str(tmp_path / "a.json"), "--on", ON, "--patient", "P-0042", "--out", str(rec)])
-        .exit_code
-    )
+    run_code = run(
+        "screen", "-a", str(tmp_path / "a.json"), "--on", ON, "--patient", "P-0042", "--out", str(rec)
+    ).exit_code
     assert run_code == 3  # deferred until 2027-02-28, with cautions
     saved = tmp_path / "plan.toml"
-    run(
+    output(
         "plan",
         "--on",
         ON,
@@ -468,9 +380,9 @@ def test_no_finding_reaches_the_calendar_after_a_screening(tmp_path: Path) -> No
     plan_text = saved.read_text()
     assert "PIH" in plan_text  # the clinic's own plan carries the depth note...
     for data in (
-        run("plan", "--from", str(saved), "--format", "ics"),
-        run("aftercare", "--plan", str(saved), "--format", "ics"),
-        run("aftercare", "--plan", str(saved), "--format", "md"),
+        output("plan", "--from", str(saved), "--format", "ics"),
+        output("aftercare", "--plan", str(saved), "--format", "ics"),
+        output("aftercare", "--plan", str(saved), "--format", "md"),
     ):
         text = data.decode()
         for word in (
@@ -497,7 +409,7 @@ def test_a_changed_protocol_raises_the_sequence_of_what_changed(tmp_path: Path) 
     text = catalog.read_source("fine-lines")[0].decode()
     proto.write_text(text)
     saved = tmp_path / "plan.toml"
-    run(
+    output(
         "plan",
         "--on",
         ON,
@@ -512,11 +424,11 @@ def test_a_changed_protocol_raises_the_sequence_of_what_changed(tmp_path: Path) 
         "--out",
         str(saved),
     )
-    before = {str(e["UID"]): e for e in events(run("plan", "--from", str(saved), "--format", "ics", "--on", ON))}
+    before = {str(e["UID"]): e for e in events(output("plan", "--from", str(saved), "--format", "ics", "--on", ON))}
     # The clinic lengthens "no heat" to the whole first week.
     proto.write_text(text.replace("first_day = 0\nlast_day = 2", "first_day = 0\nlast_day = 6", 1))
     after = {
-        str(e["UID"]): e for e in events(run("plan", "--from", str(saved), "--format", "ics", "--on", "2026-12-05"))
+        str(e["UID"]): e for e in events(output("plan", "--from", str(saved), "--format", "ics", "--on", "2026-12-05"))
     }
     assert set(after) == set(before)
     bumped = {u for u in after if int(after[u]["SEQUENCE"]) == int(before[u]["SEQUENCE"]) + 1}
@@ -540,18 +452,18 @@ def test_a_clinic_key_makes_uids_unguessable(tmp_path: Path, monkeypatch: pytest
         "--format",
         "ics",
     ]
-    unkeyed = {str(e["UID"]).split("-")[0] for e in events(run(*args))}
+    unkeyed = {str(e["UID"]).split("-")[0] for e in events(output(*args))}
     seed = b"needle-plan\0P-0042\0acne-scars\x002026-12-01"
     assert unkeyed == {hashlib.sha256(seed).hexdigest()[:16]}  # without a key, a guess can be checked...
     cfg = tmp_path / "fresh-config.toml"
     monkeypatch.setenv("NEEDLE_CONFIG", str(cfg))
-    assert CliRunner().invoke(app, ["config", "init"]).exit_code == 0
+    assert run("config", "init").exit_code == 0
     assert 'uid_key = "' in cfg.read_text()
-    shown = CliRunner().invoke(app, ["config", "show"]).stdout
+    shown = run("config", "show").stdout
     assert "(set; not shown)" in shown and tomllib_key(cfg) not in shown
-    keyed = [str(e["UID"]) for e in events(run(*args))]
+    keyed = [str(e["UID"]) for e in events(output(*args))]
     assert {u.split("-")[0] for u in keyed} != unkeyed  # ...with the clinic's key it cannot
-    assert keyed == [str(e["UID"]) for e in events(run(*args))]  # and it is still stable
+    assert keyed == [str(e["UID"]) for e in events(output(*args))]  # and it is still stable
 
 
 def tomllib_key(cfg: Path) -> str:

@@ -9,25 +9,16 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from needlecli import records
-from needlecli.cli import app
 from needlecli.errors import RecordError
 from needlecli.model import REQUIRED_QUESTIONS
-from tests.plan_helpers import wait_for_files
+from tests.harness import command, run, start_process, wait_for_files
 
 ON = "2026-12-01"
-
-
-def run(*args: str) -> tuple[int, str, str]:
-    r = CliRunner().invoke(app, list(args))
-    assert r.exception is None or isinstance(r.exception, SystemExit), repr(r.exception)
-    return r.exit_code, r.stdout, r.stderr
 
 
 def hidden(folder: Path) -> list[str]:
@@ -103,9 +94,10 @@ def test_batch_disk_full_reports_rows_and_keeps_going(tmp_path: Path, monkeypatc
 def test_sigterm_during_the_interview_saves_nothing(tmp_path: Path) -> None:
     pexpect = pytest.importorskip("pexpect")
     env = {**os.environ, "COLUMNS": "200", "LINES": "50", "TERM": "dumb", "NO_COLOR": "1"}
+    needle, *args = command("screen", "--on", ON, "--out", str(tmp_path / "r.toml"))
     child = pexpect.spawn(
-        sys.executable,
-        ["-m", "needlecli", "screen", "--on", ON, "--out", str(tmp_path / "r.toml")],
+        needle,
+        args,
         env=env,
         encoding="utf-8",
         timeout=10,
@@ -128,10 +120,7 @@ def test_sigterm_during_batch(tmp_path: Path) -> None:
         for i in range(3000):
             fh.write(f"P{i},fine-lines,2026-12-01\n")
     out = tmp_path / "out"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "needlecli", "batch", str(src), "--out-dir", str(out), "--on", ON],
-        stderr=subprocess.PIPE,
-    )
+    proc = start_process("batch", str(src), "--out-dir", str(out), "--on", ON, stderr=subprocess.PIPE)
     wait_for_files(out, 20)
     proc.terminate()
     _, err = proc.communicate(timeout=60)
@@ -236,10 +225,10 @@ def test_a_bug_is_one_line_and_debug_shows_the_traceback(monkeypatch: pytest.Mon
     assert code == 70 and out == ""
     assert err.startswith("needle: internal error (RuntimeError); this is a bug") and err.count("\n") == 1
     assert "secret" not in err  # an exception's message may hold patient data: only its type is shown
-    r = CliRunner().invoke(app, ["--debug", "plan", "--indication", "fine-lines", "--on", ON])
+    r = run("--debug", "plan", "--indication", "fine-lines", "--on", ON, allow_exception=True)
     assert isinstance(r.exception, RuntimeError)  # the traceback reaches the user
     monkeypatch.setenv("NEEDLE_DEBUG", "1")
-    r = CliRunner().invoke(app, ["plan", "--indication", "fine-lines", "--on", ON])
+    r = run("plan", "--indication", "fine-lines", "--on", ON, allow_exception=True)
     assert isinstance(r.exception, RuntimeError)
 
 

@@ -13,11 +13,10 @@ from pathlib import Path
 import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
 from needlecli import catalog
-from needlecli.cli import app
 from needlecli.model import REQUIRED_QUESTIONS
+from tests.harness import run
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 ON = "2026-12-01"
@@ -46,8 +45,7 @@ KEYS = st.sampled_from([*REQUIRED_QUESTIONS, "pregnent", "", "x y", "__import__"
 
 
 def invoke(*args: str, input: str | None = None, allowed: tuple[int, ...] = (0, 2)) -> tuple[int, str]:
-    r = CliRunner().invoke(app, list(args), input=input)
-    assert r.exception is None or isinstance(r.exception, SystemExit), repr(r.exception)
+    r = run(*args, input=input)  # a crash fails here, with its traceback
     assert "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr
     assert r.exit_code in allowed, (r.exit_code, r.stderr)
     if args[:2] == ("protocols", "validate"):  # lists every problem, one line each, prefixed by the file
@@ -199,28 +197,10 @@ def test_config_files(tmp_path_factory, clinic: dict) -> None:  # type: ignore[n
 
 
 def saved_plan_doc() -> dict:  # type: ignore[type-arg]
-    r = CliRunner().invoke(
-        app,
-        [
-            "plan",
-            "--patient",
-            "P1",
-            "--indication",
-            "fine-lines",
-            "--on",
-            ON,
-            "--start",
-            "2026-12-01",
-            "--boosters",
-            "1",
-            "--time",
-            "10:00",
-            "--tz",
-            "Europe/London",
-            "--format",
-            "toml",
-        ],
-    )
+    r = run(
+        "plan", "--patient", "P1", "--indication", "fine-lines", "--on", ON, "--start", "2026-12-01",
+        "--boosters", "1", "--time", "10:00", "--tz", "Europe/London", "--format", "toml",
+    )  # fmt: skip
     return tomllib.loads(r.stdout)
 
 
@@ -246,7 +226,7 @@ def screening_record_doc() -> dict:  # type: ignore[type-arg]
     with tempfile.TemporaryDirectory() as t:
         answers = {q: False for q in REQUIRED_QUESTIONS} | {"fitzpatrick": 5, "isotretinoin_last_dose": "2026-08-31"}
         (Path(t) / "a.json").write_text(json.dumps(answers))
-        CliRunner().invoke(app, ["screen", "-a", f"{t}/a.json", "--on", ON, "--patient", "P1", "--out", f"{t}/r.toml"])
+        run("screen", "-a", f"{t}/a.json", "--on", ON, "--patient", "P1", "--out", f"{t}/r.toml")
         return tomllib.loads((Path(t) / "r.toml").read_text())
 
 
@@ -275,9 +255,8 @@ def test_screening_records(tmp_path_factory, doc: dict) -> None:  # type: ignore
     )
     if code == 0:
         # Whatever the record says, a plan never starts inside the answers' deferral (2027-02-28).
-        r = CliRunner().invoke(
-            app,
-            ["plan", "--indication", "fine-lines", "--on", ON, "--screening", str(d / "rec.toml"), "--format", "json"],
+        r = run(
+            "plan", "--indication", "fine-lines", "--on", ON, "--screening", str(d / "rec.toml"), "--format", "json"
         )
         first = json.loads(r.stdout)["sessions"][0]["date"]
         assert first >= "2027-02-28" or doc.get("answers", {}).get("isotretinoin_last_dose") != dt.date(2026, 8, 31)
