@@ -14,10 +14,10 @@ import pytest
 import tomli_w
 
 from needlecli import catalog
+from tests.harness import run
 from tests.plan_helpers import ALL_NO, SPEC_QUESTION_IDS
 from tests.test_batch import NO
-from tests.test_batch import run as run_batch
-from tests.test_cli_plan import run
+from tests.test_batch import batch as run_batch
 
 ON = "2026-12-01"
 EXTRA = "thread_lift_last_month"
