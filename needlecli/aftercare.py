@@ -1,8 +1,9 @@
-"""Pure aftercare checklists: what to do and avoid, day by day, after each session.
+"""Pure aftercare checklists: what to do and avoid, day by day, around each session.
 
-The content comes from the protocol: `[[checklist]]` groups give the to-dos,
-and what to avoid in a group is every `[[aftercare]]` window that covers all
-of it, so the checklist and the calendar windows can never disagree.
+Everything comes from the plan's own windows and the protocol's `[[checklist]]` day
+groups: what to avoid in a group is every aftercare window of that appointment that
+covers all of it, and a caution window (the prescribed medicine) adds its items to the
+days it covers, so the checklist and the calendar can never disagree.
 """
 
 from __future__ import annotations
@@ -10,8 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from needlecli.model import Plan, TreatmentProtocol, Window
-from needlecli.scheduling import pause_items
+from needlecli.model import Appointment, Plan, TreatmentProtocol, Window, WindowKind
 
 
 @dataclass(frozen=True)
@@ -22,18 +22,28 @@ class DayGroup:
     last_date: dt.date | None
     do: tuple[str, ...]
     avoid: tuple[str, ...]
+    #: Plain statements for these days ("redness is normal today"), not boxes to tick.
+    facts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
-class NextPause:
-    """The pause before the next session: dated from a plan, or generic (first/last None)."""
+class BeforeLine:
+    """One window before an appointment: a pause (things to avoid) or a caution window (to do)."""
+
+    kind: WindowKind
+    title: str
+    first_day: dt.date
+    last_day: dt.date
+    items: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Before:
+    """What to do before an appointment; without a known appointment, how many days before."""
 
     label: str
     session_date: dt.date | None
-    first_day: dt.date | None
-    last_day: dt.date | None
-    days_before: int
-    items: tuple[str, ...]
+    lines: tuple[BeforeLine, ...]
 
 
 @dataclass(frozen=True)
@@ -41,70 +51,91 @@ class SessionChecklist:
     label: str
     session_date: dt.date
     groups: tuple[DayGroup, ...]
-    next_pause: NextPause
+    next_pause: Before
 
 
-def day_groups(protocol: TreatmentProtocol, session: dt.date) -> tuple[DayGroup, ...]:
+@dataclass(frozen=True)
+class Handout:
+    """The patient's aftercare: what to do before the first appointment, then after each one."""
+
+    before_first: Before | None
+    sessions: tuple[SessionChecklist, ...]
+
+
+def _relative(w: Window, day: dt.date) -> tuple[int, int]:
+    return (w.first_day - day).days, (w.last_day - day).days
+
+
+def day_groups(protocol: TreatmentProtocol, appointment: Appointment) -> tuple[DayGroup, ...]:
     out = []
+    day = appointment.date
     for g in protocol.checklist:
         end = g.last_day if g.last_day is not None else g.first_day
         avoid: list[str] = []
-        if g.last_day is not None:
-            for spec in protocol.aftercare:
-                if spec.first_day <= g.first_day and spec.last_day >= end:
-                    avoid += [i for i in spec.items if i not in avoid]
+        do = list(g.do)
+        for w in appointment.windows:
+            first, last = _relative(w, day)
+            if w.kind == "aftercare" and g.last_day is not None and first <= g.first_day and last >= end:
+                avoid += [i for i in w.items if i not in avoid]
+            elif w.kind == "antiviral" and first <= g.first_day <= last:
+                do += [i for i in w.items if i not in do]
         out.append(
             DayGroup(
                 first_day=g.first_day,
                 last_day=g.last_day,
-                first_date=session + dt.timedelta(days=g.first_day),
-                last_date=session + dt.timedelta(days=g.last_day) if g.last_day is not None else None,
-                do=g.do,
+                first_date=day + dt.timedelta(days=g.first_day),
+                last_date=day + dt.timedelta(days=g.last_day) if g.last_day is not None else None,
+                do=tuple(do),
                 avoid=tuple(avoid),
+                facts=g.facts,
             )
         )
     return tuple(out)
 
 
-def session_checklist(
-    protocol: TreatmentProtocol, session: dt.date, uses_retinoids: bool | None = None, label: str = "Your session"
-) -> SessionChecklist:
-    """One session's checklist when the next session is not known (a generic pause reminder)."""
-    pause = NextPause(
-        label="your next session",
-        session_date=None,
-        first_day=None,
-        last_day=None,
-        days_before=protocol.pause_days_before,
-        items=pause_items(protocol, uses_retinoids),
+def before(appointment: Appointment, label: str) -> Before:
+    """The windows that start before an appointment, up to the day before it."""
+    eve = appointment.date - dt.timedelta(days=1)
+    lines = tuple(
+        BeforeLine(w.kind, w.title, w.first_day, min(w.last_day, eve), w.items)
+        for w in appointment.windows
+        if w.kind != "aftercare" and w.first_day <= eve
     )
-    return SessionChecklist(label, session, day_groups(protocol, session), pause)
+    return Before(label, appointment.date, lines)
 
 
-def _pause(label: str, date: dt.date, w: Window, days_before: int) -> NextPause:
-    return NextPause(label, date, w.first_day, w.last_day, days_before, w.items)
+def _label(a: Appointment) -> str:
+    return f"{a.kind.capitalize()} {a.number}"
 
 
-def plan_checklists(protocol: TreatmentProtocol, plan: Plan) -> tuple[SessionChecklist, ...]:
-    """A checklist for every session and booster of a plan, each with the dated pause before the next one."""
-    entries: list[tuple[str, dt.date, Window]] = []
-    for a in plan.appointments:
-        pause = a.window("pause")
-        assert pause is not None, "every appointment has its pause window"
-        entries.append((f"{a.kind.capitalize()} {a.number}", a.date, pause))
+def _open_ended(protocol: TreatmentProtocol, appointment: Appointment, label: str) -> Before:
+    """Before a session that is not planned yet: the same pauses, undated (no dates to give)."""
+    lines = tuple(
+        BeforeLine(w.kind, w.title, w.first_day, w.last_day, w.items) for w in appointment.windows if w.kind == "pause"
+    )
+    return Before(label, None, lines)
+
+
+def handout(protocol: TreatmentProtocol, plan: Plan, series: bool = True) -> Handout:
+    """Every session and booster of a plan, each with the dated windows before the next one.
+
+    With ``series`` (a saved plan), the handout starts with what to do before the first session;
+    without (one session's aftercare), the next session is not known yet.
+    """
+    appointments = plan.appointments
     out = []
-    for i, (label, day, _) in enumerate(entries):
-        if i + 1 < len(entries):
-            nlabel, nday, npause = entries[i + 1]
-            nxt = _pause(nlabel.lower(), nday, npause, protocol.pause_days_before)
+    for i, a in enumerate(appointments):
+        if i + 1 < len(appointments):
+            nxt = before(appointments[i + 1], _label(appointments[i + 1]).lower())
         else:
-            nxt = NextPause(
-                "any future session",
-                None,
-                None,
-                None,
-                protocol.pause_days_before,
-                pause_items(protocol, plan.request.uses_retinoids),
-            )
-        out.append(SessionChecklist(label, day, day_groups(protocol, day), nxt))
-    return tuple(out)
+            nxt = _open_ended(protocol, a, "any future session" if series else "your next session")
+        out.append(SessionChecklist(_label(a) if series else "Your session", a.date, day_groups(protocol, a), nxt))
+    first = before(appointments[0], _label(appointments[0]).lower()) if series and appointments else None
+    return Handout(first, tuple(out))
+
+
+def days_before(line: BeforeLine, session_date: dt.date | None) -> int:
+    """How many days before the session a line starts (its length for an undated pause)."""
+    if session_date is None:
+        return (line.last_day - line.first_day).days + 1
+    return (session_date - line.first_day).days

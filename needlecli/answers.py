@@ -54,6 +54,8 @@ def coerce(question: Question, value: object) -> AnswerValue:
     if question.type == "bool":
         if isinstance(value, bool):
             return value
+        if isinstance(value, str) and value.strip().lower() in TRUE_WORDS | FALSE_WORDS:
+            return value.strip().lower() in TRUE_WORDS  # one reading of yes/no everywhere (CSV cells too)
         raise BadAnswer(f"must be true or false, not {_show(value)}")
     if question.type == "date":
         if value is None or value is False:
@@ -67,6 +69,12 @@ def coerce(question: Question, value: object) -> AnswerValue:
         if isinstance(value, str):
             return parse_date(value)
         raise BadAnswer(f"must be a date (YYYY-MM-DD) or false for none, not {_show(value)}")
+    if question.type == "int":
+        if isinstance(value, str):
+            return parse_text(question, value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise BadAnswer(f"must be a whole number, not {_show(value)}")
+        return check_range(question, value)
     # fitzpatrick
     if isinstance(value, bool):
         raise BadAnswer(f"must be a Fitzpatrick type 1-6, not {_show(value)}")
@@ -77,6 +85,13 @@ def coerce(question: Question, value: object) -> AnswerValue:
     if isinstance(value, str) and value.strip().upper() in ROMAN:
         return ROMAN[value.strip().upper()]
     raise BadAnswer(f"must be a Fitzpatrick type 1-6 (or I-VI), not {_show(value)}")
+
+
+def check_range(question: Question, value: int) -> int:
+    low, high = question.minimum, question.maximum
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise BadAnswer(f"must be a whole number from {low} to {high}")
+    return value
 
 
 def parse_text(question: Question, text: str) -> AnswerValue:
@@ -93,6 +108,10 @@ def parse_text(question: Question, text: str) -> AnswerValue:
         if low in NONE_WORDS:
             return None
         return parse_date(s)
+    if question.type == "int":
+        if not (s.isdecimal() and s.isascii() and len(s) <= 6):
+            raise BadAnswer("not a whole number")
+        return check_range(question, int(s))
     if s.upper() in ROMAN:
         return ROMAN[s.upper()]
     if s.isdecimal() and s.isascii() and 1 <= int(s) <= 6:
@@ -132,6 +151,8 @@ def format_answer(question: Question, value: AnswerValue) -> str:
         return "yes" if value else "no"
     if question.type == "date":
         return value.isoformat() if isinstance(value, dt.date) else "none"
+    if question.type == "int":
+        return str(value)
     roman = {v: k for k, v in ROMAN.items()}
     return f"{roman.get(int(value or 0), '?')} ({value})" if isinstance(value, int) else "?"
 

@@ -262,13 +262,14 @@ def _plan(ctx: Context, number: int, row: dict[str, str]) -> tuple[RowResult, by
                 answers[q.id] = parse_text(q, row[q.id])
             except BadAnswer as exc:
                 raise UsageError(f"{q.id}: {exc}") from None
-        terms = planning.screen_answers(protocol, ctx.screening, answers, ctx.on)
+        terms = planning.screen_answers(ctx.screening, answers, ctx.on)
     try:
         plan = planning.new_plan(protocol, flags, ctx.config, ctx.on, screening=terms)
     except ScreeningRefusal:
         assert terms is not None
         why = "contraindicated" if terms.refusal == "contraindicated" else "deferred with no end date (re-assess)"
-        return RowResult(number, pid, "refused", verdict=terms.verdict, error=f"no plan: {why}"), None, ""
+        error = f"no plan: {why} ({', '.join(terms.refusing_findings())})"
+        return RowResult(number, pid, "refused", verdict=terms.verdict, error=error), None, ""
     name = f"{safe_name(pid)}.{ctx.fmt}"
     shown = (row.get("name") or None) if ctx.include_name else None
     data = export.render(ctx.fmt, plan, ExportOptions(document="plan", name=shown))

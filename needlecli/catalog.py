@@ -6,6 +6,7 @@ key path, e.g. ``sessions.max: must be >= sessions.min (3)``.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import os
@@ -20,7 +21,10 @@ from needlecli.model import (
     CATEGORIES,
     REQUIRED_QUESTIONS,
     Category,
+    Caution,
     ChecklistGroup,
+    Gate,
+    PauseSpec,
     Protocol,
     ProtocolInfo,
     Question,
@@ -33,7 +37,14 @@ from needlecli.model import (
     Wording,
 )
 
-QUESTION_TYPES: tuple[QuestionType, ...] = ("bool", "date", "fitzpatrick")
+QUESTION_TYPES: tuple[QuestionType, ...] = ("bool", "date", "fitzpatrick", "int")
+#: The keys that trigger a screening rule, by question type.
+TRIGGERS: dict[str, tuple[str, ...]] = {
+    "bool": ("when",),
+    "date": ("months", "weeks", "days", "ever"),
+    "fitzpatrick": ("values",),
+    "int": ("at_least", "at_most"),
+}
 DEPTH_ZONES: tuple[str, ...] = (
     "forehead",
     "periorbital",
@@ -162,7 +173,28 @@ def check(data: bytes, origin: str) -> tuple[list[str], Protocol | None]:
     v = _Validator()
     sha = hashlib.sha256(data).hexdigest()
     proto = v.protocol(raw, sha, origin)
+    if isinstance(proto, ScreeningProtocol) and not v.problems and origin != f"bundled:{STANDARD_SCREENING}":
+        v.problems += _looser_than_standard(proto)
     return v.problems, (proto if not v.problems else None)
+
+
+#: The bundled screening protocol every clinic's screening protocol is held against.
+STANDARD_SCREENING = "screening"
+
+
+def _looser_than_standard(proto: ScreeningProtocol) -> list[str]:
+    """A clinic may be stricter than the standard rules, never looser without a recorded reason."""
+    from needlecli.screening import looser_questions
+
+    standard = load_screening(STANDARD_SCREENING)
+    where = {q.id: i for i, q in enumerate(proto.questions)}
+    problems = []
+    for qid, rule in looser_questions(proto, standard):
+        problems.append(
+            f"questions[{where[qid]}] ({qid}): looser than the standard rule ({rule.category}: {rule.message}); "
+            'make it at least as strict, or give the clinic\'s reason as override = "..." on the question'
+        )
+    return problems
 
 
 # ----------------------------------------------------------------- validation
@@ -218,7 +250,7 @@ class _Validator(documents.Checker):
             origin=origin,
         )
         if kind == "screening":
-            self.unknown(raw, "", ("protocol", "record", "questions"))
+            self.unknown(raw, "", ("protocol", "record", "gates", "questions"))
             return self.screening(raw, info)
         if kind == "treatment":
             self.unknown(
@@ -230,9 +262,11 @@ class _Validator(documents.Checker):
                     "interval_weeks",
                     "boosters",
                     "depth_mm",
-                    "pih",
+                    "depth",
                     "pause",
                     "aftercare",
+                    "cautions",
+                    "patient_dates",
                     "checklist",
                     "warning_signs",
                     "wording",
@@ -242,15 +276,43 @@ class _Validator(documents.Checker):
         return None
 
     def screening(self, raw: Mapping[str, Any], info: ProtocolInfo) -> ScreeningProtocol:
+        gates: list[Gate] = []
+        for path, g in self.tables(raw, "gates", "", required=False):
+            self.unknown(g, path, ("id", "section", "prompt", "help"))
+            gates.append(
+                Gate(
+                    id=self.string(g, "id", path),
+                    section=self.string(g, "section", path),
+                    prompt=self.string(g, "prompt", path),
+                    help=self.string(g, "help", path, required=False),
+                )
+            )
         questions: list[Question] = []
         seen: dict[str, str] = {}
+        kinds: dict[str, str] = {g.id: "gate" for g in gates}
         for path, q in self.tables(raw, "questions", ""):
-            self.unknown(q, path, ("id", "type", "section", "prompt", "gate_prompt", "rules"))
+            self.unknown(
+                q,
+                path,
+                (
+                    "id",
+                    "type",
+                    "section",
+                    "prompt",
+                    "gate_prompt",
+                    "asked_if",
+                    "min",
+                    "max",
+                    "help",
+                    "override",
+                    "rules",
+                ),
+            )
             qid = self.string(q, "id", path)
             if qid and not qid.replace("_", "").isalnum():
                 self.err(f"{path}.id", f"must be letters, digits and underscores, got {qid!r}")
-            if qid in seen:
-                self.err(f"{path}.id", f"duplicate question id {qid!r} (first at {seen[qid]})")
+            if qid in seen or (qid in kinds and kinds[qid] == "gate"):
+                self.err(f"{path}.id", f"duplicate question id {qid!r} (first at {seen.get(qid, 'gates')})")
             elif qid:
                 seen[qid] = path
             qtype = self.string(q, "type", path)
@@ -261,7 +323,23 @@ class _Validator(documents.Checker):
             gate = self.string(q, "gate_prompt", path, required=False) or None
             if gate is not None and qtype != "date":
                 self.err(f"{path}.gate_prompt", "only date questions have a gate prompt")
-            rules = self.rules(q, path, qtype)
+            asked_if = self.string(q, "asked_if", path, required=False) or None
+            if asked_if is not None:
+                if kinds.get(asked_if) not in ("gate", "bool"):
+                    self.err(f"{path}.asked_if", f"must name a gate or an earlier yes/no question, got {asked_if!r}")
+                if qtype not in ("bool", "date"):
+                    self.err(f"{path}.asked_if", "only yes/no and date questions can be gated")
+            low = self.integer(q, "min", path, 0, 100_000, required=False) if "min" in q else None
+            high = self.integer(q, "max", path, 0, 100_000, required=False) if "max" in q else None
+            if qtype == "int" and (low is None or high is None):
+                self.err(path, "an int question needs min and max (the range of a real answer)")
+            elif qtype != "int" and ("min" in q or "max" in q):
+                self.err(f"{path}.min", "only int questions have min and max")
+            elif low is not None and high is not None and high < low:
+                self.err(f"{path}.max", f"must be >= {path}.min ({low}), got {high}")
+            override = self.string(q, "override", path, required=False) or None
+            rules = self.rules(q, path, qtype, low, high)
+            kinds[qid] = qtype
             questions.append(
                 Question(
                     id=qid,
@@ -270,6 +348,11 @@ class _Validator(documents.Checker):
                     prompt=prompt,
                     rules=tuple(rules),
                     gate_prompt=gate,
+                    asked_if=asked_if,
+                    minimum=low,
+                    maximum=high,
+                    help=self.string(q, "help", path, required=False),
+                    override=override,
                 )
             )
         for rid in REQUIRED_QUESTIONS:
@@ -280,9 +363,9 @@ class _Validator(documents.Checker):
         if record is not None:
             self.unknown(record, "record", ("valid_days",))
             valid_days = self.integer(record, "valid_days", "record", 1, 3650) or 0
-        return ScreeningProtocol(info=info, questions=tuple(questions), valid_days=valid_days)
+        return ScreeningProtocol(info=info, questions=tuple(questions), valid_days=valid_days, gates=tuple(gates))
 
-    def rules(self, q: Mapping[str, Any], path: str, qtype: str) -> list[Rule]:
+    def rules(self, q: Mapping[str, Any], path: str, qtype: str, low: int | None, high: int | None) -> list[Rule]:
         if "rules" not in q:
             return []
         raw_rules = q["rules"]
@@ -291,32 +374,40 @@ class _Validator(documents.Checker):
             self.err(rpath, "must be an array of tables ([[questions.rules]])")
             return []
         out: list[Rule] = []
-        trigger = {"bool": "when", "date": "months", "fitzpatrick": "values"}.get(qtype)
+        triggers = TRIGGERS.get(qtype, ())
+        every = tuple(t for ts in TRIGGERS.values() for t in ts)
         for i, r in enumerate(raw_rules):
             p = f"{rpath}[{i}]"
-            self.unknown(r, p, ("category", "message", "patient_message", "source", "when", "months", "values"))
+            self.unknown(r, p, ("category", "message", "patient_message", "source", *every))
             category = self.string(r, "category", p)
             if category and category not in CATEGORIES:
                 self.err(f"{p}.category", f"must be one of {', '.join(CATEGORIES)}, got {category!r}")
             message = self.string(r, "message", p)
             patient = self.string(r, "patient_message", p)
             source = self.string(r, "source", p)
-            for other in ("when", "months", "values"):
-                if other != trigger and other in r:
+            for other in every:
+                if other not in triggers and other in r:
                     self.err(f"{p}.{other}", f"does not apply to a {qtype or 'typeless'} question")
-            when: bool | None = None
-            months: int | None = None
-            values: tuple[int, ...] = ()
-            if trigger == "when":
+            rule = Rule(cast(Category, category), message, patient, source)
+            if qtype == "bool":
                 if "when" not in r:
                     self.err(f"{p}.when", "missing (true or false)")
-                elif not isinstance(r["when"], bool):
-                    self.err(f"{p}.when", f"must be true or false, not {documents.kind(r['when'])}")
                 else:
-                    when = r["when"]
-            elif trigger == "months":
-                months = self.integer(r, "months", p, 1, 1200)
-            elif trigger == "values":
+                    when = self.boolean(r, "when", p)
+                    rule = dataclasses.replace(rule, when=when)
+            elif qtype == "date":
+                waits = {
+                    k: self.integer(r, k, p, 1, 1200, required=False) for k in ("months", "weeks", "days") if k in r
+                }
+                ever = bool(self.boolean(r, "ever", p, required=False)) if "ever" in r else False
+                if ever and waits:
+                    self.err(p, "a date rule has either a wait (months, weeks, days) or ever = true, not both")
+                elif not ever and not waits:
+                    self.err(p, "missing its wait: months, weeks or days after the date (or ever = true)")
+                rule = dataclasses.replace(
+                    rule, months=waits.get("months"), weeks=waits.get("weeks"), days=waits.get("days"), ever=ever
+                )
+            elif qtype == "fitzpatrick":
                 vals = r.get("values")
                 if vals is None:
                     self.err(f"{p}.values", "missing (a list of Fitzpatrick types 1-6)")
@@ -327,18 +418,22 @@ class _Validator(documents.Checker):
                 ):
                     self.err(f"{p}.values", "must be a non-empty list of Fitzpatrick types 1-6")
                 else:
-                    values = tuple(sorted(set(vals)))
-            out.append(
-                Rule(
-                    category=cast(Category, category),
-                    message=message,
-                    patient_message=patient,
-                    source=source,
-                    when=when,
-                    months=months,
-                    values=values,
+                    rule = dataclasses.replace(rule, values=tuple(sorted(set(vals))))
+            elif qtype == "int":
+                lo = (
+                    self.integer(r, "at_least", p, low or 0, high or 100_000, required=False)
+                    if "at_least" in r
+                    else None
                 )
-            )
+                hi = (
+                    self.integer(r, "at_most", p, low or 0, high or 100_000, required=False) if "at_most" in r else None
+                )
+                if lo is None and hi is None:
+                    self.err(p, "missing its bounds: at_least, at_most or both")
+                elif lo is not None and hi is not None and hi < lo:
+                    self.err(f"{p}.at_most", f"must be >= {p}.at_least ({lo}), got {hi}")
+                rule = dataclasses.replace(rule, at_least=lo, at_most=hi)
+            out.append(rule)
         return out
 
     def treatment(self, raw: Mapping[str, Any], info: ProtocolInfo) -> TreatmentProtocol | None:
@@ -367,33 +462,20 @@ class _Validator(documents.Checker):
                     self.err(p, f"must satisfy 0 < shallowest <= deepest <= {MAX_DEPTH_MM} mm, got [{lo}, {hi}]")
                     continue
                 depth.append((zone, lo, hi))
-        pih = self.pih(raw)
-        pause_days = 0
-        pause_items: tuple[str, ...] = ()
-        retinoid_items: tuple[str, ...] = ()
-        ptab = self.table(raw, "pause", "")
-        if ptab is not None:
-            self.unknown(ptab, "pause", ("days_before", "items", "retinoid_items"))
-            pause_days = self.integer(ptab, "days_before", "pause", 1, 60) or 0
-            pause_items = self.strings(ptab, "items", "pause")
-            retinoid_items = self.strings(ptab, "retinoid_items", "pause")
+        step, floor, depth_notes = self.depth(raw)
+        pauses = self.pauses(raw)
         windows: list[WindowSpec] = []
         ids: dict[str, str] = {}
         for p, w in self.tables(raw, "aftercare", ""):
-            self.unknown(w, p, ("id", "title", "first_day", "last_day", "items"))
-            wid = self.string(w, "id", p)
-            if wid in ids:
-                self.err(f"{p}.id", f"duplicate window id {wid!r} (first at {ids[wid]})")
-            elif wid:
-                ids[wid] = p
-            title = self.string(w, "title", p)
-            first = self.integer(w, "first_day", p, 0, 365)
-            last = self.integer(w, "last_day", p, 0, 365)
-            items = self.strings(w, "items", p)
-            if first is not None and last is not None and last < first:
-                self.err(f"{p}.last_day", f"must be >= {p}.first_day ({first}), got {last}")
-            elif first is not None and last is not None:
-                windows.append(WindowSpec(wid, title, first, last, items))
+            spec = self.window(w, p, first_allowed=0)
+            if spec is None:
+                continue
+            if spec.id in ids:
+                self.err(f"{p}.id", f"duplicate window id {spec.id!r} (first at {ids[spec.id]})")
+            else:
+                ids[spec.id] = p
+                windows.append(spec)
+        cautions = self.cautions(raw, set(ids) | {f"pause-{x.id}" for x in pauses})
         checklist = self.checklist(raw)
         warn = self.table(raw, "warning_signs", "")
         warning_signs: tuple[str, ...] = ()
@@ -402,6 +484,11 @@ class _Validator(documents.Checker):
             warning_signs = self.strings(warn, "items", "warning_signs")
         self.windows_match_checklist(windows, checklist)
         wording = self.wording(raw)
+        patient = self.table(raw, "patient_dates", "")
+        after_trip = 0
+        if patient is not None:
+            self.unknown(patient, "patient_dates", ("after_sun_trip_days",))
+            after_trip = self.integer(patient, "after_sun_trip_days", "patient_dates", 0, 365) or 0
         if sessions is None or interval is None or boosters is None or wording is None:
             return None
         return TreatmentProtocol(
@@ -410,27 +497,120 @@ class _Validator(documents.Checker):
             interval_weeks=interval,
             booster_months=boosters,
             depth_mm=tuple(depth),
-            pause_days_before=pause_days,
-            pause_items=pause_items,
-            pause_retinoid_items=retinoid_items,
+            depth_step_mm=step,
+            depth_floor_mm=floor,
+            depth_notes=depth_notes,
+            pauses=pauses,
             aftercare=tuple(windows),
-            pih_fitzpatrick=pih[0],
-            pih_step_mm=pih[1],
-            pih_floor_mm=pih[2],
-            pih_note=pih[3],
+            cautions=cautions,
+            after_sun_trip_days=after_trip,
             checklist=checklist,
             warning_signs=warning_signs,
             wording=wording,
         )
 
+    def window(self, w: Mapping[str, Any], p: str, first_allowed: int) -> WindowSpec | None:
+        """A window in days around the session (day 0): ``first_day``/``last_day``, or from day 0
+        for ``days`` days, or for ``hours`` hours after the session (every day those hours touch)."""
+        self.unknown(w, p, ("id", "title", "first_day", "last_day", "days", "hours", "items"))
+        wid = self.string(w, "id", p)
+        title = self.string(w, "title", p)
+        items = self.strings(w, "items", p)
+        forms = [k for k in ("last_day", "days", "hours") if k in w]
+        if len(forms) != 1:
+            self.err(p, "give exactly one of last_day, days (from the session day) or hours (after the session)")
+            return None
+        first: int | None = 0
+        if "first_day" in w:
+            first = self.integer(w, "first_day", p, first_allowed, 365)
+        elif forms[0] == "last_day":
+            self.err(f"{p}.first_day", "missing (with last_day)")
+            return None
+        if forms[0] == "last_day":
+            last = self.integer(w, "last_day", p, first_allowed, 365)
+        elif forms[0] == "days":
+            days = self.integer(w, "days", p, 1, 365)
+            last = None if days is None else days - 1
+        else:
+            hours = self.integer(w, "hours", p, 1, 365 * 24)
+            # Counted from the session's end, hours touch every day up to the one they end in:
+            # 72 h after a session on day 0 reach into day 3.
+            last = None if hours is None else -(-hours // 24)
+        if first is None or last is None:
+            return None
+        if last < first:
+            self.err(f"{p}.last_day", f"must be >= {p}.first_day ({first}), got {last}")
+            return None
+        if wid and not wid.replace("-", "").isalnum():
+            self.err(f"{p}.id", f"must be letters, digits and dashes, got {wid!r}")
+        return WindowSpec(wid, title, first, last, items)
+
+    def pauses(self, raw: Mapping[str, Any]) -> tuple[PauseSpec, ...]:
+        out: list[PauseSpec] = []
+        for p, tab in self.tables(raw, "pause", ""):
+            self.unknown(tab, p, ("id", "title", "days_before", "items", "calendar", "retinoid_items"))
+            pid = self.string(tab, "id", p)
+            if any(x.id == pid for x in out):
+                self.err(f"{p}.id", f"duplicate pause id {pid!r}")
+            days = self.integer(tab, "days_before", p, 1, 60) or 0
+            out.append(
+                PauseSpec(
+                    id=pid,
+                    title=self.string(tab, "title", p),
+                    days_before=days,
+                    items=self.strings(tab, "items", p),
+                    calendar=self.string(tab, "calendar", p),
+                    retinoid_items=self.strings(tab, "retinoid_items", p, allow_empty=True)
+                    if "retinoid_items" in tab
+                    else (),
+                )
+            )
+        return tuple(out)
+
+    def cautions(self, raw: Mapping[str, Any], taken: set[str]) -> tuple[Caution, ...]:
+        out: list[Caution] = []
+        for p, tab in self.tables(raw, "cautions", "", required=False):
+            self.unknown(tab, p, ("finding", "note", "shallower", "window", "window_kind"))
+            finding = self.string(tab, "finding", p)
+            note = self.string(tab, "note", p)
+            shallower = bool(self.boolean(tab, "shallower", p, required=False)) if "shallower" in tab else False
+            window = None
+            sub = self.table(tab, "window", p, required=False)
+            if sub is not None:
+                window = self.window(sub, f"{p}.window", first_allowed=-60)
+                if window is not None and window.id in taken:
+                    self.err(f"{p}.window.id", f"{window.id!r} is already the id of another window")
+                elif window is not None:
+                    taken.add(window.id)
+            kind = self.string(tab, "window_kind", p, required=False) or "antiviral"
+            if kind != "antiviral":
+                self.err(f"{p}.window_kind", f"must be 'antiviral', got {kind!r}")
+            if not (shallower or window is not None):
+                pass  # a note alone is a change too: it reaches the plan and the clinician's sheet
+            out.append(Caution(finding, note, shallower, window, kind))
+        return tuple(out)
+
+    def depth(self, raw: Mapping[str, Any]) -> tuple[float, float, tuple[tuple[str, str], ...]]:
+        tab = self.table(raw, "depth", "")
+        if tab is None:
+            return 0.0, 0.0, ()
+        self.unknown(tab, "depth", ("step_mm", "floor_mm", "notes"))
+        step, floor = (self.millimetres(tab, key, "depth") for key in ("step_mm", "floor_mm"))
+        notes: list[tuple[str, str]] = []
+        ntab = self.table(tab, "notes", "depth", required=False)
+        if ntab is not None:
+            self.unknown(ntab, "depth.notes", DEPTH_ZONES)
+            notes = [(zone, self.string(ntab, zone, "depth.notes")) for zone in DEPTH_ZONES if zone in ntab]
+        return step, floor, tuple(notes)
+
     def wording(self, raw: Mapping[str, Any]) -> Wording | None:
         tab = self.table(raw, "wording", "")
         if tab is None:
             return None
-        keys = ("pause_title", "arrive", "daily")
+        keys = ("arrive", "daily")
         self.unknown(tab, "wording", keys)
-        pause_title, arrive, daily = (self.string(tab, k, "wording") for k in keys)
-        return Wording(pause_title, arrive, daily)
+        arrive, daily = (self.string(tab, k, "wording") for k in keys)
+        return Wording(arrive, daily)
 
     def windows_match_checklist(self, windows: list[WindowSpec], groups: tuple[ChecklistGroup, ...]) -> None:
         """Each aftercare window must start and end on checklist group boundaries, so the day-by-day
@@ -457,10 +637,11 @@ class _Validator(documents.Checker):
         groups: list[ChecklistGroup] = []
         expected = 0
         for p, g in self.tables(raw, "checklist", ""):
-            self.unknown(g, p, ("first_day", "last_day", "do"))
+            self.unknown(g, p, ("first_day", "last_day", "do", "facts"))
             first = self.integer(g, "first_day", p, 0, 365)
             last = self.integer(g, "last_day", p, 0, 365) if "last_day" in g else None
             do = self.strings(g, "do", p)
+            facts = self.strings(g, "facts", p, allow_empty=True) if "facts" in g else ()
             if first is None:
                 continue
             if groups and groups[-1].last_day is None:
@@ -470,25 +651,8 @@ class _Validator(documents.Checker):
             if last is not None and last < first:
                 self.err(f"{p}.last_day", f"must be >= {p}.first_day ({first}), got {last}")
             expected = (last if last is not None else first) + 1
-            groups.append(ChecklistGroup(first, last, do))
+            groups.append(ChecklistGroup(first, last, do, facts))
         return tuple(groups)
-
-    def pih(self, raw: Mapping[str, Any]) -> tuple[tuple[int, ...], float, float, str]:
-        tab = self.table(raw, "pih", "")
-        if tab is None:
-            return (), 0.0, 0.0, ""
-        self.unknown(tab, "pih", ("fitzpatrick", "step_mm", "floor_mm", "note"))
-        types = tab.get("fitzpatrick")
-        if not (
-            isinstance(types, list)
-            and types
-            and all(isinstance(x, int) and not isinstance(x, bool) and 1 <= x <= 6 for x in types)
-        ):
-            self.err("pih.fitzpatrick", "must be a non-empty list of Fitzpatrick types 1-6")
-            types = []
-        step, floor = (self.millimetres(tab, key, "pih") for key in ("step_mm", "floor_mm"))
-        note = self.string(tab, "note", "pih")
-        return tuple(sorted(set(types))), step, floor, note
 
     def millimetres(self, tbl: Mapping[str, Any], key: str, path: str) -> float:
         val = self.number(tbl, key, path, unit="mm")

@@ -79,6 +79,16 @@ def check_duration(minutes: int, where: str = "--duration") -> int:
     return minutes
 
 
+#: The deepest needle a device setting can be (a bound on typos; the protocol's depths are the rule).
+MAX_DEPTH_MM = 3.0
+
+
+def check_depth(mm: float, where: str = "--max-depth") -> float:
+    if not 0 < mm <= MAX_DEPTH_MM:
+        raise UsageError(f"{where}: must be more than 0 and at most {MAX_DEPTH_MM:g} mm, got {mm:g}")
+    return mm
+
+
 def split_region(code: str, where: str = "--holidays") -> tuple[str, str | None]:
     """`GB` -> (GB, None); `GB-SCT` -> (GB, SCT); `US-CA` -> (US, CA)."""
     m = re.fullmatch(r"([A-Za-z]{2,3})(?:-([A-Za-z0-9]{1,5}))?", code.strip())

@@ -12,7 +12,7 @@ from typing import Literal
 
 Category = Literal["contraindicated", "defer", "caution"]
 Verdict = Literal["contraindicated", "defer", "caution", "eligible"]
-QuestionType = Literal["bool", "date", "fitzpatrick"]
+QuestionType = Literal["bool", "date", "fitzpatrick", "int"]
 
 CATEGORIES: tuple[Category, ...] = ("contraindicated", "defer", "caution")
 #: Higher is more restrictive.
@@ -32,21 +32,37 @@ def severity_of(verdict: str) -> int:
     return SEVERITY[verdict] if verdict in SEVERITY else SEVERITY["contraindicated"]
 
 
-#: The question ids every screening protocol must define (SPEC.md).
+#: The question ids every screening protocol must define (SPEC.md, screening protocol 2.x).
 REQUIRED_QUESTIONS: tuple[str, ...] = (
     "pregnant",
+    "breastfeeding",
+    "age",
     "isotretinoin_last_dose",
     "active_acne",
     "active_dermatitis",
     "open_wounds",
     "active_infection",
+    "sunburn_last_date",
+    "skin_cancer_in_area",
+    "lesions_in_area",
     "herpes_history",
     "keloid_history",
     "bleeding_disorder",
+    "diabetes",
     "uncontrolled_diabetes",
     "immunosuppression",
+    "autoimmune_disease",
     "radiation_last_date",
     "anticoagulants",
+    "anesthetic_allergy",
+    "metal_allergy",
+    "topical_allergy",
+    "neurotoxin_last_date",
+    "filler_last_date",
+    "peel_last_date",
+    "laser_last_date",
+    "surgery_last_date",
+    "vaccine_last_date",
     "hyperpigmentation_tendency",
     "photosensitizing_meds",
     "fitzpatrick",
@@ -74,9 +90,10 @@ class ProtocolInfo:
 class Rule:
     """One screening rule of a question.
 
-    Exactly one trigger applies, by question type: ``when`` (bool), ``months``
-    (date: fires while the evaluation date is before answer + months) or
-    ``values`` (fitzpatrick).
+    The trigger depends on the question's type: ``when`` (bool); for a date, a wait
+    of ``months`` + ``weeks`` + ``days`` (fires while the evaluation date is before
+    answer + wait; calendar months) or ``ever`` (fires for any date, with no end);
+    ``values`` (fitzpatrick); ``at_least``/``at_most`` inclusive bounds (int).
     """
 
     category: Category
@@ -86,6 +103,29 @@ class Rule:
     when: bool | None = None
     months: int | None = None
     values: tuple[int, ...] = ()
+    weeks: int | None = None
+    days: int | None = None
+    ever: bool = False
+    at_least: int | None = None
+    at_most: int | None = None
+
+    @property
+    def dated(self) -> bool:
+        """A date rule with a wait (not ``ever``)."""
+        return bool(self.months or self.weeks or self.days)
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A yes/no question asked in the interview before a group of follow-ups (never stored).
+
+    "No" answers every question gated by it with none (dates) or no (yes/no questions).
+    """
+
+    id: str
+    section: str
+    prompt: str
+    help: str = ""
 
 
 @dataclass(frozen=True)
@@ -96,11 +136,24 @@ class Question:
     prompt: str
     rules: tuple[Rule, ...] = ()
     gate_prompt: str | None = None
+    #: In the interview, asked only when this gate or yes/no question was answered yes.
+    asked_if: str | None = None
+    #: The range of an int answer, inclusive.
+    minimum: int | None = None
+    maximum: int | None = None
+    #: Words a receptionist can read aloud when the patient asks what the question means.
+    help: str = ""
+    #: Why this clinic's rules are looser than the standard ones (repeated in screening records).
+    override: str | None = None
 
     @property
     def lookback_months(self) -> int:
-        """For date questions: the longest window any rule looks back over."""
-        return max((r.months or 0 for r in self.rules), default=0)
+        """For date questions: the longest window any rule looks back over, in whole months (rounded up)."""
+        longest = 0
+        for r in self.rules:
+            days = (r.months or 0) * 31 + (r.weeks or 0) * 7 + (r.days or 0)
+            longest = max(longest, -(-days // 31))
+        return longest
 
 
 @dataclass(frozen=True)
@@ -109,6 +162,15 @@ class ScreeningProtocol:
     questions: tuple[Question, ...]
     #: A screening older than this many days at planning gets a note to screen again.
     valid_days: int
+    gates: tuple[Gate, ...] = ()
+
+    def gate(self, gid: str) -> Gate | None:
+        return next((g for g in self.gates if g.id == gid), None)
+
+    @property
+    def overrides(self) -> tuple[tuple[str, str], ...]:
+        """(question id, reason) for every question whose rules are looser than the standard ones."""
+        return tuple((q.id, q.override) for q in self.questions if q.override)
 
     def question(self, qid: str) -> Question:
         for q in self.questions:
@@ -130,7 +192,10 @@ class Range:
 
 @dataclass(frozen=True)
 class WindowSpec:
-    """An aftercare window, in days relative to the session day (day 0), inclusive."""
+    """A window around a session, in days relative to the session day (day 0), inclusive.
+
+    Aftercare windows start on day 0; a caution window (the antiviral one) may start before it.
+    """
 
     id: str
     title: str
@@ -140,20 +205,49 @@ class WindowSpec:
 
 
 @dataclass(frozen=True)
+class PauseSpec:
+    """A pause before every session: from ``days_before`` days before it to the day before."""
+
+    id: str
+    title: str
+    days_before: int
+    items: tuple[str, ...]
+    #: The words a calendar event uses: fixed, naming no medicine, never varying with an answer.
+    calendar: str = ""
+    #: Added unless the screening says the patient uses no retinoids.
+    retinoid_items: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Caution:
+    """What a caution finding of the screening changes in a plan, with the reason it gives."""
+
+    #: The screening question id whose caution finding triggers this.
+    finding: str
+    #: For the clinician: what changes and why (plan notes, clinician documents).
+    note: str
+    #: Every depth one step shallower for the sessions the finding covers.
+    shallower: bool = False
+    #: A window added around every session (e.g. antiviral medicine), kind ``window_kind``.
+    window: WindowSpec | None = None
+    window_kind: str = "antiviral"
+
+
+@dataclass(frozen=True)
 class ChecklistGroup:
     """Aftercare to-dos for days first_day..last_day after a session (None: open-ended)."""
 
     first_day: int
     last_day: int | None
     do: tuple[str, ...]
+    #: Facts to tell the patient for these days (not boxes to tick): "redness is normal today".
+    facts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Wording:
     """Patient wording the documents use around a plan (from the protocol's [wording] table)."""
 
-    #: The title of the pause window before every session.
-    pause_title: str
     #: What to do on the day of a session, in every session's calendar event.
     arrive: str
     #: What to do every day of the series (sun protection), atop checklists and plan sheets.
@@ -167,18 +261,23 @@ class TreatmentProtocol:
     interval_weeks: Range
     booster_months: Range
     depth_mm: tuple[tuple[str, float, float], ...]
-    pause_days_before: int
-    pause_items: tuple[str, ...]
-    pause_retinoid_items: tuple[str, ...]
+    #: How much shallower a caution makes every depth, and the shallowest any depth may become.
+    depth_step_mm: float
+    depth_floor_mm: float
+    #: (zone, note) shown with a zone's depth, e.g. periorbital: outside the orbital rim only.
+    depth_notes: tuple[tuple[str, str], ...]
+    pauses: tuple[PauseSpec, ...]
     aftercare: tuple[WindowSpec, ...]
-    #: Fitzpatrick types for which every depth is one step shallower (PIH precautions).
-    pih_fitzpatrick: tuple[int, ...]
-    pih_step_mm: float
-    pih_floor_mm: float
-    pih_note: str
+    cautions: tuple[Caution, ...]
+    #: No session in this many days after a patient's sun trip ends.
+    after_sun_trip_days: int
     checklist: tuple[ChecklistGroup, ...]
     warning_signs: tuple[str, ...]
     wording: Wording
+
+    @property
+    def longest_pause(self) -> int:
+        return max((p.days_before for p in self.pauses), default=0)
 
 
 Protocol = ScreeningProtocol | TreatmentProtocol
@@ -205,7 +304,7 @@ class ScreeningResult:
 
 # ----------------------------------------------------------------- plans
 
-WindowKind = Literal["pause", "aftercare"]
+WindowKind = Literal["pause", "aftercare", "antiviral"]
 AppointmentKind = Literal["session", "booster"]
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -239,6 +338,8 @@ class Window:
     items: tuple[str, ...]
     key: str
     revision: int = 0
+    #: For a pause: the protocol's fixed calendar wording (the items may name products or vary by answer).
+    calendar: str = ""
 
 
 @dataclass(frozen=True)
@@ -253,6 +354,8 @@ class Appointment:
     revision: int = 0
     start: dt.datetime | None = None
     end: dt.datetime | None = None
+    #: Needle depth by zone for this appointment (cautions may differ between sessions).
+    depth: tuple[DepthZone, ...] = ()
 
     @property
     def label(self) -> str:
@@ -264,22 +367,60 @@ class Appointment:
 
 
 @dataclass(frozen=True)
+class Note:
+    """A note on a plan and what caused it: a finding id, ``schedule``, ``screening`` or ``depth``."""
+
+    cause: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Span:
+    """Days the patient is unavailable (inclusive), and why."""
+
+    first: dt.date
+    last: dt.date
+    reason: str
+
+    def __contains__(self, day: object) -> bool:
+        return isinstance(day, dt.date) and self.first <= day <= self.last
+
+
+@dataclass(frozen=True)
 class ClinicRules:
     """When the clinic is open: weekdays (0 = Monday) minus closed dates (incl. public holidays)."""
 
     weekdays: frozenset[int]
     closed: frozenset[dt.date]
     holidays: str | None = None
+    #: Days the patient cannot come (away, after a sun trip): no session falls in them.
+    blocked: tuple[Span, ...] = ()
 
     def is_open(self, day: dt.date) -> bool:
-        return day.weekday() in self.weekdays and day not in self.closed
+        return day.weekday() in self.weekdays and day not in self.closed and not any(day in s for s in self.blocked)
 
     def why_closed(self, day: dt.date) -> str:
         if day.weekday() not in self.weekdays:
             return f"{WEEKDAYS[day.weekday()].capitalize()} is not a clinic day"
         if day in self.closed:
             return "the clinic is closed that day"
+        for span in self.blocked:
+            if day in span:
+                return span.reason
         return "open"
+
+
+@dataclass(frozen=True)
+class ScreeningBasis:
+    """The screening a plan is gated by, kept with the plan: its answers are screened again every
+    time the plan is read, so nothing derived from them can be edited looser in a file."""
+
+    protocol: ProtocolRef
+    evaluated_on: dt.date
+    verdict: str
+    earliest_date: dt.date | None
+    #: The answers as the record holds them (dates, booleans, numbers; none is false).
+    answers: tuple[tuple[str, object], ...]
 
 
 @dataclass(frozen=True)
@@ -295,10 +436,18 @@ class PlanRequest:
     boosters: int = 0
     not_before: dt.date | None = None
     uses_retinoids: bool | None = None
-    pih: bool = False
     time: dt.time | None = None
     duration_minutes: int = 60
     tz: str = "UTC"
+    #: The screening's findings (re-derived from its answers whenever a plan is read).
+    findings: tuple[Finding, ...] = ()
+    #: `--away` ranges, and `--sun-trip` ranges as given (the days after them are blocked too).
+    away: tuple[tuple[dt.date, dt.date], ...] = ()
+    sun_trips: tuple[tuple[dt.date, dt.date], ...] = ()
+    #: The device's deepest setting (config `device_max_depth_mm`, `--max-depth`).
+    max_depth_mm: float | None = None
+    #: The screening the plan was made under, if any.
+    screening: ScreeningBasis | None = None
 
 
 @dataclass(frozen=True)
@@ -306,6 +455,9 @@ class DepthZone:
     zone: str
     min_mm: float
     max_mm: float
+    #: Why the range differs from the protocol's (finding ids, "device maximum"), and the zone's own note.
+    reasons: tuple[str, ...] = ()
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -317,10 +469,11 @@ class Plan:
     protocol: ProtocolRef
     sessions: tuple[Appointment, ...]
     boosters: tuple[Appointment, ...]
+    #: Needle depth by zone: for each zone, the shallowest range of any appointment.
     depth: tuple[DepthZone, ...]
     #: The protocol's patient wording, for the documents made from the plan.
     wording: Wording
-    notes: tuple[str, ...] = ()
+    notes: tuple[Note, ...] = ()
 
     @property
     def appointments(self) -> tuple[Appointment, ...]:

@@ -25,9 +25,14 @@ from needlecli.errors import AnswersError, Contraindicated, Deferred, RecordErro
 from needlecli.model import (
     AnswerValue,
     ClinicRules,
+    Finding,
     Plan,
     PlanRequest,
+    ProtocolRef,
+    ScreeningBasis,
     ScreeningProtocol,
+    ScreeningResult,
+    Span,
     TreatmentProtocol,
     Verdict,
     as_verdict,
@@ -68,6 +73,9 @@ class PlanFlags:
     duration: int | None = None
     tz: str | None = None
     boosters: int = 0
+    away: tuple[tuple[dt.date, dt.date], ...] = ()
+    sun_trips: tuple[tuple[dt.date, dt.date], ...] = ()
+    max_depth: float | None = None
 
 
 Refusal = Literal["contraindicated", "undated deferral"]
@@ -75,7 +83,7 @@ Refusal = Literal["contraindicated", "undated deferral"]
 
 @dataclass(frozen=True)
 class ScreeningTerms:
-    """What a screening result means for planning (the same for `plan --screening` and `batch`)."""
+    """What a screening result means for planning (the same for `plan --screening`, saved plans and `batch`)."""
 
     verdict: Verdict
     earliest: dt.date | None
@@ -85,7 +93,9 @@ class ScreeningTerms:
     refusal: Refusal | None
     not_before: dt.date | None
     uses_retinoids: bool | None
-    pih: bool
+    findings: tuple[Finding, ...]
+    #: What the plan keeps of the screening, to screen its answers again whenever it is read.
+    basis: ScreeningBasis
 
     def refuse(self, source: str) -> None:
         """Raise the refusal (exit 4 or 3) when the screening does not allow a plan."""
@@ -94,17 +104,22 @@ class ScreeningTerms:
         if self.refusal is not None:
             raise Deferred(f"{source}: the screening defers treatment with no end date; re-assess before planning")
 
+    def refusing_findings(self) -> tuple[str, ...]:
+        """The finding ids behind a refusal: the contraindications, or the deferrals without a date."""
+        if self.refusal == "contraindicated":
+            return tuple(dict.fromkeys(f.id for f in self.findings if f.category == "contraindicated"))
+        return tuple(dict.fromkeys(f.id for f in self.findings if f.category == "defer" and f.until is None))
+
 
 def terms_of(
-    protocol: TreatmentProtocol,
     screening: ScreeningProtocol,
-    verdict: Verdict,
-    earliest: dt.date | None,
-    evaluated_on: dt.date,
+    result: ScreeningResult,
     answers: dict[str, AnswerValue],
+    basis: ScreeningBasis,
 ) -> ScreeningTerms:
     """Refuse contraindicated patients and undated deferrals; otherwise never start before the
     screening itself, nor before the end of a dated deferral."""
+    verdict, earliest, evaluated_on = result.verdict, result.earliest_date, result.evaluated_on
     refusal: Refusal | None = None
     if verdict == "contraindicated":
         refusal = "contraindicated"
@@ -112,7 +127,6 @@ def terms_of(
         refusal = "undated deferral"
     not_before = max(earliest, evaluated_on) if verdict == "defer" and earliest else evaluated_on
     retinoids = answers.get("uses_retinoids")
-    fitzpatrick = answers.get("fitzpatrick")
     return ScreeningTerms(
         verdict=verdict,
         earliest=earliest,
@@ -121,43 +135,56 @@ def terms_of(
         refusal=refusal,
         not_before=not_before,
         uses_retinoids=retinoids if isinstance(retinoids, bool) else None,
-        pih=isinstance(fitzpatrick, int)
-        and not isinstance(fitzpatrick, bool)
-        and fitzpatrick in protocol.pih_fitzpatrick,
+        findings=result.findings,
+        basis=basis,
     )
 
 
-def screen_answers(
-    protocol: TreatmentProtocol, screening: ScreeningProtocol, answers: dict[str, AnswerValue], on: dt.date
-) -> ScreeningTerms:
+def _ref(protocol: ScreeningProtocol) -> ProtocolRef:
+    info = protocol.info
+    return ProtocolRef(info.name, info.version, info.sha256, info.origin)
+
+
+def screen_answers(screening: ScreeningProtocol, answers: dict[str, AnswerValue], on: dt.date) -> ScreeningTerms:
     """Screen typed answers on ``on`` (a batch row's screening columns)."""
     result = evaluate(screening, answers, on)
-    return terms_of(protocol, screening, result.verdict, result.earliest_date, on, answers)
+    kept = tuple((k, False if v is None else v) for k, v in answers.items())
+    basis = ScreeningBasis(_ref(screening), on, result.verdict, result.earliest_date, kept)
+    return terms_of(screening, result, answers, basis)
+
+
+def basis_of(record: ScreeningRecord, screening: ScreeningProtocol) -> ScreeningBasis:
+    """What a plan keeps of a screening record."""
+    ref = dataclasses.replace(_ref(screening), sha256=record.protocol_sha256, origin=record.protocol_origin)
+    return ScreeningBasis(ref, record.evaluated_on, record.verdict, record.earliest_date, tuple(record.answers.items()))
 
 
 def record_terms(
-    protocol: TreatmentProtocol,
-    record: ScreeningRecord,
+    basis: ScreeningBasis,
     screening: ScreeningProtocol,
     source: str,
     notes: list[str],
 ) -> ScreeningTerms:
-    """A saved screening record, re-evaluated from its answers: never more permissive than the rules.
+    """A saved screening (a record, or the one kept in a saved plan), re-evaluated from its answers:
+    never more permissive than the rules.
 
     With the screening protocol unchanged, a verdict that disagrees with the answers is refused
-    (a hand-edited record). With a changed protocol, the more restrictive of the two results is used.
+    (a hand-edited file). With a changed protocol, the more restrictive of the two results is used.
     """
     try:
-        answers, missing = read_answers(screening, record.answers, f"{source}: answers")
+        answers, missing = read_answers(screening, dict(basis.answers), f"{source}: answers")
     except AnswersError as exc:
         raise RecordError(str(exc)) from None
     if missing:
         raise RecordError(f"{source}: answers: missing {', '.join(missing)}; screen again")
-    fresh = evaluate(screening, answers, record.evaluated_on)
-    verdict = as_verdict(record.verdict)
-    earliest = record.earliest_date
+    try:
+        fresh = evaluate(screening, answers, basis.evaluated_on)
+    except AnswersError as exc:
+        raise RecordError(f"{source}: {exc}") from None
+    verdict = as_verdict(basis.verdict)
+    earliest = basis.earliest_date
     if (fresh.verdict, fresh.earliest_date) != (verdict, earliest):
-        if screening.info.sha256 == record.protocol_sha256:
+        if screening.info.sha256 == basis.protocol.sha256:
             raise RecordError(f"{source}: the verdict does not match the answers (was it edited?); screen again")
         notes.append(f"the screening protocol changed since {source} was written; using the stricter result")
         if severity_of(fresh.verdict) > severity_of(verdict):
@@ -165,7 +192,19 @@ def record_terms(
         elif fresh.verdict == verdict == "defer":
             both = (earliest, fresh.earliest_date)
             earliest = None if both[0] is None or both[1] is None else max(both[0], both[1])
-    return terms_of(protocol, screening, verdict, earliest, record.evaluated_on, answers)
+    result = dataclasses.replace(fresh, verdict=verdict, earliest_date=earliest)
+    return terms_of(screening, result, answers, basis)
+
+
+def with_patient_dates(protocol: TreatmentProtocol, request: PlanRequest) -> PlanRequest:
+    """The clinic calendar with the patient's own dates blocked: away, and the days after a sun trip."""
+    after = protocol.after_sun_trip_days
+    blocked = tuple(Span(a, b, f"the patient is away ({a.isoformat()} to {b.isoformat()})") for a, b in request.away)
+    blocked += tuple(
+        Span(a, b + dt.timedelta(days=after), f"within {after} days after the patient's sun trip ({a}..{b})")
+        for a, b in request.sun_trips
+    )
+    return dataclasses.replace(request, clinic=dataclasses.replace(request.clinic, blocked=blocked))
 
 
 @functools.lru_cache(maxsize=256)
@@ -202,6 +241,9 @@ def build_request(
         notes.append(f"session times are in {zone} (the clinic config's time_zone)")
     weekdays = flags.clinic_days if flags.clinic_days is not None else config.days
     closed = flags.closed | config.closed
+    for first, last in (*flags.away, *flags.sun_trips):
+        if last < first:
+            raise UsageError(f"--away/--sun-trip: {first}..{last} ends before it starts")
     request = PlanRequest(
         patient=flags.patient or "",
         indication=protocol.info.name,
@@ -212,11 +254,16 @@ def build_request(
         boosters=flags.boosters,
         not_before=screening.not_before if screening else None,
         uses_retinoids=screening.uses_retinoids if screening else None,
-        pih=screening.pih if screening else False,
         time=at,
         duration_minutes=flags.duration if flags.duration is not None else config.session_minutes,
         tz=zone or "UTC",
+        findings=screening.findings if screening else (),
+        away=flags.away,
+        sun_trips=flags.sun_trips,
+        max_depth_mm=flags.max_depth if flags.max_depth is not None else config.device_max_depth_mm,
+        screening=screening.basis if screening else None,
     )
+    request = with_patient_dates(protocol, request)
     scheduling.validate_request(protocol, request)  # before fetching holidays for a huge range
     if region:
         first = max(begin, request.not_before or begin)
@@ -250,7 +297,12 @@ def new_plan(
 
 def patient_of_record(record: ScreeningRecord, patient: str | None) -> str | None:
     """The patient a plan is for: the flag, which must agree with the record's patient id."""
-    if patient is not None and record.patient and record.patient != patient:
+    if patient is not None and not record.patient:
+        raise UsageError(
+            "--screening: the record names no patient, so it cannot be checked against --patient; "
+            "screen again with --patient"
+        )
+    if patient is not None and record.patient != patient:
         raise UsageError(f"--screening: the record is for patient {record.patient!r}, not {patient!r}")
     return patient or record.patient or None
 
@@ -262,15 +314,32 @@ def saved_plan(
     on: dt.date,
     source: str,
     notes: list[str] | None = None,
+    screening: ScreeningProtocol | None = None,
 ) -> Plan:
-    """A saved plan checked against the rules again, then each move applied in turn."""
+    """A saved plan checked against the rules again, then each move applied in turn.
+
+    What a screening imposes (the start, the retinoid pause, cautions, depths) is derived again
+    from the screening answers the plan keeps, never taken from the derived fields in the file.
+    """
     notes = notes if notes is not None else []
     if protocol.info.sha256 != saved.protocol.sha256:
         notes.append(
             f"protocol {saved.protocol.name} has changed since the plan was saved "
             f"({saved.protocol.version} -> {protocol.info.version}); windows follow the current file"
         )
-    request = saved.request
+    request = with_patient_dates(protocol, saved.request)
+    if request.screening is not None:
+        if screening is None:
+            raise RecordError(f"{source}: the plan's screening protocol is needed to read it")
+        terms = record_terms(request.screening, screening, f"{source}: screening", notes)
+        terms.refuse(f"{source}: screening")
+        not_before = max(d for d in (terms.not_before, request.not_before) if d is not None)
+        request = dataclasses.replace(
+            request, not_before=not_before, uses_retinoids=terms.uses_retinoids, findings=terms.findings
+        )
+    elif request.not_before is None and request.uses_retinoids is False:
+        # Without a screening nothing says the patient uses no retinoids.
+        request = dataclasses.replace(request, uses_retinoids=None)
     scheduling.validate_request(protocol, request)
     if request.clinic.holidays and moves:
         # Moves may reach years the saved holidays do not cover: add those years again.

@@ -17,12 +17,13 @@ from typing import Any, TypeVar
 from needlecli.clinic import format_weekdays
 from needlecli.documents import Checker
 from needlecli.errors import NeedleError, RecordError
-from needlecli.model import ClinicRules, Plan, PlanRequest, ProtocolRef, Window
+from needlecli.model import ClinicRules, DepthZone, Note, Plan, PlanRequest, ProtocolRef, ScreeningBasis, Window
 
 T = TypeVar("T")
 
 RECORD = "needle-plan"
-FORMAT = 1
+#: 2: the screening's answers are kept (re-screened on every read); notes name their cause; depths per session.
+FORMAT = 2
 
 
 def _window(w: Window) -> dict[str, Any]:
@@ -35,6 +36,35 @@ def _window(w: Window) -> dict[str, Any]:
         "items": list(w.items),
         "id": w.key,
         "revision": w.revision,
+    }
+
+
+def _depth(zones: tuple[DepthZone, ...]) -> list[dict[str, Any]]:
+    out = []
+    for z in zones:
+        zone: dict[str, Any] = {"zone": z.zone, "min": z.min_mm, "max": z.max_mm}
+        if z.reasons:
+            zone["reasons"] = list(z.reasons)
+        if z.note:
+            zone["note"] = z.note
+        out.append(zone)
+    return out
+
+
+def _screening(basis: ScreeningBasis | None) -> dict[str, Any] | None:
+    if basis is None:
+        return None
+    return {
+        "protocol": {
+            "name": basis.protocol.name,
+            "version": basis.protocol.version,
+            "sha256": basis.protocol.sha256,
+            "origin": basis.protocol.origin,
+        },
+        "evaluated_on": basis.evaluated_on,
+        "verdict": basis.verdict,
+        "earliest_date": basis.earliest_date or False,
+        "answers": dict(basis.answers),
     }
 
 
@@ -70,7 +100,9 @@ def plan_document(plan: Plan) -> dict[str, Any]:
             "boosters": req.boosters,
             "not_before": req.not_before,
             "uses_retinoids": req.uses_retinoids,
-            "pih": req.pih,
+            "away": [[a, b] for a, b in req.away],
+            "sun_trips": [[a, b] for a, b in req.sun_trips],
+            "max_depth_mm": req.max_depth_mm,
             "time": f"{req.time:%H:%M}" if req.time else None,
             "duration_minutes": req.duration_minutes,
             "time_zone": req.tz,
@@ -78,8 +110,15 @@ def plan_document(plan: Plan) -> dict[str, Any]:
             "closed": sorted(req.clinic.closed),
             "holidays": req.clinic.holidays,
         },
+        "screening": _screening(req.screening),
         "sessions": [
-            {"number": s.number, **_when(s.date, s.start, s.end), "id": s.key, "revision": s.revision}
+            {
+                "number": s.number,
+                **_when(s.date, s.start, s.end),
+                "id": s.key,
+                "revision": s.revision,
+                "depth_mm": _depth(s.depth),
+            }
             for s in plan.sessions
         ],
         "windows": [_window(w) for w in plan.windows],
@@ -89,12 +128,13 @@ def plan_document(plan: Plan) -> dict[str, Any]:
                 **_when(b.date, b.start, b.end),
                 "id": b.key,
                 "revision": b.revision,
+                "depth_mm": _depth(b.depth),
                 "windows": [_window(w) for w in b.windows],
             }
             for b in plan.boosters
         ],
-        "depth_mm": [{"zone": z.zone, "min": z.min_mm, "max": z.max_mm} for z in plan.depth],
-        "notes": list(plan.notes),
+        "depth_mm": _depth(plan.depth),
+        "notes": [{"cause": n.cause, "text": n.text} for n in plan.notes],
     }
 
 
@@ -134,7 +174,7 @@ class SavedPlan:
     revisions: Mapping[str, int]
     #: What each item looked like when saved (dates; a window's items), to spot changes on re-export.
     signatures: Mapping[str, tuple[object, ...]]
-    notes: tuple[str, ...]
+    notes: tuple[Note, ...]
 
 
 _NO_DATE = dt.date.min  # stands in for a date that failed its check (never used: the problems are raised)
@@ -146,6 +186,11 @@ def read_plan(doc: Mapping[str, Any], source: str) -> SavedPlan:
 
     if doc.get("record") != RECORD:
         raise RecordError(f'{source}: not a needle plan (record = "{RECORD}" is missing)')
+    if doc.get("format") == 1:
+        raise RecordError(
+            f"{source}: saved by an older needle (plan format 1, which did not keep the screening's answers); "
+            "plan again from the screening record"
+        )
     if doc.get("format") != FORMAT:
         raise RecordError(f"{source}: plan format {doc.get('format')!r} is not supported (expected {FORMAT})")
     c = Checker()
@@ -181,10 +226,13 @@ def read_plan(doc: Mapping[str, Any], source: str) -> SavedPlan:
         boosters=c.integer(req, "boosters", "request") or 0,
         not_before=c.date(req, "not_before", "request", required=False),
         uses_retinoids=c.boolean(req, "uses_retinoids", "request", required=False),
-        pih=c.boolean(req, "pih", "request") or False,
         time=time,
         duration_minutes=c.integer(req, "duration_minutes", "request") or 0,
         tz=tz or "UTC",
+        away=_spans(c, req, "away"),
+        sun_trips=_spans(c, req, "sun_trips"),
+        max_depth_mm=c.number(req, "max_depth_mm", "request", required=False, unit="mm"),
+        screening=_read_screening(c, doc),
     )
     revisions: dict[str, int] = {}
     signatures: dict[str, tuple[object, ...]] = {}
@@ -212,7 +260,10 @@ def read_plan(doc: Mapping[str, Any], source: str) -> SavedPlan:
         item(b, p, booster_dates[-1])
         windows(b, p)
     windows(doc, "")
-    notes = c.array(doc, "notes", "", required=False) or []
+    notes = [
+        Note(c.string(n, "cause", p), c.string(n, "text", p))
+        for p, n in c.tables(doc, "notes", "", required=False, allow_empty=True)
+    ]
     plan_id = c.string(doc, "plan_id", "")
     revision = c.integer(doc, "revision", "")
     created_on = c.date(doc, "created_on", "")
@@ -242,5 +293,47 @@ def read_plan(doc: Mapping[str, Any], source: str) -> SavedPlan:
         booster_dates=tuple(booster_dates),
         revisions=revisions,
         signatures=signatures,
-        notes=tuple(str(n) for n in notes),
+        notes=tuple(notes),
+    )
+
+
+def _spans(c: Checker, req: Mapping[str, Any], key: str) -> tuple[tuple[dt.date, dt.date], ...]:
+    """`[[first, last], ...]` date pairs (the patient's away and sun-trip ranges)."""
+    out = []
+    for i, pair in enumerate(c.array(req, key, "request", required=False) or []):
+        p = f"request.{key}[{i}]"
+        if (
+            not isinstance(pair, list)
+            or len(pair) != 2
+            or not all(isinstance(d, dt.date) and not isinstance(d, dt.datetime) for d in pair)
+        ):
+            c.err(p, "must be [first, last], two dates")
+        elif pair[1] < pair[0]:
+            c.err(p, "ends before it starts")
+        else:
+            out.append((pair[0], pair[1]))
+    return tuple(out)
+
+
+def _read_screening(c: Checker, doc: Mapping[str, Any]) -> ScreeningBasis | None:
+    tab = c.table(doc, "screening", "", required=False)
+    if tab is None:
+        return None
+    proto = c.table(tab, "protocol", "screening") or {}
+    earliest = tab.get("earliest_date")
+    if earliest is not False and not (isinstance(earliest, dt.date) and not isinstance(earliest, dt.datetime)):
+        c.err("screening.earliest_date", "must be a date or false")
+        earliest = None
+    answers = c.table(tab, "answers", "screening") or {}
+    return ScreeningBasis(
+        protocol=ProtocolRef(
+            name=c.string(proto, "name", "screening.protocol"),
+            version=c.string(proto, "version", "screening.protocol"),
+            sha256=c.string(proto, "sha256", "screening.protocol"),
+            origin=c.string(proto, "origin", "screening.protocol"),
+        ),
+        evaluated_on=c.date(tab, "evaluated_on", "screening") or _NO_DATE,
+        verdict=c.string(tab, "verdict", "screening"),
+        earliest_date=earliest or None,
+        answers=tuple(answers.items()),
     )

@@ -111,6 +111,8 @@ def screening_record(
             "origin": protocol.info.origin,
         },
         "answers": {q: (False if v is None else v) for q, v in answers.items()},
+        # Where the clinic's protocol is looser than the standard rules, and the reason it recorded.
+        "overrides": [{"question": q, "reason": reason} for q, reason in protocol.overrides],
         "findings": [
             {
                 "id": f.id,

@@ -22,6 +22,7 @@ import datetime as dt
 import hashlib
 import hmac
 from collections.abc import Callable, Mapping
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from needlecli.clinic import check_duration
@@ -31,11 +32,15 @@ from needlecli.model import (
     AppointmentKind,
     ClinicRules,
     DepthZone,
+    Note,
+    PauseSpec,
     Plan,
     PlanRequest,
     ProtocolRef,
     TreatmentProtocol,
     Window,
+    WindowKind,
+    WindowSpec,
 )
 from needlecli.screening import add_months
 
@@ -119,44 +124,59 @@ def check_spacing(protocol: TreatmentProtocol, number: int, previous: dt.date, d
         )
 
 
-def pause_items(protocol: TreatmentProtocol, uses_retinoids: bool | None) -> tuple[str, ...]:
+def pause_items(pause: PauseSpec, uses_retinoids: bool | None) -> tuple[str, ...]:
     """Retinoid items are included unless the screening says the patient uses none."""
     if uses_retinoids is False:
-        return protocol.pause_items
-    return protocol.pause_retinoid_items + protocol.pause_items
+        return pause.items
+    return pause.retinoid_items + pause.items
+
+
+def active(finding: str, request: PlanRequest, day: dt.date) -> bool:
+    """Does a caution finding of the screening cover an appointment on ``day``?"""
+    return any(
+        f.id == finding and f.category == "caution" and (f.until is None or day < f.until) for f in request.findings
+    )
 
 
 def windows_for(
     protocol: TreatmentProtocol, request: PlanRequest, number: int, day: dt.date, prefix: str = ""
 ) -> tuple[Window, ...]:
-    """The pause window before an appointment on ``day`` and the aftercare windows after it.
+    """The pause windows before an appointment on ``day``, the aftercare windows after it, and
+    the windows a caution adds around it (the antiviral medicine).
 
     ``prefix`` ("" for sessions, "booster-" for boosters) keeps every window's key unique in its plan.
     """
-    days = protocol.pause_days_before
     out = [
         Window(
             kind="pause",
-            spec="pause",
+            spec=f"pause-{pause.id}",
             session=number,
-            first_day=day - dt.timedelta(days=days),
+            first_day=day - dt.timedelta(days=pause.days_before),
             last_day=day - dt.timedelta(days=1),
-            title=protocol.wording.pause_title,
-            items=pause_items(protocol, request.uses_retinoids),
-            key=f"{prefix}pause-{number}",
+            title=pause.title,
+            items=pause_items(pause, request.uses_retinoids),
+            key=f"{prefix}pause-{pause.id}-{number}",
+            calendar=pause.calendar,
         )
+        for pause in protocol.pauses
     ]
-    for spec in protocol.aftercare:
+    specs: list[tuple[WindowKind, WindowSpec]] = [("aftercare", spec) for spec in protocol.aftercare]
+    specs += [
+        (cast(WindowKind, c.window_kind), c.window)
+        for c in protocol.cautions
+        if c.window is not None and active(c.finding, request, day)
+    ]
+    for kind, spec in specs:
         out.append(
             Window(
-                kind="aftercare",
+                kind=kind,
                 spec=spec.id,
                 session=number,
                 first_day=day + dt.timedelta(days=spec.first_day),
                 last_day=day + dt.timedelta(days=spec.last_day),
                 title=spec.title,
                 items=spec.items,
-                key=f"{prefix}aftercare-{spec.id}-{number}",
+                key=f"{prefix}{kind}-{spec.id}-{number}" if kind == "aftercare" else f"{prefix}{spec.id}-{number}",
             )
         )
     return tuple(out)
@@ -173,15 +193,42 @@ def _times(request: PlanRequest, day: dt.date) -> tuple[dt.datetime | None, dt.d
     return start_utc.astimezone(zone), end_utc.astimezone(zone)
 
 
-def depth_for(protocol: TreatmentProtocol, pih: bool) -> tuple[DepthZone, ...]:
+def depth_for(protocol: TreatmentProtocol, request: PlanRequest, day: dt.date) -> tuple[DepthZone, ...]:
+    """Needle depth by zone for an appointment on ``day``: one step shallower while a caution that
+    asks for it covers the day (one step, however many causes), capped at the device maximum."""
+    causes = tuple(c.finding for c in protocol.cautions if c.shallower and active(c.finding, request, day))
+    notes = dict(protocol.depth_notes)
+    cap = request.max_depth_mm
     zones = []
     for zone, lo, hi in protocol.depth_mm:
-        if pih:
-            step, floor = protocol.pih_step_mm, protocol.pih_floor_mm
+        reasons: list[str] = []
+        if causes:
+            step, floor = protocol.depth_step_mm, protocol.depth_floor_mm
             lo = max(floor, round(lo - step, 2))
             hi = max(lo, round(hi - step, 2))
-        zones.append(DepthZone(zone, lo, hi))
+            reasons += causes
+        if cap is not None and hi > cap:
+            hi = cap
+            lo = min(lo, cap)
+            reasons.append("device maximum")
+        zones.append(DepthZone(zone, lo, hi, tuple(reasons), notes.get(zone, "")))
     return tuple(zones)
+
+
+def shallowest(
+    appointments: tuple[Appointment, ...], protocol: TreatmentProtocol, request: PlanRequest
+) -> tuple[DepthZone, ...]:
+    """For each zone, the shallowest range any appointment has (never deeper than any session)."""
+    if not appointments:
+        return depth_for(protocol, request, request.start)
+    out = []
+    for i, first in enumerate(appointments[0].depth):
+        zones = [a.depth[i] for a in appointments]
+        lo = min(z.min_mm for z in zones)
+        hi = min(z.max_mm for z in zones)
+        reasons = tuple(dict.fromkeys(r for z in zones for r in z.reasons))
+        out.append(DepthZone(first.zone, lo, max(lo, hi), reasons, first.note))
+    return tuple(out)
 
 
 def holiday_years(protocol: TreatmentProtocol, request: PlanRequest, first: dt.date) -> range:
@@ -254,7 +301,17 @@ def _appointment(
         windows=windows_for(protocol, request, number, day, prefix=prefix),
         start=start,
         end=end,
+        depth=depth_for(protocol, request, day),
     )
+
+
+def caution_notes(protocol: TreatmentProtocol, request: PlanRequest, days: list[dt.date]) -> tuple[Note, ...]:
+    """A note for every caution that changes the plan (each naming its finding), and the device cap."""
+    notes = [Note(c.finding, c.note) for c in protocol.cautions if any(active(c.finding, request, day) for day in days)]
+    cap = request.max_depth_mm
+    if cap is not None and any(hi > cap for _, _, hi in protocol.depth_mm):
+        notes.append(Note("device", f"Every depth is capped at the device maximum of {cap:g} mm."))
+    return tuple(notes)
 
 
 def _assemble(
@@ -265,19 +322,22 @@ def _assemble(
     booster_dates: list[dt.date],
     plan_id: str,
     revision: int,
-    notes: tuple[str, ...],
+    notes: tuple[Note, ...],
 ) -> Plan:
+    sessions = tuple(_appointment(protocol, request, "session", n, day) for n, day in enumerate(dates, 1))
+    boosters = tuple(_appointment(protocol, request, "booster", n, day) for n, day in enumerate(booster_dates, 1))
+    kept = tuple(n for n in notes if n.cause in ("schedule", "screening"))
     return Plan(
         plan_id=plan_id,
         revision=revision,
         created_on=on,
         request=request,
         protocol=ProtocolRef(protocol.info.name, protocol.info.version, protocol.info.sha256, protocol.info.origin),
-        sessions=tuple(_appointment(protocol, request, "session", n, day) for n, day in enumerate(dates, 1)),
-        boosters=tuple(_appointment(protocol, request, "booster", n, day) for n, day in enumerate(booster_dates, 1)),
-        depth=depth_for(protocol, request.pih),
+        sessions=sessions,
+        boosters=boosters,
+        depth=shallowest(sessions + boosters, protocol, request),
         wording=protocol.wording,
-        notes=notes,
+        notes=kept + caution_notes(protocol, request, [*dates, *booster_dates]),
     )
 
 
@@ -285,25 +345,34 @@ def build_plan(protocol: TreatmentProtocol, request: PlanRequest, on: dt.date, u
     """Compute the whole series for a request, planned on ``on``."""
     validate_request(protocol, request)
     dates, boosters = _compute(protocol, request, {})
-    notes: list[str] = []
+    notes: list[Note] = []
     if request.not_before is not None and request.not_before > request.start:
         notes.append(
-            f"The screening defers treatment until {request.not_before.isoformat()}: the first session "
-            f"is on or after that date ({dates[0].isoformat()})."
+            Note(
+                "screening",
+                f"The screening defers treatment until {request.not_before.isoformat()}: the first session "
+                f"is on or after that date ({dates[0].isoformat()}).",
+            )
         )
     if dates[0] != max(request.start, request.not_before or request.start):
         first = max(request.start, request.not_before or request.start)
         notes.append(
-            f"Session 1 moved from {first.isoformat()} to {dates[0].isoformat()}: {request.clinic.why_closed(first)}."
+            Note(
+                "schedule",
+                f"Session 1 moved from {first.isoformat()} to {dates[0].isoformat()}: "
+                f"{request.clinic.why_closed(first)}.",
+            )
         )
-    if request.pih:
-        notes.append(protocol.pih_note)
-    pause_start = dates[0] - dt.timedelta(days=protocol.pause_days_before)
-    if pause_start < on:
-        notes.append(
-            f"Session 1's pause window started on {pause_start.isoformat()}, before {on.isoformat()}: check the "
-            "patient has paused retinoids and exfoliants, or start later."
-        )
+    for pause in protocol.pauses:
+        pause_start = dates[0] - dt.timedelta(days=pause.days_before)
+        if pause_start < on:
+            notes.append(
+                Note(
+                    "schedule",
+                    f"Session 1's {pause.title.lower()} started on {pause_start.isoformat()}, before "
+                    f"{on.isoformat()}: check the patient has kept it ({', '.join(pause.items)}), or start later.",
+                )
+            )
     return _assemble(protocol, request, on, dates, boosters, plan_id_for(request, key=uid_key), 0, tuple(notes))
 
 
@@ -423,7 +492,7 @@ def rebuild(
     session_dates: tuple[dt.date, ...],
     booster_dates: tuple[dt.date, ...],
     revisions: Mapping[str, int],
-    notes: tuple[str, ...],
+    notes: tuple[Note, ...],
     signatures: Mapping[str, Signature] | None = None,
     on: dt.date | None = None,
 ) -> Plan:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 from dateutil.relativedelta import relativedelta
 
+from needlecli.errors import AnswersError
 from needlecli.model import (
     SEVERITY,
     AnswerValue,
@@ -28,17 +29,42 @@ def add_months(day: dt.date, months: int) -> dt.date:
     return result
 
 
+def wait_end(rule: Rule, day: dt.date) -> dt.date:
+    """The day a dated rule stops applying for an answer of ``day``: calendar months, then weeks and days."""
+    return add_months(day, rule.months or 0) + dt.timedelta(weeks=rule.weeks or 0, days=rule.days or 0)
+
+
 def _fires(question: Question, rule: Rule, value: AnswerValue, on: dt.date) -> tuple[bool, dt.date | None]:
     """Whether ``rule`` applies on ``on`` for this answer, and until when (exclusive)."""
     if question.type == "bool":
         return (isinstance(value, bool) and value == rule.when), None
     if question.type == "date":
-        if not isinstance(value, dt.date) or rule.months is None:
+        if not isinstance(value, dt.date):
             return False, None
-        until = add_months(value, rule.months)
+        if rule.ever:
+            return True, None
+        if not rule.dated:
+            return False, None
+        until = wait_end(rule, value)
         # A dated rule applies on the days before `until`; on `until` it no longer applies.
         return on < until, until
-    return (isinstance(value, int) and not isinstance(value, bool) and value in rule.values), None
+    if not isinstance(value, int) or isinstance(value, bool):
+        return False, None
+    if question.type == "int":
+        low = rule.at_least if rule.at_least is not None else value
+        high = rule.at_most if rule.at_most is not None else value
+        return low <= value <= high, None
+    return value in rule.values, None
+
+
+def future_dates(protocol: ScreeningProtocol, answers: Mapping[str, AnswerValue], on: dt.date) -> list[str]:
+    """The date questions answered with a day after the evaluation date (a typo, never a plan)."""
+    later = []
+    for q in protocol.questions:
+        value = answers.get(q.id)
+        if q.type == "date" and isinstance(value, dt.date) and value > on:
+            later.append(q.id)
+    return later
 
 
 def findings(protocol: ScreeningProtocol, answers: Mapping[str, AnswerValue], on: dt.date) -> list[Finding]:
@@ -87,6 +113,11 @@ def evaluate(protocol: ScreeningProtocol, answers: Mapping[str, AnswerValue], on
     missing = [q for q in protocol.ids if q not in answers]
     if missing:
         raise ValueError(f"unanswered questions: {', '.join(missing)}")
+    later = future_dates(protocol, answers, on)
+    if later:
+        raise AnswersError(
+            f"{', '.join(later)}: the date is after the evaluation date ({on.isoformat()}); check the year"
+        )
     found = findings(protocol, answers, on)
     verdict = verdict_of(found)
     return ScreeningResult(
@@ -101,5 +132,70 @@ def all_no(protocol: ScreeningProtocol) -> dict[str, AnswerValue]:
     """A complete answer set with nothing to report (Fitzpatrick I); handy for tests and demos."""
     out: dict[str, AnswerValue] = {}
     for q in protocol.questions:
-        out[q.id] = {"bool": False, "date": None, "fitzpatrick": 1}[q.type]
+        if q.type == "int":
+            out[q.id] = quiet_number(q)
+        else:
+            out[q.id] = {"bool": False, "date": None, "fitzpatrick": 1}[q.type]
     return out
+
+
+def quiet_number(question: Question) -> int | None:
+    """An int answer that fires none of the question's rules, nearest the middle of its range."""
+    low = question.minimum if question.minimum is not None else 0
+    high = question.maximum if question.maximum is not None else low + 100
+    middle = (low + high) // 2
+    for step in range(high - low + 1):
+        for value in (middle - step, middle + step):
+            if low <= value <= high and not any(_fires(question, r, value, dt.date.min)[0] for r in question.rules):
+                return value
+    return None
+
+
+#: Answer dates to compare two waits on: month ends, a leap day, mid-month.
+_PROBE_DAYS = (dt.date(2024, 1, 31), dt.date(2024, 2, 29), dt.date(2025, 8, 31), dt.date(2026, 3, 15))
+
+
+def covers(rule: Rule, standard: Rule) -> bool:
+    """Is ``rule`` at least as strict as ``standard`` for the same question: as severe a
+    category, firing at least whenever the standard one fires, for at least as long?"""
+    if SEVERITY[rule.category] < SEVERITY[standard.category]:
+        return False
+    if standard.when is not None:
+        return rule.when == standard.when
+    if standard.ever or standard.dated:
+        if rule.ever:
+            return True
+        if standard.ever or not rule.dated:
+            return False
+        return all(wait_end(rule, d) >= wait_end(standard, d) for d in _PROBE_DAYS)
+    if standard.values:
+        return set(standard.values) <= set(rule.values)
+    lo_ok = rule.at_least is None or (standard.at_least is not None and rule.at_least <= standard.at_least)
+    hi_ok = rule.at_most is None or (standard.at_most is not None and rule.at_most >= standard.at_most)
+    return (rule.at_least is not None or rule.at_most is not None) and lo_ok and hi_ok
+
+
+def looser_questions(protocol: ScreeningProtocol, standard: ScreeningProtocol) -> list[tuple[str, Rule]]:
+    """(question id, standard rule) for every standard rule that no rule of the protocol covers.
+
+    A question with an ``override`` (the clinic's recorded reason) is exempt.
+    """
+    out: list[tuple[str, Rule]] = []
+    mine = {q.id: q for q in protocol.questions}
+    for ref in standard.questions:
+        q = mine.get(ref.id)
+        if q is None or q.override:
+            continue
+        for rule in ref.rules:
+            if q.type != ref.type or not any(covers(r, rule) for r in q.rules):
+                out.append((ref.id, rule))
+    return out
+
+
+def patient_lines(result: ScreeningResult) -> tuple[str, ...]:
+    """What to tell the patient, without contradictions: a contraindication's words alone (no
+    "extra care with your treatment" beside "not suitable"); for a deferral, the reasons to wait
+    and then the cautions for later; otherwise the cautions. Each line once, most severe first."""
+    keep = {"contraindicated": ("contraindicated",), "defer": ("defer", "caution")}.get(result.verdict, ("caution",))
+    ordered = sorted((f for f in result.findings if f.category in keep), key=lambda f: -SEVERITY[f.category])
+    return tuple(dict.fromkeys(f.patient_message for f in ordered))

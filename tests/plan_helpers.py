@@ -39,31 +39,58 @@ def request(
     )
 
 
-#: The question ids SPEC.md fixes, spelled out here independently of the code under test.
+#: The question ids SPEC.md fixes (screening protocol 2.x), spelled out here independently of the code under test.
 SPEC_QUESTION_IDS: tuple[str, ...] = (
     "pregnant",
+    "breastfeeding",
+    "age",
     "isotretinoin_last_dose",
     "active_acne",
     "active_dermatitis",
     "open_wounds",
     "active_infection",
+    "sunburn_last_date",
+    "skin_cancer_in_area",
+    "lesions_in_area",
     "herpes_history",
     "keloid_history",
     "bleeding_disorder",
+    "diabetes",
     "uncontrolled_diabetes",
     "immunosuppression",
+    "autoimmune_disease",
     "radiation_last_date",
     "anticoagulants",
+    "anesthetic_allergy",
+    "metal_allergy",
+    "topical_allergy",
+    "neurotoxin_last_date",
+    "filler_last_date",
+    "peel_last_date",
+    "laser_last_date",
+    "surgery_last_date",
+    "vaccine_last_date",
     "hyperpigmentation_tendency",
     "photosensitizing_meds",
     "fitzpatrick",
     "uses_retinoids",
 )
-DATE_QUESTIONS = ("isotretinoin_last_dose", "radiation_last_date")
+DATE_QUESTIONS = (
+    "isotretinoin_last_dose",
+    "sunburn_last_date",
+    "radiation_last_date",
+    "neurotoxin_last_date",
+    "filler_last_date",
+    "peel_last_date",
+    "laser_last_date",
+    "surgery_last_date",
+    "vaccine_last_date",
+)
 
 #: An answers document with nothing to report (Fitzpatrick II), as a clinic would write it.
 ALL_NO: dict[str, object] = {
-    q: (None if q in DATE_QUESTIONS else 2 if q == "fitzpatrick" else False) for q in SPEC_QUESTION_IDS
+    q: (None if q in DATE_QUESTIONS else 2 if q == "fitzpatrick" else 35 if q == "age" else False)
+    for q in SPEC_QUESTION_IDS
 }
 
 #: ALL_NO as an answers file with no null writes it: a "none" date is false.

@@ -14,11 +14,11 @@ import icalendar
 import pytest
 
 from tests.harness import Result, run, run_process, start_process, wait_for_files
-from tests.plan_helpers import SPEC_QUESTION_IDS
+from tests.plan_helpers import DATE_QUESTIONS, SPEC_QUESTION_IDS
 
 ON = "2026-12-01"
 SCREEN_IDS = SPEC_QUESTION_IDS
-NO = {q: "no" for q in SCREEN_IDS} | {"isotretinoin_last_dose": "", "radiation_last_date": "", "fitzpatrick": "2"}
+NO = {q: "no" for q in SCREEN_IDS} | dict.fromkeys(DATE_QUESTIONS, "") | {"fitzpatrick": "2", "age": "35"}
 
 
 def batch(*args: str, input: str | bytes | None = None) -> Result:
@@ -105,7 +105,7 @@ def test_hostile_ids_stay_inside_the_folder(tmp_path: Path) -> None:
     assert "row 13: patient_id: a patient id must be 1-100 printable characters" in err
     # Every calendar is a whole, valid file with distinct UIDs across patients.
     uids = [str(e["UID"]) for f in files for e in icalendar.Calendar.from_ical((out / f).read_bytes()).walk("VEVENT")]
-    assert len(uids) == len(set(uids)) == 12 * len(files)
+    assert len(uids) == len(set(uids)) == 18 * len(files)  # 3 sessions, each with 2 pauses and 3 aftercare windows
 
 
 def test_duplicate_ids_do_not_overwrite(tmp_path: Path) -> None:
@@ -165,7 +165,7 @@ def test_screening_columns(tmp_path: Path) -> None:
     assert rows["OK"]["status"] == "planned" and rows["OK"]["verdict"] == "eligible"
     assert (rows["ISO"]["verdict"], rows["ISO"]["first_session"]) == ("defer", "2027-03-01")
     assert (rows["KEL"]["status"], rows["KEL"]["verdict"], rows["KEL"]["file"]) == ("refused", "contraindicated", "")
-    assert rows["KEL"]["error"] == "no plan: contraindicated"
+    assert rows["KEL"]["error"] == "no plan: contraindicated (keloid_history)"
     assert (rows["PREG"]["status"], rows["PREG"]["verdict"]) == ("refused", "defer")
     assert rows["BAD"]["error"] == "row 6: fitzpatrick: not a Fitzpatrick type; use 1-6 or I-VI"
     assert not (out / "KEL.json").exists() and not (out / "PREG.json").exists()
@@ -177,7 +177,10 @@ def test_screening_columns(tmp_path: Path) -> None:
         ("patient_id,indication,start,colour", "unknown column 'colour'"),
         ("patient_id,indication,strat", "unknown column 'strat' (did you mean 'start'?)"),
         ("patient_id,indication", "missing column(s): start"),
-        ("patient_id,indication,start,pregnant", "screening columns must be all or none; missing: isotretinoin"),
+        (
+            "patient_id,indication,start,pregnant",
+            "screening columns must be all or none; missing: age, breastfeeding, active_acne",
+        ),
         ("", "the CSV is empty"),
     ],
 )
@@ -243,7 +246,7 @@ def test_a_killed_run_leaves_only_whole_files_and_a_rerun_completes(tmp_path: Pa
     assert finals and "summary.csv" not in finals  # killed before the end: no summary claims completion
     for name in finals:
         cal = icalendar.Calendar.from_ical((out / name).read_bytes())  # every final file is whole
-        assert len(list(cal.walk("VEVENT"))) == 12
+        assert len(list(cal.walk("VEVENT"))) == 18
     r = run_process("batch", str(src), "--out-dir", str(out), "--jobs", "2", "--quiet", "--on", ON, timeout=300)
     assert r.returncode == 0, r.stderr
     assert len([f for f in os.listdir(out) if f.endswith(".ics")]) == 4000
@@ -275,7 +278,7 @@ def test_ctrl_c_stops_cleanly(tmp_path: Path) -> None:
     assert "summary.csv" not in finals
     assert [f for f in os.listdir(out) if f.startswith(".")] == []  # no temp file with patient data left
     for name in finals:
-        assert len(list(icalendar.Calendar.from_ical((out / name).read_bytes()).walk("VEVENT"))) == 12
+        assert len(list(icalendar.Calendar.from_ical((out / name).read_bytes()).walk("VEVENT"))) == 18
 
 
 def test_a_pipe_given_by_path_is_read_once(tmp_path: Path) -> None:
@@ -314,7 +317,7 @@ def test_a_refusal_removes_the_earlier_plan(tmp_path: Path) -> None:
     row = summary(out)[0]
     assert (row["status"], row["error"]) == (
         "refused",
-        "no plan: contraindicated (removed P1.json from an earlier run)",
+        "no plan: contraindicated (keloid_history) (removed P1.json from an earlier run)",
     )
 
 

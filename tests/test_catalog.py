@@ -56,14 +56,23 @@ def test_screening_defines_every_spec_question() -> None:
     ],
 )
 def test_seed_defaults(name: str, interval: tuple[int, int, int], sessions: tuple[int, int, int]) -> None:
+    """SPEC.md: the seed's numbers at their conservative end."""
     p = catalog.load_treatment(name)
     assert isinstance(p, TreatmentProtocol)
     assert (p.interval_weeks.min, p.interval_weeks.max, p.interval_weeks.default) == interval
     assert (p.sessions.min, p.sessions.max, p.sessions.default) == sessions
     assert (p.booster_months.min, p.booster_months.max, p.booster_months.default) == (3, 6, 6)
-    assert p.pause_days_before == 5
+    assert {x.id: x.days_before for x in p.pauses} == {"sun": 14, "skincare": 5}
     windows = {w.id: (w.first_day, w.last_day) for w in p.aftercare}
-    assert windows == {"no-heat": (0, 2), "no-actives": (0, 6)}
+    if name == "deep-scars":  # deeper passes: 5-7 days of recovery; actives longer
+        assert windows == {"no-makeup": (0, 6), "no-heat": (0, 6), "no-actives": (0, 9)}
+    else:  # makeup 72 h (through day 3), heat 3-5 days (through day 4), actives 7 days (through day 6)
+        assert windows == {"no-makeup": (0, 3), "no-heat": (0, 4), "no-actives": (0, 6)}
+    antiviral = next(c.window for c in p.cautions if c.finding == "herpes_history")
+    assert antiviral is not None and (antiviral.first_day, antiviral.last_day) == (-1, 7)
+    shallower = {c.finding for c in p.cautions if c.shallower}
+    assert {"isotretinoin_last_dose", "hyperpigmentation_tendency", "fitzpatrick"} <= shallower
+    assert (p.depth_step_mm, p.depth_floor_mm, p.after_sun_trip_days) == (0.25, 0.25, 14)
     zones = [z for z, _, _ in p.depth_mm]
     assert zones == ["forehead", "periorbital", "nose", "cheeks", "perioral", "jaw", "neck", "scars"]
     assert all(0.25 <= lo <= hi <= 2.5 for _, lo, hi in p.depth_mm)
@@ -95,16 +104,16 @@ def test_every_problem_is_collected() -> None:
         .replace("cheeks = [1.5, 2.5]", "cheeks = [2.5, 1.5]")
         .replace("days_before = 5", "days_before = 'five'")
         .replace('id = "no-actives"', 'id = "no-heat"')
-        .replace("last_day = 6", "last_day = 6\ncolour = 'red'", 1)
-        .replace('version = "1.0.0"', 'version = ""')
+        .replace('items = ["makeup"]', "items = ['makeup']\ncolour = 'red'", 1)
+        .replace('version = "2.0.0"', 'version = ""')
     )
     assert problems(text) == [
         "protocol.version: must not be empty",
         "interval_weeks.default: must lie in interval_weeks.min..interval_weeks.max (6..8), got 9",
         "depth_mm.cheeks: must satisfy 0 < shallowest <= deepest <= 3.0 mm, got [2.5, 1.5]",
-        "pause.days_before: must be a whole number, not a string",
-        "aftercare[1].colour: unknown key",
-        "aftercare[1].id: duplicate window id 'no-heat' (first at aftercare[0])",
+        "pause[1].days_before: must be a whole number, not a string",
+        "aftercare[0].colour: unknown key",
+        "aftercare[2].id: duplicate window id 'no-heat' (first at aftercare[1])",
     ]
 
 
@@ -123,12 +132,12 @@ def test_screening_problems_name_question_and_rule() -> None:
     text = text.replace("months = 6\n", "months = 0\n", 1)
     text = text.replace('id = "open_wounds"', 'id = "active_acne"')
     found = problems(text)
-    assert "questions[1].rules[0].months: must be between 1 and 1200, got 0" in found
-    assert "questions[7].id: duplicate question id 'active_acne' (first at questions[5])" in found
+    assert "questions[10].rules[0].months: must be between 1 and 1200, got 0" in found
+    assert "questions[5].id: duplicate question id 'active_acne' (first at questions[3])" in found
     assert "questions: missing required question 'open_wounds'" in found
     keloid = [p for p in found if "category" in p]
     assert keloid == [
-        "questions[10].rules[0].category: must be one of contraindicated, defer, caution, got 'forbidden'"
+        "questions[24].rules[0].category: must be one of contraindicated, defer, caution, got 'forbidden'"
     ]
 
 
@@ -138,8 +147,8 @@ def test_rule_trigger_must_fit_the_question_type() -> None:
     )
     found = problems(text)
     assert found == [
-        "questions[0].rules[0].months: does not apply to a bool question",
-        "questions[0].rules[0].when: missing (true or false)",
+        "questions[1].rules[0].months: does not apply to a bool question",
+        "questions[1].rules[0].when: missing (true or false)",
     ]
 
 
@@ -174,8 +183,8 @@ def test_screening_protocol_is_a_screening_protocol() -> None:
 
 
 def test_aftercare_windows_must_line_up_with_the_checklist() -> None:
-    text = bundled_text("fine-lines").replace("first_day = 0\nlast_day = 2", "first_day = 0\nlast_day = 3", 1)
+    text = bundled_text("fine-lines").replace("hours = 72", "hours = 48", 1)
     assert problems(text) == [
-        "aftercare[0].last_day: 3 does not end a checklist group (groups end on days 0, 2, 6); "
+        "aftercare[0].last_day: 2 does not end a checklist group (groups end on days 0, 3, 4, 6); "
         "the checklist would miss days of it"
     ]

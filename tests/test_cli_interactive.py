@@ -3,7 +3,7 @@
 The command runs as ``python -m needlecli screen`` under the current interpreter,
 with a fixed evaluation date (--on) and a dumb, wide terminal so rich prints
 plain, unwrapped text. Prompt texts are read from the bundled protocol, so the
-tests follow its question order.
+tests follow its question order, sections, gates and follow-ups.
 """
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ import datetime as dt
 import io
 import os
 import re
+import select
 import stat
 import sys
+import threading
 import time
 import tomllib
 from collections.abc import Callable, Iterator
@@ -34,19 +36,31 @@ ON = "2026-12-01"
 TIMEOUT = 10  # seconds per expected prompt: generous, but a hang fails fast enough
 PROTO = catalog.load_screening()
 QUESTIONS: dict[str, Question] = {q.id: q for q in PROTO.questions}
+GATES = {g.id: g for g in PROTO.gates}
 NUMBER = {q.id: i for i, q in enumerate(PROTO.questions, 1)}
-HINT = {"bool": "(y/n)", "date": "(YYYY-MM-DD, or 'none')", "fitzpatrick": "(1-6 or I-VI)"}
 SUMMARY_PROMPT = "Press Enter to confirm these answers, or type a number to change one: "
 CANCELLED = "Screening cancelled; nothing was saved."
+NOT_SAVED = "Not saved: rerun with --out FILE.toml to keep a screening record for needle plan --screening."
+FUTURE = f"That date is after the evaluation date ({ON}); give the date it happened."
+PROCEDURES = [q.id for q in PROTO.questions if q.asked_if == "recent_procedures"]
 ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\\-_])")
 
 
+def hint_of(q: Question) -> str:
+    if q.type == "int":
+        return f"({q.minimum}-{q.maximum})"
+    return {"bool": "(y/n)", "date": "(YYYY-MM-DD, or 'none')", "fitzpatrick": "(1-6 or I-VI)"}[q.type]
+
+
 def prompt_of(qid: str) -> str:
-    """The prompt line shown for a question (for a gated date question: the gate)."""
+    """The prompt line shown for a question (for a gated date question: its gate; for a gate: the gate)."""
+    if qid in GATES:
+        return GATES[qid].prompt + " (y/n): "
     q = QUESTIONS[qid]
     if q.gate_prompt:
         return q.gate_prompt.replace("{months}", str(q.lookback_months)) + " (y/n): "
-    return f"{q.prompt} {HINT[q.type]}: "
+    hint = hint_of(q)
+    return f"{q.prompt}: " if q.prompt.endswith(hint) else f"{q.prompt} {hint}: "
 
 
 def date_prompt_of(qid: str) -> str:
@@ -54,6 +68,30 @@ def date_prompt_of(qid: str) -> str:
     q = QUESTIONS[qid]
     assert q.type == "date" and q.gate_prompt, qid
     return f"{q.prompt} (YYYY-MM-DD): "
+
+
+def label_of(q: Question) -> str:
+    """How a question reads in the summary table."""
+    return q.gate_prompt.replace("{months}", str(q.lookback_months)) if q.gate_prompt else q.prompt
+
+
+#: Every prompt the interview can show, by key: a question id, a gate id, or "<id>.date".
+PROMPTS: dict[str, str] = {qid: prompt_of(qid) for qid in [*QUESTIONS, *GATES]}
+PROMPTS.update({f"{q.id}.date": date_prompt_of(q.id) for q in PROTO.questions if q.gate_prompt})
+assert not [(a, b) for a in PROMPTS.values() for b in PROMPTS.values() if a != b and a in b], "ambiguous prompts"
+
+
+def is_main(key: str) -> bool:
+    """A numbered question of the interview: a gate, or a question that is no follow-up."""
+    return key in GATES or (key in QUESTIONS and not QUESTIONS[key].asked_if)
+
+
+def default_reply(key: str) -> str:
+    """Nothing to report: no, none, age 40, Fitzpatrick II."""
+    if key in GATES or QUESTIONS[key].gate_prompt:
+        return "n"
+    q = QUESTIONS[key]
+    return {"bool": "n", "date": "none", "fitzpatrick": "2", "int": "40"}[q.type]
 
 
 def strip_ansi(text: str) -> str:
@@ -70,18 +108,42 @@ def _syscall_of(pid: int | str) -> list[str] | None:
         return None
 
 
+def _select_syscall() -> str | None:
+    """The number of the system call select() blocks in here (``select`` or ``pselect6``): a thread
+    of ours blocks in select.select(), which uses the same C library call as readline's wait for a key."""
+    if READ_SYSCALL is None:
+        return None
+    r, w = os.pipe()
+    thread = threading.Thread(target=select.select, args=([r], [], []), daemon=True)
+    thread.start()
+    found = None
+    deadline = time.monotonic() + 2
+    while found is None and time.monotonic() < deadline:
+        call = _syscall_of(f"self/task/{thread.native_id}")
+        if call and call[0].isdigit() and len(call) > 1 and int(call[1], 16) == r + 1:
+            found = call[0]
+        time.sleep(0.001)
+    os.write(w, b"x")
+    thread.join()
+    os.close(r)
+    os.close(w)
+    return found
+
+
 # The number of read(2) on this machine: reading our own /proc entry is itself a read.
 _self = _syscall_of("self")
 READ_SYSCALL = _self[0] if _self and _self[0].isdigit() else None
+SELECT_SYSCALL = _select_syscall()
 
 
 def wait_until_reading_stdin(pid: int, seconds: float = TIMEOUT) -> None:
-    """Wait until ``pid`` is blocked in read(0, ...), i.e. really waiting for a key.
+    """Wait until ``pid`` is blocked waiting for a key: in read(0, ...), or, with readline, in a
+    select() that watches stdin only (its first argument, the highest fd + 1, is 1).
 
     A prompt on the screen is not enough before sending a signal: Python writes the
-    prompt, then enters input(), and only then blocks in read(). A SIGINT that lands
-    in between only sets a flag that nothing looks at while read() blocks, so the
-    Ctrl-C is lost and the interview waits for ever. Where /proc cannot tell (not
+    prompt, then enters input(), and only then blocks. A SIGINT or SIGTERM that lands
+    in between only sets a flag that nothing looks at while the process blocks, so the
+    signal is lost and the interview waits for ever. Where /proc cannot tell (not
     Linux), a short pause is the best that can be done.
     """
     if READ_SYSCALL is None or _syscall_of(pid) is None:
@@ -91,8 +153,10 @@ def wait_until_reading_stdin(pid: int, seconds: float = TIMEOUT) -> None:
     call = None
     while time.monotonic() < deadline:
         call = _syscall_of(pid)
-        if call and call[0] == READ_SYSCALL and int(call[1], 16) == 0:
-            return
+        if call and len(call) > 1 and call[0] in (READ_SYSCALL, SELECT_SYSCALL):
+            fd_or_nfds = int(call[1], 16)
+            if (call[0] == READ_SYSCALL and fd_or_nfds == 0) or (call[0] == SELECT_SYSCALL and fd_or_nfds == 1):
+                return
         time.sleep(0.005)
     raise AssertionError(f"process {pid} never blocked reading its terminal: {call}")
 
@@ -108,12 +172,15 @@ def write_answers(path: Path, answers: dict[str, object]) -> Path:
 
 
 def all_no_except(*skip: str) -> dict[str, object]:
-    """A complete, clean answer set (Fitzpatrick II), minus the ids in ``skip``."""
+    """A complete, clean answer set (age 40, Fitzpatrick II), minus the ids in ``skip``."""
     out: dict[str, object] = {}
     for q in PROTO.questions:
         if q.id not in skip:
-            out[q.id] = {"bool": False, "date": False, "fitzpatrick": 2}[q.type]
+            out[q.id] = {"bool": False, "date": False, "fitzpatrick": 2, "int": 40}[q.type]
     return out
+
+
+Replies = dict[str, str | list[str]]
 
 
 class Screen:
@@ -138,6 +205,7 @@ class Screen:
         )
         self.child.delaybeforesend = None  # every send waits for its prompt first
         self.child.logfile_read = self.log
+        self.before = ""
 
     def expect(self, text: str) -> str:
         """Wait for ``text``; return (ANSI-free) what was printed before it since the last match."""
@@ -159,15 +227,43 @@ class Screen:
         self.child.sendline(reply)
         return before
 
-    def interview(self, replies: dict[str, str | tuple[str, str]], order: list[str] | None = None) -> None:
-        """Answer questions in protocol order; a tuple is (gate reply, date reply)."""
-        for qid in order or [q.id for q in PROTO.questions]:
-            reply = replies[qid]
-            if isinstance(reply, tuple):
-                self.answer(prompt_of(qid), reply[0])
-                self.answer(date_prompt_of(qid), reply[1])
+    def respond(self, replies: Replies | None = None, until: str = SUMMARY_PROMPT) -> list[str]:
+        """Answer whatever the interview asks until ``until`` shows (not answered); return the keys asked,
+        in order (a question id, a gate id, or "<id>.date" for the date after a gate prompt).
+
+        A reply is a string, or a list of strings for a question asked again after a refused reply;
+        any question without one gets "no" / "none" / 40 / II (``default_reply``).
+        """
+        pending = {k: ([v] if isinstance(v, str) else list(v)) for k, v in (replies or {}).items()}
+        keys = list(PROMPTS)
+        patterns = list(PROMPTS.values())
+        if until not in patterns:
+            keys.append("")
+            patterns.append(until)
+        asked: list[str] = []
+        while True:
+            try:
+                index = self.child.expect_exact(patterns)
+            except (pexpect.TIMEOUT, pexpect.EOF) as exc:
+                raise AssertionError(f"expected a prompt or {until!r}; the screen so far:\n{self.transcript}") from exc
+            if patterns[index] == until:
+                self.before = strip_ansi(self.child.before)
+                return asked
+            key = keys[index]
+            asked.append(key)
+            queue = pending.get(key)
+            if queue is None:
+                assert not key.endswith(".date"), f"{key} was asked without a reply for it"
+                assert asked.count(key) == 1, f"{key} refused its default reply:\n{self.transcript}"
+                self.child.sendline(default_reply(key))
             else:
-                self.answer(prompt_of(qid), reply)
+                assert queue, f"{key} was asked more often than expected:\n{self.transcript}"
+                self.child.sendline(queue.pop(0))
+
+    def reply(self, text: str) -> str:
+        """Answer the prompt ``respond`` stopped at; return what was printed before that prompt."""
+        self.child.sendline(text)
+        return self.before
 
     def finish(self) -> int:
         """Wait for the command to end; return its exit status."""
@@ -179,6 +275,11 @@ class Screen:
     @property
     def transcript(self) -> str:
         return strip_ansi(self.log.getvalue())
+
+    @property
+    def verdict(self) -> str:
+        """What was printed after the last summary."""
+        return self.transcript.split(SUMMARY_PROMPT)[-1]
 
 
 @pytest.fixture
@@ -196,11 +297,10 @@ def screen(tmp_path: Path) -> Iterator[Callable[..., Screen]]:
             run.child.close(force=True)
 
 
-def no_replies(**overrides: str | tuple[str, str]) -> dict[str, str | tuple[str, str]]:
-    """A reply for every question: "n" (Fitzpatrick "2"), with overrides by id."""
-    out: dict[str, str | tuple[str, str]] = {q.id: "2" if q.type == "fitzpatrick" else "n" for q in PROTO.questions}
-    out.update(overrides)
-    return out
+def row(qid: str, answer: str) -> str:
+    """A summary-table row: number, section, the question's words, then the answer."""
+    q = QUESTIONS[qid]
+    return rf"\b{NUMBER[qid]}\s+{re.escape(q.section)}\s+{re.escape(label_of(q))}\s+{re.escape(answer)}\s"
 
 
 # ------------------------------------------------------------------ 1. full interview
@@ -209,48 +309,56 @@ def no_replies(**overrides: str | tuple[str, str]) -> dict[str, str | tuple[str,
 def test_full_interview_with_bad_answers_defers_and_saves_the_record(screen, tmp_path):
     out = tmp_path / "rec.toml"
     run = screen("--out", str(out), "--patient", "P-0042")
-    first = QUESTIONS["pregnant"]
-    assert PROTO.questions[0] is first  # the bad answers below are placed by protocol order
-
-    # A bad yes/no answer is explained, and the same question is asked again.
-    intro = run.answer(prompt_of("pregnant"), "maybe")
-    assert "Microneedling screening" in intro and ON in intro
-    shown = run.answer(prompt_of("pregnant"), "n")
-    assert "Not yes or no." in shown
-
-    # The isotretinoin gate, then an impossible date, then a real one.
-    # 2026-08-31 + 6 months is 2027-02-28 (calendar months, clamped to the month's end).
-    run.answer(prompt_of("isotretinoin_last_dose"), "y")
-    run.answer(date_prompt_of("isotretinoin_last_dose"), "2026-02-30")
-    shown = run.answer(date_prompt_of("isotretinoin_last_dose"), "2026-08-31")
-    assert "Not a real calendar date." in shown
-
-    rest = [q.id for q in PROTO.questions if q.id not in ("pregnant", "isotretinoin_last_dose", "fitzpatrick")]
-    run.interview(no_replies(), order=rest)
-
-    # Fitzpatrick 7 does not exist: explained and asked again.
-    run.answer(prompt_of("fitzpatrick"), "7")
-    shown = run.answer(prompt_of("fitzpatrick"), "2")
-    assert "Not a Fitzpatrick type" in shown
+    asked = run.respond(
+        {
+            # A bad yes/no answer is explained, and the same question is asked again.
+            "pregnant": ["maybe", "n"],
+            # The isotretinoin gate, then an impossible date, then a real one.
+            # 2026-08-31 + 6 months is 2027-02-28 (calendar months, clamped to the month's end).
+            "isotretinoin_last_dose": "y",
+            "isotretinoin_last_dose.date": ["2026-02-30", "2026-08-31"],
+            # Fitzpatrick 7 does not exist: explained and asked again.
+            "fitzpatrick": ["7", "2"],
+        }
+    )
+    asking = run.transcript
+    assert "Microneedling contraindication screening · screening 2.0.0 · evaluated on 2026-12-01" in asking
+    assert "Microneedling screening · Microneedling" not in asking  # the title once
+    assert "Not yes or no." in asking
+    assert "Not a real calendar date." in asking
+    assert "Not a Fitzpatrick type" in asking
+    # Questions in protocol order; the no at the procedures gate and at diabetes skipped their follow-ups.
+    main = [k for k in asked if is_main(k)]
+    expected = []
+    for q in PROTO.questions:
+        if q.asked_if in GATES and q.asked_if not in expected:
+            expected.append(q.asked_if)
+        if not q.asked_if:
+            expected.append(q.id)
+    assert list(dict.fromkeys(main)) == expected
+    assert not set(asked) & {*PROCEDURES, "uncontrolled_diabetes"}
 
     # The summary lists every question with its answer before anything is evaluated.
-    summary = run.answer(SUMMARY_PROMPT, "")
+    summary = run.reply("")
     assert "Answers" in summary
     for q in PROTO.questions:
-        shown_as = q.gate_prompt.replace("{months}", str(q.lookback_months)) if q.gate_prompt else q.prompt
-        assert shown_as in summary, q.id
-    assert re.search(rf"\b{NUMBER['isotretinoin_last_dose']}\s+Medicines\s+.*2026-08-31", summary)
-    assert re.search(rf"\b{NUMBER['fitzpatrick']}\s+Skin type\s+.*II \(2\)", summary)
+        assert label_of(q) in summary, q.id
+    assert re.search(row("isotretinoin_last_dose", "2026-08-31"), summary)
+    assert re.search(row("fitzpatrick", "II (2)"), summary)
+    assert re.search(row("age", "40"), summary)
+    for qid in PROCEDURES:
+        assert re.search(row(qid, "none"), summary), qid
     assert "DEFER" not in summary  # no verdict before the answers are confirmed
 
     assert run.finish() == 3
-    verdict = run.transcript.split(SUMMARY_PROMPT, 1)[1]
+    verdict = run.verdict
     assert "DEFER — do not treat yet" in verdict
     assert "Earliest date: 2027-02-28 (Sun 28 Feb 2027)" in verdict
     assert "Isotretinoin within 6 months" in verdict
     assert "Isotretinoin within 12 months" in verdict
     assert "Screening · P-0042" in verdict
     assert f"Screening record saved to {out} (mode 0600)." in verdict
+    assert NOT_SAVED not in verdict
 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rec.toml"]  # no leftover temporary file
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
@@ -263,6 +371,9 @@ def test_full_interview_with_bad_answers_defers_and_saves_the_record(screen, tmp
     assert record["answers"]["radiation_last_date"] is False
     assert record["answers"]["pregnant"] is False
     assert record["answers"]["fitzpatrick"] == 2
+    assert record["answers"]["age"] == 40
+    assert record["answers"]["uncontrolled_diabetes"] is False
+    assert all(record["answers"][qid] is False for qid in PROCEDURES)
     assert set(record["answers"]) == set(PROTO.ids)
     assert [(f["id"], f["category"], f["until"]) for f in record["findings"]] == [
         ("isotretinoin_last_dose", "defer", dt.date(2027, 2, 28)),
@@ -270,7 +381,7 @@ def test_full_interview_with_bad_answers_defers_and_saves_the_record(screen, tmp
     ]
 
 
-# ------------------------------------------------------------------ 2. the gate
+# ------------------------------------------------------------------ 2. gates and follow-ups
 
 
 def test_no_at_the_isotretinoin_gate_skips_the_date(screen):
@@ -278,30 +389,197 @@ def test_no_at_the_isotretinoin_gate_skips_the_date(screen):
     ids = [q.id for q in PROTO.questions]
     after = ids[ids.index("isotretinoin_last_dose") + 1]
 
-    run.answer(prompt_of("pregnant"), "n")
-    run.answer(prompt_of("isotretinoin_last_dose"), "n")
+    run.respond(until=prompt_of("isotretinoin_last_dose"))
+    run.child.sendline("n")
     # The next thing asked is the next question, not the date.
     index = run.child.expect_exact([date_prompt_of("isotretinoin_last_dose"), prompt_of(after)])
     assert index == 1, f"the date was asked after 'n' at the gate:\n{run.transcript}"
     assert QUESTIONS["isotretinoin_last_dose"].prompt not in strip_ansi(run.child.before)
     run.child.sendline("n")
 
-    rest = ids[ids.index(after) + 1 :]
-    run.interview(no_replies(), order=rest)
-    run.answer(SUMMARY_PROMPT, "")
+    run.respond()
+    run.reply("")
     assert run.finish() == 0
 
     asked = run.transcript.split(SUMMARY_PROMPT, 1)[0].split("Answers", 1)[0]
     assert date_prompt_of("isotretinoin_last_dose") not in asked
-    assert re.search(
-        rf"\b{NUMBER['isotretinoin_last_dose']}\s+Medicines\s+Has the patient taken isotretinoin.*\bno\b",
-        run.transcript,
-    )
+    assert re.search(row("isotretinoin_last_dose", "no"), run.transcript)
     assert "ELIGIBLE — no contraindications found" in run.transcript
-    assert f"Earliest date: {ON} (today's evaluation)" in run.transcript
 
 
-# ------------------------------------------------------------------ 3. editing from the summary
+def test_no_at_the_procedures_gate_skips_the_five_dates(screen, tmp_path):
+    out = tmp_path / "rec.toml"
+    run = screen("--out", str(out))
+    asked = run.respond({"recent_procedures": "n"})
+    assert asked.count("recent_procedures") == 1
+    assert not set(asked) & set(PROCEDURES)
+    summary = run.reply("")
+    for qid in PROCEDURES:
+        assert re.search(row(qid, "none"), summary), qid
+    assert run.finish() == 0
+    answers = tomllib.loads(out.read_text(encoding="utf-8"))["answers"]
+    assert [answers[qid] for qid in PROCEDURES] == [False] * len(PROCEDURES)
+
+
+def test_yes_at_the_procedures_gate_asks_each_date(screen, tmp_path):
+    out = tmp_path / "rec.toml"
+    run = screen("--out", str(out))
+    asked = run.respond({"recent_procedures": "y", "filler_last_date": "2026-11-20", "laser_last_date": "no"})
+    # The gate once, then each of the five dates in protocol order, right after it.
+    start = asked.index("recent_procedures")
+    assert asked[start : start + 1 + len(PROCEDURES)] == ["recent_procedures", *PROCEDURES]
+    run.reply("")
+    assert run.finish() == 3
+    assert "Earliest date: 2026-12-18" in run.verdict  # 2026-11-20 + 4 weeks
+    answers = tomllib.loads(out.read_text(encoding="utf-8"))["answers"]
+    assert answers["filler_last_date"] == dt.date(2026, 11, 20)
+    assert answers["laser_last_date"] is False and answers["neurotoxin_last_date"] is False
+
+
+@pytest.mark.parametrize(("diabetes", "uncontrolled", "code"), [("n", None, 0), ("y", "n", 0), ("y", "y", 4)])
+def test_uncontrolled_diabetes_is_asked_only_after_diabetes(screen, tmp_path, diabetes, uncontrolled, code):
+    out = tmp_path / "rec.toml"
+    run = screen("--out", str(out))
+    replies: Replies = {"diabetes": diabetes}
+    if uncontrolled is not None:
+        replies["uncontrolled_diabetes"] = uncontrolled
+    asked = run.respond(replies)
+    if uncontrolled is None:
+        assert "uncontrolled_diabetes" not in asked
+    else:
+        assert asked[asked.index("diabetes") + 1] == "uncontrolled_diabetes"
+    summary = run.reply("")
+    assert re.search(row("uncontrolled_diabetes", "yes" if uncontrolled == "y" else "no"), summary)
+    assert run.finish() == code
+    answers = tomllib.loads(out.read_text(encoding="utf-8"))["answers"]
+    assert answers["diabetes"] is (diabetes == "y")
+    assert answers["uncontrolled_diabetes"] is (uncontrolled == "y")
+
+
+def test_a_follow_up_of_a_file_answer_follows_it(screen, tmp_path):
+    # diabetes = false in the file: the missing uncontrolled_diabetes is answered no without asking.
+    answers = write_answers(tmp_path / "p.toml", all_no_except("uncontrolled_diabetes", "keloid_history"))
+    run = screen("--answers", str(answers))
+    asked = run.respond()
+    assert asked == ["keloid_history"]
+    summary = run.reply("")
+    assert re.search(row("uncontrolled_diabetes", "no"), summary)
+    assert run.finish() == 0
+
+    # diabetes = true in the file: it is asked, as a question of its own.
+    given = all_no_except("uncontrolled_diabetes") | {"diabetes": True}
+    run = screen("--answers", str(write_answers(tmp_path / "q.toml", given)))
+    assert run.respond({"uncontrolled_diabetes": "y"}) == ["uncontrolled_diabetes"]
+    assert "1/1 Is the diabetes not well controlled?" in run.transcript
+    run.reply("")
+    assert run.finish() == 4
+
+
+# ------------------------------------------------------------------ 3. refused answers, help, progress
+
+
+def test_a_date_after_the_evaluation_date_is_asked_again(screen, tmp_path):
+    out = tmp_path / "rec.toml"
+    run = screen("--out", str(out))
+    run.respond(
+        {
+            "sunburn_last_date": "y",
+            "sunburn_last_date.date": ["2027-11-20", "2026-11-20"],  # a year typo, then the real date
+            "recent_procedures": "y",
+            "neurotoxin_last_date": ["2026-12-02", ON],  # the day after: refused; the same day: fine
+        }
+    )
+    asking = run.transcript
+    assert asking.count(FUTURE) == 2
+    refused = asking.split(date_prompt_of("sunburn_last_date"))
+    assert len(refused) == 3 and FUTURE in refused[1]  # said once, then the date is asked again
+    assert "Traceback" not in asking
+    run.reply("")
+    assert run.finish() == 3
+    answers = tomllib.loads(out.read_text(encoding="utf-8"))["answers"]
+    assert answers["sunburn_last_date"] == dt.date(2026, 11, 20)
+    assert answers["neurotoxin_last_date"] == dt.date(2026, 12, 1)
+
+
+def test_a_future_date_in_the_answers_file_is_refused_before_any_question(screen, tmp_path):
+    given = all_no_except("pregnant") | {"filler_last_date": "2027-01-05"}
+    run = screen("--answers", str(write_answers(tmp_path / "p.toml", given)))
+    assert run.finish() == 2
+    assert "filler_last_date: the date is after the evaluation date (2026-12-01)" in run.transcript
+    assert prompt_of("pregnant") not in run.transcript and "Traceback" not in run.transcript
+
+
+def test_question_mark_prints_the_help_and_asks_again(screen):
+    run = screen()
+    run.respond(
+        {"age": ["?", "40"], "recent_procedures": ["?", "n"], "radiation_last_date": ["?", "n"]},
+        until=prompt_of("fitzpatrick"),
+    )
+    # Fitzpatrick: the help, then the same prompt again.
+    run.reply("?")
+    fitz = run.expect(prompt_of("fitzpatrick"))
+    assert "I always burns, never tans" in fitz and "VI never burns" in fitz
+    run.child.sendline("2")
+    run.respond()
+    asking = run.transcript
+    assert "Type ? at any question" in asking
+    for text in (QUESTIONS["age"].help, GATES["recent_procedures"].help, QUESTIONS["radiation_last_date"].help):
+        assert text and text in asking
+    for qid in ("age", "recent_procedures", "radiation_last_date", "fitzpatrick"):
+        assert asking.count(prompt_of(qid)) == 2, qid  # asked again after the help
+    assert "Not yes or no" not in asking and "Please answer" not in asking
+    run.reply("")
+    assert run.finish() == 0
+
+
+def test_progress_counts_the_main_questions_and_names_the_sections(screen):
+    run = screen()
+    asked = run.respond({"diabetes": "y", "recent_procedures": "y"})
+    asking = run.transcript
+    main = sum(1 for q in PROTO.questions if not q.asked_if) + len(PROTO.gates)
+    sections = list(dict.fromkeys(q.section for q in PROTO.questions))
+    follow_ups = sum(1 for q in PROTO.questions if q.asked_if)
+    assert f"{main} questions in {len(sections)} sections, and up to {follow_ups} follow-ups" in asking
+    assert f" 1/{main} {prompt_of('age')}" in asking
+    assert f"{main}/{main} {prompt_of('fitzpatrick')}" in asking
+    number = [k for k in asked if is_main(k)].index("recent_procedures") + 1
+    assert f"{number}/{main} {prompt_of('recent_procedures')}" in asking
+    for i, section in enumerate(sections, 1):
+        assert f"{section} (section {i} of {len(sections)})" in asking
+    # Follow-ups are marked as such, not numbered.
+    for qid in (*PROCEDURES, "uncontrolled_diabetes"):
+        assert re.search(rf"\n +↳ {re.escape(prompt_of(qid))}", asking), qid
+    run.reply("")
+    assert run.finish() == 0
+
+
+def test_age_takes_a_whole_number_in_range(screen, tmp_path):
+    out = tmp_path / "rec.toml"
+    run = screen("--out", str(out))
+    run.respond({"age": ["200", "forty", "-3", "17.5", "17"]})
+    asking = run.transcript
+    assert asking.count("Must be a whole number from 0 to 120.") == 1
+    assert asking.count("Not a whole number.") == 3
+    run.reply("")
+    assert run.finish() == 3  # under 18: defer
+    assert "Under 18" in run.verdict
+    assert tomllib.loads(out.read_text(encoding="utf-8"))["answers"]["age"] == 17
+
+
+def test_arrow_keys_edit_the_line(screen, tmp_path):
+    out = tmp_path / "rec.toml"
+    run = screen("--out", str(out))
+    run.expect(prompt_of("age"))
+    # "4", left arrow, "2" gives "24"; an up arrow with no history changes nothing.
+    run.child.send("4\x1b[D2\x1b[A\r")
+    run.respond()
+    run.reply("")
+    assert run.finish() == 0
+    assert "^[[" not in run.transcript and "Not a whole number" not in run.transcript
+    assert tomllib.loads(out.read_text(encoding="utf-8"))["answers"]["age"] == 24
+
+
+# ------------------------------------------------------------------ 4. editing from the summary
 
 
 def test_changing_an_answer_at_the_summary_changes_the_verdict(screen, tmp_path):
@@ -311,17 +589,17 @@ def test_changing_an_answer_at_the_summary_changes_the_verdict(screen, tmp_path)
 
     run.answer(prompt_of("fitzpatrick"), "II")
     first = run.answer(SUMMARY_PROMPT, "99")
-    assert re.search(rf"\b{NUMBER['keloid_history']}\s+History\s+.*\bno\b", first)
+    assert re.search(row("keloid_history", "no"), first)
     shown = run.answer(SUMMARY_PROMPT, str(NUMBER["keloid_history"]))
     assert f"'99' is not a question number (1-{len(PROTO.questions)})" in shown
 
     # The chosen question is asked again, although the answers file had answered it.
     run.answer(prompt_of("keloid_history"), "y")
     second = run.answer(SUMMARY_PROMPT, "")
-    assert re.search(rf"\b{NUMBER['keloid_history']}\s+History\s+.*\byes\b", second)
+    assert re.search(row("keloid_history", "yes"), second)
 
     assert run.finish() == 4
-    verdict = run.transcript.split(SUMMARY_PROMPT)[-1]
+    verdict = run.verdict
     assert "CONTRAINDICATED — do not treat" in verdict
     assert "Keloid history or tendency" in verdict
     record = tomllib.loads(out.read_text(encoding="utf-8"))
@@ -341,24 +619,144 @@ def test_changing_a_gated_date_at_the_summary(screen, tmp_path):
     run.answer(prompt_of("radiation_last_date"), "y")
     run.answer(date_prompt_of("radiation_last_date"), "2026-06-15")
     summary = run.answer(SUMMARY_PROMPT, "")
-    assert re.search(rf"\b{NUMBER['radiation_last_date']}\s+History\s+.*2026-06-15", summary)
+    assert re.search(row("radiation_last_date", "2026-06-15"), summary)
 
     assert run.finish() == 3
-    assert "Earliest date: 2027-06-15" in run.transcript.split(SUMMARY_PROMPT)[-1]
+    assert "Earliest date: 2027-06-15" in run.verdict
 
 
-# ------------------------------------------------------------------ 4. Ctrl-C
+def test_changing_diabetes_at_the_summary_keeps_its_follow_up_consistent(screen, tmp_path):
+    out = tmp_path / "rec.toml"
+    run = screen("--out", str(out))
+    run.respond({"diabetes": "y", "uncontrolled_diabetes": "y"})
+
+    # No: the follow-up becomes no without being asked.
+    run.reply(str(NUMBER["diabetes"]))
+    run.answer(prompt_of("diabetes"), "n")
+    summary = run.expect(SUMMARY_PROMPT)
+    assert re.search(row("diabetes", "no"), summary) and re.search(row("uncontrolled_diabetes", "no"), summary)
+    assert prompt_of("uncontrolled_diabetes") not in summary
+
+    # The follow-up alone cannot be changed while diabetes is no.
+    run.child.sendline(str(NUMBER["uncontrolled_diabetes"]))
+    shown = run.expect(SUMMARY_PROMPT)
+    assert (
+        f"{NUMBER['uncontrolled_diabetes']} is asked only after a yes to {NUMBER['diabetes']} "
+        f"({QUESTIONS['diabetes'].prompt}); change {NUMBER['diabetes']} first."
+    ) in shown
+
+    # Yes again: the follow-up is asked right away.
+    run.child.sendline(str(NUMBER["diabetes"]))
+    run.answer(prompt_of("diabetes"), "y")
+    run.answer(prompt_of("uncontrolled_diabetes"), "n")
+    summary = run.answer(SUMMARY_PROMPT, "")
+    assert re.search(row("diabetes", "yes"), summary) and re.search(row("uncontrolled_diabetes", "no"), summary)
+
+    assert run.finish() == 0  # diabetes, controlled: caution
+    answers = tomllib.loads(out.read_text(encoding="utf-8"))["answers"]
+    assert answers["diabetes"] is True and answers["uncontrolled_diabetes"] is False
 
 
-@pytest.mark.parametrize("where", ["mid-interview", "at the summary"])
+def test_changing_a_procedure_date_at_the_summary(screen):
+    run = screen()
+    run.respond({"recent_procedures": "n"})
+    run.reply(str(NUMBER["surgery_last_date"]))
+    # The date itself is asked (the gate is not an answer of its own); a future date is still refused.
+    run.answer(prompt_of("surgery_last_date"), "2027-09-01")
+    shown = run.answer(prompt_of("surgery_last_date"), "2026-09-01")
+    assert FUTURE in shown
+    summary = run.answer(SUMMARY_PROMPT, "")
+    assert re.search(row("surgery_last_date", "2026-09-01"), summary)
+    assert run.finish() == 3
+    assert "Earliest date: 2027-03-01" in run.verdict
+
+
+# ------------------------------------------------------------------ 5. the verdict
+
+
+def test_the_verdict_lists_the_most_severe_first_and_names_the_clinician(screen, tmp_path):
+    given = all_no_except("keloid_history") | {"age": 17, "herpes_history": True}
+    run = screen("--answers", str(write_answers(tmp_path / "p.toml", given)), "--clinician", "Dr Rao")
+    run.respond({"keloid_history": "y"})
+    run.reply("")
+    assert run.finish() == 4
+    verdict = run.verdict
+    assert "CONTRAINDICATED — do not treat" in verdict
+    assert "Clinician: Dr Rao" in verdict
+    # In protocol order age (defer), herpes (caution), keloid (contraindicated): shown by severity.
+    findings = [verdict.index(text) for text in ("Keloid history or tendency", "Under 18", "Herpes simplex history")]
+    assert findings == sorted(findings)
+    # For the patient: the contraindication's words alone, no "extra care" beside "not suitable".
+    patient = verdict.split("For the patient:", 1)[1]
+    keloid = QUESTIONS["keloid_history"].rules[0].patient_message
+    assert keloid.split(".")[0] in patient
+    assert "cold sores" not in patient and "guardian" not in patient
+    assert NOT_SAVED in verdict
+
+
+def test_a_deferral_tells_the_patient_the_reasons_then_the_cautions(screen, tmp_path, no_user_config):
+    no_user_config.write_text('[clinic]\nclinician = "Dr A. Rao"\n', encoding="utf-8")
+    given = all_no_except("pregnant") | {"herpes_history": True}
+    run = screen("--answers", str(write_answers(tmp_path / "p.toml", given)))
+    run.respond({"pregnant": "y"})
+    run.reply("")
+    assert run.finish() == 3
+    verdict = run.verdict
+    assert "Clinician: Dr A. Rao" in verdict  # from the config
+    patient = verdict.split("For the patient:", 1)[1]
+    wait = QUESTIONS["pregnant"].rules[0].patient_message
+    care = QUESTIONS["herpes_history"].rules[0].patient_message
+    assert wait[:40] in patient and care[:40] in patient
+    assert patient.index(wait[:40]) < patient.index(care[:40])
+
+
+def test_an_eligible_verdict_for_another_day_says_so(screen, tmp_path):
+    run = screen("--answers", str(write_answers(tmp_path / "p.toml", all_no_except("pregnant"))))
+    run.respond()
+    run.reply("")
+    assert run.finish() == 0
+    verdict = run.verdict
+    assert "ELIGIBLE — no contraindications found" in verdict
+    if dt.date.today().isoformat() != ON:
+        assert f"Earliest date: {ON} (evaluated on {ON})" in verdict
+    else:  # pragma: no cover - the day the tests run on ON
+        assert f"Earliest date: {ON} (today's evaluation)" in verdict
+    assert "Clinician:" not in verdict and "For the patient:" not in verdict
+
+
+def test_not_saved_is_said_only_without_out_and_never_with_json(screen, tmp_path):
+    answers = str(write_answers(tmp_path / "p.toml", all_no_except("pregnant")))
+    run = screen("--answers", answers)
+    run.respond()
+    run.reply("")
+    assert run.finish() == 0
+    assert run.verdict.strip().splitlines()[-1] == NOT_SAVED
+
+    run = screen("--answers", answers, "--json")
+    run.respond()
+    run.reply("")
+    assert run.finish() == 0
+    assert NOT_SAVED not in run.transcript and '"verdict": "eligible"' in run.transcript
+
+
+# ------------------------------------------------------------------ 6. Ctrl-C
+
+
+@pytest.mark.parametrize("where", ["mid-interview", "at a gate", "at the summary"])
 def test_ctrl_c_cancels_and_saves_nothing(screen, tmp_path, where):
     folder = tmp_path / "records"
     folder.mkdir()
     out = folder / "rec.toml"
     if where == "mid-interview":
         run = screen("--out", str(out))
-        run.answer(prompt_of("pregnant"), "n")
-        run.interrupt(prompt_of("isotretinoin_last_dose"))
+        run.respond(until=prompt_of("isotretinoin_last_dose"))
+        wait_until_reading_stdin(run.child.pid)
+        run.child.sendintr()
+    elif where == "at a gate":
+        run = screen("--out", str(out))
+        run.respond(until=prompt_of("recent_procedures"))
+        wait_until_reading_stdin(run.child.pid)
+        run.child.sendintr()
     else:
         answers = write_answers(tmp_path / "p.toml", all_no_except("pregnant"))
         run = screen("--answers", str(answers), "--out", str(out))
@@ -372,7 +770,7 @@ def test_ctrl_c_cancels_and_saves_nothing(screen, tmp_path, where):
     assert list(folder.iterdir()) == []  # neither the record nor a hidden temporary file
 
 
-# ------------------------------------------------------------------ 5. partial answers file
+# ------------------------------------------------------------------ 7. partial answers file
 
 
 def test_partial_answers_file_asks_only_the_missing_questions(screen, tmp_path):
@@ -382,26 +780,49 @@ def test_partial_answers_file_asks_only_the_missing_questions(screen, tmp_path):
     answers = write_answers(tmp_path / "partial.toml", given)
     run = screen("--answers", str(answers))
 
-    run.interview({"pregnant": "n", "isotretinoin_last_dose": ("y", "2026-03-15"), "fitzpatrick": "IV"}, order=missing)
-    summary = run.answer(SUMMARY_PROMPT, "")
+    asked = run.respond(
+        {
+            "pregnant": "n",
+            "isotretinoin_last_dose": "y",
+            "isotretinoin_last_dose.date": "2026-03-15",
+            "fitzpatrick": "IV",
+        }
+    )
+    assert asked == ["pregnant", "isotretinoin_last_dose", "isotretinoin_last_dose.date", "fitzpatrick"]
+    summary = run.reply("")
     assert run.finish() == 0
 
-    asked = run.transcript.split(SUMMARY_PROMPT, 1)[0][: -len(summary)]
+    asking = run.transcript.split(SUMMARY_PROMPT, 1)[0][: -len(summary)]
+    assert "3 questions in 3 sections." in asking
     for qid in given:
-        assert QUESTIONS[qid].prompt not in asked, f"{qid} was answered by the file but asked anyway"
+        assert QUESTIONS[qid].prompt not in asking, f"{qid} was answered by the file but asked anyway"
+    assert GATES["recent_procedures"].prompt not in asking  # its dates are all in the file
     # Only the sections of the asked questions get a heading.
-    headings = [line.split(" ─")[0] for line in asked.splitlines() if "──" in line]
-    assert headings == ["Pregnancy", "Medicines", "Skin type"]
+    headings = [line.split(" ─")[0] for line in asking.splitlines() if "──" in line]
+    assert headings == [
+        "About the patient (section 1 of 3)",
+        "Medicines (section 2 of 3)",
+        "Skin type (section 3 of 3)",
+    ]
 
     # The file's answers and the typed ones are both in the summary and the verdict.
-    assert re.search(rf"\b{NUMBER['herpes_history']}\s+History\s+.*\byes\b", summary)
-    assert re.search(rf"\b{NUMBER['fitzpatrick']}\s+Skin type\s+.*IV \(4\)", summary)
-    verdict = run.transcript.split(SUMMARY_PROMPT, 1)[1]
+    assert re.search(row("herpes_history", "yes"), summary)
+    assert re.search(row("fitzpatrick", "IV (4)"), summary)
+    verdict = run.verdict
     assert "CAUTION — may proceed with the precautions below" in verdict
     assert "Herpes simplex history" in verdict
     assert "Fitzpatrick IV-VI" in verdict
     assert "Isotretinoin within 12 months" in verdict  # 2026-03-15: past 6 months, within 12
     assert "Isotretinoin within 6 months" not in verdict
+
+
+def test_a_procedure_date_in_the_file_opens_the_gate_for_the_others(screen, tmp_path):
+    given = {k: v for k, v in all_no_except(*PROCEDURES[1:]).items()} | {PROCEDURES[0]: "2026-06-01"}
+    run = screen("--answers", str(write_answers(tmp_path / "p.toml", given)))
+    asked = run.respond()
+    assert asked == PROCEDURES[1:]  # no gate: the file already says yes to it
+    run.reply("")
+    assert run.finish() == 0
 
 
 # ------------------------------------------------------------------ bad input edge cases

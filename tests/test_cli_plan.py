@@ -72,7 +72,8 @@ def test_every_format_renders(tmp_path: Path) -> None:
     assert code == 0
     assert out.startswith("# Treatment plan: fine-lines\n")
     assert (
-        "| 1 | Tue 1 Dec 2026 | 10:00–11:00 GMT | Thu 26 – Mon 30 Nov | Tue 1 – Thu 3 Dec | Tue 1 – Mon 7 Dec |" in out
+        "| 1 | Tue 1 Dec 2026 | 10:00–11:00 GMT | Tue 17 – Mon 30 Nov | Thu 26 – Mon 30 Nov "
+        "| Tue 1 – Fri 4 Dec | Tue 1 – Sat 5 Dec | Tue 1 – Mon 7 Dec |" in out
     )
     code, out, _ = run(*args, "--format", "toml")
     assert code == 0

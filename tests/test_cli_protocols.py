@@ -15,7 +15,7 @@ def test_list() -> None:
     assert code == 0
     names = [line.split()[0] for line in out.splitlines()]
     assert names == ["acne-scars", "deep-scars", "fine-lines", "screening", "texture"]
-    assert "deep-scars  treatment  1.0.0    Deep scars" in out
+    assert "deep-scars  treatment  2.0.0    Deep scars" in out
 
 
 def test_list_json() -> None:
@@ -44,7 +44,7 @@ def test_validate_ok(tmp_path: Path) -> None:
     path.write_bytes(catalog.read_source("fine-lines")[0])
     code, out, err = run("protocols", "validate", str(path))
     assert code == 0 and err == ""
-    assert out.strip() == f"{path}: ok (treatment protocol 'fine-lines' 1.0.0)"
+    assert out.strip() == f"{path}: ok (treatment protocol 'fine-lines' 2.0.0)"
 
 
 def test_validate_lists_every_problem_with_key_paths(tmp_path: Path) -> None:
@@ -60,7 +60,7 @@ def test_validate_lists_every_problem_with_key_paths(tmp_path: Path) -> None:
     assert out == ""
     assert err.splitlines() == [
         f"{bad}: sessions.max: must be >= sessions.min (3), got 2",
-        f"{bad}: pause.days_before: must be between 1 and 60, got 0",
+        f"{bad}: pause[1].days_before: must be between 1 and 60, got 0",
         f"{empty}: protocol: missing table (a protocol file must name itself: [protocol] name = ...)",
         f"{tmp_path / 'missing.toml'}: no such file",
     ]

@@ -83,7 +83,7 @@ def test_out_to_missing_folder_fails_before_anything(tmp_path: Path) -> None:
         ("pregnent = true\n", ".toml", "unknown question 'pregnent' (did you mean 'pregnant'?)"),
         ('{"fitzpatrick": 7}', ".json", "fitzpatrick: must be a Fitzpatrick type 1-6"),
         ('{"fitzpatrick": true}', ".json", "fitzpatrick: must be a Fitzpatrick type 1-6, not a boolean"),
-        ('{"pregnant": "no"}', ".json", "pregnant: must be true or false, not a string"),
+        ('{"pregnant": "maybe"}', ".json", "pregnant: must be true or false, not a string"),
         (
             '{"isotretinoin_last_dose": "2026-02-30"}',
             ".json",
@@ -127,7 +127,7 @@ def test_missing_answers_without_a_terminal_is_an_error(tmp_path: Path) -> None:
 
 def test_no_answers_file_without_a_terminal_is_an_error() -> None:
     code, _, err = run("screen", "--on", ON)
-    assert code == 2 and "missing answer(s) for pregnant," in err
+    assert code == 2 and "missing answer(s) for age, pregnant," in err
 
 
 def test_answers_from_stdin() -> None:

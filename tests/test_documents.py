@@ -22,8 +22,8 @@ from typer.testing import CliRunner
 from needlecli import catalog, config, documents, records
 from needlecli.cli import app
 from needlecli.errors import AnswersError, NeedleError, ProtocolError, RecordError, UsageError
-from needlecli.model import REQUIRED_QUESTIONS
 from needlecli.plans import read_plan
+from tests.plan_helpers import ALL_NO_FALSE
 
 ON = "2026-11-20"
 SECRET = "SECRET-7731"
@@ -35,7 +35,7 @@ def run(*args: str, input: str | None = None) -> tuple[int, str, str]:
 
 
 def answers_doc() -> dict[str, object]:
-    return {q: False for q in REQUIRED_QUESTIONS} | {"fitzpatrick": 2}
+    return dict(ALL_NO_FALSE) | {"fitzpatrick": 2}
 
 
 def make_record(folder: Path) -> Path:
@@ -317,19 +317,19 @@ def test_checker_suggests_the_near_miss_with_its_path() -> None:
 def test_protocol_near_miss_names_the_key_path(tmp_path: Path) -> None:
     text = catalog.read_source("fine-lines")[0].decode().replace("days_before =", "day_before =")
     problems, _ = catalog.check(text.encode(), "x")
-    assert "pause.day_before: unknown key (did you mean 'pause.days_before'?)" in problems
-    assert "pause.days_before: missing" in problems
+    assert "pause[0].day_before: unknown key (did you mean 'pause[0].days_before'?)" in problems
+    assert "pause[0].days_before: missing" in problems
 
 
 def test_saved_plan_lists_every_problem(tmp_path: Path) -> None:
     saved = make_saved_plan(tmp_path)
     text = saved.read_text()
-    text = text.replace("sessions = 3", 'sessions = "3"').replace("pih = false", "pih = 1")
+    text = text.replace("sessions = 3", 'sessions = "3"').replace("boosters = 0", "boosters = true")
     saved.write_text(text)
     code, _, err = run("plan", "--from", str(saved))
     assert code == 2 and err.count("\n") == 1
     assert "request.sessions: must be a whole number, not a string" in err
-    assert "request.pih: must be true or false, not a number" in err
+    assert "request.boosters: must be a whole number, not a boolean" in err
 
 
 def test_screening_record_lists_every_problem(tmp_path: Path) -> None:
@@ -477,7 +477,7 @@ def clinic_folder(tmp_path: Path) -> Path:
     folder = tmp_path / "protocols"
     folder.mkdir()
     text = catalog.read_source("fine-lines")[0].decode()
-    (folder / "fine-lines.toml").write_text(text.replace('version = "1.0.0"', 'version = "9.9.9"'))
+    (folder / "fine-lines.toml").write_text(text.replace('version = "2.0.0"', 'version = "9.9.9"'))
     own = text.replace('name = "fine-lines"', 'name = "neck-lines"').replace('title = "', 'title = "Neck: ', 1)
     (folder / "neck-lines.toml").write_text(own)
     screening = catalog.read_source("screening")[0].decode()
@@ -491,7 +491,7 @@ def test_the_clinic_copy_wins_over_the_bundled_one(tmp_path: Path) -> None:
     assert proto.info.version == "9.9.9"
     assert proto.info.origin == str((folder / "fine-lines.toml").absolute())
     assert catalog.load_treatment(catalog.ref_of(proto.info.origin)).info.version == "9.9.9"
-    assert catalog.load_treatment("fine-lines").info.version == "1.0.0"  # no folder: bundled
+    assert catalog.load_treatment("fine-lines").info.version == "2.0.0"  # no folder: bundled
     assert catalog.load_screening("screening", protocols_dir=folder).info.version.startswith("clinic-")
     assert catalog.load_treatment("deep-scars", protocols_dir=folder).info.origin == "bundled:deep-scars"
 

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from needlecli import catalog
 from needlecli.model import REQUIRED_QUESTIONS
 from tests.harness import run
+from tests.plan_helpers import ALL_NO_FALSE
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 ON = "2026-12-01"
@@ -224,7 +225,7 @@ def screening_record_doc() -> dict:  # type: ignore[type-arg]
     import tempfile
 
     with tempfile.TemporaryDirectory() as t:
-        answers = {q: False for q in REQUIRED_QUESTIONS} | {"fitzpatrick": 5, "isotretinoin_last_dose": "2026-08-31"}
+        answers = dict(ALL_NO_FALSE) | {"fitzpatrick": 5, "isotretinoin_last_dose": "2026-08-31"}
         (Path(t) / "a.json").write_text(json.dumps(answers))
         run("screen", "-a", f"{t}/a.json", "--on", ON, "--patient", "P1", "--out", f"{t}/r.toml")
         return tomllib.loads((Path(t) / "r.toml").read_text())

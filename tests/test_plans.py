@@ -17,30 +17,43 @@ def test_json_shape_and_dates() -> None:
         (3, "2027-01-26"),
     ]
     assert "start" not in doc["sessions"][0]
-    pause = doc["windows"][0]
+    pause = doc["windows"][1]
     assert pause == {
         "kind": "pause",
         "session": 1,
         "first_day": "2026-11-26",
         "last_day": "2026-11-30",
-        "title": "Pause before your session",
+        "title": "Skincare pause",
         "items": pause["items"],
-        "id": "pause-1",
+        "id": "pause-skincare-1",
         "revision": 0,
     }
-    assert pause["items"][0].startswith("topical retinoids")
-    assert [(w["kind"], w["first_day"], w["last_day"]) for w in doc["windows"][1:3]] == [
-        ("aftercare", "2026-12-01", "2026-12-03"),
+    assert pause["items"][0].startswith("retinoids")
+    assert [(w["kind"], w["first_day"], w["last_day"]) for w in doc["windows"][0:5]] == [
+        ("pause", "2026-11-17", "2026-11-30"),
+        ("pause", "2026-11-26", "2026-11-30"),
+        ("aftercare", "2026-12-01", "2026-12-04"),
+        ("aftercare", "2026-12-01", "2026-12-05"),
         ("aftercare", "2026-12-01", "2026-12-07"),
     ]
     assert doc["boosters"] == []
+    assert doc["sessions"][0]["depth_mm"][3] == {"zone": "cheeks", "min": 1.5, "max": 2.5}
+    assert doc["depth_mm"][1] == {
+        "zone": "periorbital",
+        "min": 0.25,
+        "max": 0.5,
+        "note": "Outside the orbital rim only.",
+    }
 
 
 def test_broken_saved_plan(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
-    bad.write_text('record = "needle-plan"\nformat = 1\n')
+    bad.write_text('record = "needle-plan"\nformat = 2\n')
     code, _, err = run("plan", "--from", str(bad))
     assert code == 2 and f"{bad}: protocol: missing" in err
+    bad.write_text('record = "needle-plan"\nformat = 1\n')
+    code, _, err = run("plan", "--from", str(bad))
+    assert code == 2 and "saved by an older needle (plan format 1" in err
     bad.write_text("garbage = [")
     code, _, err = run("plan", "--from", str(bad))
     assert code == 2 and "not a valid saved plan" in err

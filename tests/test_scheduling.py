@@ -9,7 +9,7 @@ import pytest
 
 from needlecli import catalog
 from needlecli.clinic import public_holidays
-from needlecli.model import ClinicRules, Range, TreatmentProtocol
+from needlecli.model import ClinicRules, Finding, Range, TreatmentProtocol
 from needlecli.scheduling import SchedulingError, build_plan, reschedule
 from tests.plan_helpers import MON_FRI, request
 
@@ -29,10 +29,14 @@ def test_default_series_every_four_weeks() -> None:
     plan = build_plan(proto(), request(start=D(2026, 12, 1)), ON)
     assert dates(plan) == [D(2026, 12, 1), D(2026, 12, 29), D(2027, 1, 26)]
     assert plan.boosters == ()
-    assert [(w.kind, w.session, w.first_day, w.last_day) for w in plan.windows[:3]] == [
-        ("pause", 1, D(2026, 11, 26), D(2026, 11, 30)),
-        ("aftercare", 1, D(2026, 12, 1), D(2026, 12, 3)),
-        ("aftercare", 1, D(2026, 12, 1), D(2026, 12, 7)),
+    # SPEC: sun and treatments 14 days before, skincare 5 days before (to the day before); after it,
+    # makeup for 72 h (through day 3), heat, sweat and exfoliants through day 4, actives through day 6.
+    assert [(w.kind, w.spec, w.first_day, w.last_day) for w in plan.sessions[0].windows] == [
+        ("pause", "pause-sun", D(2026, 11, 17), D(2026, 11, 30)),
+        ("pause", "pause-skincare", D(2026, 11, 26), D(2026, 11, 30)),
+        ("aftercare", "no-makeup", D(2026, 12, 1), D(2026, 12, 4)),
+        ("aftercare", "no-heat", D(2026, 12, 1), D(2026, 12, 5)),
+        ("aftercare", "no-actives", D(2026, 12, 1), D(2026, 12, 7)),
     ]
 
 
@@ -42,7 +46,7 @@ def test_christmas_start_with_gb_holidays_moves_to_the_29th() -> None:
     req = req.__class__(**{**req.__dict__, "clinic": ClinicRules(MON_FRI, closed, "GB")})
     plan = build_plan(proto(), req, ON)
     assert dates(plan)[0] == D(2026, 12, 29)  # Fri 25 Christmas, Sat/Sun, Mon 28 Boxing Day (substitute)
-    assert "Session 1 moved from 2026-12-25 to 2026-12-29" in plan.notes[0]
+    assert "Session 1 moved from 2026-12-25 to 2026-12-29" in plan.notes[0].text
 
 
 def test_weekend_start_moves_to_monday() -> None:
@@ -82,7 +86,7 @@ def test_interval_outside_the_protocol_range() -> None:
 def test_screening_deferral_to_a_sunday_moves_to_monday() -> None:
     plan = build_plan(proto(), request(start=D(2026, 12, 1), not_before=D(2027, 2, 28)), ON)  # Sun
     assert dates(plan)[0] == D(2027, 3, 1)
-    assert plan.notes[0].startswith("The screening defers treatment until 2027-02-28")
+    assert plan.notes[0].text.startswith("The screening defers treatment until 2027-02-28")
 
 
 def test_dst_offsets_in_london() -> None:
@@ -101,7 +105,7 @@ def test_boosters_six_months_apart_on_open_days() -> None:
     assert dates(plan)[-1] == D(2027, 1, 26)
     # 2027-07-26 is a Monday; + 6 months = 2028-01-26, a Wednesday.
     assert [b.date for b in plan.boosters] == [D(2027, 7, 26), D(2028, 1, 26)]
-    assert plan.boosters[0].windows[0].key == "booster-pause-1"
+    assert plan.boosters[0].windows[0].key == "booster-pause-sun-1"
     assert plan.boosters[0].windows[0].last_day == D(2027, 7, 25)
 
 
@@ -141,20 +145,24 @@ def test_moves_into_the_past_are_refused() -> None:
 
 def test_retinoid_items_follow_the_screening() -> None:
     p = proto()
-    unknown = build_plan(p, request(), ON).windows[0].items
-    uses = build_plan(p, request(uses_retinoids=True), ON).windows[0].items
-    none = build_plan(p, request(uses_retinoids=False), ON).windows[0].items
-    assert unknown == uses == p.pause_retinoid_items + p.pause_items
-    assert none == p.pause_items
+    skincare = next(x for x in p.pauses if x.id == "skincare")
+    unknown = build_plan(p, request(), ON).windows[1].items
+    uses = build_plan(p, request(uses_retinoids=True), ON).windows[1].items
+    none = build_plan(p, request(uses_retinoids=False), ON).windows[1].items
+    assert unknown == uses == skincare.retinoid_items + skincare.items
+    assert none == skincare.items
 
 
 def test_pih_depth_is_one_step_shallower() -> None:
     p = proto("acne-scars")
+    fitz = Finding("fitzpatrick", "caution", "m", "p")
     normal = {z.zone: (z.min_mm, z.max_mm) for z in build_plan(p, request("acne-scars"), ON).depth}
-    pih = {z.zone: (z.min_mm, z.max_mm) for z in build_plan(p, request("acne-scars", pih=True), ON).depth}
+    plan = build_plan(p, request("acne-scars", findings=(fitz,)), ON)
+    pih = {z.zone: (z.min_mm, z.max_mm) for z in plan.depth}
     assert normal["cheeks"] == (1.5, 2.5) and pih["cheeks"] == (1.25, 2.25)
     assert normal["periorbital"] == (0.25, 0.5) and pih["periorbital"] == (0.25, 0.25)
-    assert p.pih_note in build_plan(p, request("acne-scars", pih=True), ON).notes
+    assert [n.cause for n in plan.notes if n.cause != "schedule"] == ["fitzpatrick"]
+    assert all(z.reasons == ("fitzpatrick",) for z in plan.sessions[0].depth)
 
 
 def test_plan_id_is_stable_and_distinct() -> None:
@@ -174,7 +182,7 @@ def test_reschedule_moves_later_sessions_and_keeps_earlier_ones() -> None:
     assert [s.key for s in moved.sessions] == [s.key for s in plan.sessions]
     assert moved.boosters[0].date == D(2027, 9, 2) and moved.boosters[0].revision == 1
     revs = {w.key: w.revision for w in moved.windows}
-    assert revs["pause-1"] == 0 and revs["pause-3"] == 1 and revs["aftercare-no-actives-4"] == 1
+    assert revs["pause-sun-1"] == 0 and revs["pause-sun-3"] == 1 and revs["aftercare-no-actives-4"] == 1
     again = reschedule(p, moved, 3, D(2027, 2, 3), D(2026, 12, 11))
     assert [s.revision for s in again.sessions] == [0, 0, 2, 2]
 

@@ -9,8 +9,9 @@ import datetime as dt
 from hypothesis import given
 from hypothesis import strategies as st
 
-from needlecli import catalog
-from needlecli.model import ClinicRules, PlanRequest, Range, TreatmentProtocol
+from needlecli import catalog, scheduling
+from needlecli.model import ClinicRules, Finding, PlanRequest, Range, TreatmentProtocol
+from needlecli.planning import with_patient_dates
 from needlecli.scheduling import SchedulingError, build_plan, reschedule
 
 BASES = [catalog.load_treatment(n) for n in ("fine-lines", "acne-scars", "texture", "deep-scars")]
@@ -24,13 +25,40 @@ def protocols(draw: st.DrawFn) -> TreatmentProtocol:
     hi = draw(st.integers(lo, lo + 4))
     s_lo = draw(st.integers(1, 5))
     s_hi = draw(st.integers(s_lo, 8))
-    pause = draw(st.integers(1, 10))
+    pauses = tuple(dataclasses.replace(p, days_before=draw(st.integers(1, 21))) for p in base.pauses)
     return dataclasses.replace(
         base,
         interval_weeks=Range(lo, hi, draw(st.integers(lo, hi))),
         sessions=Range(s_lo, s_hi, s_lo),
-        pause_days_before=pause,
+        pauses=pauses,
     )
+
+
+CAUTION_IDS = (
+    "herpes_history",
+    "isotretinoin_last_dose",
+    "fitzpatrick",
+    "hyperpigmentation_tendency",
+    "anticoagulants",
+)
+
+
+@st.composite
+def findings(draw: st.DrawFn, start: dt.date) -> tuple[Finding, ...]:
+    out = []
+    for fid in draw(st.sets(st.sampled_from(CAUTION_IDS))):
+        until = draw(st.one_of(st.none(), st.builds(lambda d: start + dt.timedelta(days=d), st.integers(-30, 400))))
+        out.append(Finding(fid, "caution", "m", "p", until if fid == "isotretinoin_last_dose" else None))
+    return tuple(out)
+
+
+@st.composite
+def ranges(draw: st.DrawFn, start: dt.date) -> tuple[tuple[dt.date, dt.date], ...]:
+    out = []
+    for _ in range(draw(st.integers(0, 2))):
+        first = start + dt.timedelta(days=draw(st.integers(-20, 300)))
+        out.append((first, first + dt.timedelta(days=draw(st.integers(0, 20)))))
+    return tuple(out)
 
 
 @st.composite
@@ -50,8 +78,12 @@ def cases(draw: st.DrawFn) -> tuple[TreatmentProtocol, PlanRequest]:
         boosters=draw(st.integers(0, 2)),
         not_before=not_before,
         uses_retinoids=draw(st.one_of(st.none(), st.booleans())),
+        findings=draw(findings(start)),
+        away=draw(ranges(start)),
+        sun_trips=draw(ranges(start)),
+        max_depth_mm=draw(st.one_of(st.none(), st.sampled_from([0.5, 1.0, 1.5, 2.0, 3.0]))),
     )
-    return proto, req
+    return proto, with_patient_dates(proto, req)
 
 
 def check_invariants(proto: TreatmentProtocol, req: PlanRequest, plan, moved: bool = False) -> None:  # type: ignore[no-untyped-def]
@@ -71,10 +103,34 @@ def check_invariants(proto: TreatmentProtocol, req: PlanRequest, plan, moved: bo
     for b in plan.boosters:
         for w in b.windows:
             assert w.session == b.number
+    pauses = {f"pause-{p.id}": p.days_before for p in proto.pauses}
     for w in plan.windows:
         if w.kind == "pause":
-            assert w.last_day == by_session[w.session] - dt.timedelta(days=1)
-            assert (w.last_day - w.first_day).days == proto.pause_days_before - 1
+            assert w.last_day == by_session[w.session] - dt.timedelta(days=1)  # every pause ends the day before
+            assert (w.last_day - w.first_day).days == pauses[w.spec] - 1
+    after = proto.after_sun_trip_days
+    herpes = any(f.id == "herpes_history" for f in req.findings)
+    standard = {zone: (lo, hi) for zone, lo, hi in proto.depth_mm}
+    for a in plan.appointments:
+        for first, last in req.away:
+            assert not first <= a.date <= last  # never while the patient is away
+        for first, last in req.sun_trips:
+            assert not first <= a.date <= last + dt.timedelta(days=after)  # nor during or just after a sun trip
+        antiviral = [w for w in a.windows if w.kind == "antiviral"]
+        if herpes:  # every appointment of a herpes-history plan has its antiviral window
+            assert [(w.first_day, w.last_day) for w in antiviral] == [
+                (a.date - dt.timedelta(days=1), a.date + dt.timedelta(days=7))
+            ]
+        else:
+            assert antiviral == []
+        stepped = any(c.shallower and scheduling.active(c.finding, req, a.date) for c in proto.cautions)
+        for z in a.depth:  # a caution never makes a depth deeper; the device maximum caps every zone
+            lo, hi = standard[z.zone]
+            assert z.min_mm <= lo and z.max_mm <= hi and z.min_mm <= z.max_mm
+            if stepped:
+                assert z.max_mm <= max(proto.depth_floor_mm, round(hi - proto.depth_step_mm, 2))
+            if req.max_depth_mm is not None:
+                assert z.max_mm <= req.max_depth_mm
     for w in windows:
         assert w.first_day <= w.last_day
     keys = [s.key for s in plan.sessions] + [w.key for w in windows] + [b.key for b in plan.boosters]

@@ -108,7 +108,10 @@ def test_isotretinoin_month_end_defer_then_caution(proto: ScreeningProtocol) -> 
 def test_radiation_defers_twelve_months(proto: ScreeningProtocol) -> None:
     r = screen(proto, on=D(2026, 12, 1), radiation_last_date=D(2026, 2, 28))
     assert (r.verdict, r.earliest_date) == ("defer", D(2027, 2, 28))
-    assert screen(proto, on=D(2027, 2, 28), radiation_last_date=D(2026, 2, 28)).verdict == "eligible"
+    # After the deferral, past radiation stays a caution with no end (screening protocol 2.x).
+    later = screen(proto, on=D(2027, 2, 28), radiation_last_date=D(2026, 2, 28))
+    assert later.verdict == "caution"
+    assert [(f.id, f.category, f.until) for f in later.findings] == [("radiation_last_date", "caution", None)]
 
 
 def test_earliest_date_is_the_latest_dated_deferral(proto: ScreeningProtocol) -> None:
@@ -142,7 +145,7 @@ def test_patient_wording_is_safe(proto: ScreeningProtocol) -> None:
     assert "discuss" in anticoag
     assert "keep taking" in anticoag.lower()
     herpes = proto.question("herpes_history").rules[0].patient_message
-    assert "antiviral" in herpes and "prescriber" in herpes
+    assert "medicine" in herpes and "prescriber" in herpes
     import re
 
     for q in proto.questions:

@@ -84,6 +84,16 @@ def emit(data: bytes, out: Path | None) -> None:
     sys.stdout.flush()
 
 
+def parse_range(text: str, flag: str) -> tuple[dt.date, dt.date]:
+    """`START..END`, both dates inclusive (a single date is a one-day range)."""
+    first_text, sep, last_text = text.partition("..")
+    first = parse_flag_date(first_text, flag)
+    last = parse_flag_date(last_text, flag) if sep else first
+    if last < first:
+        raise UsageError(f"{flag}: {text!r} ends before it starts")
+    return first, last
+
+
 def parse_moves(specs: list[str]) -> list[tuple[int, dt.date]]:
     """`--move N=YYYY-MM-DD` values: (session number, date)."""
     moves = []
@@ -103,7 +113,9 @@ def load_saved_plan(path: Path, moves: list[tuple[int, dt.date]], on: dt.date, n
 
     saved = read_plan(read_toml_file(path, "saved plan"), str(path))
     protocol = catalog.load_treatment(catalog.ref_of(saved.protocol.origin))
-    return planning.saved_plan(protocol, saved, moves, on, str(path), notes)
+    basis = saved.request.screening
+    screening = catalog.load_screening(catalog.ref_of(basis.protocol.origin)) if basis is not None else None
+    return planning.saved_plan(protocol, saved, moves, on, str(path), notes, screening)
 
 
 def load_screening_record(path: Path) -> tuple[ScreeningRecord, ScreeningProtocol]:

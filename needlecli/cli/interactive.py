@@ -1,26 +1,92 @@
 """The interactive screening interview (rich prompts), used only at a terminal.
 
-Questions come from the protocol in its order, grouped by section. Bad input
-is explained and asked again; nothing is assumed (there is no default answer,
-and an empty reply is asked again). A date question with a gate prompt asks the
-date only when the gate is "yes"; after a "yes" a date is required.
-Protocol text is shown literally (never read as rich markup).
+Questions come from the protocol in its order, grouped by section, with the
+progress shown ("5/28" before a question, "section 2 of 8" on a section's
+heading). Only the main questions are counted: a follow-up (a question with
+``asked_if``) is asked only after a "yes" to its gate or to the yes/no question
+it follows, and after a "no" it is answered without asking (none for a date, no
+for a yes/no question). A date question with its own ``gate_prompt`` asks the
+date only after a "yes" there, and then a date is required.
+
+Bad input is explained in one line and asked again; nothing is assumed (there is
+no default answer, and an empty reply is asked again); a date after the
+evaluation date is refused; ``?`` prints the question's help and asks again.
+Protocol text is shown literally (never read as rich markup). Replies are read
+with line editing (readline) where the platform has it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import TextIO
 
 from rich import box
 from rich.console import Console
+from rich.padding import Padding
 from rich.prompt import Prompt
 from rich.table import Table
-from rich.text import Text
+from rich.text import Text, TextType
 
 from needlecli.answers import BadAnswer, format_answer, parse_date, parse_text
-from needlecli.model import AnswerValue, Question, ScreeningProtocol
+from needlecli.model import AnswerValue, Gate, Question, ScreeningProtocol
 
-HINTS = {"bool": "y/n", "date": "YYYY-MM-DD, or 'none'", "fitzpatrick": "1-6 or I-VI"}
+
+def _load_readline() -> ModuleType | None:
+    """Importing readline gives input() line editing: the arrow keys move in the line and recall
+    earlier replies instead of printing ``^[[A``. Nothing is read from or written to a history file."""
+    try:
+        import readline
+    except ImportError:  # pragma: no cover - platforms without readline (Windows)
+        return None
+    return readline
+
+
+READLINE = _load_readline()
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
+HELP_HINT = "Type ? at any question to hear what it means."
+NO_HELP = "The protocol has no explanation for this question; ask the clinician."
+FOLLOW_UP = "  ↳ "
+
+
+def _is_tty(stream: TextIO | None) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (ValueError, OSError):
+        return False
+
+
+def read_line(console: Console, prompt: TextType) -> str:
+    """One reply typed after ``prompt``.
+
+    rich prints a prompt itself and then calls ``input("")``, so readline does not know the prompt
+    is on the line and erases it on backspace or Ctrl-U (rich issue #2293). When the prompt goes to
+    stdout and both ends are the terminal, the rendered prompt is handed to ``input()`` instead, its
+    colour codes marked as taking no room. Otherwise (the interview on stderr, with ``--json``) rich
+    prints it as usual.
+    """
+    if READLINE is None or console.stderr or not (_is_tty(sys.stdin) and _is_tty(sys.stdout)):
+        return console.input(prompt)
+    with console.capture() as captured:
+        console.print(prompt, end="")
+    rendered = captured.get()
+    if "libedit" in (READLINE.__doc__ or ""):
+        rendered = _ANSI.sub("", rendered)  # libedit does not take GNU readline's \001...\002 markers
+    else:
+        rendered = _ANSI.sub(lambda m: f"\001{m.group(0)}\002", rendered)
+    return input(rendered)
+
+
+class LinePrompt(Prompt):
+    """rich's Prompt, reading the reply with :func:`read_line`."""
+
+    @classmethod
+    def get_input(cls, console: Console, prompt: TextType, password: bool, stream: TextIO | None = None) -> str:
+        return read_line(console, prompt)
 
 
 def gate_text(q: Question) -> str:
@@ -33,45 +99,236 @@ def label(q: Question) -> str:
     return gate_text(q) if q.gate_prompt else q.prompt
 
 
-def _ask(console: Console, prompt: str, hint: str) -> str:
-    text = Text(prompt)
-    text.append(f" ({hint})", style="dim")
-    return Prompt.ask(text, console=console)
+def hint(q: Question) -> str:
+    """What a reply looks like, shown after the prompt."""
+    if q.type == "bool":
+        return "y/n"
+    if q.type == "date":
+        return "YYYY-MM-DD, or 'none'"
+    if q.type == "int":
+        return f"{q.minimum}-{q.maximum}"
+    return "1-6 or I-VI"
 
 
-def ask_question(console: Console, q: Question, on: dt.date) -> AnswerValue:
-    """Ask one question until the answer is usable."""
-    if q.type == "date" and q.gate_prompt:
-        yes_no = Question(id=q.id, type="bool", section=q.section, prompt=gate_text(q))
-        if not _ask_until_valid(console, yes_no, yes_no.prompt, HINTS["bool"], on):
-            return None
-        return _ask_until_valid(console, q, q.prompt, "YYYY-MM-DD", on, date_required=True)
-    return _ask_until_valid(console, q, q.prompt, HINTS[q.type], on)
+def closed_value(q: Question) -> AnswerValue:
+    """The answer of a follow-up that is not asked (its gate or question was answered no)."""
+    return None if q.type == "date" else False
 
 
-def _ask_until_valid(
-    console: Console, q: Question, prompt: str, hint: str, on: dt.date, *, date_required: bool = False
-) -> AnswerValue:
-    while True:
-        text = _ask(console, prompt, hint)
-        if not text.strip():
-            console.print(Text(f"  Please answer ({hint}).", style="red"))
+@dataclass(frozen=True)
+class Step:
+    """One thing the interview may ask: a question, or a gate before its follow-ups."""
+
+    section: str
+    question: Question | None = None
+    gate: Gate | None = None
+    #: Counted in the progress ("5/28"); follow-ups are not, as they may be skipped.
+    counted: bool = True
+
+
+def plan_steps(
+    protocol: ScreeningProtocol, given: dict[str, AnswerValue], missing: list[str]
+) -> tuple[list[Step], list[Question]]:
+    """What the interview may ask, in protocol order, for the questions in ``missing``; and the
+    follow-ups it never asks, as the answers already given say no to the question they follow.
+
+    A gate is asked once, before the first of its follow-ups that is missing, unless the answers
+    already given show it is a "yes" (a procedure date is given). A follow-up of a question the
+    answers file answered yes is asked as a main question.
+    """
+    todo = set(missing)
+    steps: list[Step] = []
+    closed: list[Question] = []
+    gates_planned: set[str] = set()
+    for q in protocol.questions:
+        if q.id not in todo:
             continue
-        try:
-            value = parse_date(text) if date_required else parse_text(q, text)
-        except BadAnswer as exc:
-            msg = str(exc)
-            console.print(Text(f"  {msg[:1].upper()}{msg[1:]}.", style="red"))
-            continue
-        if isinstance(value, dt.date) and value > on:
-            console.print(
-                Text(
-                    f"  Note: {value.isoformat()} is after the evaluation date ({on.isoformat()}); "
-                    "it is taken as the planned last date.",
-                    style="yellow",
+        parent = q.asked_if
+        gate = protocol.gate(parent) if parent else None
+        if parent is None:
+            steps.append(Step(q.section, question=q))
+        elif gate is not None:
+            if _opened_by(protocol, gate.id, given):
+                steps.append(Step(q.section, question=q))
+                continue
+            if gate.id not in gates_planned:
+                gates_planned.add(gate.id)
+                steps.append(Step(gate.section, gate=gate))
+            steps.append(Step(q.section, question=q, counted=False))
+        elif parent in todo:
+            steps.append(Step(q.section, question=q, counted=False))
+        elif given.get(parent, True):
+            steps.append(Step(q.section, question=q))
+        else:
+            closed.append(q)
+    return steps, closed
+
+
+def _opened_by(protocol: ScreeningProtocol, gid: str, given: dict[str, AnswerValue]) -> bool:
+    """Whether an answer already given to a follow-up of gate ``gid`` means its gate is a yes."""
+    return any(q.asked_if == gid and given.get(q.id) not in (None, False) for q in protocol.questions)
+
+
+class Interview:
+    """Asks the questions of one screening and keeps the answers consistent."""
+
+    def __init__(
+        self, console: Console, protocol: ScreeningProtocol, on: dt.date, answers: dict[str, AnswerValue]
+    ) -> None:
+        self.console = console
+        self.protocol = protocol
+        self.on = on
+        self.answers = answers
+        self.gates: dict[str, bool] = {}
+
+    # ------------------------------------------------------------ one question
+
+    def _prompt(self, lead: str, prompt: str, hint_text: str) -> str:
+        text = Text()
+        text.append(lead, style="dim")
+        text.append(prompt)
+        if not prompt.endswith(f"({hint_text})"):  # "Fitzpatrick skin type (1-6 or I-VI)" says it already
+            text.append(f" ({hint_text})", style="dim")
+        return LinePrompt.ask(text, console=self.console)
+
+    def _say(self, message: str, style: str = "red") -> None:
+        self.console.print(Text(f"  {message}", style=style))
+
+    def ask_until_valid(
+        self, lead: str, prompt: str, hint_text: str, help_text: str, parse: Callable[[str], AnswerValue]
+    ) -> AnswerValue:
+        """Ask until the reply parses (``?`` shows the help); a date after the evaluation date is refused."""
+        while True:
+            reply = self._prompt(lead, prompt, hint_text).strip()
+            if reply == "?":
+                self.console.print(Padding(Text(help_text or NO_HELP, style="cyan"), (0, 0, 0, 2), expand=False))
+                continue
+            if not reply:
+                self._say(f"Please answer ({hint_text}).")
+                continue
+            try:
+                value = parse(reply)
+            except BadAnswer as exc:
+                msg = str(exc)
+                self._say(f"{msg[:1].upper()}{msg[1:]}.")
+                continue
+            if isinstance(value, dt.date) and value > self.on:
+                self._say(f"That date is after the evaluation date ({self.on.isoformat()}); give the date it happened.")
+                continue
+            return value
+
+    def ask_yes_no(self, lead: str, prompt: str, help_text: str) -> bool:
+        yes_no = Question(id="", type="bool", section="", prompt=prompt)
+        return bool(self.ask_until_valid(lead, prompt, "y/n", help_text, lambda s: parse_text(yes_no, s)))
+
+    def ask_question(self, q: Question, lead: str = "") -> AnswerValue:
+        """Ask one question until the answer is usable."""
+        if q.type == "date" and q.gate_prompt:
+            if not self.ask_yes_no(lead, gate_text(q), q.help):
+                return None
+            indent = " " * max(len(lead) - len(FOLLOW_UP), 0) + FOLLOW_UP
+            return self.ask_until_valid(indent, q.prompt, "YYYY-MM-DD", q.help, parse_date)
+        return self.ask_until_valid(lead, q.prompt, hint(q), q.help, lambda s: parse_text(q, s))
+
+    # ------------------------------------------------------------ the interview
+
+    def is_open(self, parent: str) -> bool:
+        """Whether the follow-ups of ``parent`` (a gate or a yes/no question) are asked."""
+        if self.protocol.gate(parent) is not None:
+            return self.gates.get(parent, True)
+        return bool(self.answers.get(parent, True))
+
+    def run(self, missing: list[str]) -> None:
+        steps, closed = plan_steps(self.protocol, self.answers, missing)
+        for shut in closed:
+            self.answers[shut.id] = closed_value(shut)
+        total = sum(s.counted for s in steps)
+        sections = list(dict.fromkeys(s.section for s in steps))
+        follow_ups = sum(not s.counted and s.gate is None for s in steps)
+        what = f"{total} question{'s' if total != 1 else ''}"
+        if len(sections) > 1:
+            what += f" in {len(sections)} sections"
+        if follow_ups:
+            what += f", and up to {follow_ups} follow-up{'s' if follow_ups != 1 else ''} asked only after a yes"
+        self.console.print(
+            Text(f"{what}. {HELP_HINT} You can review and change every answer at the end. Ctrl-C cancels.", "dim")
+        )
+        width = len(str(total))
+        number = 0
+        section: str | None = None
+        for step in steps:
+            q = step.question
+            if q is not None and q.asked_if and not self.is_open(q.asked_if):
+                self.answers[q.id] = closed_value(q)
+                continue
+            if step.section != section:
+                section = step.section
+                where = f" (section {sections.index(section) + 1} of {len(sections)})" if len(sections) > 1 else ""
+                self.console.rule(Text(section + where, style="bold"), align="left")
+            if step.counted:
+                number += 1
+                lead = f"{number:>{width}}/{total} "
+            else:
+                lead = " " * (2 * width - 2) + FOLLOW_UP
+            if step.gate is not None:
+                self.gates[step.gate.id] = self.ask_yes_no(lead, step.gate.prompt, step.gate.help)
+            elif q is not None:
+                self.answers[q.id] = self.ask_question(q, lead)
+
+    # ------------------------------------------------------------ the summary
+
+    def children(self, q: Question) -> list[Question]:
+        return [c for c in self.protocol.questions if c.asked_if == q.id]
+
+    def close(self, q: Question) -> None:
+        """Answer ``q`` and its own follow-ups with none / no."""
+        self.answers[q.id] = closed_value(q)
+        for c in self.children(q):
+            self.close(c)
+
+    def change(self, q: Question) -> None:
+        """Ask ``q`` again; a yes/no question's follow-ups follow its new answer (closed on no, asked on a new yes)."""
+        old = self.answers.get(q.id)
+        new = self.ask_question(q)
+        self.answers[q.id] = new
+        self.follow(q, old, new)
+
+    def follow(self, q: Question, old: AnswerValue, new: AnswerValue) -> None:
+        for c in self.children(q):
+            if not new:
+                self.close(c)
+            elif not old:
+                before = self.answers.get(c.id)
+                self.answers[c.id] = self.ask_question(c, FOLLOW_UP)
+                self.follow(c, before, self.answers[c.id])
+
+    def review(self) -> None:
+        """Show the answers until they are confirmed; a number changes that answer."""
+        numbers = {str(i): q for i, q in enumerate(self.protocol.questions, 1)}
+        position = {q.id: i for i, q in enumerate(self.protocol.questions, 1)}
+        while True:
+            self.console.print()
+            self.console.print(answers_table(self.protocol, self.answers))
+            reply = LinePrompt.ask(
+                "Press Enter to confirm these answers, or type a number to change one",
+                console=self.console,
+                default="",
+                show_default=False,
+            ).strip()
+            if not reply:
+                return
+            chosen = numbers.get(reply)
+            if chosen is None:
+                self._say(f"{reply!r} is not a question number (1-{len(numbers)}).")
+                continue
+            parent = chosen.asked_if
+            if parent and self.protocol.gate(parent) is None and not self.answers.get(parent):
+                self._say(
+                    f"{reply} is asked only after a yes to {position[parent]} "
+                    f"({label(self.protocol.question(parent))}); change {position[parent]} first."
                 )
-            )
-        return value
+                continue
+            self.change(chosen)
 
 
 def answers_table(protocol: ScreeningProtocol, answers: dict[str, AnswerValue]) -> Table:
@@ -85,9 +342,19 @@ def answers_table(protocol: ScreeningProtocol, answers: dict[str, AnswerValue]) 
         shown = format_answer(q, value)
         if q.gate_prompt and value is None:
             shown = "no"
-        style = "bold" if value not in (False, None) else ""
+        style = "bold" if q.type in ("bool", "date") and value not in (False, None) else ""
         table.add_row(str(i), Text(q.section), Text(label(q)), Text(shown, style=style))
     return table
+
+
+def heading(protocol: ScreeningProtocol, on: dt.date) -> Text:
+    """The interview's first line: the protocol's title (once), its name and version, the date."""
+    title = protocol.info.title
+    if "screening" not in title.lower():
+        title = f"Screening · {title}"
+    head = Text(title, style="bold")
+    head.append(f" · {protocol.info.name} {protocol.info.version} · evaluated on {on.isoformat()}")
+    return head
 
 
 def run_interview(
@@ -100,34 +367,8 @@ def run_interview(
 ) -> dict[str, AnswerValue]:
     """Ask the missing questions, then let the user review and change any answer."""
     console = Console(stderr=to_stderr, highlight=False)
-    answers = dict(given)
-    head = Text("Microneedling screening", style="bold")
-    head.append(f" · {protocol.info.title} ({protocol.info.name} {protocol.info.version}) · {on.isoformat()}")
-    console.print(head)
-    console.print(Text("Answer each question; you can review and change answers at the end. Ctrl-C cancels.", "dim"))
-    section = None
-    for q in protocol.questions:
-        if q.id not in missing:
-            continue
-        if q.section != section:
-            section = q.section
-            console.rule(Text(section, style="bold"), align="left")
-        answers[q.id] = ask_question(console, q, on)
-
-    numbers = {str(i): q for i, q in enumerate(protocol.questions, 1)}
-    while True:
-        console.print()
-        console.print(answers_table(protocol, answers))
-        reply = Prompt.ask(
-            "Press Enter to confirm these answers, or type a number to change one",
-            console=console,
-            default="",
-            show_default=False,
-        ).strip()
-        if not reply:
-            return answers
-        chosen = numbers.get(reply)
-        if chosen is None:
-            console.print(Text(f"  {reply!r} is not a question number (1-{len(numbers)}).", style="red"))
-            continue
-        answers[chosen.id] = ask_question(console, chosen, on)
+    interview = Interview(console, protocol, on, dict(given))
+    console.print(heading(protocol, on))
+    interview.run(missing)
+    interview.review()
+    return interview.answers

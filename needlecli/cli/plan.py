@@ -55,6 +55,15 @@ def plan(
     duration: int | None = typer.Option(None, "--duration", help="Session length in minutes.  [default: 60]"),
     tz: str | None = typer.Option(None, "--tz", help="IANA time zone, e.g. Europe/London."),
     boosters: int = typer.Option(0, "--boosters", help="Booster sessions after the series."),
+    away: list[str] | None = typer.Option(
+        None, "--away", help="Dates the patient is away, START..END (repeatable): no session then."
+    ),
+    sun_trip: list[str] | None = typer.Option(
+        None, "--sun-trip", help="A sun holiday, START..END (repeatable): no session during it or just after."
+    ),
+    max_depth: float | None = typer.Option(
+        None, "--max-depth", help="The device's deepest setting in mm: caps every zone.  [default: config]"
+    ),
     fmt: str = typer.Option("table", "--format", "-f", help=export.help_text("plan", VIEWS) + "."),
     name: str | None = typer.Option(None, "--name", help="Patient's name, used only with --include-name."),
     include_name: bool = typer.Option(
@@ -92,6 +101,9 @@ def plan(
             "--time": time,
             "--duration": duration,
             "--tz": tz,
+            "--away": away,
+            "--sun-trip": sun_trip,
+            "--max-depth": max_depth,
         }
         clash = [k for k, v in given.items() if v is not None and v != []] + (["--boosters"] if boosters else [])
         if clash:
@@ -109,7 +121,8 @@ def plan(
         if screening is not None:
             record, screening_protocol = common.load_screening_record(screening)
             patient = planning.patient_of_record(record, patient)
-            terms = planning.record_terms(protocol, record, screening_protocol, str(screening), notes)
+            basis = planning.basis_of(record, screening_protocol)
+            terms = planning.record_terms(basis, screening_protocol, str(screening), notes)
         flags = planning.PlanFlags(
             patient=patient,
             start=common.parse_flag_date(start, "--start") if start else None,
@@ -122,6 +135,9 @@ def plan(
             duration=clinic.check_duration(duration) if duration is not None else None,
             tz=clinic.check_zone(tz) if tz is not None else None,
             boosters=boosters,
+            away=tuple(common.parse_range(a, "--away") for a in away or []),
+            sun_trips=tuple(common.parse_range(a, "--sun-trip") for a in sun_trip or []),
+            max_depth=clinic.check_depth(max_depth, "--max-depth") if max_depth is not None else None,
         )
         result = planning.new_plan(protocol, flags, cfg, day, screening=terms, source=str(screening), notes=notes)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from rich import box
@@ -10,7 +11,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from needlecli.model import Plan, ScreeningProtocol, ScreeningResult
+from needlecli.model import SEVERITY, Plan, ScreeningProtocol, ScreeningResult
 
 STYLE = {
     "eligible": "bold green",
@@ -26,26 +27,44 @@ HEADLINE = {
 }
 
 
-def result_panel(result: ScreeningResult, protocol: ScreeningProtocol, patient: str | None) -> Panel:
+def result_panel(
+    result: ScreeningResult,
+    protocol: ScreeningProtocol,
+    patient: str | None,
+    *,
+    clinician: str | None = None,
+    today: dt.date | None = None,
+) -> Panel:
+    """The verdict: the headline, the earliest date, the findings (most severe first, then in
+    protocol order) and what to tell the patient. ``today`` (the CLI's clock) tells an evaluation
+    for today from one for another date."""
+    from needlecli.screening import patient_lines
+
     parts: list[RenderableType] = []
     head = Text(HEADLINE[result.verdict], style=STYLE[result.verdict])
     parts.append(head)
     when = Text()
+    evaluated = result.evaluated_on
     if result.verdict == "defer":
         if result.earliest_date is None:
             when.append("Earliest date: none — re-assess before planning (a deferral has no end date).")
         else:
             when.append(f"Earliest date: {result.earliest_date.isoformat()} ({result.earliest_date:%a %d %b %Y})")
     elif result.verdict in ("eligible", "caution") and result.earliest_date is not None:
-        when.append(f"Earliest date: {result.earliest_date.isoformat()} (today's evaluation)")
+        why = "today's evaluation" if today == evaluated else f"evaluated on {evaluated.isoformat()}"
+        when.append(f"Earliest date: {result.earliest_date.isoformat()} ({why})")
     if when.plain:
         parts.append(when)
+    if clinician:
+        parts.append(Text(f"Clinician: {clinician}"))
     if result.findings:
+        position = {qid: i for i, qid in enumerate(protocol.ids)}
+        ordered = sorted(result.findings, key=lambda f: (-SEVERITY[f.category], position.get(f.id, len(position))))
         table = Table(box=box.SIMPLE_HEAD, expand=False, show_edge=False, pad_edge=False)
         table.add_column("Category", no_wrap=True)
         table.add_column("Finding")
         table.add_column("Until", no_wrap=True)
-        for f in result.findings:
+        for f in ordered:
             table.add_row(
                 Text(f.category, style=STYLE[f.category]),
                 Text(f.message),
@@ -53,38 +72,50 @@ def result_panel(result: ScreeningResult, protocol: ScreeningProtocol, patient: 
             )
         parts.append(Text(""))
         parts.append(table)
-        seen: list[str] = []
-        for f in result.findings:
-            if f.patient_message not in seen:
-                seen.append(f.patient_message)
+    lines = patient_lines(result)
+    if lines:
         parts.append(Text("\nFor the patient:", style="bold"))
         bullets = Table.grid(padding=(0, 1))
         bullets.add_column(no_wrap=True)
         bullets.add_column()
-        for msg in seen:
-            bullets.add_row(" •", Text(msg))
+        for line in lines:
+            bullets.add_row(" •", Text(line))
         parts.append(bullets)
     title = "Screening"
     if patient:
         title += f" · {patient}"
-    subtitle = f"{protocol.info.name} {protocol.info.version} · evaluated {result.evaluated_on.isoformat()}"
+    subtitle = f"{protocol.info.name} {protocol.info.version} · evaluated {evaluated.isoformat()}"
     return Panel(
         Group(*parts), title=Text(title), subtitle=Text(subtitle), border_style=STYLE[result.verdict], expand=False
     )
 
 
+#: Said after an interactive screening run without --out, so nobody believes it was kept.
+NOT_SAVED = "Not saved: rerun with --out FILE.toml to keep a screening record for needle plan --screening."
+
+
 def print_result(
-    result: ScreeningResult, protocol: ScreeningProtocol, patient: str | None, saved_to: Path | None = None
+    result: ScreeningResult,
+    protocol: ScreeningProtocol,
+    patient: str | None,
+    saved_to: Path | None = None,
+    *,
+    clinician: str | None = None,
+    today: dt.date | None = None,
+    say_not_saved: bool = False,
 ) -> None:
+    """Print the verdict panel, then where the record was saved (or, with ``say_not_saved``, that it was not)."""
     console = Console(highlight=False)
-    console.print(result_panel(result, protocol, patient))
+    console.print(result_panel(result, protocol, patient, clinician=clinician, today=today))
     if saved_to is not None:
-        console.print(f"Screening record saved to {saved_to} (mode 0600).")
+        console.print(Text(f"Screening record saved to {saved_to} (mode 0600)."))
+    elif say_not_saved:
+        console.print(Text(NOT_SAVED, style="yellow"))
 
 
 def plan_renderable(plan: Plan) -> Group:
     from needlecli.clinic import format_weekdays
-    from needlecli.render.common import day_text, depth_text, span_text, time_text
+    from needlecli.render.common import day_text, depth_text, depth_why, span_text, time_text
 
     req = plan.request
     timed = any(s.start for s in plan.sessions)
@@ -123,12 +154,19 @@ def plan_renderable(plan: Plan) -> Group:
     parts += [Text(""), items]
     depth = Table(title="Needle depth", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     depth.add_column("Zone")
-    depth.add_column("Depth", justify="right")
-    for z in plan.depth:
-        depth.add_row(z.zone, depth_text(z.min_mm, z.max_mm))
+    apps = plan.appointments
+    differ = len({tuple((z.min_mm, z.max_mm) for z in a.depth) for a in apps}) > 1
+    for a in apps if differ else ():
+        depth.add_column(a.label, justify="right")
+    if not differ:
+        depth.add_column("Depth", justify="right")
+    depth.add_column("Why")
+    for i, z in enumerate(plan.depth):
+        ranges = [depth_text(a.depth[i].min_mm, a.depth[i].max_mm) for a in apps] if differ else []
+        depth.add_row(z.zone, *(ranges or [depth_text(z.min_mm, z.max_mm)]), Text(depth_why(z)))
     parts += [Text(""), depth]
     for note in plan.notes:
-        parts.append(Text(f"Note: {note}", style="yellow"))
+        parts.append(Text(f"Note ({note.cause}): {note.text}", style="yellow"))
     return Group(*parts)
 
 

@@ -11,10 +11,14 @@ from needlecli.errors import VERDICT_EXIT_CODES, AnswersError
 
 HELP = """Screen a patient for microneedling contraindications.
 
-At a terminal, asks the screening questions (only those an --answers file
-does not already answer), shows the answers to confirm, then the verdict.
+At a terminal, asks the screening questions in the order of a consultation
+(only those an --answers file does not already answer; a follow-up only after
+a yes), shows the answers to confirm, then the verdict. Type ? at a question
+to see what it means.
 Otherwise every answer must come from --answers (TOML or JSON; keys are the
 question ids; a "date or none" answer of none is written false).
+
+Nothing is saved without --out.
 
 Exit status: 0 eligible or caution, 3 defer, 4 contraindicated, 2 bad input.
 """
@@ -46,6 +50,8 @@ def screen(
     ),
     clinician: str | None = typer.Option(None, "--clinician", help="Clinician's name for the record."),
 ) -> None:
+    import datetime as dt
+
     from needlecli import answers as answers_mod
     from needlecli import catalog, records, screening
     from needlecli.cli.common import check_out, parse_on, stdin_is_terminal
@@ -73,6 +79,12 @@ def screen(
         )
         raise AnswersError(f"{source}: missing answer(s) for {', '.join(missing)} ({why}, so they cannot be asked)")
     if interactive:
+        later = screening.future_dates(proto, given, day)
+        if later:  # say so before the questions, not after the whole interview
+            raise AnswersError(
+                f"{source}: {', '.join(later)}: the date is after the evaluation date ({day.isoformat()}); "
+                "check the year"
+            )
         from needlecli.cli import interactive as ui
         from needlecli.cli.common import sigterm_as_interrupt
         from needlecli.errors import interrupt_code
@@ -97,5 +109,13 @@ def screen(
     else:
         from needlecli.cli.render import print_result
 
-        print_result(result, proto, patient, saved_to=out)
+        print_result(
+            result,
+            proto,
+            patient,
+            saved_to=out,
+            clinician=clinician,
+            today=dt.date.today(),  # the CLI layer is the only reader of the clock
+            say_not_saved=interactive and out is None,
+        )
     raise typer.Exit(VERDICT_EXIT_CODES[result.verdict])

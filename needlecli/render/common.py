@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from needlecli.model import DepthZone
+
 
 def day_text(d: dt.date, year: bool = True) -> str:
     """`Tue 1 Dec 2026` (or `Tue 1 Dec`)."""
@@ -26,3 +28,14 @@ def time_text(start: dt.datetime | None, end: dt.datetime | None) -> str:
 
 def depth_text(lo: float, hi: float) -> str:
     return f"{lo:g} mm" if lo == hi else f"{lo:g}–{hi:g} mm"
+
+
+def depth_why(zone: DepthZone) -> str:
+    """Why a zone's range differs from the protocol's, and the zone's own note (clinician documents)."""
+    causes = [r for r in zone.reasons if r != "device maximum"]
+    parts = [f"one step shallower ({', '.join(causes)})"] if causes else []
+    if "device maximum" in zone.reasons:
+        parts.append("capped at the device maximum")
+    if zone.note:
+        parts.append(zone.note)
+    return "; ".join(parts)

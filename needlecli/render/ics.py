@@ -151,7 +151,7 @@ def _session_event(
     end: dt.datetime | None,
     stamp: dt.datetime,
     name: str | None,
-    pause: Window | None,
+    pauses: tuple[Window, ...],
     utc: bool = False,
 ) -> icalendar.Event:
     summary = label + (f" — {name}" if name else "")
@@ -165,8 +165,8 @@ def _session_event(
         ev.add("dtend", day + dt.timedelta(days=1))
         alarm = _alarm(dt.timedelta(hours=-6), f"{label} tomorrow")  # 18:00 the evening before
     lines = [plan.wording.arrive]
-    if pause is not None:
-        lines.append(f"In the {len(_days(pause))} days before it: no " + ", ".join(pause.items) + ".")
+    # Calendar wording is the protocol's fixed text: it names no medicine and never varies with an answer.
+    lines += [f"{p.title} ({len(_days(p))} days before): {p.calendar}" for p in pauses]
     ev.add("description", "\n".join(lines))
     ev.add("status", "CONFIRMED")
     ev.add_component(alarm)
@@ -182,14 +182,14 @@ def _window_event(
 ) -> icalendar.Event:
     if w.kind == "pause":
         ev = _base(plan, w.key, w.revision, w.title, stamp)
-        ev.add(
-            "description",
-            f"Before your {session_label.lower()} on {day_text(session_day)}: no " + ", ".join(w.items) + ".",
-        )
-        ev.add_component(_alarm(dt.timedelta(hours=-4), "From tomorrow: pause " + ", ".join(w.items)))  # 20:00
-    else:
-        ev = _base(plan, w.key, w.revision, f"Aftercare: {w.title.lower()}", stamp)
+        ev.add("description", f"Before your {session_label.lower()} on {day_text(session_day)}: {w.calendar}")
+        ev.add_component(_alarm(dt.timedelta(hours=-4), f"From tomorrow: {w.title.lower()}"))  # 20:00
+    elif w.kind == "aftercare":
+        ev = _base(plan, w.key, w.revision, f"Aftercare: {w.title}", stamp)
         ev.add("description", "Avoid " + ", ".join(w.items) + f" (after your {session_label.lower()}).")
+    else:  # a caution's window: something to do around the session, in the protocol's plain words
+        ev = _base(plan, w.key, w.revision, w.title, stamp)
+        ev.add("description", " ".join(w.items) + f" (around your {session_label.lower()}).")
     _all_day(ev, w.first_day, w.last_day)
     return ev
 
@@ -227,8 +227,21 @@ def plan_calendar(plan: Plan, *, name: str | None = None, calendar_name: str = "
 
     def appointment(a: Appointment) -> None:
         title = labels(a)[0]
+        pauses = tuple(w for w in a.windows if w.kind == "pause")
         cal.add_component(
-            _session_event(plan, a.key, a.revision, title, a.date, a.start, a.end, stamp, name, a.window("pause"), utc)
+            _session_event(
+                plan,
+                a.key,
+                a.revision,
+                title,
+                a.date,
+                a.start,
+                a.end,
+                stamp,
+                name,
+                pauses,
+                utc,
+            )
         )
 
     def windows(a: Appointment) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from needlecli.aftercare import DayGroup, SessionChecklist, plan_checklists, session_checklist
+from needlecli.aftercare import Before, DayGroup, Handout, days_before, handout
 from needlecli.clinic import format_weekdays
 from needlecli.model import Appointment, ExportOptions, Plan, Window
-from needlecli.render.common import day_text, depth_text, span_text, time_text
+from needlecli.render.common import day_text, depth_text, depth_why, span_text, time_text
 
 
 def export(plan: Plan, options: ExportOptions) -> bytes:
@@ -14,12 +14,8 @@ def export(plan: Plan, options: ExportOptions) -> bytes:
         return plan_markdown(plan).encode("utf-8")
     protocol = options.protocol
     assert protocol is not None, "aftercare needs the protocol"
-    if options.series:
-        checklists = plan_checklists(protocol, plan)
-    else:
-        checklists = (session_checklist(protocol, plan.sessions[0].date, plan.request.uses_retinoids),)
     text = aftercare_markdown(
-        checklists,
+        handout(protocol, plan, options.series),
         protocol.warning_signs,
         clinic_name=options.clinic_name,
         clinic_phone=options.clinic_phone,
@@ -72,11 +68,24 @@ def plan_markdown(plan: Plan) -> str:
         lines.append("")
     lines.append(plan.wording.daily)
     lines += ["", "## Needle depth by zone", ""]
-    lines += _table(["Zone", "Depth"], [[z.zone, depth_text(z.min_mm, z.max_mm)] for z in plan.depth])
+    lines += _depth_table(plan)
     if plan.notes:
         lines += ["", "## Notes", ""]
-        lines += [f"- {n}" for n in plan.notes]
+        lines += [f"- {n.text} ({n.cause})" for n in plan.notes]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _depth_table(plan: Plan) -> list[str]:
+    """One range per zone; a column per appointment when cautions make them differ."""
+    apps = plan.appointments
+    differ = len({tuple((z.min_mm, z.max_mm) for z in a.depth) for a in apps}) > 1
+    labels = [a.label if a.kind == "booster" else f"Session {a.number}" for a in apps]
+    header = ["Zone", *(labels if differ else ["Depth"]), "Why"]
+    rows = []
+    for i, z in enumerate(plan.depth):
+        ranges = [depth_text(a.depth[i].min_mm, a.depth[i].max_mm) for a in apps] if differ else []
+        rows.append([z.zone, *(ranges or [depth_text(z.min_mm, z.max_mm)]), depth_why(z)])
+    return _table(header, rows)
 
 
 def _span(w: Window | None) -> str:
@@ -102,8 +111,24 @@ def _group_heading(g: DayGroup) -> str:
     return f"Days {g.first_day}–{g.last_day} — {span_text(g.first_date, g.last_date)}"
 
 
+def _before(b: Before, h: str) -> list[str]:
+    """The windows before a session: each pause's days and what to avoid, each caution window's to-do."""
+    when = f" ({day_text(b.session_date)})" if b.session_date is not None else ""
+    lines = [f"{h} Before {b.label}{when}", ""]
+    for line in b.lines:
+        if b.session_date is None:
+            lines.append(f"{line.title}: for the {days_before(line, None)} days before it")
+        else:
+            lines.append(f"{line.title}: {span_text(line.first_day, line.last_day)}")
+        lines.append("")
+        prefix = "No " if line.kind == "pause" else ""
+        lines += [f"- [ ] {prefix}{item}" for item in line.items]
+        lines.append("")
+    return lines
+
+
 def aftercare_markdown(
-    checklists: tuple[SessionChecklist, ...],
+    sheet: Handout,
     warning_signs: tuple[str, ...],
     *,
     clinic_name: str | None = None,
@@ -111,34 +136,28 @@ def aftercare_markdown(
     patient_name: str | None = None,
     daily: str,
 ) -> str:
-    """A GitHub task list per session, grouped by day, with the warning signs."""
+    """A GitHub task list per session, grouped by day, with the warning signs.
+
+    Things to do are boxes to tick; facts ("redness is normal today") are plain lines.
+    """
     lines = ["# Aftercare after microneedling", ""]
     if patient_name:
         lines += [f"For: {patient_name}", ""]
-    lines += [
-        f"Tick each box as you go. {daily}",
-        "",
-    ]
-    several = len(checklists) > 1
-    for c in checklists:
-        h = "###" if several else "##"
+    lines += [f"Tick each box as you go. {daily}", ""]
+    several = len(sheet.sessions) > 1
+    h = "###" if several else "##"
+    if sheet.before_first is not None:
+        lines += _before(sheet.before_first, "##")
+    for c in sheet.sessions:
         if several:
             lines += [f"## {c.label} — {day_text(c.session_date)}", ""]
         for g in c.groups:
             lines += [f"{h} {_group_heading(g)}", ""]
+            lines += list(g.facts) + ([""] if g.facts else [])
             lines += [f"- [ ] {item}" for item in g.do]
             lines += [f"- [ ] Avoid {item}" for item in g.avoid]
             lines.append("")
-        p = c.next_pause
-        if p.first_day is not None and p.last_day is not None and p.session_date is not None:
-            lines += [
-                f"{h} Before {p.label} ({day_text(p.session_date)}) — pause {span_text(p.first_day, p.last_day)}",
-                "",
-            ]
-        else:
-            lines += [f"{h} Before {p.label} — pause for the {p.days_before} days before it", ""]
-        lines += [f"- [ ] No {item}" for item in p.items]
-        lines.append("")
+        lines += _before(c.next_pause, h)
     lines += ["## Call the clinic if you notice", ""]
     lines += [f"- {sign}" for sign in warning_signs]
     lines.append("")
