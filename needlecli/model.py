@@ -474,6 +474,8 @@ class Plan:
     #: The protocol's patient wording, for the documents made from the plan.
     wording: Wording
     notes: tuple[Note, ...] = ()
+    #: When this revision was made (UTC): calendar DTSTAMP, kept in saved plans so re-exports are identical.
+    stamp: dt.datetime | None = None
 
     @property
     def appointments(self) -> tuple[Appointment, ...]:
@@ -505,6 +507,7 @@ class ExportOptions:
     name: str | None = None
     clinic_name: str | None = None
     clinic_phone: str | None = None
+    clinic_address: str | None = None
     #: The treatment protocol the plan follows (aftercare checklists and warning signs).
     protocol: TreatmentProtocol | None = None
     #: False for a single session's aftercare (`aftercare --session-date`): no next session is known.

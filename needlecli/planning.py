@@ -281,8 +281,11 @@ def new_plan(
     screening: ScreeningTerms | None = None,
     source: str = "screening",
     notes: list[str] | None = None,
+    stamp: dt.datetime | None = None,
 ) -> Plan:
-    """A new series from flags (or a CSV row); refused (exit 3 or 4) when the screening forbids it."""
+    """A new series from flags (or a CSV row); refused (exit 3 or 4) when the screening forbids it.
+
+    ``stamp`` is when the plan is made (UTC; default midnight of ``on``): its calendar DTSTAMP."""
     notes = notes if notes is not None else []
     if screening is not None:
         screening.refuse(source)
@@ -292,7 +295,20 @@ def new_plan(
         if age > screening.valid_days:
             notes.append(f"the screening is {age} days old ({screening.evaluated_on}); consider screening again")
     request = build_request(protocol, flags, config, on, screening=screening, notes=notes)
-    return scheduling.build_plan(protocol, request, on, config.uid_key or "")
+    plan = scheduling.build_plan(protocol, request, on, config.uid_key or "")
+    return dataclasses.replace(plan, stamp=stamp or midnight(on))
+
+
+def midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+
+
+def next_stamp(previous: dt.datetime | None, now: dt.datetime) -> dt.datetime:
+    """A new revision's stamp: now, and always later than the revision before it (a same-day
+    reschedule with --on must still look newer to a calendar client)."""
+    if previous is None:
+        return now
+    return max(now, previous + dt.timedelta(seconds=1))
 
 
 def patient_of_record(record: ScreeningRecord, patient: str | None) -> str | None:
@@ -315,6 +331,7 @@ def saved_plan(
     source: str,
     notes: list[str] | None = None,
     screening: ScreeningProtocol | None = None,
+    stamp: dt.datetime | None = None,
 ) -> Plan:
     """A saved plan checked against the rules again, then each move applied in turn.
 
@@ -363,9 +380,13 @@ def saved_plan(
         signatures=saved.signatures,
         on=on,
     )
+    kept = saved.stamp or midnight(saved.created_on)
+    revised = plan.revision != saved.revision
     for number, day in moves:
         plan = scheduling.reschedule(protocol, plan, number, day, on)
-    return plan
+    if moves or revised:
+        return dataclasses.replace(plan, stamp=next_stamp(kept, stamp or midnight(on)))
+    return dataclasses.replace(plan, stamp=kept)
 
 
 def one_session(protocol: TreatmentProtocol, flags: PlanFlags, config: Config, day: dt.date, on: dt.date) -> Plan:

@@ -87,6 +87,7 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         "patient": req.patient,
         "indication": req.indication,
         "created_on": plan.created_on,
+        "stamp": plan.stamp,
         "protocol": {
             "name": plan.protocol.name,
             "version": plan.protocol.version,
@@ -175,6 +176,7 @@ class SavedPlan:
     #: What each item looked like when saved (dates; a window's items), to spot changes on re-export.
     signatures: Mapping[str, tuple[object, ...]]
     notes: tuple[Note, ...]
+    stamp: dt.datetime | None = None
 
 
 _NO_DATE = dt.date.min  # stands in for a date that failed its check (never used: the problems are raised)
@@ -294,6 +296,7 @@ def read_plan(doc: Mapping[str, Any], source: str) -> SavedPlan:
         revisions=revisions,
         signatures=signatures,
         notes=tuple(notes),
+        stamp=_stamp(c, doc),
     )
 
 
@@ -337,3 +340,13 @@ def _read_screening(c: Checker, doc: Mapping[str, Any]) -> ScreeningBasis | None
         earliest_date=earliest or None,
         answers=tuple(answers.items()),
     )
+
+
+def _stamp(c: Checker, doc: Mapping[str, Any]) -> dt.datetime | None:
+    value = doc.get("stamp")
+    if value is None:
+        return None
+    if not isinstance(value, dt.datetime) or value.tzinfo is None:
+        c.err("stamp", "must be a date-time with its offset (UTC)")
+        return None
+    return value.astimezone(dt.UTC)

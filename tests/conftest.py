@@ -18,6 +18,13 @@ def _no_user_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
         str(tmp_path_factory.getbasetemp())
     ):
         monkeypatch.setenv("NEEDLE_CONFIG", str(tmp_path_factory.getbasetemp() / "no-config.toml"))
+    # Calendar ids are keyed by a key in the user's data folder: tests use one fixed key of their own,
+    # so golden files are the same on every machine and no test writes into the real home.
+    data = tmp_path_factory.getbasetemp() / "needle-data"
+    if not (data / "uid_key").exists():
+        data.mkdir(exist_ok=True)
+        (data / "uid_key").write_text("test-uid-key-0123456789abcdef\n")
+    monkeypatch.setenv("NEEDLE_DATA_DIR", str(data))
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import datetime as dt
 import os
 import re
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 
@@ -142,9 +143,15 @@ def test_include_name_adds_the_name() -> None:
     assert r.exit_code == 2 and "--name is used only with --include-name" in r.stderr
 
 
-def test_ics_needs_a_patient_id() -> None:
-    r = run("plan", "--indication", "fine-lines", "--on", ON, "--format", "ics")
-    assert r.exit_code == 2 and "--format ics needs --patient" in r.stderr
+def test_ics_without_a_patient_gets_a_random_plan_id_kept_in_the_saved_plan(tmp_path: Path) -> None:
+    args = ("plan", "--indication", "fine-lines", "--on", ON, "--start", "2026-12-01")
+    one = [str(e["UID"]) for e in events(output(*args, "--format", "ics"))]
+    two = [str(e["UID"]) for e in events(output(*args, "--format", "ics"))]
+    assert len(set(one)) == len(one) and not set(one) & set(two)  # unique, and never shared by two plans
+    saved = tmp_path / "plan.toml"
+    output(*args, "--format", "toml", "--out", str(saved))
+    again = [str(e["UID"]) for e in events(output("plan", "--from", str(saved), "--format", "ics", "--on", ON))]
+    assert again == [str(e["UID"]) for e in events(output("plan", "--from", str(saved), "--format", "ics", "--on", ON))]
 
 
 def test_all_day_sessions_without_a_time() -> None:
@@ -436,34 +443,38 @@ def test_a_changed_protocol_raises_the_sequence_of_what_changed(tmp_path: Path) 
     assert all(after[u].decoded("DTSTAMP") == dt.datetime(2026, 12, 5, tzinfo=dt.UTC) for u in after)
 
 
-def test_a_clinic_key_makes_uids_unguessable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_uids_are_keyed_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import hashlib
 
-    args = [
-        "plan",
-        "--on",
-        ON,
-        "--patient",
-        "P-0042",
-        "--indication",
-        "acne-scars",
-        "--start",
-        "2026-12-01",
-        "--format",
-        "ics",
-    ]
-    unkeyed = {str(e["UID"]).split("-")[0] for e in events(output(*args))}
+    args = ["plan", "--on", ON, "--patient", "P-0042", "--indication", "acne-scars", "--start", "2026-12-01"]
+    args += ["--format", "ics"]
     seed = b"needle-plan\0P-0042\0acne-scars\x002026-12-01"
-    assert unkeyed == {hashlib.sha256(seed).hexdigest()[:16]}  # without a key, a guess can be checked...
+    guess = hashlib.sha256(seed).hexdigest()[:16]
+
+    def uids() -> list[str]:
+        return [str(e["UID"]) for e in events(output(*args))]
+
+    homes = {}
+    for home in ("a", "b"):
+        monkeypatch.setenv("NEEDLE_DATA_DIR", str(tmp_path / home))
+        first = run(*args)
+        assert first.exit_code == 0 and f"in {tmp_path / home / 'uid_key'}" in first.stderr  # says where, once
+        assert run(*args).stderr == ""
+        homes[home] = uids()
+        assert homes[home] == uids()  # one home: the same UIDs every time
+        assert stat.S_IMODE((tmp_path / home / "uid_key").stat().st_mode) == 0o600
+        assert not any(u.startswith(guess) for u in homes[home])  # no guess of patient + indication checks out
+    assert not set(homes["a"]) & set(homes["b"])  # two fresh homes: different UIDs
+    # The clinic's config key wins (several machines share it), and is never shown.
     cfg = tmp_path / "fresh-config.toml"
     monkeypatch.setenv("NEEDLE_CONFIG", str(cfg))
     assert run("config", "init").exit_code == 0
     assert 'uid_key = "' in cfg.read_text()
     shown = run("config", "show").stdout
     assert "(set; not shown)" in shown and tomllib_key(cfg) not in shown
-    keyed = [str(e["UID"]) for e in events(output(*args))]
-    assert {u.split("-")[0] for u in keyed} != unkeyed  # ...with the clinic's key it cannot
-    assert keyed == [str(e["UID"]) for e in events(output(*args))]  # and it is still stable
+    keyed = uids()
+    monkeypatch.setenv("NEEDLE_DATA_DIR", str(tmp_path / "a"))
+    assert uids() == keyed and not set(keyed) & set(homes["a"])
 
 
 def tomllib_key(cfg: Path) -> str:

@@ -43,7 +43,7 @@ def aftercare(
     include_name: bool = typer.Option(False, "--include-name", help="Show --name in the export."),
     on: str | None = typer.Option(None, "--on", help="Export date, YYYY-MM-DD.  [default: today]"),
 ) -> None:
-    from needlecli import catalog, clinic, planning
+    from needlecli import catalog, clinic, keys, planning
     from needlecli.cli import common
     from needlecli.config import load_config
     from needlecli.model import ExportOptions
@@ -56,7 +56,7 @@ def aftercare(
         common.check_out(out)
     if (session_date is None) == (plan_file is None):
         raise UsageError("give either --session-date (with --indication) or --plan")
-    cfg = load_config()
+    cfg = keys.with_uid_key(load_config())
     notes: list[str] = []
     if plan_file is not None:
         if indication or time or tz:
@@ -86,6 +86,7 @@ def aftercare(
         name=shown_name,
         clinic_name=cfg.name,
         clinic_phone=cfg.phone,
+        clinic_address=cfg.address,
         protocol=protocol,
         series=plan_file is not None,
     )

@@ -24,6 +24,13 @@ def parse_on(value: str | None, flag: str = "--on") -> dt.date:
     return parse_flag_date(value, flag)
 
 
+def stamp_of(on: str | None) -> dt.datetime:
+    """When a plan revision is made: now (UTC, to the second), or midnight of --on (reproducible)."""
+    if on is None:
+        return dt.datetime.now(dt.UTC).replace(microsecond=0)
+    return dt.datetime.combine(parse_on(on), dt.time(), tzinfo=dt.UTC)
+
+
 def parse_flag_date(value: str, flag: str) -> dt.date:
     try:
         return parse_date(value)
@@ -105,7 +112,9 @@ def parse_moves(specs: list[str]) -> list[tuple[int, dt.date]]:
     return moves
 
 
-def load_saved_plan(path: Path, moves: list[tuple[int, dt.date]], on: dt.date, notes: list[str]) -> Plan:
+def load_saved_plan(
+    path: Path, moves: list[tuple[int, dt.date]], on: dt.date, notes: list[str], stamp: dt.datetime | None = None
+) -> Plan:
     """A saved plan (`--from`, `aftercare --plan`), checked against its protocol, with the moves applied."""
     from needlecli import catalog, planning
     from needlecli.plans import read_plan
@@ -115,7 +124,7 @@ def load_saved_plan(path: Path, moves: list[tuple[int, dt.date]], on: dt.date, n
     protocol = catalog.load_treatment(catalog.ref_of(saved.protocol.origin))
     basis = saved.request.screening
     screening = catalog.load_screening(catalog.ref_of(basis.protocol.origin)) if basis is not None else None
-    return planning.saved_plan(protocol, saved, moves, on, str(path), notes, screening)
+    return planning.saved_plan(protocol, saved, moves, on, str(path), notes, screening, stamp)
 
 
 def load_screening_record(path: Path) -> tuple[ScreeningRecord, ScreeningProtocol]:

@@ -74,7 +74,7 @@ def plan(
     from_: Path | None = typer.Option(None, "--from", help="A saved plan (TOML) to re-export or reschedule."),
     move: list[str] | None = typer.Option(None, "--move", help="With --from: N=YYYY-MM-DD moves session N."),
 ) -> None:
-    from needlecli import catalog, clinic, planning
+    from needlecli import catalog, clinic, keys, planning
     from needlecli.cli import common
     from needlecli.config import load_config
     from needlecli.model import ExportOptions
@@ -85,7 +85,7 @@ def plan(
     export.choose(fmt, "plan", VIEWS)
     if out is not None:
         common.check_out(out)
-    cfg = load_config()
+    cfg = keys.with_uid_key(load_config())
     notes: list[str] = []
     if from_ is not None:
         given = {
@@ -110,7 +110,7 @@ def plan(
             raise UsageError(
                 f"--from: the saved plan fixes {', '.join(clash)}; only --move, --format, --out, --on apply"
             )
-        result = common.load_saved_plan(from_, common.parse_moves(move or []), day, notes)
+        result = common.load_saved_plan(from_, common.parse_moves(move or []), day, notes, common.stamp_of(on))
     else:
         if move:
             raise UsageError("--move needs --from (a saved plan)")
@@ -139,10 +139,16 @@ def plan(
             sun_trips=tuple(common.parse_range(a, "--sun-trip") for a in sun_trip or []),
             max_depth=clinic.check_depth(max_depth, "--max-depth") if max_depth is not None else None,
         )
-        result = planning.new_plan(protocol, flags, cfg, day, screening=terms, source=str(screening), notes=notes)
+        result = planning.new_plan(
+            protocol, flags, cfg, day, screening=terms, source=str(screening), notes=notes, stamp=common.stamp_of(on)
+        )
+        if not result.request.patient:
+            import dataclasses
+            import secrets
 
-    if fmt == "ics" and not result.request.patient:
-        raise UsageError("--format ics needs --patient: calendar ids must be unique per patient")
+            # No patient id to key the calendar ids on: a random plan id (kept in a saved plan) keeps them unique.
+            result = dataclasses.replace(result, plan_id=secrets.token_hex(8))
+
     for note in notes:
         print(f"needle: {note}", file=sys.stderr)
     if fmt == "table":
@@ -153,4 +159,7 @@ def plan(
         else:
             common.emit(plan_table_text(result).encode("utf-8"), out)
         return
-    common.emit(export.render(fmt, result, ExportOptions(document="plan", name=shown_name)), out)
+    options = ExportOptions(
+        document="plan", name=shown_name, clinic_name=cfg.name, clinic_phone=cfg.phone, clinic_address=cfg.address
+    )
+    common.emit(export.render(fmt, result, options), out)

@@ -39,59 +39,137 @@ def _vtimezone(tzid: str, first_year: int, last_year: int) -> icalendar.Timezone
     icalendar lists each DST change as an RDATE; Outlook ignores RDATE and
     approximates a zone from DTSTART, RRULE and the offsets alone (MS-STANOICAL
     2.2.47), so changes that recur on the same weekday rule every year become an
-    RRULE. Whatever is written is checked against the zone database for every
-    day of the span; if neither form agrees (rare zones whose rules icalendar
-    cannot express), None tells the caller to write times in UTC instead.
+    RRULE. Every onset is written as RFC 5545 reads it: the local time *before*
+    the change. Whatever is written is read back independently and checked
+    against the zone database at every transition of the span, an hour either
+    side; if no form agrees (rules RFC 5545 cannot express), None tells the
+    caller to write times in UTC instead.
     """
     first, last = dt.date(first_year, 1, 1), dt.date(last_year + 1, 1, 1)
     # At least three years, so a yearly rule is only ever inferred from repeated changes.
     horizon = dt.date(max(last_year + 1, first_year + 3), 1, 1)
     base = icalendar.Timezone.from_tzid(tzid, first_date=first, last_date=horizon)
-    ruled = _with_rrules(copy.deepcopy(base))
-    for candidate in (ruled, base):
-        if candidate is not None and _agrees(candidate, tzid, first, last):
+    for rules in (True, False):
+        candidate = _rfc_form(copy.deepcopy(base), rules)
+        if _agrees(candidate, tzid, first, last):
             return candidate
     return None
 
 
-def _with_rrules(tz: icalendar.Timezone) -> icalendar.Timezone | None:
-    """RDATE lists rewritten as yearly RRULEs where the changes follow one; None if none do."""
-    changed = False
+def _rfc_form(tz: icalendar.Timezone, rules: bool) -> icalendar.Timezone:
+    """Onsets as local times before each change; yearly RRULEs where the changes follow one (with
+    ``rules``); observances named by the direction of their change (DAYLIGHT when clocks go forward,
+    so a zone with "negative DST" such as Europe/Dublin reads as clients expect)."""
+    out = icalendar.Timezone()
+    for key, value in tz.property_items(recursive=False):
+        if key not in ("BEGIN", "END", "COMMENT"):
+            out.add(key, value, encode=False)
     for sub in tz.subcomponents:
-        if sub.name not in ("STANDARD", "DAYLIGHT") or sub.get("TZOFFSETFROM") == sub.get("TZOFFSETTO"):
+        if sub.name not in ("STANDARD", "DAYLIGHT"):
             continue
+        before: dt.timedelta = sub.decoded("TZOFFSETFROM")
+        after: dt.timedelta = sub.decoded("TZOFFSETTO")
         rdates = sub.get("RDATE", [])
         rdates = rdates if isinstance(rdates, list) else [rdates]
         starts = [sub.decoded("DTSTART")] + [p.dt for r in rdates for p in r.dts]
-        # RFC 5545: an onset's DTSTART is the local time *before* the change (TZOFFSETFROM);
-        # icalendar writes the time after it when the clocks go forward.
-        gain: dt.timedelta = sub.decoded("TZOFFSETTO") - sub.decoded("TZOFFSETFROM")
-        onsets = [d - gain for d in starts] if gain > dt.timedelta(0) else starts
-        rule = yearly_rule(onsets) if len(onsets) >= 2 else None
-        if rule is None:
-            continue
-        del sub["DTSTART"]
-        sub.add("dtstart", min(onsets))
-        sub.pop("RDATE", None)
-        sub.add("rrule", rule)
-        changed = True
-    if changed:
-        tz.pop("COMMENT", None)  # "only works from ... to ...": no longer true with a rule
-    return tz if changed else None
+        # icalendar writes the time after the change when the clocks go forward; RFC 5545 wants the time before.
+        gain = after - before
+        onsets = sorted(d - gain if gain > dt.timedelta(0) else d for d in starts)
+        kind = icalendar.TimezoneDaylight if after > before else icalendar.TimezoneStandard
+        obs = kind()
+        if sub.get("TZNAME"):
+            obs.add("tzname", str(sub["TZNAME"]))
+        obs.add("tzoffsetfrom", before)
+        obs.add("tzoffsetto", after)
+        obs.add("dtstart", onsets[0])
+        rule = yearly_rule(onsets) if rules and len(onsets) >= 2 else None
+        if rule is not None:
+            obs.add("rrule", rule)
+        elif len(onsets) > 1:
+            obs.add("rdate", onsets[1:])
+        out.add_component(obs)
+    return out
+
+
+def _observances(tz: icalendar.Timezone, until: dt.datetime) -> list[tuple[dt.datetime, dt.timedelta, dt.timedelta]]:
+    """(UTC instant, offset from then on) for every onset up to ``until``, read straight from the
+    properties (DTSTART, RRULE, RDATE, TZOFFSETFROM/TO) as RFC 5545 defines them — not from
+    icalendar's own reading of the component, so the check does not share the writer's assumptions."""
+    from dateutil.rrule import rrulestr
+
+    onsets: list[tuple[dt.datetime, dt.timedelta, dt.timedelta]] = []
+    for sub in tz.subcomponents:
+        before: dt.timedelta = sub.decoded("TZOFFSETFROM")
+        after: dt.timedelta = sub.decoded("TZOFFSETTO")
+        start: dt.datetime = sub.decoded("DTSTART")
+        local = [start]
+        if "RRULE" in sub:
+            raw = sub["RRULE"].to_ical()
+            text = raw.decode() if isinstance(raw, bytes) else str(raw)
+            local += list(rrulestr(text, dtstart=start).between(start, until, inc=False))
+        rdates = sub.get("RDATE", [])
+        for r in rdates if isinstance(rdates, list) else [rdates]:
+            local += [p.dt for p in r.dts]
+        onsets += [(wall - before, before, after) for wall in local if wall - before <= until]
+    return sorted(onsets)
 
 
 def _agrees(tz: icalendar.Timezone, tzid: str, first: dt.date, last: dt.date) -> bool:
-    """Does the VTIMEZONE give the zone database's UTC offset at 00:30, 12:00 and 23:30 of every day?"""
-    ours = tz.to_tz(lookup_tzid=False)
+    """Does the VTIMEZONE give the zone database's UTC offset at every transition of [first, last),
+    an hour and a minute either side, and at noon every week?"""
+    start = dt.datetime.combine(first, dt.time()) - dt.timedelta(days=1)
+    end = dt.datetime.combine(last, dt.time()) + dt.timedelta(days=1)
+    onsets = _observances(tz, end)
+    if not onsets:
+        return False
+    first_from = onsets[0][1]  # before the first onset, its TZOFFSETFROM applies
     real = ZoneInfo(tzid)
-    day = first
-    while day < last:
-        for hour, minute in ((0, 30), (12, 0), (23, 30)):
-            wall = dt.datetime(day.year, day.month, day.day, hour, minute)
-            if wall.replace(tzinfo=ours).utcoffset() != wall.replace(tzinfo=real).utcoffset():
-                return False
-        day += dt.timedelta(days=1)
-    return True
+
+    def ours(utc: dt.datetime) -> dt.timedelta:
+        offset = first_from
+        for when, _, after in onsets:
+            if when > utc:
+                break
+            offset = after
+        return offset
+
+    def theirs(utc: dt.datetime) -> dt.timedelta:
+        value = utc.replace(tzinfo=dt.UTC).astimezone(real).utcoffset()
+        assert value is not None
+        return value
+
+    instants = [start + dt.timedelta(days=7 * i, hours=12) for i in range((end - start).days // 7 + 1)]
+    for change in transitions(tzid, start, end):
+        instants += [change + dt.timedelta(minutes=m) for m in (-60, -1, 0, 1, 60)]
+    return all(ours(t) == theirs(t) for t in instants)
+
+
+def transitions(tzid: str, start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
+    """The UTC instants (naive) in [start, end) at which the zone's offset changes, to the minute."""
+    real = ZoneInfo(tzid)
+
+    def offset(utc: dt.datetime) -> dt.timedelta | None:
+        return utc.replace(tzinfo=dt.UTC).astimezone(real).utcoffset()
+
+    out = []
+    step = dt.timedelta(hours=6)
+    t = start
+    while t < end:
+        nxt = t + step
+        if offset(t) != offset(nxt):
+            lo, hi = t, nxt  # the change happens in (lo, hi]
+            while hi - lo > dt.timedelta(minutes=1):
+                mid = lo + (hi - lo) / 2
+                mid = mid.replace(second=0, microsecond=0)
+                if mid <= lo:
+                    break
+                if offset(mid) == offset(lo):
+                    lo = mid
+                else:
+                    hi = mid
+            out.append(hi)
+        t = nxt
+    return out
 
 
 def yearly_rule(starts: list[dt.datetime]) -> dict[str, object] | None:
@@ -112,6 +190,29 @@ def yearly_rule(starts: list[dt.datetime]) -> dict[str, object] | None:
             return None
         nth = nths.pop()
     return {"freq": "yearly", "bymonth": starts[0].month, "byday": f"{nth}{code}"}
+
+
+def always_utc(tzid: str, first_year: int, last_year: int) -> bool:
+    """Is the zone plain UTC over those years (offset 0, no change)?"""
+    real = ZoneInfo(tzid)
+    noon = dt.datetime(first_year, 1, 1, 12, tzinfo=dt.UTC)
+    if noon.astimezone(real).utcoffset() != dt.timedelta(0):
+        return False
+    start = dt.datetime(first_year, 1, 1)
+    return not transitions(tzid, start, dt.datetime(last_year + 1, 1, 1))
+
+
+def wall_clock_safe(start: dt.datetime, end: dt.datetime) -> bool:
+    """Does the local end time read right in every client? Not when a DST change falls inside the
+    session (the wall clock gains or loses an hour: a 60-minute session from 01:30 on a fall-back night
+    ends at 01:30 again) or when the end is an ambiguous local time: then DTEND is written in UTC."""
+    wall = end.replace(tzinfo=None) - start.replace(tzinfo=None)
+    real = end.astimezone(dt.UTC) - start.astimezone(dt.UTC)  # (aware times in one zone subtract as wall times)
+    if wall != real:
+        return False
+    zone = end.tzinfo
+    assert zone is not None
+    return all(zone.utcoffset(t.replace(fold=1 - t.fold)) == zone.utcoffset(t) for t in (start, end))
 
 
 def _uid(plan: Plan, key: str) -> str:
@@ -157,8 +258,11 @@ def _session_event(
     summary = label + (f" — {name}" if name else "")
     ev = _base(plan, key, revision, summary, stamp)
     if start is not None and end is not None:
-        ev.add("dtstart", start.astimezone(dt.UTC) if utc else start)
-        ev.add("dtend", end.astimezone(dt.UTC) if utc else end)
+        # A session across a DST change, or starting or ending in a repeated hour, is written as exact
+        # UTC instants: clients disagree on ambiguous local times (calcurse takes the second occurrence).
+        exact = utc or not wall_clock_safe(start, end)
+        ev.add("dtstart", start.astimezone(dt.UTC) if exact else start)
+        ev.add("dtend", end.astimezone(dt.UTC) if exact else end)
         alarm = _alarm(dt.timedelta(days=-1), f"{label} tomorrow at {start:%H:%M}")
     else:
         ev.add("dtstart", day)
@@ -194,18 +298,31 @@ def _window_event(
     return ev
 
 
-def plan_calendar(plan: Plan, *, name: str | None = None, calendar_name: str = "Microneedling plan") -> bytes:
-    """The whole plan as an RFC 5545 calendar (CRLF, folded lines)."""
+def plan_calendar(
+    plan: Plan,
+    *,
+    name: str | None = None,
+    calendar_name: str = "Microneedling plan",
+    clinic: tuple[str | None, str | None, str | None] = (None, None, None),
+) -> bytes:
+    """The whole plan as an RFC 5545 calendar (CRLF, folded lines).
+
+    ``clinic`` is (name, phone, address): sessions carry them (the address as LOCATION) so a
+    patient's phone can get them there; windows do not.
+    """
     cal = icalendar.Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
     cal.add("method", "PUBLISH")
-    cal.add("x-wr-calname", calendar_name + (f" — {name}" if name else ""))
-    stamp = dt.datetime.combine(plan.created_on, dt.time(0, 0), tzinfo=dt.UTC)
+    # X-WR-CALNAME is free text: escaped as TEXT (`;` and `,`), or clients cut the name short.
+    cal.add("x-wr-calname", icalendar.vText(calendar_name + (f" — {name}" if name else "")))
+    stamp = plan.stamp or dt.datetime.combine(plan.created_on, dt.time(0, 0), tzinfo=dt.UTC)
     timed = [s.start for s in plan.sessions if s.start] + [b.start for b in plan.boosters if b.start]
     utc = False
-    if timed and plan.request.tz != "UTC":
+    if timed and always_utc(plan.request.tz, min(timed).year, max(timed).year):
+        utc = True  # UTC, Etc/UTC and friends: times in UTC, no VTIMEZONE to declare
+    elif timed:
         # Whole years: both DST changes of every year appear (and one VTIMEZONE serves many plans).
         vtz = _vtimezone(plan.request.tz, min(timed).year, max(timed).year)
         if vtz is None:
@@ -214,6 +331,8 @@ def plan_calendar(plan: Plan, *, name: str | None = None, calendar_name: str = "
             cal.add_component(vtz)
             cal.add("x-wr-timezone", plan.request.tz)
     single = len(plan.sessions) == 1
+    clinic_name, clinic_phone, clinic_address = clinic
+    contact = " · ".join(x for x in (clinic_name, clinic_phone) if x)
 
     def labels(a: Appointment) -> tuple[str, str]:
         """(event title, how its windows refer to it)."""
@@ -228,21 +347,12 @@ def plan_calendar(plan: Plan, *, name: str | None = None, calendar_name: str = "
     def appointment(a: Appointment) -> None:
         title = labels(a)[0]
         pauses = tuple(w for w in a.windows if w.kind == "pause")
-        cal.add_component(
-            _session_event(
-                plan,
-                a.key,
-                a.revision,
-                title,
-                a.date,
-                a.start,
-                a.end,
-                stamp,
-                name,
-                pauses,
-                utc,
-            )
-        )
+        ev = _session_event(plan, a.key, a.revision, title, a.date, a.start, a.end, stamp, name, pauses, utc)
+        if clinic_address:
+            ev.add("location", clinic_address)
+        if contact:
+            ev["DESCRIPTION"] = icalendar.vText(f"{ev['DESCRIPTION']}\n{contact}")
+        cal.add_component(ev)
 
     def windows(a: Appointment) -> None:
         for w in a.windows:
@@ -264,4 +374,5 @@ CALENDAR_NAMES = {"plan": "Microneedling plan", "aftercare": "Microneedling afte
 
 
 def export(plan: Plan, options: ExportOptions) -> bytes:
-    return plan_calendar(plan, name=options.name, calendar_name=CALENDAR_NAMES[options.document])
+    clinic = (options.clinic_name, options.clinic_phone, options.clinic_address)
+    return plan_calendar(plan, name=options.name, calendar_name=CALENDAR_NAMES[options.document], clinic=clinic)

@@ -1,0 +1,244 @@
+"""Calendars that stay right: every VTIMEZONE read strictly by RFC 5545 agrees with the zone
+database at every transition (an hour and a minute either side), session ends survive DST
+changes, ids are keyed, names are escaped, and a revision's DTSTAMP moves forward."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import random
+import re
+import shutil
+import subprocess
+import zoneinfo
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import icalendar
+import pytest
+from dateutil.rrule import rrulestr
+
+from needlecli.render import ics
+from tests.harness import output, run
+
+HARD = [
+    "America/Havana",
+    "Africa/Cairo",
+    "Asia/Beirut",
+    "America/Santiago",
+    "America/Nuuk",
+    "Africa/Casablanca",
+    "Asia/Gaza",
+    "Europe/Dublin",
+    "Europe/London",
+    "America/New_York",
+    "Australia/Lord_Howe",
+    "Pacific/Chatham",
+    "America/St_Johns",
+    "Asia/Tehran",
+    "Antarctica/Troll",
+]
+ZONES = sorted(zoneinfo.available_timezones() - {"Factory", "localtime"})
+# Every zone in CI; a fixed sample (the hard ones and a deterministic 40 more) at a developer's desk.
+SAMPLE = (
+    ZONES
+    if os.environ.get("CI") or os.environ.get("NEEDLE_ALL_ZONES")
+    else sorted(set(HARD) | set(random.Random(5545).sample(ZONES, 40)))
+)
+
+
+def read_vtimezone(text: str) -> list[tuple[dt.datetime, dt.timedelta, dt.timedelta]]:
+    """An independent, strict RFC 5545 reading of one VTIMEZONE's text (no icalendar code): every
+    onset as (UTC instant, offset before, offset after). DTSTART and RDATE are local times in
+    TZOFFSETFROM; RRULE repeats DTSTART."""
+    unfolded = re.sub(r"\r\n[ \t]", "", text)
+    onsets = []
+    for block in re.findall(r"BEGIN:(?:STANDARD|DAYLIGHT)\r\n(.*?)END:(?:STANDARD|DAYLIGHT)", unfolded, re.S):
+        props: dict[str, list[str]] = {}
+        for line in block.split("\r\n"):
+            if line:
+                name, _, value = line.partition(":")
+                props.setdefault(name.split(";")[0], []).append(value)
+
+        def offset(v: str) -> dt.timedelta:
+            sign = -1 if v[0] == "-" else 1
+            return sign * dt.timedelta(hours=int(v[1:3]), minutes=int(v[3:5]), seconds=int(v[5:7] or 0))
+
+        before, after = offset(props["TZOFFSETFROM"][0]), offset(props["TZOFFSETTO"][0])
+        start = dt.datetime.strptime(props["DTSTART"][0], "%Y%m%dT%H%M%S")
+        local = [start]
+        for rule in props.get("RRULE", []):
+            local += list(rrulestr(rule, dtstart=start).between(start, dt.datetime(2031, 1, 1)))
+        for rdates in props.get("RDATE", []):
+            local += [dt.datetime.strptime(v, "%Y%m%dT%H%M%S") for v in rdates.split(",")]
+        onsets += [(wall - before, before, after) for wall in local]
+    return sorted(onsets)
+
+
+def offset_at(onsets: list[tuple[dt.datetime, dt.timedelta, dt.timedelta]], utc: dt.datetime) -> dt.timedelta:
+    current = onsets[0][1]
+    for when, _, after in onsets:
+        if when > utc:
+            break
+        current = after
+    return current
+
+
+def real_transitions(zone: ZoneInfo, start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
+    """Every change of the zone's UTC offset in [start, end), found by a minute-exact scan."""
+    out = []
+    t = start
+    previous = t.replace(tzinfo=dt.UTC).astimezone(zone).utcoffset()
+    while t < end:
+        t += dt.timedelta(minutes=15)
+        now = t.replace(tzinfo=dt.UTC).astimezone(zone).utcoffset()
+        if now != previous:
+            probe = t - dt.timedelta(minutes=15)
+            while probe.replace(tzinfo=dt.UTC).astimezone(zone).utcoffset() == previous:
+                probe += dt.timedelta(minutes=1)
+            out.append(probe)
+            previous = now
+    return out
+
+
+@pytest.mark.parametrize("tzid", SAMPLE)
+def test_every_vtimezone_agrees_with_the_zone_database_at_every_transition(tzid: str) -> None:
+    vtz = ics._vtimezone(tzid, 2027, 2028)
+    if vtz is None:  # the zone cannot be written as a VTIMEZONE: events are exact UTC instants instead
+        return
+    text = vtz.to_ical().decode()
+    onsets = read_vtimezone(text)
+    zone = ZoneInfo(tzid)
+    start, end = dt.datetime(2027, 1, 1), dt.datetime(2029, 1, 1)
+    instants = [start + dt.timedelta(days=d, hours=12) for d in range(0, 730, 5)]
+    for change in real_transitions(zone, start, end):
+        instants += [change + dt.timedelta(minutes=m) for m in (-60, -1, 0, 1, 60)]
+    for t in instants:
+        expected = t.replace(tzinfo=dt.UTC).astimezone(zone).utcoffset()
+        assert offset_at(onsets, t) == expected, (tzid, t, text)
+
+
+def test_the_hard_zones_keep_a_vtimezone() -> None:
+    # Beirut, Cairo, Havana, Santiago, Nuuk and Casablanca used to fall back to a wrong RDATE form.
+    for tzid in ("America/Havana", "Africa/Cairo", "Asia/Beirut", "America/Santiago", "America/Nuuk"):
+        vtz = ics._vtimezone(tzid, 2027, 2028)
+        assert vtz is not None and b"RRULE" in vtz.to_ical(), tzid
+    havana = ics._vtimezone("America/Havana", 2027, 2027)
+    assert havana is not None
+    # The spring-forward onset is the local time before the change: 00:00, not 01:00.
+    assert "DTSTART:20270314T000000" in havana.to_ical().decode()
+    dublin = ics._vtimezone("Europe/Dublin", 2027, 2027)
+    assert dublin is not None
+    daylight = [c for c in dublin.walk("DAYLIGHT")]
+    assert [str(c["TZNAME"]) for c in daylight] == ["IST"]  # summer is DAYLIGHT, as clients expect
+
+
+def session_events(data: bytes) -> list[icalendar.Event]:
+    return [e for e in icalendar.Calendar.from_ical(data).walk("VEVENT") if "session" in str(e["SUMMARY"])]
+
+
+@pytest.mark.parametrize(
+    ("tz", "day", "time", "minutes"),
+    [
+        ("America/New_York", "2027-11-07", "01:30", 60),  # fall back: the end would read 01:30 again
+        ("America/New_York", "2027-11-07", "00:45", 90),  # the end falls in the repeated hour
+        ("Europe/London", "2027-10-31", "01:15", 60),
+        ("Pacific/Chatham", "2027-04-04", "03:00", 60),
+        ("America/New_York", "2027-03-14", "01:30", 60),  # spring forward
+        ("Europe/London", "2027-03-28", "00:30", 45),
+    ],
+)
+def test_session_length_is_right_across_dst_changes(tz: str, day: str, time: str, minutes: int) -> None:
+    data = output(
+        "plan", "--patient", "P1", "-i", "fine-lines", "--on", "2027-03-01", "--start", day, "--time", time,
+        "--duration", str(minutes), "--tz", tz, "--clinic-days", "mon-sun", "--format", "ics",
+    )  # fmt: skip
+    first = session_events(data)[0]
+    start, end = first.decoded("DTSTART"), first.decoded("DTEND")
+    assert end.astimezone(dt.UTC) - start.astimezone(dt.UTC) == dt.timedelta(minutes=minutes)
+    # What a client that reads the wall-clock DTEND would see is right too (or DTEND is in UTC).
+    raw = str(first["DTEND"].to_ical().decode())
+    if not raw.endswith("Z"):
+        assert end.replace(tzinfo=None) - start.replace(tzinfo=None) == dt.timedelta(minutes=minutes)
+
+
+def test_calcurse_reads_every_dst_session_at_its_length(tmp_path: Path) -> None:
+    calcurse = shutil.which("calcurse")
+    if calcurse is None:
+        pytest.skip("calcurse not installed (apt-get install calcurse)")
+    data = output(
+        "plan", "--patient", "P1", "-i", "fine-lines", "--on", "2027-11-01", "--start", "2027-11-07",
+        "--time", "01:30", "--tz", "America/New_York", "--clinic-days", "mon-sun", "--format", "ics",
+    )  # fmt: skip
+    (tmp_path / "p.ics").write_bytes(data)
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**os.environ, "TZ": "America/New_York"}
+    r = subprocess.run([calcurse, "-D", str(home), "-i", str(tmp_path / "p.ics")], capture_output=True, text=True,
+                       timeout=30, env=env)  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert re.search(r"(\d+) apps / \d+ events / \d+ todos / 0 skipped", r.stdout), r.stdout
+    first = next(line for line in (home / "apts").read_text().splitlines() if line.startswith("11/07/2027 @"))
+    # calcurse keeps local wall times: 01:30 EDT to 01:30 EST, one hour later in real time.
+    assert first.startswith("11/07/2027 @ 01:30 -> 11/07/2027 @ 01:30"), first
+
+
+def test_etc_utc_has_no_unused_vtimezone() -> None:
+    data = output("plan", "--patient", "P1", "-i", "fine-lines", "--on", "2026-12-01", "--time", "10:00",
+                  "--tz", "Etc/UTC", "--format", "ics")  # fmt: skip
+    assert b"VTIMEZONE" not in data and b"X-WR-TIMEZONE" not in data
+    assert b"DTSTART:20261201T100000Z" in data
+
+
+def test_the_calendar_name_is_escaped_text() -> None:
+    data = output("plan", "--patient", "P1", "-i", "fine-lines", "--on", "2026-12-01", "--format", "ics",
+                  "--include-name", "--name", "Zoë; O'Brien, Jr")  # fmt: skip
+    assert "X-WR-CALNAME:Microneedling plan — Zoë\\; O'Brien\\, Jr" in data.decode()
+    assert "Zoë; O'Brien, Jr" not in data.decode()  # never the raw text a reader would cut at the comma
+
+
+def test_the_pause_text_never_reveals_an_answer(tmp_path: Path) -> None:
+    from tests.plan_helpers import toml_answers
+
+    texts = []
+    for uses in (True, False):
+        answers = toml_answers(tmp_path, uses_retinoids=uses)
+        rec = tmp_path / f"rec-{uses}.toml"
+        run("screen", "-a", str(answers), "--on", "2026-12-01", "--patient", "P1", "--out", str(rec))
+        data = output("plan", "-i", "fine-lines", "--screening", str(rec), "--on", "2026-12-01",
+                      "--start", "2026-12-07", "--format", "ics")  # fmt: skip
+        texts.append(data)
+        lower = data.decode().lower()
+        for word in ("retinol", "tretinoin", "adapalene", "ibuprofen", "aspirin", "fish oil", "benzoyl"):
+            assert word not in lower, word
+    assert texts[0] == texts[1]  # the calendar is the same whatever the answer
+
+
+def test_a_same_day_reschedule_gets_a_later_dtstamp(tmp_path: Path) -> None:
+    saved = tmp_path / "plan.toml"
+    output("plan", "--patient", "P1", "-i", "fine-lines", "--on", "2026-12-01", "--start", "2026-12-07",
+           "--format", "toml", "--out", str(saved))  # fmt: skip
+    first = icalendar.Calendar.from_ical(output("plan", "--from", str(saved), "--format", "ics", "--on", "2026-12-01"))
+    output("plan", "--from", str(saved), "--move", "2=2027-01-05", "--on", "2026-12-01", "--format", "toml",
+           "--out", str(saved))  # fmt: skip
+    second = icalendar.Calendar.from_ical(output("plan", "--from", str(saved), "--format", "ics", "--on", "2026-12-01"))
+    one = {str(e["UID"]): e for e in first.walk("VEVENT")}
+    two = {str(e["UID"]): e for e in second.walk("VEVENT")}
+    moved = [u for u in two if int(two[u]["SEQUENCE"]) > int(one[u]["SEQUENCE"])]
+    assert moved and all(two[u].decoded("DTSTAMP") > one[u].decoded("DTSTAMP") for u in moved)
+    # Re-exporting the saved revision is byte-identical.
+    again = output("plan", "--from", str(saved), "--format", "ics", "--on", "2026-12-20")
+    assert again == output("plan", "--from", str(saved), "--format", "ics", "--on", "2026-12-21")
+
+
+def test_sessions_carry_the_clinic_and_windows_do_not(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[clinic]\nname = "Harbour Skin"\nphone = "+44 20 7946 0000"\naddress = "1 Quay St, Bristol"\n')
+    monkeypatch.setenv("NEEDLE_CONFIG", str(cfg))
+    data = output("plan", "--patient", "P1", "-i", "fine-lines", "--on", "2026-12-01", "--format", "ics")
+    for ev in icalendar.Calendar.from_ical(data).walk("VEVENT"):
+        if "session" in str(ev["SUMMARY"]):
+            assert str(ev["LOCATION"]) == "1 Quay St, Bristol"
+            assert "Harbour Skin · +44 20 7946 0000" in str(ev["DESCRIPTION"])
+        else:
+            assert "LOCATION" not in ev and "Harbour" not in str(ev.get("DESCRIPTION", ""))
