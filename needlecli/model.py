@@ -461,6 +461,17 @@ class DepthZone:
 
 
 @dataclass(frozen=True)
+class Cancelled:
+    """An item an earlier revision of the plan had and this one does not: kept (and exported with
+    STATUS:CANCELLED) so a calendar that imported it removes it instead of keeping a stale event."""
+
+    key: str
+    first_day: dt.date
+    last_day: dt.date
+    revision: int
+
+
+@dataclass(frozen=True)
 class Plan:
     plan_id: str
     revision: int
@@ -476,6 +487,7 @@ class Plan:
     notes: tuple[Note, ...] = ()
     #: When this revision was made (UTC): calendar DTSTAMP, kept in saved plans so re-exports are identical.
     stamp: dt.datetime | None = None
+    cancelled: tuple[Cancelled, ...] = ()
 
     @property
     def appointments(self) -> tuple[Appointment, ...]:

@@ -24,6 +24,7 @@ from needlecli.answers import read_answers
 from needlecli.errors import AnswersError, Contraindicated, Deferred, RecordError, UsageError
 from needlecli.model import (
     AnswerValue,
+    Cancelled,
     ClinicRules,
     Finding,
     Plan,
@@ -384,9 +385,41 @@ def saved_plan(
     revised = plan.revision != saved.revision
     for number, day in moves:
         plan = scheduling.reschedule(protocol, plan, number, day, on)
+    plan = dataclasses.replace(plan, cancelled=saved.cancelled)
     if moves or revised:
         return dataclasses.replace(plan, stamp=next_stamp(kept, stamp or midnight(on)))
     return dataclasses.replace(plan, stamp=kept)
+
+
+def rebuild_over(plan: Plan, saved: SavedPlan, source: str, now: dt.datetime) -> Plan:
+    """A plan rebuilt over a saved one (`--out` onto it): the same calendar ids for items that still
+    exist, each with a SEQUENCE above the saved one; items that no longer exist are kept as cancelled,
+    so a calendar that imported the old plan updates and removes instead of duplicating."""
+    if (saved.request.patient, saved.request.indication) != (plan.request.patient, plan.request.indication):
+        raise UsageError(f"{source}: holds the plan of another patient or indication; choose another --out file")
+    items = scheduling.plan_items(plan)
+    keys = {i.key for i in items}
+    revisions = {key: saved.revisions[key] + 1 for key in keys if key in saved.revisions}
+
+    def revision(key: str, _signature: scheduling.Signature) -> int:
+        return revisions.get(key, 0)
+
+    rebuilt = scheduling.with_revisions(dataclasses.replace(plan, plan_id=saved.plan_id), revision)
+    gone = []
+    for key, signature in saved.signatures.items():
+        if key in keys:
+            continue
+        first = signature[0]
+        last = signature[1] if len(signature) > 1 else first
+        assert isinstance(first, dt.date) and isinstance(last, dt.date)
+        gone.append(Cancelled(key, first, last, saved.revisions.get(key, 0) + 1))
+    still = tuple(c for c in saved.cancelled if c.key not in keys and c.key not in saved.signatures)
+    return dataclasses.replace(
+        rebuilt,
+        revision=saved.revision + 1,
+        cancelled=still + tuple(gone),
+        stamp=next_stamp(saved.stamp or midnight(saved.created_on), now),
+    )
 
 
 def one_session(protocol: TreatmentProtocol, flags: PlanFlags, config: Config, day: dt.date, on: dt.date) -> Plan:

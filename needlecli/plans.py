@@ -17,7 +17,17 @@ from typing import Any, TypeVar
 from needlecli.clinic import format_weekdays
 from needlecli.documents import Checker
 from needlecli.errors import NeedleError, RecordError
-from needlecli.model import ClinicRules, DepthZone, Note, Plan, PlanRequest, ProtocolRef, ScreeningBasis, Window
+from needlecli.model import (
+    Cancelled,
+    ClinicRules,
+    DepthZone,
+    Note,
+    Plan,
+    PlanRequest,
+    ProtocolRef,
+    ScreeningBasis,
+    Window,
+)
 
 T = TypeVar("T")
 
@@ -136,6 +146,10 @@ def plan_document(plan: Plan) -> dict[str, Any]:
         ],
         "depth_mm": _depth(plan.depth),
         "notes": [{"cause": n.cause, "text": n.text} for n in plan.notes],
+        "cancelled": [
+            {"id": c.key, "first_day": c.first_day, "last_day": c.last_day, "revision": c.revision}
+            for c in plan.cancelled
+        ],
     }
 
 
@@ -177,6 +191,7 @@ class SavedPlan:
     signatures: Mapping[str, tuple[object, ...]]
     notes: tuple[Note, ...]
     stamp: dt.datetime | None = None
+    cancelled: tuple[Cancelled, ...] = ()
 
 
 _NO_DATE = dt.date.min  # stands in for a date that failed its check (never used: the problems are raised)
@@ -297,6 +312,15 @@ def read_plan(doc: Mapping[str, Any], source: str) -> SavedPlan:
         signatures=signatures,
         notes=tuple(notes),
         stamp=_stamp(c, doc),
+        cancelled=tuple(
+            Cancelled(
+                c.string(x, "id", p),
+                c.date(x, "first_day", p) or _NO_DATE,
+                c.date(x, "last_day", p) or _NO_DATE,
+                c.integer(x, "revision", p, 0, 1_000_000) or 0,
+            )
+            for p, x in c.tables(doc, "cancelled", "", required=False, allow_empty=True)
+        ),
     )
 
 

@@ -410,7 +410,7 @@ def _signature(item: Appointment | Window) -> Signature:
     return (item.date,)
 
 
-def _with_revisions(plan: Plan, revision: Callable[[str, Signature], int]) -> Plan:
+def with_revisions(plan: Plan, revision: Callable[[str, Signature], int]) -> Plan:
     """The plan with every item's revision set by ``revision(key, signature)``."""
 
     def appointment(a: Appointment) -> Appointment:
@@ -442,7 +442,7 @@ def _carry_revisions(old: Plan, new: Plan) -> Plan:
         rev, old_sig = before[key]
         return rev + 1 if old_sig != sig else rev
 
-    return _with_revisions(new, revision)
+    return with_revisions(new, revision)
 
 
 def check_saved(
@@ -512,7 +512,7 @@ def rebuild(
             return revisions.get(key, 0) + 1
         return revisions.get(key, 0)
 
-    plan = _with_revisions(plan, rev)
+    plan = with_revisions(plan, rev)
     if changed:
         plan = dataclasses.replace(plan, revision=revision + 1, created_on=on or created_on)
     return plan

@@ -242,3 +242,34 @@ def test_sessions_carry_the_clinic_and_windows_do_not(tmp_path: Path, monkeypatc
             assert "Harbour Skin · +44 20 7946 0000" in str(ev["DESCRIPTION"])
         else:
             assert "LOCATION" not in ev and "Harbour" not in str(ev.get("DESCRIPTION", ""))
+
+
+def test_rebuilding_over_a_saved_plan_updates_and_cancels_instead_of_duplicating(tmp_path: Path) -> None:
+    saved = tmp_path / "plan.toml"
+    base = ("plan", "--patient", "P1", "-i", "fine-lines", "--format", "toml", "--out", str(saved))
+    output(*base, "--on", "2026-12-01", "--start", "2026-12-07", "--sessions", "4")
+    old = {str(e["UID"]): e for e in icalendar.Calendar.from_ical(
+        output("plan", "--from", str(saved), "--format", "ics", "--on", "2026-12-01")).walk("VEVENT")}  # fmt: skip
+    # Another start and one session fewer, rebuilt onto the saved plan: same ids, higher SEQUENCE.
+    r = run(*base, "--on", "2026-12-02", "--start", "2026-12-14", "--sessions", "3")
+    assert r.exit_code == 0 and "rebuilt over" in r.stderr
+    new = {str(e["UID"]): e for e in icalendar.Calendar.from_ical(
+        output("plan", "--from", str(saved), "--format", "ics", "--on", "2026-12-02")).walk("VEVENT")}  # fmt: skip
+    assert set(new) == set(old)  # nothing new to duplicate: every old id is updated or cancelled
+    cancelled = {u for u, e in new.items() if str(e.get("STATUS")) == "CANCELLED"}
+    assert cancelled == {u for u in old if u.split("-", 1)[1].endswith("-4@needle.invalid") or "session-4" in u}
+    for uid, ev in new.items():
+        assert int(ev["SEQUENCE"]) == int(old[uid]["SEQUENCE"]) + 1
+        assert ev.decoded("DTSTAMP") > old[uid].decoded("DTSTAMP")
+    # The cancellations stay in the saved plan and every later export of it.
+    output("plan", "--from", str(saved), "--move", "2=2027-01-12", "--on", "2026-12-03", "--format", "toml",
+           "--out", str(tmp_path / "moved.toml"))  # fmt: skip
+    moved = output("plan", "--from", str(tmp_path / "moved.toml"), "--format", "ics", "--on", "2026-12-03")
+    assert moved.count(b"STATUS:CANCELLED") == len(cancelled)
+    # Onto another patient's plan: refused, the file untouched.
+    before = saved.read_bytes()
+    r = run(
+        "plan", "--patient", "P2", "-i", "fine-lines", "--format", "toml", "--out", str(saved), "--on", "2026-12-02"
+    )
+    assert r.exit_code == 2 and "holds the plan of another patient or indication" in r.stderr
+    assert saved.read_bytes() == before

@@ -149,6 +149,16 @@ def plan(
             # No patient id to key the calendar ids on: a random plan id (kept in a saved plan) keeps them unique.
             result = dataclasses.replace(result, plan_id=secrets.token_hex(8))
 
+    if from_ is None and out is not None and fmt == "toml" and out.exists():
+        from needlecli.plans import read_plan
+        from needlecli.records import read_toml_file
+
+        doc = read_toml_file(out, "saved plan")
+        if doc.get("record") != "needle-plan":
+            raise UsageError(f"--out: {out} exists and is not a saved needle plan; choose another file")
+        saved = read_plan(doc, str(out))
+        result = planning.rebuild_over(result, saved, f"--out {out}", common.stamp_of(on))
+        notes.append(f"rebuilt over {out}: same calendar ids, revision {result.revision}")
     for note in notes:
         print(f"needle: {note}", file=sys.stderr)
     if fmt == "table":

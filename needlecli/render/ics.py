@@ -366,6 +366,11 @@ def plan_calendar(
     for b in plan.boosters:
         appointment(b)
         windows(b)
+    for c in plan.cancelled:  # removed from the plan: a client that has the event deletes it
+        ev = _base(plan, c.key, c.revision, "Cancelled", stamp)
+        ev.add("status", "CANCELLED")
+        _all_day(ev, c.first_day, c.last_day)
+        cal.add_component(ev)
     data: bytes = cal.to_ical()
     return data
 
