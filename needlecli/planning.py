@@ -236,10 +236,8 @@ def build_request(
         clinic.split_region(region, region_where)
     at = flags.time if flags.time is not None else config.session_time
     zone = flags.tz if flags.tz is not None else config.time_zone
-    if at is not None and zone is None:
+    if at is not None and zone is None:  # guessed: say so (a configured zone is the clinic's choice)
         notes.append("session times are in UTC (no --tz and no time_zone in the clinic config)")
-    elif at is not None and flags.tz is None:
-        notes.append(f"session times are in {zone} (the clinic config's time_zone)")
     weekdays = flags.clinic_days if flags.clinic_days is not None else config.days
     closed = flags.closed | config.closed
     for first, last in (*flags.away, *flags.sun_trips):
@@ -283,8 +281,10 @@ def new_plan(
     source: str = "screening",
     notes: list[str] | None = None,
     stamp: dt.datetime | None = None,
+    allow_past: bool = True,
 ) -> Plan:
-    """A new series from flags (or a CSV row); refused (exit 3 or 4) when the screening forbids it.
+    """A new series from flags (or a CSV row); refused (exit 3 or 4) when the screening forbids it,
+    and (without ``allow_past``) when its first session would be before ``on``.
 
     ``stamp`` is when the plan is made (UTC; default midnight of ``on``): its calendar DTSTAMP."""
     notes = notes if notes is not None else []
@@ -297,6 +297,11 @@ def new_plan(
             notes.append(f"the screening is {age} days old ({screening.evaluated_on}); consider screening again")
     request = build_request(protocol, flags, config, on, screening=screening, notes=notes)
     plan = scheduling.build_plan(protocol, request, on, config.uid_key or "")
+    if not allow_past and plan.sessions[0].date < on:
+        raise UsageError(
+            f"--start: the first session would be on {plan.sessions[0].date.isoformat()}, before "
+            f"{on.isoformat()} (--on/today); give a later --start, or --allow-past to record a past series"
+        )
     return dataclasses.replace(plan, stamp=stamp or midnight(on))
 
 
@@ -327,7 +332,7 @@ def patient_of_record(record: ScreeningRecord, patient: str | None) -> str | Non
 def saved_plan(
     protocol: TreatmentProtocol,
     saved: SavedPlan,
-    moves: Sequence[tuple[int, dt.date]],
+    moves: Sequence[tuple[str, dt.date]],
     on: dt.date,
     source: str,
     notes: list[str] | None = None,
@@ -383,8 +388,9 @@ def saved_plan(
     )
     kept = saved.stamp or midnight(saved.created_on)
     revised = plan.revision != saved.revision
-    for number, day in moves:
-        plan = scheduling.reschedule(protocol, plan, number, day, on)
+    for label, day in moves:
+        booster = label.upper().startswith("B")
+        plan = scheduling.reschedule(protocol, plan, int(label.lstrip("Bb")), day, on, booster=booster)
     plan = dataclasses.replace(plan, cancelled=saved.cancelled)
     if moves or revised:
         return dataclasses.replace(plan, stamp=next_stamp(kept, stamp or midnight(on)))

@@ -266,9 +266,14 @@ def validate_request(protocol: TreatmentProtocol, request: PlanRequest) -> None:
 
 
 def _compute(
-    protocol: TreatmentProtocol, request: PlanRequest, fixed: Mapping[int, dt.date]
+    protocol: TreatmentProtocol,
+    request: PlanRequest,
+    fixed: Mapping[int, dt.date],
+    fixed_boosters: Mapping[int, dt.date] | None = None,
 ) -> tuple[list[dt.date], list[dt.date]]:
-    """Session and booster dates; ``fixed`` pins session numbers to dates (reschedules)."""
+    """Session and booster dates; ``fixed`` pins session numbers to dates, ``fixed_boosters``
+    booster numbers (reschedules)."""
+    pinned = fixed_boosters or {}
     dates: list[dt.date] = []
     for number in range(1, request.sessions + 1):
         if number in fixed:
@@ -283,7 +288,17 @@ def _compute(
     boosters: list[dt.date] = []
     previous = dates[-1]
     for number in range(1, request.boosters + 1):
-        previous = next_booster_date(protocol, request, number, previous)
+        if number in pinned:
+            months = protocol.booster_months
+            lo, hi = add_months(previous, months.min), add_months(previous, months.max)
+            if not lo <= pinned[number] <= hi:
+                raise SchedulingError(
+                    f"booster {number} on {pinned[number].isoformat()} must fall between {lo.isoformat()} and "
+                    f"{hi.isoformat()} ({months.min}-{months.max} months after {previous.isoformat()})"
+                )
+            previous = pinned[number]
+        else:
+            previous = next_booster_date(protocol, request, number, previous)
         boosters.append(previous)
     return dates, boosters
 
@@ -376,26 +391,38 @@ def build_plan(protocol: TreatmentProtocol, request: PlanRequest, on: dt.date, u
     return _assemble(protocol, request, on, dates, boosters, plan_id_for(request, key=uid_key), 0, tuple(notes))
 
 
-def reschedule(protocol: TreatmentProtocol, plan: Plan, number: int, day: dt.date, on: dt.date) -> Plan:
-    """Move session ``number`` to ``day`` and recompute the later sessions, windows and boosters.
-
-    Earlier sessions stay. Every item keeps its key; an item whose dates changed
-    gets its revision raised, so calendar clients update it instead of adding a copy.
+def reschedule(
+    protocol: TreatmentProtocol, plan: Plan, number: int, day: dt.date, on: dt.date, booster: bool = False
+) -> Plan:
+    """Move session ``number`` (or booster ``number``) to ``day`` and recompute what follows it:
+    the later sessions, windows and boosters. Earlier ones stay. Every item keeps its key; an item
+    whose dates changed gets its revision raised, so calendar clients update it instead of adding a copy.
     """
     request = plan.request
-    if not 1 <= number <= len(plan.sessions):
-        raise SchedulingError(f"--move: there is no session {number} (the plan has {len(plan.sessions)})")
+    label = f"B{number}" if booster else str(number)
+    items = plan.boosters if booster else plan.sessions
+    if not 1 <= number <= len(items):
+        what = "booster" if booster else "session"
+        raise SchedulingError(f"--move: there is no {what} {label} (the plan has {len(items)})")
     if not request.clinic.is_open(day):
-        raise SchedulingError(f"--move {number}={day.isoformat()}: {request.clinic.why_closed(day)}")
+        horizon = day + dt.timedelta(days=FIRST_SESSION_HORIZON_DAYS)
+        after = next_open(request.clinic, day, horizon)
+        hint = f"; the next open day is {_fmt(after)}" if after else ""
+        raise SchedulingError(f"--move {label}={day.isoformat()}: {request.clinic.why_closed(day)}{hint}")
     if day < on:
-        raise SchedulingError(f"--move {number}={day.isoformat()}: that is before {on.isoformat()} (today)")
+        raise SchedulingError(f"--move {label}={day.isoformat()}: that is before {on.isoformat()} (today)")
     if request.not_before is not None and day < request.not_before:
         raise SchedulingError(
-            f"--move {number}={day.isoformat()}: the screening defers treatment until {request.not_before.isoformat()}"
+            f"--move {label}={day.isoformat()}: the screening defers treatment until {request.not_before.isoformat()}"
         )
-    fixed = {s.number: s.date for s in plan.sessions if s.number < number}
-    fixed[number] = day  # later sessions follow the rules again from the moved one
-    dates, boosters = _compute(protocol, request, fixed)
+    if booster:
+        fixed = {s.number: s.date for s in plan.sessions}
+        pinned = {b.number: b.date for b in plan.boosters if b.number < number} | {number: day}
+        dates, boosters = _compute(protocol, request, fixed, pinned)
+    else:
+        fixed = {s.number: s.date for s in plan.sessions if s.number < number}
+        fixed[number] = day  # later sessions follow the rules again from the moved one
+        dates, boosters = _compute(protocol, request, fixed)
     new = _assemble(protocol, request, on, dates, boosters, plan.plan_id, plan.revision + 1, plan.notes)
     return _carry_revisions(plan, new)
 

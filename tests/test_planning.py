@@ -86,10 +86,11 @@ def test_config_drives_defaults_and_flags_override(no_user_config: Path) -> None
     assert "clinician" in out and "(not set)" in out and "(default)" in out
 
 
-def test_configured_zone_is_announced(no_user_config: Path) -> None:
+def test_a_configured_zone_is_not_announced_on_every_plan(no_user_config: Path) -> None:
     no_user_config.write_text('[clinic]\ntime_zone = "Europe/London"\nclinician = "Dr Rao"\n')
-    code, _, err = run("plan", "--on", ON, "--indication", "fine-lines", "--time", "10:00", "--format", "json")
-    assert code == 0 and "session times are in Europe/London (the clinic config's time_zone)" in err
+    code, out, err = run("plan", "--on", ON, "--indication", "fine-lines", "--time", "10:00", "--format", "json")
+    assert code == 0 and err == ""  # the clinic chose it; only a guessed zone (UTC) is said
+    assert json.loads(out)["sessions"][0]["start"].endswith("+00:00")  # GMT in December
 
 
 # ----------------------------------------------------------------- screening records gate the plan
@@ -231,3 +232,32 @@ def test_hand_edited_boosters_and_revisions_are_refused(tmp_path: Path) -> None:
     saved.write_text(good.replace("revision = 0", "revision = -3", 1))
     code, _, err = run("plan", "--from", str(saved))
     assert code == 2 and "revisions must be 0 or more" in err
+
+
+def test_a_plan_in_the_past_needs_allow_past() -> None:
+    code, out, err = run("plan", "--on", ON, "-i", "fine-lines", "--start", "2025-01-01", "--format", "json")
+    assert code == 2 and out == ""
+    assert "the first session would be on 2025-01-01, before 2026-12-01" in err and "--allow-past" in err
+    code, out, _ = run(
+        "plan", "--on", ON, "-i", "fine-lines", "--start", "2025-01-01", "--allow-past", "--format", "json"
+    )
+    assert code == 0 and json.loads(out)["sessions"][0]["date"] == "2025-01-01"
+
+
+def test_move_a_booster_and_closed_days_say_why_and_when(tmp_path: Path) -> None:
+    saved = tmp_path / "plan.toml"
+    run("plan", "--patient", "P1", "-i", "fine-lines", "--on", ON, "--start", "2026-12-07", "--boosters", "2",
+        "--format", "toml", "--out", str(saved))  # fmt: skip
+    before = json.loads(run("plan", "--from", str(saved), "--format", "json", "--on", ON).stdout)
+    assert [b["date"] for b in before["boosters"]] == ["2027-07-30", "2028-01-28"]
+    code, out, err = run("plan", "--from", str(saved), "--move", "B1=2027-07-12", "--format", "json", "--on", ON)
+    assert code == 0, err
+    after = json.loads(out)
+    assert [s["date"] for s in after["sessions"]] == [s["date"] for s in before["sessions"]]
+    assert [b["date"] for b in after["boosters"]] == ["2027-07-12", "2028-01-12"]  # the next follows it
+    code, _, err = run("plan", "--from", str(saved), "--move", "2=2027-01-09", "--on", ON)
+    assert code == 2 and "--move 2=2027-01-09: Sat is not a clinic day; the next open day is 2027-01-11 (Mon)" in err
+    code, _, err = run("plan", "--from", str(saved), "--move", "B3=2028-06-01", "--on", ON)
+    assert code == 2 and "there is no booster B3 (the plan has 2)" in err
+    code, _, err = run("plan", "--from", str(saved), "--move", "B1=2027-03-01", "--on", ON)
+    assert code == 2 and "booster 1 on 2027-03-01 must fall between" in err

@@ -101,19 +101,21 @@ def parse_range(text: str, flag: str) -> tuple[dt.date, dt.date]:
     return first, last
 
 
-def parse_moves(specs: list[str]) -> list[tuple[int, dt.date]]:
-    """`--move N=YYYY-MM-DD` values: (session number, date)."""
+def parse_moves(specs: list[str]) -> list[tuple[str, dt.date]]:
+    """`--move N=YYYY-MM-DD` (session N) or `--move BN=YYYY-MM-DD` (booster N): (label, date)."""
     moves = []
     for spec in specs:
-        number_text, sep, date_text = spec.partition("=")
-        if not sep or not (number_text.strip().isdecimal() and number_text.strip().isascii()):
-            raise UsageError(f"--move: expected N=YYYY-MM-DD such as 3=2027-02-10, got {spec!r}")
-        moves.append((int(number_text), parse_flag_date(date_text, "--move")))
+        label_text, sep, date_text = spec.partition("=")
+        label = label_text.strip().upper()
+        number = label[1:] if label.startswith("B") else label
+        if not sep or not (number.isdecimal() and number.isascii()):
+            raise UsageError(f"--move: expected N=YYYY-MM-DD or BN=YYYY-MM-DD such as 3=2027-02-10, got {spec!r}")
+        moves.append((label, parse_flag_date(date_text, "--move")))
     return moves
 
 
 def load_saved_plan(
-    path: Path, moves: list[tuple[int, dt.date]], on: dt.date, notes: list[str], stamp: dt.datetime | None = None
+    path: Path, moves: list[tuple[str, dt.date]], on: dt.date, notes: list[str], stamp: dt.datetime | None = None
 ) -> Plan:
     """A saved plan (`--from`, `aftercare --plan`), checked against its protocol, with the moves applied."""
     from needlecli import catalog, planning

@@ -61,6 +61,9 @@ def plan(
     sun_trip: list[str] | None = typer.Option(
         None, "--sun-trip", help="A sun holiday, START..END (repeatable): no session during it or just after."
     ),
+    allow_past: bool = typer.Option(
+        False, "--allow-past", help="Allow a first session before --on (recording a series already under way)."
+    ),
     max_depth: float | None = typer.Option(
         None, "--max-depth", help="The device's deepest setting in mm: caps every zone.  [default: config]"
     ),
@@ -140,7 +143,15 @@ def plan(
             max_depth=clinic.check_depth(max_depth, "--max-depth") if max_depth is not None else None,
         )
         result = planning.new_plan(
-            protocol, flags, cfg, day, screening=terms, source=str(screening), notes=notes, stamp=common.stamp_of(on)
+            protocol,
+            flags,
+            cfg,
+            day,
+            screening=terms,
+            source=str(screening),
+            notes=notes,
+            stamp=common.stamp_of(on),
+            allow_past=allow_past,
         )
         if not result.request.patient:
             import dataclasses
