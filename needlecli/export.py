@@ -47,6 +47,7 @@ EXPORTERS: dict[str, Exporter] = {
         Exporter("toml", ".toml", "a saved plan for --from (clinician)", ("plan",), "data:export_toml"),
         Exporter("md", ".md", "Markdown: the plan sheet, or the aftercare checklist", BOTH, "markdown:export"),
         Exporter("ics", ".ics", "a calendar file (patient)", BOTH, "ics:export"),
+        Exporter("html", ".html", "a printable patient handout", BOTH, "html:export"),
     )
 }
 
@@ -61,6 +62,24 @@ def choose(fmt: str, document: Document, extra: tuple[str, ...] = (), flag: str 
     choices = extra + formats(document)
     if fmt not in choices:
         raise UsageError(f"{flag}: expected one of {', '.join(choices)}, got {fmt!r}")
+    return fmt
+
+
+def from_suffix(
+    fmt: str | None, out: str | None, document: Document, default: str, extra: dict[str, str] | None = None
+) -> str:
+    """The format: --format as given; else from --out's extension (`.ics`, `.md`, `.html`, `.json`,
+    `.toml`); else ``default``. An extension that contradicts --format is an error (a calendar app
+    must never be handed a text table named .ics)."""
+    by_suffix = {e.suffix: f for f, e in EXPORTERS.items() if document in e.documents} | (extra or {})
+    suffix = ""
+    if out is not None and "." in out.rsplit("/", 1)[-1]:
+        suffix = "." + out.rsplit(".", 1)[-1].lower()
+    implied = by_suffix.get(suffix)
+    if fmt is None:
+        return implied or default
+    if implied is not None and implied != fmt:
+        raise UsageError(f"--out: the extension {suffix} means --format {implied}, not {fmt}")
     return fmt
 
 

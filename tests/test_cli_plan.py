@@ -99,3 +99,19 @@ def test_hostile_numbers_fail_fast_without_tracebacks() -> None:
         code, out, err = run("plan", "--on", ON, "--indication", "fine-lines", *args)
         assert code == 2 and out == "" and message in err, (args, err)
         assert "Traceback" not in err
+
+
+def test_out_takes_the_format_from_its_extension(tmp_path: Path) -> None:
+    import icalendar
+
+    args = ("plan", "--patient", "P1", "-i", "fine-lines", "--on", ON)
+    assert run(*args, "--out", str(tmp_path / "p.ics")).exit_code == 0
+    assert icalendar.Calendar.from_ical((tmp_path / "p.ics").read_bytes()).walk("VEVENT")
+    assert run(*args, "--out", str(tmp_path / "p7.toml")).exit_code == 0
+    assert run("plan", "--from", str(tmp_path / "p7.toml"), "--on", ON, "--format", "json").exit_code == 0
+    assert run(*args, "--out", str(tmp_path / "p.JSON")).exit_code == 0
+    assert (tmp_path / "p.JSON").read_text().startswith("{")
+    assert run(*args, "--out", str(tmp_path / "p.txt")).exit_code == 0  # the table, as text
+    code, _, err = run(*args, "--out", str(tmp_path / "x.ics"), "--format", "md")
+    assert code == 2 and "--out: the extension .ics means --format ics, not md" in err
+    assert not (tmp_path / "x.ics").exists()

@@ -67,7 +67,13 @@ def plan(
     max_depth: float | None = typer.Option(
         None, "--max-depth", help="The device's deepest setting in mm: caps every zone.  [default: config]"
     ),
-    fmt: str = typer.Option("table", "--format", "-f", help=export.help_text("plan", VIEWS) + "."),
+    fmt: str | None = typer.Option(
+        None,
+        "--format",
+        "-f",
+        help=export.help_text("plan", VIEWS) + ".  [default: from --out's extension, else table]",
+        show_default=False,
+    ),
     name: str | None = typer.Option(None, "--name", help="Patient's name, used only with --include-name."),
     include_name: bool = typer.Option(
         False, "--include-name", help="Put --name into calendar titles (a patient's own copy)."
@@ -85,6 +91,7 @@ def plan(
     day = common.parse_on(on)
     patient = planning.check_patient(patient)
     shown_name = common.check_name(name, include_name)
+    fmt = export.from_suffix(fmt, str(out) if out else None, "plan", "table", {".txt": "table"})
     export.choose(fmt, "plan", VIEWS)
     if out is not None:
         common.check_out(out)
