@@ -1,0 +1,1 @@
+"""Templates and CSS of the printable handout (package data, read by needlecli.render.html)."""
