@@ -17,12 +17,14 @@ import datetime as dt
 import difflib
 import hashlib
 import io
+import json
 import os
 import re
-from collections.abc import Iterable, Iterator
+import stat
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal, NamedTuple
 
 from needlecli import clinic, export, planning
 from needlecli.answers import BadAnswer, parse_date, parse_text
@@ -48,9 +50,16 @@ class RowResult:
     last_session: str = ""
     file: str = ""
     error: str = ""
+    # Not in the summary: for the run's own book-keeping (the reuse manifest).
+    #: The file name the row owns (planned or not), the row's reuse key, the sha256 of what it wrote.
+    name: str = ""
+    key: str = ""
+    digest: str = ""
+    #: True when the file of an earlier run was current and kept instead of planned again.
+    reused: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {f: getattr(self, f) for f in SUMMARY_FIELDS}
 
 
 # ----------------------------------------------------------------- reading
@@ -61,9 +70,13 @@ def sniff_delimiter(header_line: str) -> str:
     return ";" if header_line.count(";") > header_line.count(",") else ","
 
 
-#: A row the reader could not split into cells: (row number, None, reason).
+#: A row: (spreadsheet row number, cells, problem). With a problem the cells are those that could be
+#: read (maybe only the first few, maybe None), so the row can still name its patient.
 Row = tuple[int, list[str] | None, str]
 MAX_CELL = 10_000
+#: A quoted cell may span this many lines; reading a physical line stops at MAX_LINE characters.
+MAX_CELL_LINES = 20
+MAX_LINE = 100_000
 
 
 def _column_name(text: str) -> str:
@@ -71,51 +84,146 @@ def _column_name(text: str) -> str:
     return re.sub(r"[\s-]+", "_", text.strip().lstrip("\ufeff").lower())
 
 
+class _Lines:
+    """Physical lines of at most MAX_LINE characters (a longer one is cut short and flagged, the
+    rest of it skipped), with push-back so that reading can resume on any line already read."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.back: list[tuple[str, bool]] = []  # a stack: the next line is last
+        self.eat_lf = False
+
+    def next(self) -> tuple[str, bool] | None:
+        """(line, longer than MAX_LINE), or None at the end."""
+        if self.back:
+            return self.back.pop()
+        line = self.stream.readline(MAX_LINE + 1)
+        if self.eat_lf:  # the `\n` of a `\r\n` that ended a line too long to keep
+            self.eat_lf = False
+            if line == "\n":
+                line = self.stream.readline(MAX_LINE + 1)
+        if not line:
+            return None
+        if len(line) <= MAX_LINE:
+            return line, False
+        tail = line
+        while tail and tail[-1] not in "\r\n":
+            tail = self.stream.readline(1 << 16)
+        self.eat_lf = tail.endswith("\r")
+        return line[:MAX_LINE], True
+
+    def push_back(self, lines: list[tuple[str, bool]]) -> None:
+        self.back.extend(reversed(lines))
+
+
+def _leading_cells(text: str, delimiter: str) -> list[str] | None:
+    """The cells of a line that ends in the middle of a cell (cut short, or an unclosed quote):
+    every cell but the last, which may be incomplete."""
+    try:
+        cells = next(csv.reader([text], delimiter=delimiter), [])
+    except csv.Error:
+        return None
+    return [c.strip() for c in cells[:-1]]
+
+
 def read_rows(stream: IO[str]) -> tuple[list[str], Iterator[Row]]:
-    """(header, iterator of (spreadsheet row number, cells or None, problem)).
+    """(header, iterator of (spreadsheet row number, cells, problem)).
 
     Blank lines are skipped but counted, so N is the row a spreadsheet shows
     (the header is row 1 unless blank lines come before it). Empty trailing
     columns, as Excel adds them, are dropped. Text that is not UTF-8 (the
-    stream decodes with surrogateescape) or a cell too large to be real makes
-    that row a problem, never the end of the run.
+    stream decodes with surrogateescape), a cell too large to be real, a line over
+    MAX_LINE characters or a quoted cell that does not close within MAX_CELL_LINES
+    lines (a stray quote) make that row a problem, never the end of the run: reading
+    resumes on the line after the one where the row started, so later rows keep
+    their numbers. Memory is bounded by MAX_CELL_LINES * MAX_LINE.
     """
+    lines = _Lines(stream)
     number = 1
-    first = stream.readline()
-    while first and not first.strip():
+    got = lines.next()
+    while got is not None and not got[1] and not got[0].strip():
         number += 1
-        first = stream.readline()
-    if not first:
+        got = lines.next()
+    if got is None:
         raise UsageError("the CSV is empty (it needs a header row: patient_id,indication,start)")
+    first, too_long = got
+    if too_long:
+        raise UsageError(f"the header line is longer than {MAX_LINE} characters (is this the clinic's CSV list?)")
     if "\x00" in first or not _utf8(first):
         raise UsageError("the CSV is not UTF-8 text (save it as 'CSV UTF-8' from the spreadsheet)")
     delimiter = sniff_delimiter(first)
-    header = [_column_name(h) for h in next(csv.reader([first], delimiter=delimiter))]
+    try:
+        header = [_column_name(h) for h in next(csv.reader([first], delimiter=delimiter))]
+    except csv.Error as exc:
+        raise UsageError(f"the header row is not readable CSV ({exc})") from None
     while header and not header[-1]:
         header.pop()
     header_row = number
 
+    def record(line: str) -> tuple[list[str] | None, str]:
+        """Read one record that starts with ``line``: (cells, problem); on a problem, the lines
+        read after ``line`` are pushed back to be read again as rows of their own."""
+        if '"' not in line:
+            return line.rstrip("\r\n").split(delimiter), ""
+        taken: list[tuple[str, bool]] = []
+        why = ""
+
+        def feed() -> Iterator[str]:
+            nonlocal why
+            yield line
+            size = 0
+            while True:  # the csv module asks for another line only while a quoted cell is open
+                if len(taken) + 1 >= MAX_CELL_LINES:
+                    why = f"a quoted cell is not closed within {MAX_CELL_LINES} lines (a stray quote?)"
+                    return
+                if size > MAX_CELL:
+                    why = f"a quoted cell is longer than {MAX_CELL} characters"
+                    return
+                nxt = lines.next()
+                if nxt is None:
+                    why = "a quoted cell is not closed (a stray quote?)"
+                    return
+                taken.append(nxt)
+                if nxt[1]:
+                    why = f"a quoted cell is longer than {MAX_CELL} characters"
+                    return
+                size += len(nxt[0])
+                yield nxt[0]
+
+        try:
+            cells: list[str] | None = next(csv.reader(feed(), delimiter=delimiter), [])
+        except csv.Error as exc:
+            cells, why = None, f"unreadable CSV ({exc})"
+        if why:
+            lines.push_back(taken)
+            return _leading_cells(line, delimiter), why
+        return cells, ""
+
     def rows() -> Iterator[Row]:
-        reader = csv.reader(stream, delimiter=delimiter)
         n = header_row
         while True:
-            n += 1
-            try:
-                cells = next(reader)
-            except StopIteration:
+            got = lines.next()
+            if got is None:
                 return
-            except csv.Error as exc:
-                yield n, None, f"row {n}: unreadable CSV ({exc})"
+            n += 1
+            line, too_long = got
+            if too_long:
+                yield n, _leading_cells(line, delimiter), f"row {n}: the line is longer than {MAX_LINE} characters"
                 continue
+            cells, problem = record(line)
+            if problem:
+                yield n, cells, f"row {n}: {problem}"
+                continue
+            assert cells is not None
             if not cells or all(not c.strip() for c in cells):
                 continue
             cells = [c.strip() for c in cells]
             while len(cells) > len(header) and not cells[-1]:
                 cells.pop()  # trailing empty cells (Excel)
             if any(len(c) > MAX_CELL for c in cells):
-                yield n, None, f"row {n}: a cell is longer than {MAX_CELL} characters"
+                yield n, cells, f"row {n}: a cell is longer than {MAX_CELL} characters"
             elif not all(_utf8(c) for c in cells):
-                yield n, None, f"row {n}: not UTF-8 text (save the CSV as 'CSV UTF-8')"
+                yield n, cells, f"row {n}: not UTF-8 text (save the CSV as 'CSV UTF-8')"
             else:
                 yield n, cells, ""
 
@@ -288,63 +396,391 @@ def _plan(ctx: Context, number: int, row: dict[str, str]) -> tuple[RowResult, by
     )
 
 
+# ----------------------------------------------------------------- one run per folder
+
+
+def lock_folder(folder: Path) -> int | None:
+    """Take the folder's batch lock (flock on the folder itself, so no lock file is left behind).
+
+    Returns the descriptor that holds it (close it to let go), None where locks are not
+    supported; raises UsageError when another `needle batch` holds it.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX
+        return None
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise UsageError(f"another needle batch is writing into {folder}; wait for it to end") from None
+    except OSError:  # a file system without locks: run unlocked, as before
+        os.close(fd)
+        return None
+    global _LOCK_FD
+    _LOCK_FD = fd
+    return fd
+
+
+def unlock_folder(fd: int | None) -> None:
+    global _LOCK_FD
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _LOCK_FD = None
+
+
+_LOCK_FD: int | None = None
+
+
+# ----------------------------------------------------------------- what earlier runs wrote
+
+
+class Manifest:
+    """What earlier runs wrote into one output folder, so a rerun keeps files that are still current.
+
+    One SQLite file per folder in the user's data folder (never in the output folder, which holds
+    only the plans and summary.csv): for each file name (kept as a hash) the reuse key of the row
+    that wrote it (a hash of the row's cells and of everything else the file depends on), the
+    sha256 of its bytes and the summary facts. A file is reused only when its row's key matches and
+    its bytes still hash to what was written, so a reused file is the one a clean run writes.
+    Anything wrong with the manifest only means planning again, never a failed run.
+    """
+
+    def __init__(self, path: Path) -> None:
+        import sqlite3
+
+        self.path = path
+        self._error = sqlite3.Error
+        self._writer = self._connect()
+        self._writer.execute(
+            "CREATE TABLE IF NOT EXISTS files (name TEXT PRIMARY KEY, key TEXT NOT NULL, digest TEXT NOT NULL, "
+            "verdict TEXT NOT NULL, first TEXT NOT NULL, last TEXT NOT NULL)"
+        )
+        self._writer.commit()
+        self._reader = self._connect(check_same_thread=False)  # for claim_names, in the pool's task thread
+        self._pending = 0
+
+    def _connect(self, check_same_thread: bool = True) -> Any:
+        import sqlite3
+
+        db = sqlite3.connect(self.path, timeout=10, check_same_thread=check_same_thread)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        return db
+
+    @classmethod
+    def open(cls, folder: Path) -> Manifest | None:
+        """The manifest of ``folder`` (created empty), or None when it cannot be used."""
+        from needlecli.keys import data_dir
+
+        try:
+            st = os.stat(folder)
+            ident = f"{st.st_dev}:{st.st_ino}:{os.path.realpath(folder)}"
+            home = data_dir() / "batch"
+            home.mkdir(parents=True, exist_ok=True, mode=0o700)
+            path = home / (hashlib.sha256(ident.encode("utf-8", "surrogateescape")).hexdigest()[:32] + ".sqlite3")
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600))
+        except (OSError, ValueError):
+            return None
+        for _attempt in range(2):
+            try:
+                return cls(path)
+            except Exception:  # a damaged manifest: start a new one
+                for suffix in ("", "-wal", "-shm"):
+                    with contextlib.suppress(OSError):
+                        os.unlink(f"{path}{suffix}")
+                with contextlib.suppress(OSError):
+                    os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600))
+        return None
+
+    @staticmethod
+    def _id(name: str) -> str:
+        return hashlib.sha256(b"needle batch file\0" + name.encode("utf-8")).hexdigest()
+
+    def lookup(self, name: str) -> tuple[str, str, str, str, str] | None:
+        """(key, digest, verdict, first, last) of what an earlier run wrote under ``name``."""
+        try:
+            row = self._reader.execute(
+                "SELECT key, digest, verdict, first, last FROM files WHERE name = ?", (self._id(name),)
+            ).fetchone()
+        except self._error:
+            return None
+        return tuple(row) if row else None
+
+    def record(self, result: RowResult) -> None:
+        """Note what a row did to its file: written (with the key and digest), or removed."""
+        if not result.name:
+            return
+        try:
+            if result.status == "planned" and result.key and result.digest:
+                if result.reused:
+                    return
+                self._writer.execute(
+                    "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        self._id(result.name),
+                        result.key,
+                        result.digest,
+                        result.verdict,
+                        result.first_session,
+                        result.last_session,
+                    ),
+                )
+            else:
+                self._writer.execute("DELETE FROM files WHERE name = ?", (self._id(result.name),))
+            self._pending += 1
+            if self._pending >= 32:  # cheap (WAL, no fsync): a kill loses at most these
+                self.commit()
+        except self._error:
+            pass
+
+    def commit(self) -> None:
+        with contextlib.suppress(self._error):
+            self._writer.commit()
+        self._pending = 0
+
+    def close(self) -> None:
+        self.commit()
+        for db in (self._reader, self._writer):
+            with contextlib.suppress(self._error):
+                db.close()
+
+
+def run_fingerprint(ctx: Context) -> str:
+    """A hash of everything besides the row that a file depends on: the planning date, format and
+    options, the config (with the calendar id key), the screening protocol, needle's own code and
+    version, and the versions of the calendar, holiday and time zone data."""
+    import importlib.metadata
+    import zoneinfo
+
+    import needlecli
+
+    def canon(value: object) -> object:
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return {f.name: canon(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if isinstance(value, dict):
+            return {str(k): canon(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+        if isinstance(value, (set, frozenset)):
+            return sorted((canon(v) for v in value), key=repr)
+        if isinstance(value, (list, tuple)):
+            return [canon(v) for v in value]
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        return str(value)
+
+    code = []
+    package = Path(needlecli.__file__).parent
+    for root, dirs, files in os.walk(package):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for f in sorted(files):
+            with contextlib.suppress(OSError):
+                st = os.stat(os.path.join(root, f))
+                code.append((os.path.relpath(os.path.join(root, f), package), st.st_size, st.st_mtime_ns))
+    versions = {}
+    for dist in ("icalendar", "holidays", "tzdata"):
+        try:
+            versions[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            versions[dist] = ""
+    zones = []
+    for folder in zoneinfo.TZPATH:
+        with contextlib.suppress(OSError):
+            st = os.stat(os.path.join(folder, "tzdata.zi"))
+            zones.append((folder, st.st_size, st.st_mtime_ns))
+    doc = {
+        "version": needlecli.__version__,
+        "code": code,
+        "packages": versions,
+        "zones": zones,
+        "on": ctx.on.isoformat(),
+        "fmt": ctx.fmt,
+        "include_name": ctx.include_name,
+        "header": ctx.header,
+        "screening": ctx.screening.info.sha256 if ctx.screening is not None else None,
+        "config": canon(ctx.config),
+    }
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def reuse_key(ctx: Context, fingerprint: str, cells: list[str]) -> str:
+    """The row's reuse key: its cells (by column), its treatment protocol and the run's fingerprint."""
+    row = dict(zip(ctx.header, cells, strict=False))
+    try:
+        protocol = ctx.protocol(row.get("indication", "")).info.sha256
+    except Exception:  # an unknown or broken indication: the row fails anyway, nothing to reuse
+        return ""
+    doc = json.dumps([fingerprint, protocol, row, len(cells)], sort_keys=True)
+    return hashlib.sha256(doc.encode("utf-8")).hexdigest()
+
+
 # ----------------------------------------------------------------- the worker side
 
 _CTX: Context | None = None
 
 
-def init_worker(ctx: Context) -> None:
-    """Set up a worker: the parent handles Ctrl-C (and stops the workers), so workers ignore it."""
+def init_worker(ctx: Context, parent: int | None = None) -> None:
+    """Set up a worker: the parent handles Ctrl-C (and stops the workers), so workers ignore it;
+    a worker whose parent is gone (kill -9) ends at once, quietly."""
     import signal
 
     global _CTX
     _CTX = ctx
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # pool.terminate() must simply end a worker
+    if _LOCK_FD is not None:  # the parent's hold on the folder lock is the parent's alone
+        with contextlib.suppress(OSError):
+            os.close(_LOCK_FD)
+    if parent is not None:
+        _end_with(parent)
 
 
-#: (row number, cells or None, the file name this row owns, or an error for the row)
-Task = tuple[int, list[str] | None, str, str]
+def _end_with(parent: int) -> None:
+    """End this worker when ``parent`` ends, before it can print a broken pipe's traceback."""
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            import ctypes
+
+            pr_set_pdeathsig = 1
+            ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+    else:  # elsewhere: look every tenth of a second
+        import threading
+        import time
+
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(0.1)
+            os._exit(0)
+
+        threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != parent:  # gone already, before the death signal was set
+        os._exit(0)
 
 
-def claim_names(ctx: Context, rows: Iterable[Row]) -> Iterator[Task]:
+class Task(NamedTuple):
+    row: int
+    cells: list[str] | None
+    #: The file name this row owns ("" when none), the row's problem ("" when none).
+    name: str
+    problem: str
+    #: The reuse key ("" when the row cannot be reused) and what an earlier run wrote under ``name``.
+    key: str = ""
+    earlier: tuple[str, str, str, str, str] | None = None
+
+
+def readable_id(ctx: Context, cells: list[str] | None) -> str:
+    """The row's patient id cell when it could be read (text, not too long), else ""."""
+    pid = patient_of(ctx, cells)
+    return pid if len(pid) <= MAX_CELL and _utf8(pid) else ""
+
+
+def claim_names(
+    ctx: Context,
+    rows: Iterable[Row],
+    claimed: dict[str, tuple[int, int]] | None = None,
+    manifest: Manifest | None = None,
+    fingerprint: str = "",
+) -> Iterator[Task]:
     """Give each row its file name, in input order, in one place: a name already taken by an
-    earlier row (a duplicate id, or two ids that clean up alike) is an error, never an overwrite."""
-    taken: dict[str, int] = {}
+    earlier row (a duplicate id, or two ids that clean up alike) is an error, never an overwrite.
+
+    A row that cannot be read still owns its name when its id cell could be read (so the plan an
+    earlier run wrote for it is removed). A blank or unusable id owns nothing. ``claimed`` (name ->
+    (row, hash of the id)) is filled as names are given out.
+    """
+    taken: dict[str, tuple[int, int]] = {} if claimed is None else claimed
+    id_column = ctx.header.index("patient_id")
     for number, cells, problem in rows:
-        name = f"{safe_name(patient_of(ctx, cells))}.{ctx.fmt}" if cells is not None else ""
-        if problem or cells is None:
-            yield number, cells, "", problem
-        elif name in taken:
-            yield number, cells, "", f"row {number}: patient_id gives the same file as row {taken[name]} ({name})"
-        else:
-            taken[name] = number
-            yield number, cells, name, ""
+        if not problem and cells is not None and id_column >= len(cells):
+            yield Task(number, cells, "", "")  # no id cell: planning says which column is missing
+            continue
+        pid = readable_id(ctx, cells)
+        try:
+            planning.check_patient(pid, "patient_id")
+        except NeedleError as exc:
+            yield Task(number, cells, "", problem or f"row {number}: {exc}")
+            continue
+        name = f"{safe_name(pid)}.{ctx.fmt}"
+        if name in taken:
+            first, ident = taken[name]
+            if problem:
+                yield Task(number, cells, "", problem)
+            elif ident == hash(pid):
+                yield Task(
+                    number,
+                    cells,
+                    "",
+                    f"row {number}: patient_id {pid!r} is already on row {first} (one row per patient)",
+                )
+            else:
+                why = f"row {number}: patient_id {pid!r} gives the same file name as row {first}'s ({name})"
+                yield Task(number, cells, "", why)
+            continue
+        taken[name] = (number, hash(pid))
+        if problem or cells is None or manifest is None:
+            yield Task(number, cells, name, problem)
+            continue
+        key = reuse_key(ctx, fingerprint, cells)
+        earlier = manifest.lookup(name) if key else None
+        yield Task(number, cells, name, "", key, earlier if earlier is not None and earlier[0] == key else None)
 
 
 def run_task(ctx: Context, task: Task) -> RowResult:
     """Plan one row and write its file (atomic, 0600); never raises.
 
-    When a row that owns a file name is refused by screening or cannot be planned any more,
-    a file left under that name by an earlier run is removed: a folder of plans must never
-    hold a stale plan for a patient the list no longer plans (a new contraindication, say).
-    A failed write keeps the earlier file, as write_atomic promises.
+    When a row that owns a file name is refused by screening or cannot be read or planned any more,
+    a file left under that name by an earlier run is removed: a folder of plans must never hold a
+    stale plan for a patient the list no longer plans (a new contraindication, say). A failed write
+    keeps the earlier file, as write_atomic promises. A file an earlier run wrote from the same row
+    with the same everything else, still byte for byte as written, is kept instead of planned again.
     """
-    number, cells, name, problem = task
+    number, cells, name, problem, key, earlier = task
     if problem or cells is None:
-        return RowResult(number, patient_of(ctx, cells), "error", error=problem)
+        result = RowResult(number, readable_id(ctx, cells), "error", error=problem, name=name)
+        return _removed(ctx, result, name)
+    if earlier is not None and _digest_of(ctx.out_dir / name) == earlier[1]:
+        _, digest, verdict, first, last = earlier
+        pid = patient_of(ctx, cells)
+        return RowResult(number, pid, "planned", verdict, first, last, name, "", name, key, digest, True)
     result, data, _ = plan_row(ctx, number, cells)
+    result = dataclasses.replace(result, name=name, key=key)
     if data is None:
-        if _remove_stale(ctx.out_dir / name):
-            result = dataclasses.replace(result, error=f"{result.error} (removed {name} from an earlier run)")
-        return result
-    from needlecli.records import write_atomic
-
+        return _removed(ctx, result, name)
     try:
-        write_atomic(ctx.out_dir / name, data)
+        write_file(ctx.out_dir / name, data)
     except NeedleError as exc:  # e.g. a full disk: this row failed, the run and its summary go on
-        return RowResult(number, result.patient_id, "error", error=f"row {number}: {exc}")
-    return dataclasses.replace(result, file=name)
+        return RowResult(number, result.patient_id, "error", error=f"row {number}: {exc}", name=name)
+    return dataclasses.replace(result, file=name, digest=hashlib.sha256(data).hexdigest())
+
+
+def _removed(ctx: Context, result: RowResult, name: str) -> RowResult:
+    if name and _remove_stale(ctx.out_dir / name):
+        return dataclasses.replace(result, error=f"{result.error} (removed {name} from an earlier run)")
+    return result
+
+
+def _digest_of(path: Path) -> str:
+    """sha256 of a regular file of ours (mode 0600, not a link), else ""."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return ""
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or stat.S_IMODE(st.st_mode) != 0o600 or st.st_size > 1 << 26:
+            return ""
+        digest = hashlib.sha256()
+        while block := os.read(fd, 1 << 16):
+            digest.update(block)
+        return digest.hexdigest()
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
 
 
 def _remove_stale(path: Path) -> bool:
@@ -357,18 +793,66 @@ def _remove_stale(path: Path) -> bool:
     return True
 
 
-_TEMP = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
+#: The suffix of every temp file a batch writes: clean-up never touches another command's temp files.
+TEMP_SUFFIX = ".batch.tmp"
+_TEMP = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.batch\.tmp$")
 
 
-def remove_temp_files(folder: Path) -> int:
-    """Remove write_atomic's hidden temp files left by a run that was killed mid-write."""
+def write_file(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Write ``data`` to ``path`` atomically (a hidden temp file in the same folder, fsync, rename),
+    as records.write_atomic does, with a temp name only batch uses (`.NAME.XXXXXXXX.batch.tmp`)."""
+    import tempfile
+
+    from needlecli.errors import RecordError
+
+    if path.is_dir():
+        raise RecordError(f"cannot write {path}: it is a folder")
+    fd = -1
+    tmp = ""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as fh:
+            fd = -1
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        tmp = ""
+    except OSError as exc:
+        raise RecordError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        if tmp:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def remove_temp_files(folder: Path, names: Container[str] | None = None) -> int:
+    """Remove the hidden temp files batch runs leave when stopped mid-write: every one when this run
+    holds the folder's lock (``names`` None: any such file is stale or this run's), else only those
+    of the file names this run gave out."""
     removed = 0
     for entry in os.scandir(folder):
-        if entry.is_file(follow_symlinks=False) and _TEMP.match(entry.name):
-            with contextlib.suppress(OSError):
-                os.unlink(entry.path)
-                removed += 1
+        if not (_TEMP.match(entry.name) and entry.is_file(follow_symlinks=False)):
+            continue
+        if names is not None and entry.name[1 : -(9 + len(TEMP_SUFFIX))] not in names:
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(entry.path)
+            removed += 1
     return removed
+
+
+def sync_folder(folder: Path) -> None:
+    """fsync a folder, so the renames into it are on disk too (where folders can be synced)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def work(task: Task) -> RowResult:

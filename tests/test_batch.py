@@ -115,7 +115,7 @@ def test_duplicate_ids_do_not_overwrite(tmp_path: Path) -> None:
     out = tmp_path / "out"
     code, _, err = batch(str(src), "--out-dir", str(out), "--format", "json")
     assert code == 1
-    assert "row 3: patient_id gives the same file as row 2 (P1.json)" in err
+    assert "row 3: patient_id 'P1' is already on row 2 (one row per patient)" in err
     assert json.loads((out / "P1.json").read_text())["indication"] == "fine-lines"
 
 

@@ -17,7 +17,7 @@ from needlecli.errors import RowsFailed, UsageError, one_line
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-    from needlecli.batch import Context, Row, RowResult
+    from needlecli.batch import Context, Manifest, Row, RowResult
 
 HELP = """Plan every patient of a CSV list (a file, or - for stdin) and write one
 file per patient into --out-dir, plus summary.csv with a line per input row.
@@ -32,6 +32,12 @@ A row that cannot be read or planned is reported as `row N: reason` (the header
 is row 1) and the others still run. Exit 0 when every row was handled, 1 when
 any row failed, 2 when the file or flags are unusable. Clinic days, closures,
 holidays, time zone and session length come from `needle config`.
+
+One batch at a time writes into a folder (a second one stops with exit 2).
+summary.csv is removed when a run starts changing files and written when it
+ends. A rerun keeps each file an earlier run wrote from the same row with the
+same settings, byte for byte, instead of planning it again (--json gives the
+number as "reused"), and still removes the plans the list no longer supports.
 """
 
 EPILOG = """\b
@@ -57,7 +63,7 @@ def batch(
     include_name: bool = typer.Option(False, "--include-name", help="Put the `name` column into calendar titles."),
 ) -> None:
     from needlecli import batch as core
-    from needlecli import catalog
+    from needlecli import catalog, keys
     from needlecli.cli.common import parse_on
     from needlecli.config import load_config
 
@@ -66,10 +72,12 @@ def batch(
     n_jobs = jobs if jobs is not None else (os.cpu_count() or 1)
     if not 1 <= n_jobs <= 64:
         raise UsageError(f"--jobs: expected 1-64, got {n_jobs}")
-    cfg = load_config()
+    cfg = keys.with_uid_key(load_config())  # calendar ids keyed as `plan` keys them
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--out-dir: {out_dir} is not a folder")
     stream = _open(source)
+    lock: int | None = None
+    manifest: core.Manifest | None = None
     try:
         header, rows = core.read_rows(stream)
         screening = catalog.load_screening(protocol, cfg.protocols_dir)
@@ -80,7 +88,14 @@ def batch(
             public_holidays(cfg.holidays, [day.year], "config clinic.holidays")
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
-            core.remove_temp_files(out_dir)  # left by an earlier run that was killed mid-write
+            # One batch at a time per folder: a second one stops here, before touching anything.
+            lock = core.lock_folder(out_dir)
+            if lock is not None:
+                core.remove_temp_files(out_dir)  # left by an earlier run that was killed mid-write
+            # From here on files change: a summary of an earlier run must not stay as if current.
+            with contextlib.suppress(FileNotFoundError):
+                (out_dir / "summary.csv").unlink()
+                core.sync_folder(out_dir)
         except OSError as exc:
             raise UsageError(f"--out-dir: cannot use {out_dir}: {exc.strerror or exc}") from None
         ctx = core.Context(
@@ -92,13 +107,14 @@ def batch(
             config=cfg,
             include_name=include_name,
         )
+        manifest = core.Manifest.open(out_dir)
         total = _count_lines(source)
         from needlecli.cli.common import sigterm_as_interrupt
         from needlecli.errors import interrupt_code
 
         try:
             with sigterm_as_interrupt():
-                counts = _run(ctx, rows, n_jobs, quiet or json_out, json_out, total, quiet)
+                counts = _run(ctx, rows, n_jobs, quiet or json_out, json_out, total, quiet, manifest, lock is not None)
         except KeyboardInterrupt as exc:
             print(
                 "needle: batch interrupted; the files written so far are whole, summary.csv was not "
@@ -107,11 +123,17 @@ def batch(
             )
             raise typer.Exit(interrupt_code(exc)) from None
     finally:
+        if manifest is not None:
+            manifest.close()
+        if lock is not None:
+            core.unlock_folder(lock)
         if stream is not sys.stdin:
             stream.close()
+    reused = counts.pop("reused")
     if not quiet and not json_out:
+        kept = f" ({reused} already current from an earlier run)" if reused else ""
         print(
-            f"{counts['planned']} planned, {counts['refused']} refused by screening, {counts['error']} failed; "
+            f"{counts['planned']} planned{kept}, {counts['refused']} refused by screening, {counts['error']} failed; "
             f"summary: {out_dir / 'summary.csv'}",
             file=sys.stderr,
         )
@@ -198,8 +220,13 @@ def _run(
     json_out: bool,
     total: int | None = None,
     quiet_errors: bool = False,
+    manifest: Manifest | None = None,
+    locked: bool = False,
 ) -> dict[str, int]:
-    """Plan every row; write summary.csv (and the --json document) only when the run completes."""
+    """Plan every row; write summary.csv (and the --json document) only when the run completes.
+
+    The counts returned include ``reused``: planned rows whose file from an earlier run was current.
+    """
     import json
     import tempfile
 
@@ -207,32 +234,38 @@ def _run(
     from needlecli.errors import RecordError
 
     counts = {"planned": 0, "refused": 0, "error": 0}
+    reused = 0
     progress = _progress(quiet)
     try:
         # mkstemp: a fresh name, created exclusively with mode 0600 (never through a planted symlink).
-        fd, tmp_name = tempfile.mkstemp(prefix=".summary.csv.", suffix=".tmp", dir=ctx.out_dir)
+        fd, tmp_name = tempfile.mkstemp(prefix=".summary.csv.", suffix=core.TEMP_SUFFIX, dir=ctx.out_dir)
     except OSError as exc:
         raise RecordError(f"cannot write in {ctx.out_dir}: {exc.strerror or exc}") from None
     summary_tmp = Path(tmp_name)
     rows_json = tempfile.TemporaryFile("w+", encoding="utf-8", dir=ctx.out_dir) if json_out else None  # noqa: SIM115
+    claimed: dict[str, tuple[int, int]] = {}
+    fingerprint = core.run_fingerprint(ctx) if manifest is not None else ""
     pool = None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as summary:
             summary.write(",".join(core.SUMMARY_FIELDS) + "\n")
-            tasks = core.claim_names(ctx, rows)
+            tasks = core.claim_names(ctx, rows, claimed, manifest, fingerprint)
             results: Iterator[RowResult]
             if n_jobs == 1:
                 results = (core.run_task(ctx, t) for t in tasks)
             else:
                 import multiprocessing
 
-                pool = multiprocessing.get_context("fork").Pool(n_jobs, core.init_worker, (ctx,))
+                pool = multiprocessing.get_context("fork").Pool(n_jobs, core.init_worker, (ctx, os.getpid()))
                 results = pool.imap(core.work, tasks, chunksize=32)
             task = progress.add_task("plan", total=total) if progress else None
             if progress:
                 progress.start()
             for result in results:
                 counts[result.status] += 1
+                reused += result.reused
+                if manifest is not None:
+                    manifest.record(result)  # after the worker synced the file
                 if result.status == "error" and not quiet_errors:
                     line = one_line(result.error)
                     if progress:
@@ -244,14 +277,22 @@ def _run(
                     rows_json.write(("," if sum(counts.values()) > 1 else "") + "\n  " + json.dumps(result.as_dict()))
                 if progress and task is not None:
                     progress.advance(task)
+            summary.flush()
+            try:
+                os.fsync(summary.fileno())  # on disk before it takes the name
+            except OSError as exc:  # whole for every reader all the same: say so, and go on
+                print(f"needle: warning: summary.csv may not be on disk yet: {exc.strerror or exc}", file=sys.stderr)
         os.replace(summary_tmp, ctx.out_dir / "summary.csv")
+        core.sync_folder(ctx.out_dir)
     except BaseException as exc:
         if pool is not None:
             pool.terminate()  # Ctrl-C, SIGTERM or a failure: stop the workers now
             pool.join()
             pool = None
         with contextlib.suppress(OSError):
-            core.remove_temp_files(ctx.out_dir)  # what a stopped write left behind
+            # What a stopped write left behind: with the folder's lock held any batch temp file is this
+            # run's or stale; without it, only those of the names this run gave out.
+            core.remove_temp_files(ctx.out_dir, None if locked else set(claimed))
         if isinstance(exc, OSError):  # the summary or the list itself: a full disk, a read-only folder
             where = exc.filename or ctx.out_dir
             raise RecordError(f"batch stopped: {where}: {exc.strerror or exc}; summary.csv was not written") from None
@@ -269,6 +310,6 @@ def _run(
         sys.stdout.write('{"rows": [')
         for chunk in iter(lambda: rows_json.read(1 << 16), ""):
             sys.stdout.write(chunk)
-        sys.stdout.write('\n], "counts": ' + json.dumps(counts) + "}\n")
+        sys.stdout.write('\n], "counts": ' + json.dumps(counts) + ', "reused": ' + str(reused) + "}\n")
         rows_json.close()
-    return counts
+    return {**counts, "reused": reused}
