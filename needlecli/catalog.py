@@ -236,6 +236,10 @@ class _Validator(documents.Checker):
         kind = self.string(head, "kind", "protocol")
         version = self.string(head, "version", "protocol")
         title = self.string(head, "title", "protocol")
+        # Shown at the terminal and saved into records and plans: one line of printable text.
+        for key, text, longest in (("name", name, 100), ("version", version, 100), ("title", title, 200)):
+            if not text.isprintable() or len(text) > longest:
+                self.err(f"protocol.{key}", f"must be printable text on one line, at most {longest} characters")
         sources = self.strings(head, "sources", "protocol")
         if kind and kind not in ("screening", "treatment"):
             self.err("protocol.kind", f"must be 'screening' or 'treatment', got {kind!r}")

@@ -27,6 +27,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, cast
 
+from needlecli.answers import MAX_YEAR, MIN_YEAR
 from needlecli.errors import one_line
 
 #: Largest file any loader reads (protocols, answers, records, saved plans, config).
@@ -37,6 +38,10 @@ MAX_DEPTH = 32
 MAX_ITEMS = 100_000
 #: Most digits in an integer (Python's own limit for converting text to int).
 MAX_INT_DIGITS = 4_300
+
+#: Every date in every document lies in these years (`needlecli.answers.check_year`): a date
+#: outside is a typo, and would overflow date arithmetic (9999-12-31 + 1 day).
+YEAR_RANGE = f"a date out of range (years {MIN_YEAR}-{MAX_YEAR})"
 
 _BOM = b"\xef\xbb\xbf"
 _BIG = 10**MAX_INT_DIGITS
@@ -175,6 +180,9 @@ def check_shape(doc: object, max_depth: int = MAX_DEPTH, max_items: int = MAX_IT
         else:
             if isinstance(val, int) and not isinstance(val, bool) and abs(val) >= _BIG:
                 raise DocumentError(_too_long())
+            if isinstance(val, dt.date) and not MIN_YEAR <= val.year <= MAX_YEAR:
+                where = path_to(doc, val)
+                raise DocumentError(one_line(f"{where + ': ' if where else ''}{YEAR_RANGE}"))
             continue
         if depth > max_depth:
             raise DocumentError(_too_deep(max_depth))
@@ -182,6 +190,20 @@ def check_shape(doc: object, max_depth: int = MAX_DEPTH, max_items: int = MAX_IT
         if items > max_items:
             raise DocumentError(f"too many keys and items (more than {max_items})")
         stack.extend((child, depth + 1) for child in children)
+
+
+def path_to(doc: object, target: object) -> str:
+    """The key path of the value ``target`` (by identity) inside ``doc``, for a message ("" if not found)."""
+    stack: list[tuple[object, str]] = [(doc, "")]
+    while stack:
+        val, path = stack.pop()
+        if val is target:
+            return path
+        if isinstance(val, dict):
+            stack.extend((v, join(path, str(k))) for k, v in val.items())
+        elif isinstance(val, list):
+            stack.extend((v, f"{path}[{i}]") for i, v in enumerate(val))
+    return ""
 
 
 def _too_deep(limit: int = MAX_DEPTH) -> str:
@@ -379,6 +401,9 @@ class Checker:
         if not isinstance(val, dt.date):
             self.err(full, f"must be a date (YYYY-MM-DD), not {kind(val)}")
             return None
+        if not MIN_YEAR <= val.year <= MAX_YEAR:
+            self.err(full, YEAR_RANGE)
+            return None
         return val
 
     def strings(
@@ -409,13 +434,18 @@ class Checker:
             return ()
         out: list[dt.date] = []
         for i, item in enumerate(val):
+            day: dt.date | None = None
             if text and isinstance(item, str):
                 try:
-                    out.append(dt.date.fromisoformat(item.strip()))
+                    day = dt.date.fromisoformat(item.strip())
                 except ValueError:
                     self.err(f"{full}[{i}]", "not a date (YYYY-MM-DD)")
             elif isinstance(item, dt.datetime) or not isinstance(item, dt.date):
                 self.err(f"{full}[{i}]", "must be a date (YYYY-MM-DD)")
             else:
-                out.append(item)
+                day = item
+            if day is not None and not MIN_YEAR <= day.year <= MAX_YEAR:
+                self.err(f"{full}[{i}]", YEAR_RANGE)
+            elif day is not None:
+                out.append(day)
         return tuple(out)

@@ -2,7 +2,8 @@
 
 Exit codes: 0 success (and the `eligible`/`caution` screening verdicts), 1 a batch
 with failed rows, 2 bad input (every ``NeedleError`` unless it says otherwise),
-3 deferred, 4 contraindicated, 70 a bug, 130/143 Ctrl-C/SIGTERM, 141 a closed pipe.
+3 deferred, 4 contraindicated, 70 a bug, 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP (the terminal
+closed), 141 a closed pipe.
 """
 
 from __future__ import annotations
@@ -94,11 +95,17 @@ BROKEN_PIPE = 141
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, turned into the same orderly stop as Ctrl-C (exit 143, 128 + SIGTERM)."""
+    """SIGTERM or SIGHUP, turned into the same orderly stop as Ctrl-C (exit 128 + the signal's
+    number: 143 for SIGTERM, 129 for SIGHUP)."""
 
     exit_code = 143
 
+    def __init__(self, signum: int = 15) -> None:
+        super().__init__()
+        self.signum = signum
+        self.exit_code = 128 + signum
+
 
 def interrupt_code(exc: BaseException) -> int:
-    """The exit code of a stop: Ctrl-C or SIGTERM."""
+    """The exit code of a stop: Ctrl-C, SIGTERM or SIGHUP."""
     return exc.exit_code if isinstance(exc, Terminated) else INTERRUPTED

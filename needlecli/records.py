@@ -2,58 +2,183 @@
 
 Every file that holds patient data is written atomically (a hidden temporary
 file in the same folder, fsync, then rename) with mode 0600, so a failed or
-interrupted run never leaves a half-written file under its final name.
+interrupted run never leaves a half-written file under its final name. The temp
+file's name is bounded (`.START-OF-NAME.XXXXXXXX.tmp`), so every name the file
+system allows can be written. A symbolic link is written through (its target is
+replaced, the link stays); `/dev/stdout` and `/dev/fd/N` are written to the open
+descriptor itself; any other device or FIFO is streamed into, never replaced.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import os
+import re
+import stat
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from needlecli import __version__, documents
+from needlecli.answers import MAX_YEAR, MIN_YEAR
 from needlecli.errors import AnswersError, RecordError
 from needlecli.model import AnswerValue, ScreeningProtocol, ScreeningResult
 
 MAX_INPUT_BYTES = documents.MAX_BYTES
 
 
+#: Longest file name when the file system cannot say (NAME_MAX on Linux, macOS and Windows).
+DEFAULT_NAME_MAX = 255
+#: How much of the final name a temp file's name repeats (in bytes): `.NAME.XXXXXXXX.tmp` stays
+#: far below any file system's limit, so every legal name can be written.
+TEMP_PREFIX_BYTES = 40
+
+
 def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Write ``data`` to ``path`` atomically with ``mode``; raise RecordError on failure.
 
-    The existing file (if any) is untouched unless the whole new file was written.
+    A regular file (or a new one) is replaced whole: a hidden temp file in the same folder,
+    fsync, then rename, so the existing file is untouched unless the whole new file was
+    written. A symbolic link is written through: its target is replaced that way and the link
+    stays. A device, FIFO or socket (``/dev/stdout``, ``/dev/null``, a named pipe) is not a
+    file to replace: the bytes are streamed into it, with no temp file; a FIFO nobody reads
+    from is an error rather than a wait.
     """
+    try:
+        _write(path, data, mode)
+    except OSError as exc:
+        raise RecordError(f"cannot write {path}: {exc.strerror or exc}") from None
+    except ValueError:  # e.g. a NUL byte in the path
+        raise RecordError(f"cannot write {path!r}: not a usable file name") from None
+
+
+def writes_in_place(path: Path) -> bool:
+    """True when ``path`` is ``-`` (stdout) or names a device, FIFO or socket: written as a
+    stream, never read back or replaced."""
+    if str(path) == "-":
+        return True
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return False
+    return not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode))
+
+
+def name_problem(path: Path) -> str | None:
+    """Why ``path``'s file name cannot be created in its folder (too long for the file system), or None."""
     folder = path.parent if str(path.parent) else Path(".")
+    size = len(os.fsencode(path.name))
+    try:
+        limit = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        limit = DEFAULT_NAME_MAX
+    if limit <= 0:
+        limit = DEFAULT_NAME_MAX
+    if size > limit:
+        return f"the file name is too long ({size} bytes; at most {limit})"
+    return None
+
+
+def _write(path: Path, data: bytes, mode: int) -> None:
+    fd = _own_fd(path)
+    if fd is not None:  # /dev/stdout, /dev/fd/N: this process's own open file, as the shell opened it
+        if fd in (1, 2):
+            with contextlib.suppress(AttributeError, OSError, ValueError):
+                (sys.stdout if fd == 1 else sys.stderr).flush()
+        _write_all(fd, data)
+        return
+    try:
+        st: os.stat_result | None = os.stat(path)
+    except FileNotFoundError:
+        st = None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise RecordError(f"cannot write {path}: it is a folder")
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        _stream(path, data)
+        return
+    target = Path(os.path.realpath(path)) if os.path.islink(path) else path
+    folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise RecordError(f"cannot write {path}: folder {folder} does not exist")
-    if path.is_dir():
-        raise RecordError(f"cannot write {path}: it is a folder")
+    problem = name_problem(target)
+    if problem:
+        raise RecordError(f"cannot write {path}: {problem}")
     fd = -1
     tmp = ""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=f".{temp_stem(target.name)}.", suffix=".tmp", dir=folder)
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
             fd = -1
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
         tmp = ""
-    except OSError as exc:
-        raise RecordError(f"cannot write {path}: {exc.strerror or exc}") from None
-    except ValueError:  # e.g. a NUL byte in the path
-        raise RecordError(f"cannot write {path!r}: not a usable file name") from None
     finally:
         if fd >= 0:
             os.close(fd)
         if tmp:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+
+
+def temp_stem(name: str) -> str:
+    """The start of ``name``, at most TEMP_PREFIX_BYTES bytes once encoded (whole characters only)."""
+    out: list[str] = []
+    size = 0
+    for ch in name:
+        size += len(os.fsencode(ch))
+        if size > TEMP_PREFIX_BYTES:
+            break
+        out.append(ch)
+    return "".join(out) or "out"
+
+
+def _stream(path: Path, data: bytes) -> None:
+    """Write into a device, FIFO or socket as it is (no temp file, no rename)."""
+    flags = os.O_WRONLY | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)  # non-blocking: a FIFO with no reader fails at once (ENXIO)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            raise RecordError(f"cannot write {path}: nothing is reading from it") from None
+        raise
+    try:
+        os.set_blocking(fd, True)
+        _write_all(fd, data)
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+_FD_LINK = re.compile(r"/(?:proc/self|proc/(\d+)|dev)/fd/(\d+)")
+
+
+def _own_fd(path: Path) -> int | None:
+    """The descriptor N when ``path`` is (or links to) ``/dev/fd/N`` or ``/proc/self/fd/N`` of this
+    process (``/dev/stdout`` is such a link on Linux): written with ``write(N)``, so the file
+    the shell opened keeps its offset and ``>>`` appends, instead of the file being replaced."""
+    current = os.path.abspath(path)
+    for _ in range(40):  # at most as many links as the kernel follows
+        match = _FD_LINK.fullmatch(current)
+        if match and (match.group(1) is None or int(match.group(1)) == os.getpid()):
+            return int(match.group(2))
+        try:
+            link = os.readlink(current)
+        except (OSError, ValueError):
+            return None
+        current = os.path.normpath(os.path.join(os.path.dirname(current), link))
+    return None
 
 
 def read_answers_file(path: Path) -> dict[str, object]:
@@ -192,6 +317,14 @@ def read_screening_record(path: Path) -> ScreeningRecord:
         raise RecordError(f"{path}: not a needle screening record (make one with `needle screen --out`)")
     c = documents.Checker()
     patient = c.string(doc, "patient", "", allow_empty=True)
+    if patient:  # shown at the terminal and saved into plans: checked as --patient is
+        from needlecli.errors import UsageError
+        from needlecli.planning import check_patient
+
+        try:
+            check_patient(patient, "patient")
+        except UsageError as exc:
+            c.problems.append(str(exc))
     verdict = c.string(doc, "verdict", "")
     if verdict and verdict not in VERDICTS:
         c.err("verdict", f"unknown verdict {verdict!r}")
@@ -202,6 +335,8 @@ def read_screening_record(path: Path) -> ScreeningRecord:
         val = doc["earliest_date"]
         if isinstance(val, dt.date) and not isinstance(val, dt.datetime):
             earliest = val
+            if not MIN_YEAR <= val.year <= MAX_YEAR:
+                c.err("earliest_date", documents.YEAR_RANGE)
         else:
             c.err("earliest_date", f"must be a date or false, not {documents.kind(val)}")
     evaluated_on = c.date(doc, "evaluated_on", "")
@@ -243,8 +378,10 @@ def _check_consistent(path: Path, verdict: str, earliest: dt.date | None, findin
             raise RecordError(f"{path}: findings[{i}].category: unknown category {cat!r}")
         if severity_of(cat) > severity_of(worst):
             worst = cat
+        until = f.get("until")
+        if isinstance(until, dt.date) and not MIN_YEAR <= until.year <= MAX_YEAR:
+            raise RecordError(f"{path}: findings[{i}].until: {documents.YEAR_RANGE}")
         if cat == "defer":
-            until = f.get("until")
             defer_untils.append(until if isinstance(until, dt.date) else None)
     if severity_of(worst) > severity_of(verdict):
         raise RecordError(f"{path}: verdict {verdict!r} contradicts its findings ({worst}); screen again")

@@ -73,7 +73,7 @@ def test_cli_disk_full_keeps_the_existing_file(tmp_path: Path, monkeypatch: pyte
     ],
 )
 def test_missing_parent_folder(tmp_path: Path, cmd: list[str]) -> None:
-    code, _, err = run(*cmd, "--on", ON, "--out", str(tmp_path / "no" / "such" / "f.txt"))
+    code, _, err = run(*cmd, "--on", ON, "--out", str(tmp_path / "no" / "such" / "f.md"))
     assert code == 2 and err == f"needle: error: --out: folder {tmp_path / 'no' / 'such'} does not exist\n"
 
 

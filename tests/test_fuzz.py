@@ -329,3 +329,206 @@ def test_batch_any_header_any_bytes(tmp_path_factory, header: list, rows: list, 
     if out.exists():
         assert leftovers(out) == []
         assert all(p.parent == out for p in out.rglob("*"))
+
+
+# ----------------------------------------------------------------- derived fields never loosen a plan
+#
+# What a screening imposes on a plan is re-derived from the answers every time a file is read
+# (SPEC: Invariants). These fuzzers edit the *derived* fields of a saved plan and of a screening
+# record (never the answers) and check the plan read back against the plan from the unedited
+# file: no session earlier, no pause, aftercare or antiviral window missing, shorter or with fewer
+# items, no zone deeper. Refusing the edited file (exit 2, or a screening refusal) is fine too.
+
+#: A patient whose screening changes the plan every way it can: a dated deferral (isotretinoin,
+#: which also makes depths shallower for 12 months), retinoid use, herpes (antiviral windows),
+#: Fitzpatrick V (shallower), anticoagulants and lesions (notes).
+IMPOSING = dict(ALL_NO_FALSE) | {
+    "isotretinoin_last_dose": "2026-08-31",
+    "herpes_history": True,
+    "fitzpatrick": 5,
+    "uses_retinoids": True,
+    "anticoagulants": True,
+    "lesions_in_area": True,
+}
+
+
+def imposing_files() -> tuple[dict, dict, dict]:  # type: ignore[type-arg]
+    """(the screening record, the saved plan made from it, that plan as `plan --from` shows it)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as t:
+        (Path(t) / "a.json").write_text(json.dumps(IMPOSING))
+        rec, plan = Path(t) / "r.toml", Path(t) / "p.toml"
+        run("screen", "-a", f"{t}/a.json", "--on", ON, "--patient", "P1", "--out", str(rec))
+        r = run(
+            "plan", "--indication", "fine-lines", "--on", ON, "--screening", str(rec), "--boosters", "1",
+            "--format", "toml", "--out", str(plan),
+        )  # fmt: skip
+        assert r.exit_code == 0, r.stderr
+        shown = run("plan", "--from", str(plan), "--on", ON, "--format", "json")
+        assert shown.exit_code == 0, shown.stderr
+        return tomllib.loads(rec.read_text()), tomllib.loads(plan.read_text()), json.loads(shown.stdout)
+
+
+IMPOSING_RECORD, IMPOSING_PLAN, IMPOSING_SHOWN = imposing_files()
+
+
+def no_looser(got: dict, base: dict) -> None:  # type: ignore[type-arg]
+    """``got`` (a `plan --format json` document) is at least as strict as ``base``."""
+    assert len(got["sessions"]) == len(base["sessions"])
+    for g, b in zip(got["sessions"], base["sessions"], strict=True):
+        assert g["date"] >= b["date"], ("a session moved earlier", g["date"], b["date"])
+    for b in base["windows"]:
+        covering = [
+            g
+            for g in got["windows"]
+            if g["kind"] == b["kind"]
+            and g["session"] == b["session"]
+            and g["first_day"] <= b["first_day"]
+            and g["last_day"] >= b["last_day"]
+            and set(b["items"]) <= set(g["items"])
+        ]
+        assert covering, ("a window went missing, got shorter or lost items", b)
+    base_depth = {z["zone"]: z["max"] for z in base["depth_mm"]}
+    for z in got["depth_mm"]:
+        assert z["max"] <= base_depth.get(z["zone"], 0), ("deeper", z)
+    for gs, bs in zip(got["sessions"], base["sessions"], strict=True):
+        deepest = {z["zone"]: z["max"] for z in bs.get("depth_mm", [])}
+        for z in gs.get("depth_mm", []):
+            assert z["max"] <= deepest.get(z["zone"], 0), ("deeper at a session", gs["number"], z)
+
+
+def derived_paths(doc: dict, prefixes: tuple[tuple[object, ...], ...]) -> list[tuple[object, ...]]:  # type: ignore[type-arg]
+    """Every path in ``doc`` under one of ``prefixes`` (a prefix may name a key that is not there yet)."""
+    found = [p for p in paths_of(doc) if any(p[: len(x)] == x for x in prefixes)]
+    return found + [x for x in prefixes if x not in found]
+
+
+def near_dates(base: dt.date) -> st.SearchStrategy[dt.date]:
+    return st.integers(-200, 200).map(lambda n: base + dt.timedelta(days=n))
+
+
+#: Values an editor would put into a derived field: dates near the plan's, switches, other
+#: verdicts, kinds and categories, depths, lists and nothing at all.
+DERIVED_VALUES = st.one_of(
+    near_dates(dt.date(2027, 3, 1)),
+    st.booleans(),
+    st.sampled_from(["eligible", "caution", "defer", "contraindicated", "pause", "aftercare", "antiviral", ""]),
+    st.sampled_from([0.0, 0.25, 0.5, 1.0, 2.5, 3.0, -1.0, 10.0]),
+    st.just([]),
+    st.lists(st.sampled_from(["makeup", "retinoids", "x"]), max_size=2),
+    st.integers(-1, 5),
+    st.text(max_size=10),
+)
+
+
+@st.composite
+def derived_edits(draw: st.DrawFn, doc: dict, prefixes: tuple[tuple[object, ...], ...]) -> dict:  # type: ignore[type-arg]
+    out = doc
+    for _ in range(draw(st.integers(1, 4))):
+        paths = derived_paths(out, prefixes)
+        path = draw(st.sampled_from(paths))
+        node: object = out
+        try:
+            for key in path[:-1]:
+                node = node[key]  # type: ignore[index]
+        except (KeyError, IndexError, TypeError):
+            continue
+        if not isinstance(node, (dict, list)):
+            continue
+        if isinstance(node, list) and not (isinstance(path[-1], int) and path[-1] < len(node)):
+            continue
+        if isinstance(node, list) and draw(st.booleans()):  # delete a window, a note, a finding
+            import copy
+
+            out = copy.deepcopy(out)
+            parent: object = out
+            for key in path[:-1]:
+                parent = parent[key]  # type: ignore[index]
+            del parent[path[-1]]  # type: ignore[attr-defined]
+            continue
+        delete = draw(st.booleans()) and isinstance(node, dict) and path[-1] in node
+        out = mutate(out, path, draw(DERIVED_VALUES), delete)
+    return out
+
+
+PLAN_DERIVED: tuple[tuple[object, ...], ...] = (
+    ("request", "not_before"),
+    ("request", "uses_retinoids"),
+    ("screening", "verdict"),
+    ("screening", "earliest_date"),
+    ("windows",),
+    ("sessions", 0, "depth_mm"),
+    ("sessions", 1, "depth_mm"),
+    ("sessions", 2, "depth_mm"),
+    ("boosters",),
+    ("depth_mm",),
+    ("notes",),
+)
+RECORD_DERIVED: tuple[tuple[object, ...], ...] = (
+    ("verdict",),
+    ("earliest_date",),
+    ("findings",),
+    ("overrides",),
+)
+
+
+@FUZZ
+@given(derived_edits(IMPOSING_PLAN, PLAN_DERIVED))
+def test_editing_a_saved_plans_derived_fields_never_loosens_it(tmp_path_factory, doc: dict) -> None:  # type: ignore[no-untyped-def, type-arg]
+    d = tmp_path_factory.mktemp("dp")
+    try:
+        (d / "plan.toml").write_text(tomli_w.dumps(doc))
+    except (TypeError, ValueError):
+        return
+    code, _ = invoke("plan", "--from", str(d / "plan.toml"), "--on", ON, "--format", "json")
+    if code == 0:
+        r = run("plan", "--from", str(d / "plan.toml"), "--on", ON, "--format", "json")
+        no_looser(json.loads(r.stdout), IMPOSING_SHOWN)
+    code, _ = invoke("aftercare", "--plan", str(d / "plan.toml"), "--on", ON, "--format", "md")
+
+
+@FUZZ
+@given(derived_edits(IMPOSING_RECORD, RECORD_DERIVED))
+def test_editing_a_records_derived_fields_never_loosens_the_plan(tmp_path_factory, doc: dict) -> None:  # type: ignore[no-untyped-def, type-arg]
+    d = tmp_path_factory.mktemp("dr")
+    try:
+        (d / "rec.toml").write_text(tomli_w.dumps(doc))
+    except (TypeError, ValueError):
+        return
+    args = ("plan", "--indication", "fine-lines", "--on", ON, "--boosters", "1", "--format", "json")
+    code, _ = invoke(*args, "--screening", str(d / "rec.toml"), allowed=(0, 2, 3, 4))
+    if code == 0:
+        r = run(*args, "--screening", str(d / "rec.toml"))
+        no_looser(json.loads(r.stdout), IMPOSING_SHOWN)
+
+
+@FUZZ
+@given(
+    st.sampled_from(["evaluated_on", "earliest_date", "created_on", "start", "not_before", "session", "until"]),
+    st.sampled_from([dt.date(1899, 12, 31), dt.date(1, 1, 1), dt.date(2201, 1, 1), dt.date(9999, 12, 31)]),
+)
+def test_a_date_past_the_year_limits_anywhere_is_one_line(tmp_path_factory, where: str, day: dt.date) -> None:  # type: ignore[no-untyped-def]
+    import copy
+
+    d = tmp_path_factory.mktemp("y")
+    rec, plan = copy.deepcopy(IMPOSING_RECORD), copy.deepcopy(IMPOSING_PLAN)
+    if where == "evaluated_on":
+        rec["evaluated_on"] = plan["screening"]["evaluated_on"] = day
+    elif where == "earliest_date":
+        rec["earliest_date"] = plan["screening"]["earliest_date"] = day
+    elif where == "until":
+        rec["findings"][0]["until"] = day
+    elif where == "created_on":
+        plan["created_on"] = day
+    elif where == "session":
+        plan["sessions"][-1]["date"] = day
+    else:
+        plan["request"][where] = day
+    if rec != IMPOSING_RECORD:
+        (d / "rec.toml").write_text(tomli_w.dumps(rec))
+        invoke("plan", "--indication", "fine-lines", "--on", ON, "--screening", str(d / "rec.toml"), allowed=(2,))
+    if plan != IMPOSING_PLAN:
+        (d / "plan.toml").write_text(tomli_w.dumps(plan))
+        invoke("plan", "--from", str(d / "plan.toml"), "--on", ON, "--format", "ics", allowed=(2,))
+        invoke("aftercare", "--plan", str(d / "plan.toml"), "--on", ON, allowed=(2,))

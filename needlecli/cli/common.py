@@ -38,28 +38,80 @@ def parse_flag_date(value: str, flag: str) -> dt.date:
         raise UsageError(f"{flag}: {value!r} is {exc}") from None
 
 
-def check_out(out: Path) -> None:
-    """Fail before any work (or any question) if --out cannot be written there."""
-    folder = out.parent if str(out.parent) else Path(".")
-    if not folder.is_dir():
-        raise UsageError(f"--out: folder {folder} does not exist")
-    if out.is_dir():
-        raise UsageError(f"--out: {out} is a folder; give a file name")
+def check_out(out: Path, stdout_ok: bool = True) -> None:
+    """Fail before any work (or any question) if --out cannot be written there.
+
+    ``-`` is standard output (unless ``stdout_ok`` is False); a device or FIFO is written into
+    as it is (see `needlecli.records.write_atomic`).
+    """
+    if str(out) == "-":
+        if not stdout_ok:
+            raise UsageError("--out -: this command writes a file; give a file name")
+        require_stdout()
+        return
+    from needlecli.records import name_problem
+
+    try:
+        folder = out.parent if str(out.parent) else Path(".")
+        if not folder.is_dir():
+            raise UsageError(f"--out: folder {folder} does not exist")
+        if out.is_dir():
+            raise UsageError(f"--out: {out} is a folder; give a file name")
+        problem = name_problem(out)
+    except OSError as exc:
+        raise UsageError(f"--out: cannot use {out}: {exc.strerror or exc}") from None
+    except ValueError:  # a NUL byte
+        raise UsageError(f"--out: {out!r} is not a usable file name") from None
+    if problem:
+        raise UsageError(f"--out: {problem}")
+
+
+def require_stdout() -> None:
+    """Refuse to start a command whose output would go nowhere (`needle ... >&-`)."""
+    if sys.stdout is None:
+        raise UsageError(STDOUT_CLOSED)
+
+
+#: Said when the output has nowhere to go; the translator says the same for any command.
+STDOUT_CLOSED = "stdout is closed"
+
+
+#: The signals that stop a run in order, as Ctrl-C does: SIGTERM (kill, a service manager) and
+#: SIGHUP (the terminal closed). Each exits 128 + its number.
+STOP_SIGNALS = ("SIGTERM", "SIGHUP")
 
 
 @contextlib.contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
-    """While inside, SIGTERM unwinds like Ctrl-C, so the same clean-up runs (nothing half-written)."""
+    """While inside, SIGTERM and SIGHUP unwind like Ctrl-C, so the same clean-up runs (nothing
+    half-written, no temp file left) and the exit code is 143 or 129.
+
+    A process forked inside (a batch worker) does not inherit the stop: there the signal does
+    what it would by default, so the parent alone handles it.
+    """
+    import os
     import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set in the main thread
+        return
+    owner = os.getpid()
 
     def handler(signum: int, frame: object) -> None:
-        raise Terminated()
+        if os.getpid() != owner:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        raise Terminated(signum)
 
-    old = signal.signal(signal.SIGTERM, handler)
+    numbers = [getattr(signal, name) for name in STOP_SIGNALS if hasattr(signal, name)]
+    old = {num: signal.signal(num, handler) for num in numbers}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, old)
+        for num, previous in old.items():
+            signal.signal(num, previous)
 
 
 def stdin_is_terminal() -> bool:
@@ -81,14 +133,22 @@ def check_name(name: str | None, include_name: bool) -> str | None:
 
 
 def emit(data: bytes, out: Path | None) -> None:
-    """Write a document to --out (atomic, mode 0600) or to stdout."""
-    if out is not None:
+    """Write a document to --out (atomic, mode 0600; a device or FIFO is streamed into) or to
+    stdout (also for ``--out -``), as bytes whatever stdout's encoding."""
+    if out is not None and str(out) != "-":
         from needlecli.records import write_atomic
 
         write_atomic(out, data)
         return
-    sys.stdout.buffer.write(data)
-    sys.stdout.flush()
+    require_stdout()
+    stream = getattr(sys.stdout, "buffer", None)
+    if stream is not None:
+        sys.stdout.flush()  # anything written as text goes first
+        stream.write(data)
+        stream.flush()
+    else:  # a text-only stream (a test harness, an IDE console)
+        sys.stdout.write(data.decode("utf-8", "replace"))
+        sys.stdout.flush()
 
 
 def parse_range(text: str, flag: str) -> tuple[dt.date, dt.date]:
@@ -123,6 +183,13 @@ def load_saved_plan(
     from needlecli.records import read_toml_file
 
     saved = read_plan(read_toml_file(path, "saved plan"), str(path))
+    if saved.request.patient:  # shown at the terminal and put into file names: checked as --patient is
+        from needlecli.errors import RecordError
+
+        try:
+            planning.check_patient(saved.request.patient, "patient")
+        except UsageError as exc:
+            raise RecordError(f"{path}: {exc}") from None
     protocol = catalog.load_treatment(catalog.ref_of(saved.protocol.origin))
     basis = saved.request.screening
     screening = catalog.load_screening(catalog.ref_of(basis.protocol.origin)) if basis is not None else None

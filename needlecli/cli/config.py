@@ -17,8 +17,10 @@ app = typer.Typer(
 @app.command("show", epilog="\b\nExample:\n  needle config show --json")
 def show(json_out: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
     """Print the effective values and where each came from."""
+    from needlecli.cli.common import require_stdout
     from needlecli.config import describe, load_config
 
+    require_stdout()
     cfg = load_config()
     rows = describe(cfg)
     if json_out:
@@ -40,12 +42,21 @@ def init(force: bool = typer.Option(False, "--force", help="Overwrite an existin
     """Write a commented starter config file."""
     from needlecli.config import STARTER, config_path
     from needlecli.errors import UsageError
-    from needlecli.records import write_atomic
+    from needlecli.records import name_problem, write_atomic
 
     path = config_path()
-    if path.exists() and not force:
-        raise UsageError(f"{path} already exists (use --force to overwrite)")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if path.exists() and not force:
+            raise UsageError(f"{path} already exists (use --force to overwrite)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        problem = name_problem(path)
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename not in (None, str(path)) else ""
+        raise UsageError(f"cannot write the config {path}{where}: {exc.strerror or exc}") from None
+    except ValueError:  # a NUL byte in $NEEDLE_CONFIG
+        raise UsageError(f"cannot write the config {path!r}: not a usable file name") from None
+    if problem:
+        raise UsageError(f"cannot write the config {path}: {problem}")
     import secrets
 
     write_atomic(path, STARTER.replace("{uid_key}", secrets.token_hex(16)).encode("utf-8"), mode=0o600)

@@ -87,6 +87,7 @@ def plan(
     from needlecli.cli import common
     from needlecli.config import load_config
     from needlecli.model import ExportOptions
+    from needlecli.records import writes_in_place
 
     day = common.parse_on(on)
     patient = planning.check_patient(patient)
@@ -167,7 +168,7 @@ def plan(
             # No patient id to key the calendar ids on: a random plan id (kept in a saved plan) keeps them unique.
             result = dataclasses.replace(result, plan_id=secrets.token_hex(8))
 
-    if from_ is None and out is not None and fmt == "toml" and out.exists():
+    if from_ is None and out is not None and fmt == "toml" and out.exists() and not writes_in_place(out):
         from needlecli.plans import read_plan
         from needlecli.records import read_toml_file
 

@@ -29,9 +29,11 @@ app = typer.Typer(
 def list_(json_out: bool = typer.Option(False, "--json", help="Print the list as JSON.")) -> None:
     """List the protocols: the bundled ones and the clinic's own (config: protocols_dir), and where each is from."""
     from needlecli import catalog
+    from needlecli.cli.common import require_stdout
     from needlecli.config import load_config
-    from needlecli.errors import ProtocolError
+    from needlecli.errors import ProtocolError, one_line
 
+    require_stdout()
     folder = load_config().protocols_dir
     bundled = set(catalog.bundled_names())
     rows: list[dict[str, Any]] = []
@@ -56,9 +58,10 @@ def list_(json_out: bool = typer.Option(False, "--json", help="Print the list as
             if r["overrides_bundled"]:
                 where += ", overrides the bundled one"
             if r["problem"] is None:
-                print(f"{r['name']:<{width}}  {r['kind']:<9}  {r['version']:<7}  {r['title']}  ({where})")
+                line = f"{r['name']:<{width}}  {r['kind']:<9}  {r['version']:<7}  {r['title']}  ({where})"
             else:
-                print(f"{r['name']:<{width}}  {'INVALID':<9}  {'-':<7}  {r['problem']}  ({where})")
+                line = f"{r['name']:<{width}}  {'INVALID':<9}  {'-':<7}  {r['problem']}  ({where})"
+            print(one_line(line))  # a file name in the clinic's folder is shown, never obeyed
     invalid = [r["path"] or r["name"] for r in rows if r["problem"] is not None]
     if invalid:
         print(
@@ -77,11 +80,13 @@ def show(
 ) -> None:
     """Print a protocol file as TOML (a starting point for a clinic's own)."""
     from needlecli import catalog
+    from needlecli.cli.common import emit, require_stdout
     from needlecli.config import load_config
 
+    require_stdout()
     data, origin = catalog.read_source(name, load_config().protocols_dir)
     catalog.parse(data, origin)  # refuse to show an invalid file as if it were usable
-    sys.stdout.write(data.decode("utf-8"))
+    emit(data, None)  # the file's own bytes, whatever stdout's encoding
 
 
 @app.command(

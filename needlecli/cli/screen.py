@@ -54,7 +54,7 @@ def screen(
 
     from needlecli import answers as answers_mod
     from needlecli import catalog, records, screening
-    from needlecli.cli.common import check_out, parse_on, stdin_is_terminal
+    from needlecli.cli.common import check_out, parse_on, require_stdout, stdin_is_terminal
     from needlecli.config import load_config
     from needlecli.planning import check_patient
 
@@ -63,7 +63,9 @@ def screen(
     cfg = load_config()
     clinician = clinician or cfg.clinician
     if out is not None:
-        check_out(out)
+        check_out(out, stdout_ok=False)  # stdout shows the verdict
+    if out is None or json_out:
+        require_stdout()  # nothing would be shown or kept
     proto = catalog.load_screening(protocol, cfg.protocols_dir)
     raw: dict[str, object] = {}
     source = "answers"
