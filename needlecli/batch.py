@@ -29,7 +29,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal, NamedTuple
 from needlecli import clinic, export, planning
 from needlecli.answers import BadAnswer, parse_date, parse_text
 from needlecli.errors import NeedleError, ScreeningRefusal, UsageError
-from needlecli.model import ExportOptions, ScreeningProtocol, TreatmentProtocol
+from needlecli.model import ExportOptions, Plan, ScreeningProtocol, TreatmentProtocol
 
 if TYPE_CHECKING:
     from needlecli.config import Config
@@ -57,6 +57,9 @@ class RowResult:
     digest: str = ""
     #: True when the file of an earlier run was current and kept instead of planned again.
     reused: bool = False
+    #: What the next run rebuilds over (`history_text`), "" when nothing; the clinic calendar's events.
+    history: str = ""
+    clinic: bytes = b""
 
     def as_dict(self) -> dict[str, Any]:
         return {f: getattr(self, f) for f in SUMMARY_FIELDS}
@@ -296,6 +299,10 @@ class Context:
     screening: ScreeningProtocol | None
     config: Config
     include_name: bool = False
+    #: When this run's revisions are made (DTSTAMP of a rebuilt plan); default midnight of ``on``.
+    stamp: dt.datetime | None = None
+    #: Render each planned patient's events for the clinic calendar (`--clinic-calendar`).
+    clinic_calendar: bool = False
 
     def __post_init__(self) -> None:
         from needlecli import catalog
@@ -323,8 +330,11 @@ def patient_of(ctx: Context, cells: list[str] | None) -> str:
     return cells[idx] if cells is not None and idx < len(cells) else ""
 
 
-def plan_row(ctx: Context, number: int, cells: list[str]) -> tuple[RowResult, bytes | None, str]:
-    """Plan one row: (summary, file bytes or None, file name). Never raises."""
+def plan_row(
+    ctx: Context, number: int, cells: list[str], history: planning.History | None = None
+) -> tuple[RowResult, bytes | None, str]:
+    """Plan one row, rebuilt over ``history`` when given: (summary, file bytes or None, file name).
+    Never raises."""
     pid = patient_of(ctx, cells)
     try:
         if len(cells) < len(ctx.header):
@@ -337,7 +347,7 @@ def plan_row(ctx: Context, number: int, cells: list[str]) -> tuple[RowResult, by
         if len(cells) > len(ctx.header):
             raise UsageError(f"unknown column: {len(cells)} cells but the header has {len(ctx.header)}")
         row = dict(zip(ctx.header, cells, strict=True))
-        return _plan(ctx, number, row)
+        return _plan(ctx, number, row, history)
     except (NeedleError, BadAnswer) as exc:
         return RowResult(number, pid, "error", error=f"row {number}: {exc}"), None, ""
     except Exception as exc:  # a bug must cost one row, not the run (and never print patient data)
@@ -345,7 +355,9 @@ def plan_row(ctx: Context, number: int, cells: list[str]) -> tuple[RowResult, by
         return RowResult(number, pid, "error", error=error), None, ""
 
 
-def _plan(ctx: Context, number: int, row: dict[str, str]) -> tuple[RowResult, bytes | None, str]:
+def _plan(
+    ctx: Context, number: int, row: dict[str, str], history: planning.History | None = None
+) -> tuple[RowResult, bytes | None, str]:
     pid = planning.check_patient(row["patient_id"], "patient_id") or ""
     if ctx.include_name and row.get("name") and not row["name"].isprintable():
         raise UsageError("name: must be one line of printable text")
@@ -378,9 +390,27 @@ def _plan(ctx: Context, number: int, row: dict[str, str]) -> tuple[RowResult, by
         why = "contraindicated" if terms.refusal == "contraindicated" else "deferred with no end date (re-assess)"
         error = f"no plan: {why} ({', '.join(terms.refusing_findings())})"
         return RowResult(number, pid, "refused", verdict=terms.verdict, error=error), None, ""
+    if history is not None and history.patient == pid:
+        # Last run's plan for this patient: the same calendar ids, SEQUENCE above, removed items cancelled
+        # (a changed indication too: the clinic changed its list, the patient's calendar must follow).
+        plan = planning.rebuild_over(
+            plan, history, "batch", ctx.stamp or planning.midnight(ctx.on), same_indication=False
+        )
     name = f"{safe_name(pid)}.{ctx.fmt}"
     shown = (row.get("name") or None) if ctx.include_name else None
-    data = export.render(ctx.fmt, plan, ExportOptions(document="plan", name=shown))
+    cfg = ctx.config
+    patient_document = ctx.fmt == "md"  # md: the patient's aftercare for the series; html/ics: patient files
+    options = ExportOptions(
+        document="aftercare" if patient_document else "plan",
+        name=shown,
+        clinic_name=cfg.name,
+        clinic_phone=cfg.phone,
+        clinic_address=cfg.address,
+        protocol=protocol,
+    )
+    data = export.render(ctx.fmt, plan, options)
+    kept = plan_history(ctx, plan)
+    clinic_events = _clinic_events(ctx, pid, kept) if ctx.clinic_calendar else b""
     return (
         RowResult(
             number,
@@ -390,10 +420,113 @@ def _plan(ctx: Context, number: int, row: dict[str, str]) -> tuple[RowResult, by
             first_session=plan.sessions[0].date.isoformat(),
             last_session=plan.sessions[-1].date.isoformat(),
             file=name,
+            history=kept,
+            clinic=clinic_events,
         ),
         data,
         name,
     )
+
+
+# ----------------------------------------------------------------- what the next run rebuilds over
+
+
+#: key -> (start, end) of each timed appointment of a plan.
+Times = dict[str, tuple[dt.datetime, dt.datetime]]
+
+
+def patient_mark(ctx: Context, pid: str) -> str:
+    """A keyed hash of a patient id (the calendar id key): what a history keeps instead of the id."""
+    import hmac
+
+    key = (ctx.config.uid_key or "").encode("utf-8")
+    return hmac.new(key, b"needle batch patient\0" + pid.encode("utf-8", "surrogateescape"), "sha256").hexdigest()[:32]
+
+
+def history_text(ctx: Context, h: planning.History, times: Times | None = None) -> str:
+    """What a later run needs to rebuild over a plan (and to write its clinic calendar events), as
+    compact JSON: ids, revisions, item spans, cancelled items and the appointments' times. Never the
+    patient id (a keyed hash of it) or the indication: the manifest is kept outside the folder."""
+    doc = {
+        "v": 1,
+        "patient": patient_mark(ctx, h.patient) if h.patient else "",
+        "indication": "",
+        "plan_id": h.plan_id,
+        "revision": h.revision,
+        "created_on": h.created_on.isoformat(),
+        "stamp": h.stamp.isoformat() if h.stamp else None,
+        "items": [[k, r, f.isoformat(), last.isoformat()] for k, (r, f, last) in h.items.items()],
+        "cancelled": [[c.key, c.first_day.isoformat(), c.last_day.isoformat(), c.revision] for c in h.cancelled],
+        "times": {k: [a.isoformat(), b.isoformat()] for k, (a, b) in (times or {}).items()},
+    }
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+
+
+def plan_history(ctx: Context, plan: Plan) -> str:
+    times = {a.key: (a.start, a.end) for a in plan.appointments if a.start and a.end}
+    return history_text(ctx, planning.History.of_plan(plan), times)
+
+
+def history_of(ctx: Context, text: str, pid: str) -> tuple[planning.History, Times] | None:
+    """The history and appointment times `history_text` wrote for patient ``pid``; None when ``text``
+    is not one, or is another patient's (anything wrong only means planning afresh)."""
+    from needlecli.model import Cancelled
+
+    try:
+        doc = json.loads(text)
+        if not isinstance(doc, dict) or doc.get("v") != 1:
+            return None
+
+        def day(value: object) -> dt.date:
+            if not isinstance(value, str):
+                raise TypeError(value)
+            return dt.date.fromisoformat(value)
+
+        def when(value: object) -> dt.datetime:
+            if not isinstance(value, str):
+                raise TypeError(value)
+            moment = dt.datetime.fromisoformat(value)
+            if moment.tzinfo is None:
+                raise ValueError(value)
+            return moment
+
+        def whole(value: object) -> int:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise TypeError(value)
+            return value
+
+        def text_of(value: object) -> str:
+            if not isinstance(value, str):
+                raise TypeError(value)
+            return value
+
+        items = {text_of(k): (whole(r), day(f), day(last)) for k, r, f, last in doc["items"]}
+        cancelled = tuple(Cancelled(text_of(k), day(f), day(last), whole(r)) for k, f, last, r in doc["cancelled"])
+        times = {text_of(k): (when(a), when(b)) for k, (a, b) in doc["times"].items()}
+        if not pid or text_of(doc["patient"]) != patient_mark(ctx, pid):
+            return None
+        history = planning.History(
+            pid,
+            text_of(doc["indication"]),
+            text_of(doc["plan_id"]),
+            whole(doc["revision"]),
+            day(doc["created_on"]),
+            when(doc["stamp"]) if doc["stamp"] is not None else None,
+            items,
+            cancelled,
+        )
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+    return history, times
+
+
+def _clinic_events(ctx: Context, pid: str, history: str) -> bytes:
+    from needlecli.render import clinic_ics
+
+    found = history_of(ctx, history, pid)
+    if found is None:
+        return b""
+    return clinic_ics.events(pid, found[0], found[1], address=ctx.config.address)
 
 
 # ----------------------------------------------------------------- one run per folder
@@ -443,8 +576,11 @@ class Manifest:
     One SQLite file per folder in the user's data folder (never in the output folder, which holds
     only the plans and summary.csv): for each file name (kept as a hash) the reuse key of the row
     that wrote it (a hash of the row's cells and of everything else the file depends on), the
-    sha256 of its bytes and the summary facts. A file is reused only when its row's key matches and
-    its bytes still hash to what was written, so a reused file is the one a clean run writes.
+    sha256 of its bytes, the summary facts, and the plan's history (ids, revisions, item spans:
+    what the next run rebuilds over, so a changed row updates the patient's calendar instead of
+    duplicating it). The history outlives a withdrawn plan (its items kept as cancelled). A file is
+    reused only when its row's key matches and its bytes still hash to what was written, so a
+    reused file is the one a clean run writes.
     Anything wrong with the manifest only means planning again, never a failed run.
     """
 
@@ -456,8 +592,11 @@ class Manifest:
         self._writer = self._connect()
         self._writer.execute(
             "CREATE TABLE IF NOT EXISTS files (name TEXT PRIMARY KEY, key TEXT NOT NULL, digest TEXT NOT NULL, "
-            "verdict TEXT NOT NULL, first TEXT NOT NULL, last TEXT NOT NULL)"
+            "verdict TEXT NOT NULL, first TEXT NOT NULL, last TEXT NOT NULL, history TEXT NOT NULL DEFAULT '')"
         )
+        columns = {row[1] for row in self._writer.execute("PRAGMA table_info(files)")}
+        if "history" not in columns:  # a manifest from before histories were kept
+            self._writer.execute("ALTER TABLE files ADD COLUMN history TEXT NOT NULL DEFAULT ''")
         self._writer.commit()
         self._reader = self._connect(check_same_thread=False)  # for claim_names, in the pool's task thread
         self._pending = 0
@@ -499,33 +638,40 @@ class Manifest:
     def _id(name: str) -> str:
         return hashlib.sha256(b"needle batch file\0" + name.encode("utf-8")).hexdigest()
 
-    def lookup(self, name: str) -> tuple[str, str, str, str, str] | None:
-        """(key, digest, verdict, first, last) of what an earlier run wrote under ``name``."""
+    def lookup(self, name: str) -> tuple[tuple[str, str, str, str, str] | None, str]:
+        """((key, digest, verdict, first, last) of the file an earlier run wrote under ``name``, or None
+        when it wrote none), and the plan's history ("" when none)."""
         try:
             row = self._reader.execute(
-                "SELECT key, digest, verdict, first, last FROM files WHERE name = ?", (self._id(name),)
+                "SELECT key, digest, verdict, first, last, history FROM files WHERE name = ?", (self._id(name),)
             ).fetchone()
         except self._error:
-            return None
-        return tuple(row) if row else None
+            return None, ""
+        if not row:
+            return None, ""
+        written = tuple(row[:5]) if row[0] and row[1] else None
+        return written, row[5]
 
     def record(self, result: RowResult) -> None:
-        """Note what a row did to its file: written (with the key and digest), or removed."""
+        """Note what a row did to its file: written (with the key, digest and history), or removed (the
+        history kept when there is one, its items cancelled)."""
         if not result.name:
             return
         try:
-            if result.status == "planned" and result.key and result.digest:
-                if result.reused:
-                    return
+            if result.reused:
+                return
+            planned = result.status == "planned" and result.key and result.digest
+            if planned or result.history:
                 self._writer.execute(
-                    "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (
                         self._id(result.name),
-                        result.key,
-                        result.digest,
+                        result.key if planned else "",
+                        result.digest if planned else "",
                         result.verdict,
                         result.first_session,
                         result.last_session,
+                        result.history,
                     ),
                 )
             else:
@@ -670,6 +816,8 @@ class Task(NamedTuple):
     #: The reuse key ("" when the row cannot be reused) and what an earlier run wrote under ``name``.
     key: str = ""
     earlier: tuple[str, str, str, str, str] | None = None
+    #: The history of the plan an earlier run made under ``name`` ("" when none).
+    history: str = ""
 
 
 def readable_id(ctx: Context, cells: list[str] | None) -> str:
@@ -721,12 +869,16 @@ def claim_names(
                 yield Task(number, cells, "", why)
             continue
         taken[name] = (number, hash(pid))
-        if problem or cells is None or manifest is None:
+        if manifest is None:
             yield Task(number, cells, name, problem)
             continue
+        earlier, history = manifest.lookup(name)
+        if problem or cells is None:
+            yield Task(number, cells, name, problem, history=history)
+            continue
         key = reuse_key(ctx, fingerprint, cells)
-        earlier = manifest.lookup(name) if key else None
-        yield Task(number, cells, name, "", key, earlier if earlier is not None and earlier[0] == key else None)
+        current = earlier if key and earlier is not None and earlier[0] == key else None
+        yield Task(number, cells, name, "", key, current, history)
 
 
 def run_task(ctx: Context, task: Task) -> RowResult:
@@ -738,18 +890,24 @@ def run_task(ctx: Context, task: Task) -> RowResult:
     keeps the earlier file, as write_atomic promises. A file an earlier run wrote from the same row
     with the same everything else, still byte for byte as written, is kept instead of planned again.
     """
-    number, cells, name, problem, key, earlier = task
+    number, cells, name, problem, key, earlier, history = task
+    if not history and name and ctx.fmt == "toml":
+        history = _saved_history(ctx, ctx.out_dir / name)  # a saved plan in the folder: rebuild over it too
     if problem or cells is None:
         result = RowResult(number, readable_id(ctx, cells), "error", error=problem, name=name)
-        return _removed(ctx, result, name)
+        return _removed(ctx, result, name, history)
     if earlier is not None and _digest_of(ctx.out_dir / name) == earlier[1]:
         _, digest, verdict, first, last = earlier
         pid = patient_of(ctx, cells)
-        return RowResult(number, pid, "planned", verdict, first, last, name, "", name, key, digest, True)
-    result, data, _ = plan_row(ctx, number, cells)
+        clinic_events = _clinic_events(ctx, pid, history) if ctx.clinic_calendar else b""
+        return RowResult(
+            number, pid, "planned", verdict, first, last, name, "", name, key, digest, True, history, clinic_events
+        )
+    found = history_of(ctx, history, patient_of(ctx, cells)) if history else None
+    result, data, _ = plan_row(ctx, number, cells, found[0] if found is not None else None)
     result = dataclasses.replace(result, name=name, key=key)
     if data is None:
-        return _removed(ctx, result, name)
+        return _removed(ctx, result, name, history)
     try:
         write_file(ctx.out_dir / name, data)
     except NeedleError as exc:  # e.g. a full disk: this row failed, the run and its summary go on
@@ -757,10 +915,35 @@ def run_task(ctx: Context, task: Task) -> RowResult:
     return dataclasses.replace(result, file=name, digest=hashlib.sha256(data).hexdigest())
 
 
-def _removed(ctx: Context, result: RowResult, name: str) -> RowResult:
+def _removed(ctx: Context, result: RowResult, name: str, history: str = "") -> RowResult:
+    """A row that gets no plan: the file an earlier run wrote for it is removed, and the plan's history
+    is kept withdrawn (every item cancelled), for the clinic calendar and for a later rebuild."""
+    found = history_of(ctx, history, result.patient_id) if history else None
+    if found is not None:
+        before = found[0]
+        after = before.withdrawn(ctx.stamp or planning.midnight(ctx.on)) if before.items else before
+        kept = history_text(ctx, after)
+        clinic_events = _clinic_events(ctx, result.patient_id, kept) if ctx.clinic_calendar else b""
+        result = dataclasses.replace(result, history=kept, clinic=clinic_events)
     if name and _remove_stale(ctx.out_dir / name):
         return dataclasses.replace(result, error=f"{result.error} (removed {name} from an earlier run)")
     return result
+
+
+def _saved_history(ctx: Context, path: Path) -> str:
+    """The history of a saved needle plan at ``path`` (`batch --format toml` into a folder of them), or ""."""
+    from needlecli.plans import read_plan
+    from needlecli.records import read_toml_file
+
+    if not path.is_file():
+        return ""
+    try:
+        doc = read_toml_file(path, "saved plan")
+        if doc.get("record") != "needle-plan":
+            return ""
+        return history_text(ctx, planning.History.of_saved(read_plan(doc, str(path))))
+    except NeedleError:
+        return ""
 
 
 def _digest_of(path: Path) -> str:
@@ -799,45 +982,28 @@ _TEMP = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.batch\.tmp$")
 
 
 def write_file(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Write ``data`` to ``path`` atomically (a hidden temp file in the same folder, fsync, rename),
-    as records.write_atomic does, with a temp name only batch uses (`.NAME.XXXXXXXX.batch.tmp`)."""
-    import tempfile
-
+    """Write ``data`` to ``path`` atomically (records.replace_file: a hidden temp file in the same
+    folder, fsync, rename), with a temp name only batch uses (`.NAME.XXXXXXXX.batch.tmp`)."""
     from needlecli.errors import RecordError
+    from needlecli.records import replace_file
 
     if path.is_dir():
         raise RecordError(f"cannot write {path}: it is a folder")
-    fd = -1
-    tmp = ""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as fh:
-            fd = -1
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        tmp = ""
+        replace_file(path, (data,), mode, TEMP_SUFFIX)
     except OSError as exc:
         raise RecordError(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        if fd >= 0:
-            os.close(fd)
-        if tmp:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
 
 
 def remove_temp_files(folder: Path, names: Container[str] | None = None) -> int:
     """Remove the hidden temp files batch runs leave when stopped mid-write: every one when this run
     holds the folder's lock (``names`` None: any such file is stale or this run's), else only those
-    of the file names this run gave out."""
+    of the file names this run gave out (``names``: their `records.temp_stem`s)."""
     removed = 0
     for entry in os.scandir(folder):
         if not (_TEMP.match(entry.name) and entry.is_file(follow_symlinks=False)):
             continue
-        if names is not None and entry.name[1 : -(9 + len(TEMP_SUFFIX))] not in names:
+        if names is not None and entry.name[1 : -(9 + len(TEMP_SUFFIX))] not in names:  # names: temp stems
             continue
         with contextlib.suppress(OSError):
             os.unlink(entry.path)

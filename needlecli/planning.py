@@ -36,6 +36,7 @@ from needlecli.model import (
     Span,
     TreatmentProtocol,
     Verdict,
+    Window,
     as_verdict,
     severity_of,
 )
@@ -397,34 +398,104 @@ def saved_plan(
     return dataclasses.replace(plan, stamp=kept)
 
 
-def rebuild_over(plan: Plan, saved: SavedPlan, source: str, now: dt.datetime) -> Plan:
-    """A plan rebuilt over a saved one (`--out` onto it): the same calendar ids for items that still
-    exist, each with a SEQUENCE above the saved one; items that no longer exist are kept as cancelled,
-    so a calendar that imported the old plan updates and removes instead of duplicating."""
-    if (saved.request.patient, saved.request.indication) != (plan.request.patient, plan.request.indication):
+@dataclass(frozen=True)
+class History:
+    """What a rebuild needs of an earlier revision of a plan: its ids, revisions and item spans.
+
+    From a saved plan file (`History.of_saved`) or, for `batch`, from what the run before wrote
+    into the same folder (`History.of_plan`, kept between runs by the batch manifest).
+    """
+
+    patient: str
+    indication: str
+    plan_id: str
+    revision: int
+    created_on: dt.date
+    stamp: dt.datetime | None
+    #: key -> (revision, first day, last day) of every item the earlier revision had.
+    items: dict[str, tuple[int, dt.date, dt.date]]
+    cancelled: tuple[Cancelled, ...] = ()
+
+    @classmethod
+    def of_saved(cls, saved: SavedPlan) -> History:
+        items = {}
+        for key, signature in saved.signatures.items():
+            first = signature[0]
+            last = signature[1] if len(signature) > 1 else first
+            assert isinstance(first, dt.date) and isinstance(last, dt.date)
+            items[key] = (saved.revisions.get(key, 0), first, last)
+        return cls(
+            saved.request.patient,
+            saved.request.indication,
+            saved.plan_id,
+            saved.revision,
+            saved.created_on,
+            saved.stamp,
+            items,
+            saved.cancelled,
+        )
+
+    def withdrawn(self, now: dt.datetime) -> History:
+        """This history once its plan is withdrawn (the patient refused, or no longer plannable): every
+        item cancelled one revision above, as of ``now`` (a later rebuild revives them above that)."""
+        gone = tuple(Cancelled(key, first, last, rev + 1) for key, (rev, first, last) in self.items.items())
+        return dataclasses.replace(
+            self,
+            revision=self.revision + 1,
+            stamp=next_stamp(self.stamp or midnight(self.created_on), now),
+            items={},
+            cancelled=tuple(c for c in self.cancelled if c.key not in self.items) + gone,
+        )
+
+    @classmethod
+    def of_plan(cls, plan: Plan) -> History:
+        items = {}
+        for item in scheduling.plan_items(plan):
+            if isinstance(item, Window):
+                items[item.key] = (item.revision, item.first_day, item.last_day)
+            else:
+                items[item.key] = (item.revision, item.date, item.date)
+        return cls(
+            plan.request.patient,
+            plan.request.indication,
+            plan.plan_id,
+            plan.revision,
+            plan.created_on,
+            plan.stamp,
+            items,
+            plan.cancelled,
+        )
+
+
+def rebuild_over(
+    plan: Plan, saved: SavedPlan | History, source: str, now: dt.datetime, *, same_indication: bool = True
+) -> Plan:
+    """A plan rebuilt over an earlier one (`--out` onto a saved plan, `batch` into last run's folder):
+    the same calendar ids for items that still exist, each with a SEQUENCE above the saved one; items
+    that no longer exist are kept as cancelled, so a calendar that imported the old plan updates and
+    removes instead of duplicating. ``same_indication=False`` (batch: the clinic changed a patient's
+    indication in its list) rebuilds over a plan of another indication for the same patient too."""
+    before = saved if isinstance(saved, History) else History.of_saved(saved)
+    if before.patient != plan.request.patient or (same_indication and before.indication != plan.request.indication):
         raise UsageError(f"{source}: holds the plan of another patient or indication; choose another --out file")
     items = scheduling.plan_items(plan)
     keys = {i.key for i in items}
-    revisions = {key: saved.revisions[key] + 1 for key in keys if key in saved.revisions}
+    revisions = {key: before.items[key][0] + 1 for key in keys if key in before.items}
+    for c in before.cancelled:  # an item cancelled before and back now: above its cancellation
+        if c.key in keys and c.key not in revisions:
+            revisions[c.key] = c.revision + 1
 
     def revision(key: str, _signature: scheduling.Signature) -> int:
         return revisions.get(key, 0)
 
-    rebuilt = scheduling.with_revisions(dataclasses.replace(plan, plan_id=saved.plan_id), revision)
-    gone = []
-    for key, signature in saved.signatures.items():
-        if key in keys:
-            continue
-        first = signature[0]
-        last = signature[1] if len(signature) > 1 else first
-        assert isinstance(first, dt.date) and isinstance(last, dt.date)
-        gone.append(Cancelled(key, first, last, saved.revisions.get(key, 0) + 1))
-    still = tuple(c for c in saved.cancelled if c.key not in keys and c.key not in saved.signatures)
+    rebuilt = scheduling.with_revisions(dataclasses.replace(plan, plan_id=before.plan_id), revision)
+    gone = [Cancelled(key, first, last, rev + 1) for key, (rev, first, last) in before.items.items() if key not in keys]
+    still = tuple(c for c in before.cancelled if c.key not in keys and c.key not in before.items)
     return dataclasses.replace(
         rebuilt,
-        revision=saved.revision + 1,
+        revision=before.revision + 1,
         cancelled=still + tuple(gone),
-        stamp=next_stamp(saved.stamp or midnight(saved.created_on), now),
+        stamp=next_stamp(before.stamp or midnight(before.created_on), now),
     )
 
 

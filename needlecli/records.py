@@ -19,6 +19,7 @@ import re
 import stat
 import sys
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,8 +39,9 @@ DEFAULT_NAME_MAX = 255
 TEMP_PREFIX_BYTES = 40
 
 
-def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Write ``data`` to ``path`` atomically with ``mode``; raise RecordError on failure.
+def write_atomic(path: Path, data: bytes | Iterable[bytes], mode: int = 0o600) -> None:
+    """Write ``data`` (bytes, or chunks of them) to ``path`` atomically with ``mode``; raise
+    RecordError on failure.
 
     A regular file (or a new one) is replaced whole: a hidden temp file in the same folder,
     fsync, then rename, so the existing file is untouched unless the whole new file was
@@ -83,13 +85,15 @@ def name_problem(path: Path) -> str | None:
     return None
 
 
-def _write(path: Path, data: bytes, mode: int) -> None:
+def _write(path: Path, chunks: bytes | Iterable[bytes], mode: int) -> None:
+    data = chunks if isinstance(chunks, bytes) else None
+    parts: Iterable[bytes] = (chunks,) if isinstance(chunks, bytes) else chunks
     fd = _own_fd(path)
     if fd is not None:  # /dev/stdout, /dev/fd/N: this process's own open file, as the shell opened it
         if fd in (1, 2):
             with contextlib.suppress(AttributeError, OSError, ValueError):
                 (sys.stdout if fd == 1 else sys.stderr).flush()
-        _write_all(fd, data)
+        _write_all(fd, data if data is not None else b"".join(parts))
         return
     try:
         st: os.stat_result | None = os.stat(path)
@@ -98,7 +102,7 @@ def _write(path: Path, data: bytes, mode: int) -> None:
     if st is not None and stat.S_ISDIR(st.st_mode):
         raise RecordError(f"cannot write {path}: it is a folder")
     if st is not None and not stat.S_ISREG(st.st_mode):
-        _stream(path, data)
+        _stream(path, data if data is not None else b"".join(parts))
         return
     target = Path(os.path.realpath(path)) if os.path.islink(path) else path
     folder = target.parent if str(target.parent) else Path(".")
@@ -107,14 +111,24 @@ def _write(path: Path, data: bytes, mode: int) -> None:
     problem = name_problem(target)
     if problem:
         raise RecordError(f"cannot write {path}: {problem}")
+    replace_file(target, parts, mode)
+
+
+def replace_file(target: Path, chunks: Iterable[bytes], mode: int = 0o600, suffix: str = ".tmp") -> None:
+    """Replace the regular file ``target`` (or create it) whole: the chunks go into a hidden temp
+    file in the same folder (`.NAME.XXXXXXXX<suffix>`, created exclusively with ``mode``), which is
+    fsynced and renamed over ``target``; on any failure the temp file is removed and ``target`` is
+    untouched. Raises OSError. ``suffix`` lets `batch` clean up only temp files of its own."""
+    folder = target.parent if str(target.parent) else Path(".")
     fd = -1
     tmp = ""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{temp_stem(target.name)}.", suffix=".tmp", dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=f".{temp_stem(target.name)}.", suffix=suffix, dir=folder)
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
             fd = -1
-            fh.write(data)
+            for chunk in chunks:
+                fh.write(chunk)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)

@@ -134,7 +134,7 @@ def test_stdin(tmp_path: Path) -> None:
         "-", "--out-dir", str(out), "--format", "md", input="patient_id,indication,start\nP9,texture,2026-12-03\n"
     )
     assert code == 0, err
-    assert (out / "P9.md").read_text().startswith("# Treatment plan: texture")
+    assert (out / "P9.md").read_text().startswith("# Aftercare after microneedling")  # the patient's document
 
 
 def test_screening_columns(tmp_path: Path) -> None:

@@ -70,7 +70,7 @@ def test_every_format_renders(tmp_path: Path) -> None:
     assert code == 0 and "Tue 1 Dec 2026" in out and "B1" in out and "Needle depth" in out
     code, out, _ = run(*args, "--format", "md")
     assert code == 0
-    assert out.startswith("# Treatment plan: fine-lines\n")
+    assert out.startswith("# Clinician plan sheet: fine-lines\n")
     assert (
         "| 1 | Tue 1 Dec 2026 | 10:00–11:00 GMT | Tue 17 – Mon 30 Nov | Thu 26 – Mon 30 Nov "
         "| Tue 1 – Fri 4 Dec | Tue 1 – Sat 5 Dec | Tue 1 – Mon 7 Dec |" in out

@@ -127,6 +127,38 @@ def test_no_indication_finding_medication_depth_or_patient_id(tmp_path: Path, in
         )
 
 
+@pytest.mark.parametrize("fmt", ["md", "html", "ics"])
+def test_batch_patient_documents_carry_no_indication_finding_medication_depth_or_id(tmp_path: Path, fmt: str) -> None:
+    """batch's per-patient md, html and ics are patient documents, screened with findings present."""
+    from tests.harness import run
+    from tests.plan_helpers import DATE_QUESTIONS, SPEC_QUESTION_IDS
+
+    answers = {q: "no" for q in SPEC_QUESTION_IDS} | dict.fromkeys(DATE_QUESTIONS, "") | {"age": "35"}
+    answers |= {"herpes_history": "yes", "anticoagulants": "yes", "isotretinoin_last_dose": "2026-03-15"}
+    answers["fitzpatrick"] = "5"
+    src = tmp_path / "list.csv"
+    rows = [",".join(["patient_id", "indication", "start", "time", "tz", *SPEC_QUESTION_IDS])]
+    for pid, indication in (("PX-7731", "acne-scars"), ("PX-7732", "fine-lines"), ("PX-7733", "texture")):
+        rows.append(",".join([pid, indication, "2026-12-07", "10:30", "Europe/London",
+                              *(answers[q] for q in SPEC_QUESTION_IDS)]))  # fmt: skip
+    src.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "out"
+    code, _, err = run("batch", str(src), "--out-dir", str(out), "--format", fmt, "--on", ON, "--quiet")
+    assert code == 0, err
+    files = sorted(out.glob(f"*.{fmt}"))
+    assert len(files) == 3
+    findings = ("herpes_history", "anticoagulants", "isotretinoin_last_dose", "fitzpatrick")
+    banned = ("fine-lines", "fine lines", "acne", "scar", "texture", "isotretinoin", "antiviral", "anticoag", "herpes")
+    for path in files:
+        lower = path.read_text().lower()
+        for word in (*banned, *findings, "px-773", "pih", "hyperpigment", "prophylaxis", "retinol", "aciclovir"):
+            assert word not in lower, f"{path.name}: {word!r} in a patient document"
+        assert not re.search(r"\bmm\b|\d\s*mm", lower), f"{path.name}: a depth in a patient document"
+        unfolded = re.sub(r"\r\n[ \t]", "", path.read_bytes().decode())
+        # The clinic's name and phone (config) are there, for the patient to call.
+        assert "Harbour Skin Clinic" in unfolded and "+44 20 7946 0000" in unfolded, path.name
+
+
 def test_the_calendar_marks_every_kind_of_day_with_a_symbol_and_a_legend(tmp_path: Path) -> None:
     page = output(*THREE, "--format", "html").decode()
     months = re.findall(r"<caption>([^<]+)</caption>", page)

@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import IO, TYPE_CHECKING, TextIO
 
 import typer
 
@@ -61,10 +61,17 @@ def batch(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or final line."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
     include_name: bool = typer.Option(False, "--include-name", help="Put the `name` column into calendar titles."),
+    clinic_calendar: Path | None = typer.Option(
+        None,
+        "--clinic-calendar",
+        help="Also write one calendar of every planned session for the clinic's own calendar app "
+        "(patient ids in titles; the same calendar ids as the patients' files).",
+        metavar="FILE.ics",
+    ),
 ) -> None:
     from needlecli import batch as core
     from needlecli import catalog, keys
-    from needlecli.cli.common import parse_on
+    from needlecli.cli.common import parse_on, stamp_of
     from needlecli.config import load_config
 
     day = parse_on(on)
@@ -75,6 +82,8 @@ def batch(
     cfg = keys.with_uid_key(load_config())  # calendar ids keyed as `plan` keys them
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--out-dir: {out_dir} is not a folder")
+    if clinic_calendar is not None:
+        _check_clinic_calendar(clinic_calendar, out_dir)
     stream = _open(source)
     lock: int | None = None
     manifest: core.Manifest | None = None
@@ -106,6 +115,8 @@ def batch(
             screening=screening if screened else None,
             config=cfg,
             include_name=include_name,
+            stamp=stamp_of(on),
+            clinic_calendar=clinic_calendar is not None,
         )
         manifest = core.Manifest.open(out_dir)
         total = _count_lines(source)
@@ -114,7 +125,18 @@ def batch(
 
         try:
             with sigterm_as_interrupt():
-                counts = _run(ctx, rows, n_jobs, quiet or json_out, json_out, total, quiet, manifest, lock is not None)
+                counts = _run(
+                    ctx,
+                    rows,
+                    n_jobs,
+                    quiet or json_out,
+                    json_out,
+                    total,
+                    quiet,
+                    manifest,
+                    lock is not None,
+                    clinic_calendar,
+                )
         except KeyboardInterrupt as exc:
             print(
                 "needle: batch interrupted; the files written so far are whole, summary.csv was not "
@@ -138,6 +160,24 @@ def batch(
             file=sys.stderr,
         )
     raise typer.Exit(RowsFailed.exit_code if counts["error"] else 0)
+
+
+def _check_clinic_calendar(path: Path, out_dir: Path) -> None:
+    """--clinic-calendar: a file (or device) outside --out-dir, in a folder that exists."""
+    from needlecli.records import writes_in_place
+
+    if writes_in_place(path):
+        return
+    if path.is_dir():
+        raise UsageError(f"--clinic-calendar: {path} is a folder; give a file name such as clinic.ics")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise UsageError(f"--clinic-calendar: folder {folder} does not exist")
+    if path.suffix.lower() != ".ics":
+        raise UsageError(f"--clinic-calendar: {path} should end in .ics (it is a calendar file)")
+    with contextlib.suppress(OSError):
+        if out_dir.exists() and os.path.samefile(folder, out_dir):
+            raise UsageError("--clinic-calendar: write it outside --out-dir (that folder holds one file per patient)")
 
 
 def _open(source: str) -> TextIO:
@@ -222,6 +262,7 @@ def _run(
     quiet_errors: bool = False,
     manifest: Manifest | None = None,
     locked: bool = False,
+    clinic_calendar: Path | None = None,
 ) -> dict[str, int]:
     """Plan every row; write summary.csv (and the --json document) only when the run completes.
 
@@ -232,6 +273,7 @@ def _run(
 
     from needlecli import batch as core
     from needlecli.errors import RecordError
+    from needlecli.records import temp_stem
 
     counts = {"planned": 0, "refused": 0, "error": 0}
     reused = 0
@@ -243,6 +285,8 @@ def _run(
         raise RecordError(f"cannot write in {ctx.out_dir}: {exc.strerror or exc}") from None
     summary_tmp = Path(tmp_name)
     rows_json = tempfile.TemporaryFile("w+", encoding="utf-8", dir=ctx.out_dir) if json_out else None  # noqa: SIM115
+    # The clinic calendar's events, spooled in input order (flat memory), written whole at the end.
+    clinic_events = tempfile.TemporaryFile("w+b", dir=ctx.out_dir) if clinic_calendar else None  # noqa: SIM115
     claimed: dict[str, tuple[int, int]] = {}
     fingerprint = core.run_fingerprint(ctx) if manifest is not None else ""
     pool = None
@@ -273,6 +317,8 @@ def _run(
                     else:
                         print(line, file=sys.stderr)
                 summary.write(core.summary_csv_line(result))
+                if clinic_events is not None and result.clinic:
+                    clinic_events.write(result.clinic)
                 if rows_json is not None:
                     rows_json.write(("," if sum(counts.values()) > 1 else "") + "\n  " + json.dumps(result.as_dict()))
                 if progress and task is not None:
@@ -282,6 +328,8 @@ def _run(
                 os.fsync(summary.fileno())  # on disk before it takes the name
             except OSError as exc:  # whole for every reader all the same: say so, and go on
                 print(f"needle: warning: summary.csv may not be on disk yet: {exc.strerror or exc}", file=sys.stderr)
+        if clinic_calendar is not None and clinic_events is not None:
+            _write_clinic_calendar(clinic_calendar, clinic_events, ctx.config.name)
         os.replace(summary_tmp, ctx.out_dir / "summary.csv")
         core.sync_folder(ctx.out_dir)
     except BaseException as exc:
@@ -292,7 +340,7 @@ def _run(
         with contextlib.suppress(OSError):
             # What a stopped write left behind: with the folder's lock held any batch temp file is this
             # run's or stale; without it, only those of the names this run gave out.
-            core.remove_temp_files(ctx.out_dir, None if locked else set(claimed))
+            core.remove_temp_files(ctx.out_dir, None if locked else {temp_stem(n) for n in claimed})
         if isinstance(exc, OSError):  # the summary or the list itself: a full disk, a read-only folder
             where = exc.filename or ctx.out_dir
             raise RecordError(f"batch stopped: {where}: {exc.strerror or exc}; summary.csv was not written") from None
@@ -305,6 +353,8 @@ def _run(
             pool.join()
         with contextlib.suppress(OSError):
             summary_tmp.unlink()
+        if clinic_events is not None:
+            clinic_events.close()
     if rows_json is not None:
         rows_json.seek(0)
         sys.stdout.write('{"rows": [')
@@ -313,3 +363,21 @@ def _run(
         sys.stdout.write('\n], "counts": ' + json.dumps(counts) + ', "reused": ' + str(reused) + "}\n")
         rows_json.close()
     return {**counts, "reused": reused}
+
+
+def _write_clinic_calendar(path: Path, events: IO[bytes], clinic_name: str | None) -> None:
+    """The clinic calendar: icalendar's head and tail of a calendar around the spooled events,
+    written atomically (0600) in one pass."""
+    from needlecli.records import write_atomic
+    from needlecli.render.clinic_ics import frame
+
+    head, tail = frame(clinic_name)
+
+    def chunks() -> Iterator[bytes]:
+        yield head
+        events.seek(0)
+        while block := events.read(1 << 20):
+            yield block
+        yield tail
+
+    write_atomic(path, chunks())

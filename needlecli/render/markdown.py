@@ -37,7 +37,14 @@ def plan_markdown(plan: Plan) -> str:
     req = plan.request
     timed = any(s.start for s in plan.sessions)
     cols = plan.window_specs()
-    lines = [f"# Treatment plan: {plan.protocol.name}", ""]
+    lines = [
+        f"# Clinician plan sheet: {plan.protocol.name}",
+        "",
+        "For the clinic's records, not for the patient: it holds the indication, screening notes and "
+        "needle depths. The patient's documents are the handout and calendar (`--format html`, `ics`) "
+        "and the aftercare checklist (`needle aftercare --plan`).",
+        "",
+    ]
     if req.patient:
         lines.append(f"- Patient: {req.patient}")
     lines += [
