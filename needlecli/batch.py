@@ -21,7 +21,7 @@ import json
 import os
 import re
 import stat
-from collections.abc import Container, Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, NamedTuple
@@ -62,7 +62,8 @@ class RowResult:
     clinic: bytes = b""
 
     def as_dict(self) -> dict[str, Any]:
-        return {f: getattr(self, f) for f in SUMMARY_FIELDS}
+        """The summary line for --json: what is missing is null (summary.csv leaves it empty)."""
+        return {f: (getattr(self, f) if getattr(self, f) != "" else None) for f in SUMMARY_FIELDS}
 
 
 # ----------------------------------------------------------------- reading
@@ -82,9 +83,28 @@ MAX_CELL_LINES = 20
 MAX_LINE = 100_000
 
 
+#: Header names practice systems give needle's columns (after `_column_name`'s clean-up).
+HEADER_ALIASES = {
+    "patient": "patient_id",
+    "patient_number": "patient_id",
+    "patient_no": "patient_id",
+    "start_date": "start",
+    "first_session": "start",
+    "first_session_date": "start",
+    "patient_name": "name",
+    "full_name": "name",
+    "number_of_sessions": "sessions",
+    "session_count": "sessions",
+    "interval": "interval_weeks",
+    "time_zone": "tz",
+    "timezone": "tz",
+}
+
+
 def _column_name(text: str) -> str:
-    """`Patient ID`, ` patient_id `, `PATIENT-ID` -> `patient_id`."""
-    return re.sub(r"[\s-]+", "_", text.strip().lstrip("\ufeff").lower())
+    """`Patient ID`, ` patient_id `, `PATIENT-ID` -> `patient_id`; `Start Date` -> `start`."""
+    name = re.sub(r"[\s-]+", "_", text.strip().lstrip("\ufeff").casefold())
+    return HEADER_ALIASES.get(name, name)
 
 
 class _Lines:
@@ -156,7 +176,7 @@ def read_rows(stream: IO[str]) -> tuple[list[str], Iterator[Row]]:
         raise UsageError("the CSV is not UTF-8 text (save it as 'CSV UTF-8' from the spreadsheet)")
     delimiter = sniff_delimiter(first)
     try:
-        header = [_column_name(h) for h in next(csv.reader([first], delimiter=delimiter))]
+        header = [h.strip().lstrip("\ufeff") for h in next(csv.reader([first], delimiter=delimiter))]
     except csv.Error as exc:
         raise UsageError(f"the header row is not readable CSV ({exc})") from None
     while header and not header[-1]:
@@ -242,27 +262,49 @@ def _utf8(text: str) -> bool:
     return True
 
 
-def check_header(header: list[str], screening_ids: Iterable[str]) -> bool:
-    """Validate the header; True when the screening columns are present (all of them)."""
-    known = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS, *screening_ids)
-    seen: set[str] = set()
-    for col in header:
+class Header(NamedTuple):
+    #: Column names as needle reads them, one per cell (an ignored column: "" — never looked up).
+    columns: list[str]
+    #: True when the screening columns are present (all of them).
+    screened: bool
+    #: The columns needle does not use, as the file names them (with a "did you mean" when close).
+    ignored: list[str]
+
+
+def check_header(raw: list[str], screening_ids: Iterable[str]) -> Header:
+    """Read the header: names in any case or spacing, practice-system aliases (`Start Date`);
+    columns needle does not use (`First Name`, `DOB`) are ignored and named once."""
+    ids = tuple(screening_ids)
+    known = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS, *ids)
+    columns: list[str] = []
+    ignored: list[str] = []
+    first_of: dict[str, str] = {}
+    for text in raw:
+        col = _column_name(text)
         if not col:
             raise UsageError("the header has an empty column name")
-        if col in seen:
-            raise UsageError(f"column {col!r} appears twice in the header")
-        seen.add(col)
         if col not in known:
-            hint = difflib.get_close_matches(col, known, n=1)
-            raise UsageError(f"unknown column {col!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
-    missing = [c for c in REQUIRED_COLUMNS if c not in seen]
+            close = difflib.get_close_matches(col, known, n=1, cutoff=0.8)
+            ignored.append(repr(text) + (f" (did you mean {close[0]!r}?)" if close else ""))
+            columns.append("")
+            continue
+        if col in first_of:
+            raise UsageError(f"column {col!r} appears twice in the header ({first_of[col]!r} and {text!r})")
+        first_of[col] = text
+        columns.append(col)
+    missing = [c for c in REQUIRED_COLUMNS if c not in first_of]
     if missing:
-        raise UsageError(f"missing column(s): {', '.join(missing)}")
-    screening = [q for q in screening_ids if q in seen]
-    if screening and len(screening) != len(tuple(screening_ids)):
-        absent = [q for q in screening_ids if q not in seen]
+        near = [
+            h for h in raw if _column_name(h) not in known and difflib.get_close_matches(_column_name(h), missing, n=1)
+        ]
+        raise UsageError(
+            f"missing column(s): {', '.join(missing)}" + (f" (is {near[0]!r} meant to be it?)" if near else "")
+        )
+    screening = [q for q in ids if q in first_of]
+    if screening and len(screening) != len(ids):
+        absent = [q for q in ids if q not in first_of]
         raise UsageError(f"screening columns must be all or none; missing: {', '.join(absent)}")
-    return bool(screening)
+    return Header(columns, bool(screening), ignored)
 
 
 # ----------------------------------------------------------------- file names
@@ -358,6 +400,9 @@ def plan_row(
 def _plan(
     ctx: Context, number: int, row: dict[str, str], history: planning.History | None = None
 ) -> tuple[RowResult, bytes | None, str]:
+    for column in REQUIRED_COLUMNS:
+        if not row[column].strip():
+            raise UsageError(f"{column} is empty")
     pid = planning.check_patient(row["patient_id"], "patient_id") or ""
     if ctx.include_name and row.get("name") and not row["name"].isprintable():
         raise UsageError("name: must be one line of printable text")
@@ -752,7 +797,7 @@ def run_fingerprint(ctx: Context) -> str:
 
 def reuse_key(ctx: Context, fingerprint: str, cells: list[str]) -> str:
     """The row's reuse key: its cells (by column), its treatment protocol and the run's fingerprint."""
-    row = dict(zip(ctx.header, cells, strict=False))
+    row = {k: v for k, v in zip(ctx.header, cells, strict=False) if k}  # not the columns needle ignores
     try:
         protocol = ctx.protocol(row.get("indication", "")).info.sha256
     except Exception:  # an unknown or broken indication: the row fails anyway, nothing to reuse
@@ -826,10 +871,59 @@ def readable_id(ctx: Context, cells: list[str] | None) -> str:
     return pid if len(pid) <= MAX_CELL and _utf8(pid) else ""
 
 
+class Claims(MutableMapping[str, tuple[int, int]]):
+    """The file names given out in a run (name -> (row, hash of the id)), in a private temporary
+    SQLite database (pages spill to a temp file the OS removes): memory stays flat for any list
+    length, where a dict grows ~130 bytes a row. Written by the pool's task thread, read after it."""
+
+    def __init__(self) -> None:
+        import sqlite3
+
+        self._db = sqlite3.connect("", check_same_thread=False)  # "": private, on disk, deleted on close
+        self._db.execute("CREATE TABLE names (name TEXT PRIMARY KEY, row INTEGER, ident INTEGER, stem TEXT)")
+        self._db.execute("CREATE INDEX stems ON names (stem)")
+
+    def __getitem__(self, name: str) -> tuple[int, int]:
+        found = self._db.execute("SELECT row, ident FROM names WHERE name = ?", (name,)).fetchone()
+        if found is None:
+            raise KeyError(name)
+        return int(found[0]), int(found[1])
+
+    def __contains__(self, name: object) -> bool:
+        return self._db.execute("SELECT 1 FROM names WHERE name = ?", (name,)).fetchone() is not None
+
+    def __setitem__(self, name: str, value: tuple[int, int]) -> None:
+        from needlecli.records import temp_stem
+
+        self._db.execute("INSERT OR REPLACE INTO names VALUES (?, ?, ?, ?)", (name, *value, temp_stem(name)))
+
+    def __delitem__(self, name: str) -> None:
+        self._db.execute("DELETE FROM names WHERE name = ?", (name,))
+
+    def __iter__(self) -> Iterator[str]:
+        return (row[0] for row in self._db.execute("SELECT name FROM names").fetchall())
+
+    def __len__(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM names").fetchone()[0])
+
+    def stems(self) -> Container[str]:
+        """The temp-file stems (`records.temp_stem`) of the names given out, for `remove_temp_files`."""
+        db = self._db
+
+        class Stems:
+            def __contains__(self, stem: object) -> bool:
+                return db.execute("SELECT 1 FROM names WHERE stem = ? LIMIT 1", (stem,)).fetchone() is not None
+
+        return Stems()
+
+    def close(self) -> None:
+        self._db.close()
+
+
 def claim_names(
     ctx: Context,
     rows: Iterable[Row],
-    claimed: dict[str, tuple[int, int]] | None = None,
+    claimed: MutableMapping[str, tuple[int, int]] | None = None,
     manifest: Manifest | None = None,
     fingerprint: str = "",
 ) -> Iterator[Task]:
@@ -840,7 +934,7 @@ def claim_names(
     earlier run wrote for it is removed). A blank or unusable id owns nothing. ``claimed`` (name ->
     (row, hash of the id)) is filled as names are given out.
     """
-    taken: dict[str, tuple[int, int]] = {} if claimed is None else claimed
+    taken: MutableMapping[str, tuple[int, int]] = {} if claimed is None else claimed
     id_column = ctx.header.index("patient_id")
     for number, cells, problem in rows:
         if not problem and cells is not None and id_column >= len(cells):
@@ -848,6 +942,8 @@ def claim_names(
             continue
         pid = readable_id(ctx, cells)
         try:
+            if not problem and not patient_of(ctx, cells).strip():
+                raise UsageError("patient_id is empty")
             planning.check_patient(pid, "patient_id")
         except NeedleError as exc:
             yield Task(number, cells, "", problem or f"row {number}: {exc}")
@@ -882,7 +978,50 @@ def claim_names(
 
 
 def run_task(ctx: Context, task: Task) -> RowResult:
-    """Plan one row and write its file (atomic, 0600); never raises.
+    """Plan one row and write its file (atomic, 0600); never raises. See `prepare`."""
+    result, data = prepare(ctx, task)
+    if data is None:
+        return result
+    try:
+        write_file(ctx.out_dir / result.name, data)
+    except NeedleError as exc:  # e.g. a full disk: this row failed, the run and its summary go on
+        return _unwritten(result, exc, task.history)
+    return result
+
+
+def run_chunk(ctx: Context, tasks: list[Task]) -> list[RowResult]:
+    """Plan a chunk of rows, each file written (atomic, 0600, fsynced) by one writer thread, so that
+    the disk's sync of one file overlaps the planning of the next. Returns only once every file of
+    the chunk is on disk: the parent records a row (manifest, summary) after its file is synced."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    pending: list[tuple[RowResult, Future[None] | None, str]] = []
+    with ThreadPoolExecutor(1, thread_name_prefix="needle-writer") as writer:
+        for task in tasks:
+            result, data = prepare(ctx, task)
+            future = writer.submit(write_file, ctx.out_dir / result.name, data) if data is not None else None
+            pending.append((result, future, task.history))
+    done = []
+    for result, future, history in pending:
+        try:
+            if future is not None:
+                future.result()
+        except NeedleError as exc:
+            result = _unwritten(result, exc, history)
+        done.append(result)
+    return done
+
+
+def _unwritten(result: RowResult, exc: NeedleError, history: str) -> RowResult:
+    """A planned row whose file could not be written: an error; the earlier file is kept as it was,
+    and so is the history of the plan in it (what the next run rebuilds over)."""
+    error = f"row {result.row}: {exc}"
+    return RowResult(result.row, result.patient_id, "error", error=error, name=result.name, history=history)
+
+
+def prepare(ctx: Context, task: Task) -> tuple[RowResult, bytes | None]:
+    """Plan one row: its summary line and the bytes to write under its name (None: nothing to write).
+    Never raises.
 
     When a row that owns a file name is refused by screening or cannot be read or planned any more,
     a file left under that name by an earlier run is removed: a folder of plans must never hold a
@@ -895,24 +1034,21 @@ def run_task(ctx: Context, task: Task) -> RowResult:
         history = _saved_history(ctx, ctx.out_dir / name)  # a saved plan in the folder: rebuild over it too
     if problem or cells is None:
         result = RowResult(number, readable_id(ctx, cells), "error", error=problem, name=name)
-        return _removed(ctx, result, name, history)
+        return _removed(ctx, result, name, history), None
     if earlier is not None and _digest_of(ctx.out_dir / name) == earlier[1]:
         _, digest, verdict, first, last = earlier
         pid = patient_of(ctx, cells)
         clinic_events = _clinic_events(ctx, pid, history) if ctx.clinic_calendar else b""
-        return RowResult(
+        reused = RowResult(
             number, pid, "planned", verdict, first, last, name, "", name, key, digest, True, history, clinic_events
         )
+        return reused, None
     found = history_of(ctx, history, patient_of(ctx, cells)) if history else None
     result, data, _ = plan_row(ctx, number, cells, found[0] if found is not None else None)
     result = dataclasses.replace(result, name=name, key=key)
     if data is None:
-        return _removed(ctx, result, name, history)
-    try:
-        write_file(ctx.out_dir / name, data)
-    except NeedleError as exc:  # e.g. a full disk: this row failed, the run and its summary go on
-        return RowResult(number, result.patient_id, "error", error=f"row {number}: {exc}", name=name)
-    return dataclasses.replace(result, file=name, digest=hashlib.sha256(data).hexdigest())
+        return _removed(ctx, result, name, history), None
+    return dataclasses.replace(result, file=name, digest=hashlib.sha256(data).hexdigest()), data
 
 
 def _removed(ctx: Context, result: RowResult, name: str, history: str = "") -> RowResult:
@@ -1025,6 +1161,24 @@ def work(task: Task) -> RowResult:
     """run_task in a worker process (the context was set by init_worker)."""
     assert _CTX is not None
     return run_task(_CTX, task)
+
+
+def work_chunk(tasks: list[Task]) -> list[RowResult]:
+    """run_chunk in a worker process (the context was set by init_worker)."""
+    assert _CTX is not None
+    return run_chunk(_CTX, tasks)
+
+
+def chunks(tasks: Iterable[Task], size: int) -> Iterator[list[Task]]:
+    """Tasks in lists of ``size`` (the last one shorter), in order."""
+    chunk: list[Task] = []
+    for task in tasks:
+        chunk.append(task)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def summary_csv_line(result: RowResult) -> str:

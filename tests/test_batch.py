@@ -101,7 +101,7 @@ def test_hostile_ids_stay_inside_the_folder(tmp_path: Path) -> None:
     assert files[HOSTILE.index("a_b")] == "a_b.ics" and files[HOSTILE.index("ok-1")] == "ok-1.ics"
     assert sorted(os.listdir(out)) == sorted([*files, "summary.csv"])  # nothing written elsewhere
     assert not (tmp_path / "x.ics").exists()
-    assert "row 12: patient_id: a patient id must be 1-100 printable characters" in err
+    assert "row 12: patient_id is empty" in err
     assert "row 13: patient_id: a patient id must be 1-100 printable characters" in err
     # Every calendar is a whole, valid file with distinct UIDs across patients.
     uids = [str(e["UID"]) for f in files for e in icalendar.Calendar.from_ical((out / f).read_bytes()).walk("VEVENT")]
@@ -174,8 +174,11 @@ def test_screening_columns(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("header", "message"),
     [
-        ("patient_id,indication,start,colour", "unknown column 'colour'"),
-        ("patient_id,indication,strat", "unknown column 'strat' (did you mean 'start'?)"),
+        ("patient_id,indication,strat", "missing column(s): start (is 'strat' meant to be it?)"),
+        (
+            "Patient ID,Indication,Start,Start Date",
+            "column 'start' appears twice in the header ('Start' and 'Start Date')",
+        ),
         ("patient_id,indication", "missing column(s): start"),
         (
             "patient_id,indication,start,pregnant",
@@ -373,3 +376,40 @@ def test_a_planted_summary_symlink_is_replaced_not_followed(tmp_path: Path) -> N
     assert batch(str(src), "--out-dir", str(out))[0] == 0
     assert victim.read_text() == "keep me"
     assert not (out / "summary.csv").is_symlink() and not (out / "P1.ics").is_symlink()
+
+
+def test_a_practice_system_export(tmp_path: Path) -> None:
+    """Headers as practice systems write them: aliases, any case, and columns needle does not use
+    ignored with one note naming them (with a "did you mean" where one is close)."""
+    src = write_csv(
+        tmp_path / "export.csv",
+        "Patient ID;First Name;Last Name;Indication;Start Date;DOB;Sesions\r\n"
+        "P7;Ann;Lee;fine-lines;2027-01-04;1980-02-03;4\r\n"
+        "P8;Bo;Kim;texture;;1975-05-06;3\r\n",
+    )
+    out = tmp_path / "out"
+    code, _, err = batch(str(src), "--out-dir", str(out), "--format", "json")
+    assert code == 1, err
+    lines = err.splitlines()
+    assert lines[0] == (
+        "needle: note: ignoring 4 columns needle does not use: 'First Name', 'Last Name', 'DOB', "
+        "'Sesions' (did you mean 'sessions'?)"
+    )
+    assert "row 3: start is empty" in lines
+    rows = {r["patient_id"]: r for r in summary(out)}
+    assert rows["P7"]["status"] == "planned" and rows["P7"]["first_session"] == "2027-01-04"
+    plan = json.loads((out / "P7.json").read_text())
+    assert "Ann" not in json.dumps(plan) and "1980" not in json.dumps(plan)  # ignored means never read
+    # Changing an ignored column (a phone number, say) does not plan the patient again.
+    src.write_text(src.read_text().replace("1980-02-03", "1980-02-04"))
+    code, stdout, _ = batch(str(src), "--out-dir", str(out), "--format", "json", "--json")
+    assert json.loads(stdout)["reused"] == 1
+
+
+def test_summary_json_has_nulls_for_what_is_missing(tmp_path: Path) -> None:
+    src = write_csv(tmp_path / "l.csv", "patient_id,indication,start\nP1,texture,2026-12-02\nP2,nope,2026-12-02\n")
+    code, stdout, _ = batch(str(src), "--out-dir", str(tmp_path / "out"), "--format", "json", "--json")
+    assert code == 1
+    ok, bad = json.loads(stdout)["rows"]
+    assert ok["verdict"] is None and ok["error"] is None and ok["row"] == 2 and ok["file"] == "P1.json"
+    assert bad["first_session"] is None and bad["file"] is None and bad["error"].startswith("row 3: ")

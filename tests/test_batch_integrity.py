@@ -4,6 +4,7 @@ CSVs that break mid-file. The folder must always agree with the list and with su
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import hashlib
 import json
 import os
@@ -104,10 +105,7 @@ def test_blank_ids_are_row_errors_not_duplicates(tmp_path: Path) -> None:
     out = tmp_path / "out"
     code, _, err = batch(str(src), "--out-dir", str(out), "--format", "json")
     assert code == 1
-    assert err.splitlines()[:2] == [
-        "row 2: patient_id: a patient id must be 1-100 printable characters",
-        "row 3: patient_id: a patient id must be 1-100 printable characters",
-    ]
+    assert err.splitlines()[:2] == ["row 2: patient_id is empty", "row 3: patient_id is empty"]
     assert "same file" not in err
 
 
@@ -457,3 +455,50 @@ def test_the_reuse_key_hides_patient_data(tmp_path: Path) -> None:
     blob = b"".join(p.read_bytes() for p in data.rglob("*") if p.is_file())
     assert blob and b"Secret Name" not in blob and b"SECRET-ID-7" not in blob
     assert hashlib.sha256(b"SECRET-ID-7").hexdigest().encode() not in blob
+
+
+# ----------------------------------------------------------------- the pipeline's parts
+
+
+def test_the_name_table_is_a_mapping_kept_out_of_memory() -> None:
+    from needlecli.batch import Claims
+    from needlecli.records import temp_stem
+
+    claims = Claims()
+    long = "P" * 80 + ".ics"
+    claims["P1.ics"] = (2, -(2**63))
+    claims[long] = (3, 2**63 - 1)
+    assert "P1.ics" in claims and "P2.ics" not in claims
+    assert claims["P1.ics"] == (2, -(2**63)) and claims[long] == (3, 2**63 - 1)
+    assert sorted(claims) == sorted(["P1.ics", long]) and len(claims) == 2
+    stems = claims.stems()
+    assert temp_stem(long) in stems and "P1.ics" in stems and "P2.ics" not in stems
+    with pytest.raises(KeyError):
+        claims["P2.ics"]
+    claims.close()
+
+
+def test_a_failed_write_in_a_chunk_costs_its_row_only(tmp_path: Path) -> None:
+    """The writer thread's failure comes back as that row's error; the chunk's other files are whole."""
+    from needlecli import batch as core
+    from needlecli.config import Config
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "P2.json").mkdir()  # a folder where P2's file should go: its write fails
+    ctx = core.Context(
+        on=dt.date(2026, 12, 1),
+        fmt="json",
+        out_dir=out,
+        header=["patient_id", "indication", "start"],
+        screening=None,
+        config=Config(path=tmp_path / "none.toml", exists=False),
+    )
+    tasks = [core.Task(n, [f"P{n}", "texture", "2026-12-02"], f"P{n}.json", "") for n in (1, 2, 3)]
+    results = core.run_chunk(ctx, tasks)
+    assert [r.status for r in results] == ["planned", "error", "planned"]
+    assert results[1].error == f"row 2: cannot write {out / 'P2.json'}: it is a folder"
+    for n in (1, 3):
+        assert json.loads((out / f"P{n}.json").read_text())["sessions"]
+        assert stat.S_IMODE(os.stat(out / f"P{n}.json").st_mode) == 0o600
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []

@@ -90,7 +90,12 @@ def batch(
     try:
         header, rows = core.read_rows(stream)
         screening = catalog.load_screening(protocol, cfg.protocols_dir)
-        screened = core.check_header(header, screening.ids)
+        read = core.check_header(header, screening.ids)
+        header, screened = read.columns, read.screened
+        if read.ignored and not json_out:
+            columns = "columns" if len(read.ignored) > 1 else "column"
+            names = ", ".join(read.ignored)
+            print(f"needle: note: ignoring {len(read.ignored)} {columns} needle does not use: {names}", file=sys.stderr)
         if cfg.holidays:  # an unknown country is one error for the run, not one per row
             from needlecli.clinic import public_holidays
 
@@ -273,7 +278,6 @@ def _run(
 
     from needlecli import batch as core
     from needlecli.errors import RecordError
-    from needlecli.records import temp_stem
 
     counts = {"planned": 0, "refused": 0, "error": 0}
     reused = 0
@@ -287,7 +291,7 @@ def _run(
     rows_json = tempfile.TemporaryFile("w+", encoding="utf-8", dir=ctx.out_dir) if json_out else None  # noqa: SIM115
     # The clinic calendar's events, spooled in input order (flat memory), written whole at the end.
     clinic_events = tempfile.TemporaryFile("w+b", dir=ctx.out_dir) if clinic_calendar else None  # noqa: SIM115
-    claimed: dict[str, tuple[int, int]] = {}
+    claimed = core.Claims()
     fingerprint = core.run_fingerprint(ctx) if manifest is not None else ""
     pool = None
     try:
@@ -301,7 +305,8 @@ def _run(
                 import multiprocessing
 
                 pool = multiprocessing.get_context("fork").Pool(n_jobs, core.init_worker, (ctx, os.getpid()))
-                results = pool.imap(core.work, tasks, chunksize=32)
+                # Chunks of rows: each worker's writer thread syncs one file while it plans the next.
+                results = (r for chunk in pool.imap(core.work_chunk, core.chunks(tasks, 32)) for r in chunk)
             task = progress.add_task("plan", total=total) if progress else None
             if progress:
                 progress.start()
@@ -340,7 +345,7 @@ def _run(
         with contextlib.suppress(OSError):
             # What a stopped write left behind: with the folder's lock held any batch temp file is this
             # run's or stale; without it, only those of the names this run gave out.
-            core.remove_temp_files(ctx.out_dir, None if locked else {temp_stem(n) for n in claimed})
+            core.remove_temp_files(ctx.out_dir, None if locked else claimed.stems())
         if isinstance(exc, OSError):  # the summary or the list itself: a full disk, a read-only folder
             where = exc.filename or ctx.out_dir
             raise RecordError(f"batch stopped: {where}: {exc.strerror or exc}; summary.csv was not written") from None
@@ -353,6 +358,7 @@ def _run(
             pool.join()
         with contextlib.suppress(OSError):
             summary_tmp.unlink()
+        claimed.close()
         if clinic_events is not None:
             clinic_events.close()
     if rows_json is not None:
