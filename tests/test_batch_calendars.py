@@ -243,3 +243,48 @@ def test_calcurse_imports_the_clinic_calendar(tmp_path: Path) -> None:
     m = re.search(r"(\d+) apps / (\d+) events / (\d+) todos / (\d+) skipped", r.stdout)
     assert m and tuple(map(int, m.groups())) == (3, 3, 0, 0), r.stdout  # 3 timed sessions, 3 all-day ones
     assert any(line.startswith("01/04/2027 @ 10:30") for line in (home / "apts").read_text().splitlines())
+
+
+def test_khal_updates_instead_of_duplicating_after_a_rerun(tmp_path: Path) -> None:
+    """A real client that files events by UID (khal): importing last run's file and then this run's
+    leaves one event per UID, the sessions at their new dates and time, the dropped one cancelled."""
+    khal = shutil.which("khal")
+    if khal is None:
+        if os.environ.get("CI"):
+            pytest.fail("khal is not installed; .ci/run installs it (apt-get install khal)")
+        pytest.skip("khal not installed (apt-get install khal)")
+    vdir = tmp_path / "vdir"
+    vdir.mkdir()
+    config = tmp_path / "khal.conf"
+    config.write_text(
+        f"[calendars]\n[[clinic]]\npath = {vdir}\ntype = calendar\n"
+        "[locale]\ntimeformat = %H:%M\ndateformat = %Y-%m-%d\nlongdateformat = %Y-%m-%d\n"
+        "datetimeformat = %Y-%m-%d %H:%M\nlongdatetimeformat = %Y-%m-%d %H:%M\n"
+        "local_timezone = Europe/London\ndefault_timezone = Europe/London\n"
+    )
+    env = {**os.environ, "TZ": "Europe/London", "XDG_DATA_HOME": str(tmp_path / "data")}
+
+    def khal_run(*args: str) -> str:
+        r = subprocess.run([khal, "-c", str(config), *args], capture_output=True, text=True, timeout=60, env=env)
+        assert r.returncode == 0, r.stdout + r.stderr
+        return r.stdout
+
+    src, out = tmp_path / "list.csv", tmp_path / "plans"
+    write(src, "P1,fine-lines,2027-01-04,4,10:30,Europe/London")
+    assert batch(src, out, "2026-12-01", "--format", "ics")[0] == 0
+    khal_run("import", "--batch", str(out / "P1.ics"))
+    write(src, "P1,fine-lines,2027-01-11,3,11:00,Europe/London")
+    assert batch(src, out, "2026-12-02", "--format", "ics")[0] == 0
+    khal_run("import", "--batch", str(out / "P1.ics"))
+
+    uids = events(out / "P1.ics")
+    assert len(list(vdir.glob("*.ics"))) == len(uids) == 24  # one event per UID: nothing duplicated
+    listed = khal_run("list", "--day-format", "", "--format", "{start-date} {start-time} {title} [{status}]",
+                      "2027-01-01", "2027-06-01")  # fmt: skip
+    sessions_seen = sorted({line.strip() for line in listed.splitlines() if "Microneedling session" in line})
+    assert sessions_seen == [
+        "2027-01-11 11:00 Microneedling session 1 [CONFIRMED ]",
+        "2027-02-08 11:00 Microneedling session 2 [CONFIRMED ]",
+        "2027-03-08 11:00 Microneedling session 3 [CONFIRMED ]",
+    ]
+    assert "Cancelled [CANCELLED ]" in listed
