@@ -353,11 +353,20 @@ class Context:
         self.catalog = catalog
 
     def protocol(self, name: str) -> TreatmentProtocol:
+        """The treatment protocol an indication cell names, in any case or spacing (`Acne Scars`)."""
         if name not in self._protocols:
+            from needlecli import choices
+
             protocols_dir = self.config.protocols_dir
-            if name not in self.catalog.INDICATIONS and name not in self.catalog.names(protocols_dir):
-                raise UsageError(f"unknown indication {name!r} (use one of {', '.join(self.catalog.INDICATIONS)})")
-            self._protocols[name] = self.catalog.load_treatment(name, protocols_dir)
+            options = dict.fromkeys([*self.catalog.INDICATIONS, *self.catalog.names(protocols_dir)])
+            found = choices.find(name, options)
+            if found is None:
+                hint = choices.suggestion(name, options)
+                raise UsageError(
+                    f"unknown indication {name!r} (use one of {', '.join(self.catalog.INDICATIONS)})"
+                    + (f"; did you mean {hint!r}?" if hint else "")
+                )
+            self._protocols[name] = self.catalog.load_treatment(found, protocols_dir)
         return self._protocols[name]
 
 
@@ -407,8 +416,9 @@ def _plan(
     if ctx.include_name and row.get("name") and not row["name"].isprintable():
         raise UsageError("name: must be one line of printable text")
     protocol = ctx.protocol(row["indication"])
+    order = ctx.config.date_order
     try:
-        start = parse_date(row["start"])
+        start = parse_date(row["start"], order)
     except BadAnswer as exc:
         raise UsageError(f"start: {row['start']!r} is {exc}") from None
     flags = planning.PlanFlags(
@@ -424,7 +434,7 @@ def _plan(
         answers = {}
         for q in ctx.screening.questions:
             try:
-                answers[q.id] = parse_text(q, row[q.id])
+                answers[q.id] = parse_text(q, row[q.id], order)
             except BadAnswer as exc:
                 raise UsageError(f"{q.id}: {exc}") from None
         terms = planning.screen_answers(ctx.screening, answers, ctx.on)

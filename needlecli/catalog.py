@@ -7,7 +7,6 @@ key path, e.g. ``sessions.max: must be >= sessions.min (3)``.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import os
 from collections.abc import Mapping
@@ -15,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, cast
 
-from needlecli import documents
+from needlecli import choices, documents
 from needlecli.errors import ProtocolError
 from needlecli.model import (
     CATEGORIES,
@@ -91,19 +90,24 @@ def _looks_like_path(ref: str) -> bool:
 
 def locate(ref: str, protocols_dir: Path | None = None) -> str:
     """Where a protocol reference points: the path itself for a path; for a name, the clinic's
-    ``protocols_dir/NAME.toml`` (as an absolute path) if there is one, else ``bundled:NAME``."""
+    ``protocols_dir/NAME.toml`` (as an absolute path) if there is one, else ``bundled:NAME``.
+    A name may differ in case and spacing (``Acne Scars``, ``acne_scars``: `needlecli.choices`)."""
     if _looks_like_path(ref):
         return ref
     if protocols_dir is not None:
         own = protocols_dir / f"{ref}.toml"
         if os.path.lexists(own):
             return os.path.abspath(own)
+        own_name = choices.find(ref, clinic_names(protocols_dir))  # "Acne Scars" names acne-scars
+        if own_name is not None:
+            return os.path.abspath(protocols_dir / f"{own_name}.toml")
     known = bundled_names()
-    if ref in known:
-        return f"bundled:{ref}"
+    name = choices.find(ref, known)
+    if name is not None:
+        return f"bundled:{name}"
     everything = names(protocols_dir)
-    hint = difflib.get_close_matches(ref, everything, n=1)
-    extra = f"did you mean '{hint[0]}'? " if hint else ""
+    hint = choices.suggestion(ref, everything)
+    extra = f"did you mean '{hint}'? " if hint else ""
     mine = clinic_names(protocols_dir)
     where = f"bundled: {', '.join(known)}" + (f"; in {protocols_dir}: {', '.join(mine)}" if mine else "")
     raise ProtocolError(ref, [f"unknown protocol ({extra}{where}; or give a path to a .toml file)"])
@@ -113,7 +117,7 @@ def read_source(ref: str, protocols_dir: Path | None = None) -> tuple[bytes, str
     """Return (file bytes, origin) for a protocol name (the clinic's folder first) or a file path."""
     origin = locate(ref, protocols_dir)
     if origin.startswith("bundled:"):
-        return resources.files(_PACKAGE).joinpath(f"{ref}.toml").read_bytes(), origin
+        return resources.files(_PACKAGE).joinpath(f"{ref_of(origin)}.toml").read_bytes(), origin
     return read_file(Path(origin))
 
 

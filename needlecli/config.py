@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -71,8 +72,10 @@ closed = []
 # session_time = "10:00"
 session_minutes = 60
 
-# How dates in patient lists (batch CSV files) are written when they are not ISO:
-# "ISO" (2026-12-01), "DMY" (01/12/2026 is 1 December) or "MDY" (12/01/2026 is 1 December).
+# How dates written with numbers only are read, in patient lists (batch CSV files), date flags
+# (--start, --on ...) and the interview: "ISO" (2026-12-01; 01/12/2026 is refused as ambiguous),
+# "DMY" (01/12/2026 is 1 December) or "MDY" (12/01/2026 is 1 December). ISO dates and dates with
+# a month name (1 Dec 2026) are read the same way in every order.
 date_order = "ISO"
 
 # The deepest your device goes, in mm (more than 0, at most 3.0): every zone is capped at it.
@@ -84,7 +87,9 @@ date_order = "ISO"
 # protocols_dir = "protocols"
 
 # A secret that keys calendar UIDs, so a calendar file cannot be traced back to a
-# patient id by guessing. Keep it, and keep it private: changing it changes every UID.
+# patient id by guessing. Keep it, and keep it private: changing it changes every UID, and
+# calendars already sent then duplicate on re-import. `needle config init --force` keeps it;
+# only `--new-uid-key` replaces it.
 uid_key = "{uid_key}"
 """
 
@@ -305,3 +310,140 @@ def describe(config: Config) -> list[tuple[str, str, str]]:
         return str(val)
 
     return [(key, show(key), config.sources.get(key, "default")) for key in KEYS]
+
+
+def json_document(config: Config) -> dict[str, Any]:
+    """`needle config show --json`: every key's effective value as JSON types (null when unset,
+    numbers as numbers, closed dates as ISO strings; the uid_key never shown) and its source."""
+    from needlecli.clinic import format_weekdays
+
+    def value(key: str) -> object:
+        val = getattr(config, key)
+        if val is None:
+            return None
+        if key == "uid_key":
+            return "(set; not shown)"
+        if key == "days":
+            return format_weekdays(val)
+        if key == "closed":
+            return [d.isoformat() for d in sorted(val)]
+        if key == "session_time":
+            return f"{val:%H:%M}"
+        if key == "protocols_dir":
+            return str(val)
+        return val  # str, int (session_minutes) or float (device_max_depth_mm)
+
+    return {
+        "path": str(config.path),
+        "exists": config.exists,
+        "values": {key: {"value": value(key), "source": config.sources.get(key, "default")} for key in KEYS},
+    }
+
+
+@dataclass(frozen=True)
+class Written:
+    """What `needle config init` did: lines for stdout, and warnings and notes for stderr."""
+
+    said: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
+
+
+def backup_path(path: Path) -> Path:
+    """Where `config init --force` keeps the file it replaces: ``config.toml.bak`` beside it."""
+    return path.with_name(path.name + ".bak")
+
+
+def init_config(path: Path, force: bool = False, new_uid_key: bool = False) -> Written:
+    """Write the commented starter config to ``path`` (atomic, mode 0600).
+
+    Over an existing file only with ``force``, and then the values the clinic set are kept
+    (written into the new starter, whose comments describe every current key) and so is the
+    uid_key; the old file is kept beside it as ``config.toml.bak`` (mode 0600). A new uid_key only
+    with ``new_uid_key``, with a warning: calendars already sent would duplicate on re-import.
+    A new file gets the key already in use (the one in the data folder, created if there is none),
+    so writing a config never changes a calendar id.
+    """
+    import secrets
+
+    from needlecli import keys
+    from needlecli.records import name_problem, write_atomic
+
+    try:
+        exists = path.exists()
+        if exists and not force:
+            raise UsageError(f"{path} already exists (use --force to rewrite it, keeping its values and uid_key)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        problem = name_problem(path)
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename not in (None, str(path)) else ""
+        raise UsageError(f"cannot write the config {path}{where}: {exc.strerror or exc}") from None
+    except ValueError:  # a NUL byte in $NEEDLE_CONFIG
+        raise UsageError(f"cannot write the config {path!r}: not a usable file name") from None
+    if problem:
+        raise UsageError(f"cannot write the config {path}: {problem}")
+
+    backup = backup_path(path)
+    old_bytes = b""
+    clinic: Mapping[str, Any] = {}
+    dropped: list[str] = []
+    if exists:
+        try:
+            old_bytes = documents.read_bytes(path, "a config file")
+            raw = documents.parse_toml(old_bytes)
+        except documents.DocumentError as exc:
+            if not new_uid_key:
+                raise UsageError(
+                    f"config {path}: {exc}; --force keeps its values and uid_key, so fix it first "
+                    "(or add --new-uid-key to start again from the starter file)"
+                ) from None
+            raw = {}
+        table = raw.get("clinic")
+        clinic = table if isinstance(table, Mapping) else {}
+        dropped = [k for k in raw if k != "clinic"] + [f"clinic.{k}" for k in clinic if k not in KEYS]
+
+    old_key = clinic.get("uid_key")
+    kept_key = old_key.strip() if isinstance(old_key, str) and len(old_key.strip()) >= 16 else None
+    warnings: list[str] = []
+    if new_uid_key:
+        key = secrets.token_hex(16)
+        where = f"in {backup}" if kept_key else f"in {keys.data_dir() / keys.FILE}"
+        warnings.append(
+            "needle: warning: a new uid_key: calendars already sent will duplicate on re-import "
+            f"(their events do not update any more); the old key stays {where}"
+        )
+    else:
+        key = kept_key or keys.uid_key(Config(path=path, exists=False), announce=False)
+
+    text = STARTER.replace("{uid_key}", key)
+    kept: list[str] = []
+    for name in KEYS:
+        if name == "uid_key" or name not in clinic:
+            continue
+        line = _toml_line(name, clinic[name])
+        if line is None:
+            dropped.append(f"clinic.{name}")
+            continue
+        escaped = line.replace("\\", "\\\\")  # a replacement string: backslashes are literal
+        text = re.sub(rf"^(# )?{name} = .*$", escaped, text, count=1, flags=re.MULTILINE)
+        kept.append(name)
+    if exists:
+        write_atomic(backup, old_bytes, mode=0o600)
+    write_atomic(path, text.encode("utf-8"), mode=0o600)
+    if not exists:
+        return Written((f"wrote {path}",), tuple(warnings))
+    what = f"kept {', '.join(kept)}" if kept else "no values to keep"
+    what += "; a new uid_key" if new_uid_key else "; kept the uid_key"
+    if dropped:
+        warnings.append(f"needle: left out {', '.join(dropped)} (not config keys; they stay in {backup})")
+    return Written((f"wrote {path} ({what}); the old file is {backup}",), tuple(warnings))
+
+
+def _toml_line(key: str, value: object) -> str | None:
+    """``key = value`` as TOML for a value a clinic set, or None for a value that is no setting
+    (a table): dates, lists of dates, strings and numbers are written back as they were."""
+    import tomli_w
+
+    simple = (str, int, float, bool, dt.date)
+    if not (isinstance(value, simple) or (isinstance(value, list) and all(isinstance(v, simple) for v in value))):
+        return None
+    return tomli_w.dumps({key: value}).rstrip("\n")

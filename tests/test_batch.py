@@ -413,3 +413,25 @@ def test_summary_json_has_nulls_for_what_is_missing(tmp_path: Path) -> None:
     ok, bad = json.loads(stdout)["rows"]
     assert ok["verdict"] is None and ok["error"] is None and ok["row"] == 2 and ok["file"] == "P1.json"
     assert bad["first_session"] is None and bad["file"] is None and bad["error"].startswith("row 3: ")
+
+
+def test_dates_in_the_clinic_order_and_indications_in_any_case(tmp_path: Path) -> None:
+    """The CSV reads dates in the config's date_order (as the interview and the flags do), and
+    indications and --format in any case or spacing."""
+    config = tmp_path / "config.toml"
+    config.write_text('[clinic]\ndate_order = "DMY"\n')
+    src = write_csv(
+        tmp_path / "l.csv",
+        "Patient ID;Indication;Start Date\nP1;Acne Scars;01/12/2026\nP2;FINE_LINES;3 Dec 2026\n"
+        "P3;texture;12/31/2026\nP4;acne scar;2026-12-01\n",
+    )
+    out = tmp_path / "out"
+    code, _, err = run("batch", str(src), "--out-dir", str(out), "--format", "JSON", "--on", "01/12/2026",
+                       env={"NEEDLE_CONFIG": str(config)})  # fmt: skip
+    assert code == 1, err
+    rows = {r["patient_id"]: r for r in summary(out)}
+    assert rows["P1"]["first_session"] == "2026-12-01"  # 1 December under DMY
+    assert rows["P2"]["first_session"] == "2026-12-03"
+    assert rows["P3"]["error"] == "row 4: start: '12/31/2026' is not a real calendar date"
+    assert rows["P4"]["error"].endswith("did you mean 'acne-scars'?")
+    assert json.loads((out / "P1.json").read_text())["indication"] == "acne-scars"

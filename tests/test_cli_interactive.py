@@ -856,3 +856,85 @@ def test_yes_at_the_gate_then_enter_asks_for_the_date_again(screen, tmp_path):
     run.child.sendline("2026-08-31")
     run.answer(SUMMARY_PROMPT, "")
     assert run.finish() == 3
+
+
+# ------------------------------------------------------------------ dates in the clinic's order
+
+
+def test_dates_in_the_clinic_order_are_read_and_echoed(screen, tmp_path, no_user_config):
+    no_user_config.write_text('[clinic]\ndate_order = "DMY"\n', encoding="utf-8")
+    out = tmp_path / "rec.toml"
+    given = all_no_except("isotretinoin_last_dose", *PROCEDURES)
+    run = screen("--answers", str(write_answers(tmp_path / "p.toml", given)), "--out", str(out))
+    run.answer(prompt_of("isotretinoin_last_dose"), "y")
+    # The prompts say the clinic's order, and the date understood is echoed in words.
+    run.answer(f"{QUESTIONS['isotretinoin_last_dose'].prompt} (DD/MM/YYYY): ", "31/08/2026")
+    echoed = run.answer(prompt_of("recent_procedures"), "y")
+    assert "→ Mon 31 Aug 2026" in echoed
+    run.answer(f"{QUESTIONS[PROCEDURES[0]].prompt} (DD/MM/YYYY, or 'none'): ", "none")
+    run.answer(f"{QUESTIONS['filler_last_date'].prompt} (DD/MM/YYYY, or 'none'): ", "20 Nov 2026")
+    echoed = run.answer(f"{QUESTIONS[PROCEDURES[2]].prompt} (DD/MM/YYYY, or 'none'): ", "none")
+    assert "→ Fri 20 Nov 2026" in echoed
+    for qid in PROCEDURES[3:]:
+        run.answer(f"{QUESTIONS[qid].prompt} (DD/MM/YYYY, or 'none'): ", "none")
+    summary = run.answer(SUMMARY_PROMPT, "")
+    assert re.search(row("isotretinoin_last_dose", "2026-08-31"), summary)
+    assert run.finish() == 3
+    assert "Earliest date: 2027-02-28" in run.verdict  # 31 August + 6 months, not 8 March
+    answers = tomllib.loads(out.read_text(encoding="utf-8"))["answers"]
+    assert answers["isotretinoin_last_dose"] == dt.date(2026, 8, 31)
+    assert answers["filler_last_date"] == dt.date(2026, 11, 20)
+    assert "Note:" not in run.transcript  # both dates lie inside what their gates asked about
+
+
+def test_an_ambiguous_date_is_asked_again_without_an_order(screen, tmp_path):
+    answers = write_answers(tmp_path / "p.toml", all_no_except("isotretinoin_last_dose"))
+    run = screen("--answers", str(answers))
+    run.answer(prompt_of("isotretinoin_last_dose"), "y")
+    run.answer(date_prompt_of("isotretinoin_last_dose"), "03/05/2026")
+    refused = run.answer(date_prompt_of("isotretinoin_last_dose"), "3 May 2026")
+    assert "Ambiguous (day and month as numbers need date_order DMY or MDY in the clinic config)" in refused
+    echoed = run.answer(SUMMARY_PROMPT, "")
+    assert "→ Sun 3 May 2026" in echoed
+    assert run.finish() == 0  # past the 6-month deferral, within the 12-month caution
+    assert "Isotretinoin within 12 months" in run.verdict
+
+
+def test_a_date_outside_its_gate_is_kept_with_a_warning(screen, tmp_path):
+    out = tmp_path / "rec.toml"
+    run = screen("--out", str(out))
+    run.respond(
+        {
+            "isotretinoin_last_dose": "y",
+            "isotretinoin_last_dose.date": "2024-08-31",  # "in the last 12 months?" yes, then two years ago
+            "recent_procedures": "y",
+            "filler_last_date": "2026-09-01",  # past its own 4 weeks, inside the gate's 6 months: fine
+            "surgery_last_date": "2026-01-10",  # "in the last 6 months?" yes, then 11 months ago
+        }
+    )
+    asking = run.transcript
+    assert (
+        "Note: Sat 31 Aug 2024 is 12 months or more before the evaluation date, but the question was about the "
+        "last 12 months. Check the year; the date is kept (you can change it at the review)."
+    ) in asking
+    assert (
+        "Note: Sat 10 Jan 2026 is 6 months or more before the evaluation date, but the question was about the "
+        "last 6 months." in asking
+    )
+    assert asking.count("Note:") == 2
+    summary = run.reply("")
+    assert re.search(row("isotretinoin_last_dose", "2024-08-31"), summary)  # warned, not refused
+    assert run.finish() == 0
+    answers = tomllib.loads(out.read_text(encoding="utf-8"))["answers"]
+    assert answers["isotretinoin_last_dose"] == dt.date(2024, 8, 31)
+    assert answers["surgery_last_date"] == dt.date(2026, 1, 10)
+
+
+def test_an_ever_gate_never_warns(screen, tmp_path):
+    answers = write_answers(tmp_path / "p.toml", all_no_except("radiation_last_date"))
+    run = screen("--answers", str(answers))
+    run.answer(prompt_of("radiation_last_date"), "y")
+    run.answer(date_prompt_of("radiation_last_date"), "1990-06-15")  # "ever had radiation therapy?": any date fits
+    echoed = run.answer(SUMMARY_PROMPT, "")
+    assert "→ Fri 15 Jun 1990" in echoed and "Note:" not in echoed
+    assert run.finish() == 0

@@ -92,7 +92,17 @@ def test_out_to_missing_folder_fails_before_anything(tmp_path: Path) -> None:
         (
             '{"isotretinoin_last_dose": "31/08/2026"}',
             ".json",
-            "isotretinoin_last_dose: not a date; use YYYY-MM-DD",
+            "isotretinoin_last_dose: ambiguous (day and month as numbers need date_order DMY or MDY",
+        ),
+        (
+            '{"isotretinoin_last_dose": "August 2026"}',
+            ".json",
+            "isotretinoin_last_dose: not a full date; give the day, the month and the year",
+        ),
+        (
+            '{"isotretinoin_last_dose": "31/08/26"}',
+            ".json",
+            "isotretinoin_last_dose: a date with a two-digit year; write the year in full",
         ),
         (
             '{"isotretinoin_last_dose": true}',

@@ -3,9 +3,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import os
+import stat
 import tomllib
 from pathlib import Path
 
+import pytest
+
+from needlecli.config import Written, backup_path, init_config, json_document, load_config
+from needlecli.errors import UsageError
 from tests.harness import run
 from tests.plan_helpers import ON
 
@@ -27,3 +35,155 @@ def test_config_init(no_user_config: Path) -> None:
     assert code == 2 and "already exists" in err
     assert run("config", "init", "--force")[0] == 0
     assert run("config", "show")[0] == 0
+
+
+# ------------------------------------------------------------------ config show --json: JSON types
+
+
+def test_json_document_uses_null_and_numbers(no_user_config: Path) -> None:
+    no_user_config.write_text(
+        '[clinic]\nname = "Harbour"\nsession_minutes = 45\ndevice_max_depth_mm = 2.5\n'
+        'closed = ["2026-12-24", 2026-12-23]\ndays = "mon,wed"\nsession_time = "09:30"\n'
+    )
+    doc = json.loads(json.dumps(json_document(load_config())))
+    values = {k: v["value"] for k, v in doc["values"].items()}
+    assert values == {
+        "name": "Harbour",
+        "phone": None,
+        "address": None,
+        "clinician": None,
+        "days": "mon,wed",
+        "closed": ["2026-12-23", "2026-12-24"],
+        "holidays": None,
+        "time_zone": None,
+        "session_time": "09:30",
+        "session_minutes": 45,
+        "date_order": "ISO",
+        "device_max_depth_mm": 2.5,
+        "protocols_dir": None,
+        "uid_key": None,
+    }
+    assert doc["values"]["name"]["source"] == str(no_user_config)
+    assert doc["values"]["phone"]["source"] == "default"
+    assert (doc["path"], doc["exists"]) == (str(no_user_config), True)
+
+
+def test_json_document_without_a_file(no_user_config: Path) -> None:
+    doc = json_document(load_config())
+    assert doc["exists"] is False
+    assert doc["values"]["session_minutes"] == {"value": 60, "source": "default"}
+    assert doc["values"]["name"] == {"value": None, "source": "default"}
+    assert doc["values"]["closed"] == {"value": [], "source": "default"}
+
+
+def test_a_set_uid_key_is_never_shown(no_user_config: Path) -> None:
+    no_user_config.write_text('[clinic]\nuid_key = "0123456789abcdef-secret"\n')
+    doc = json_document(load_config())
+    assert doc["values"]["uid_key"]["value"] == "(set; not shown)"
+    assert "secret" not in json.dumps(doc)
+
+
+# ------------------------------------------------------------------ config init: keeps what a clinic set
+
+DATA_KEY = "test-uid-key-0123456789abcdef"  # tests/conftest.py's key in the data folder
+
+CLINIC = """\
+# our own notes
+[clinic]
+name = "Harbour Skin Clinic"
+phone = "+44 20 7946 0000"
+holidays = "GB-SCT"
+closed = [2026-12-24, "2026-12-31"]
+session_minutes = 45
+date_order = "DMY"
+device_max_depth_mm = 2.5
+uid_key = "clinic-key-0123456789abcdef"
+"""
+
+
+def test_init_writes_the_key_already_in_use(no_user_config: Path) -> None:
+    written = init_config(no_user_config)
+    assert written == Written((f"wrote {no_user_config}",))
+    cfg = load_config()
+    assert cfg.uid_key == DATA_KEY  # calendars already made with the data folder's key keep their ids
+    assert stat.S_IMODE(os.stat(no_user_config).st_mode) == 0o600
+    assert not backup_path(no_user_config).exists()
+
+
+def test_init_without_force_refuses(no_user_config: Path) -> None:
+    no_user_config.write_text(CLINIC)
+    with pytest.raises(UsageError) as info:
+        init_config(no_user_config)
+    assert str(info.value) == (
+        f"{no_user_config} already exists (use --force to rewrite it, keeping its values and uid_key)"
+    )
+    assert no_user_config.read_text() == CLINIC
+
+
+def test_init_force_keeps_the_values_and_the_key_and_backs_up(no_user_config: Path) -> None:
+    no_user_config.write_text(CLINIC)
+    before = load_config()
+    written = init_config(no_user_config, force=True)
+    bak = no_user_config.with_name("config.toml.bak")
+    assert written.said == (
+        f"wrote {no_user_config} (kept name, phone, closed, holidays, session_minutes, date_order, "
+        f"device_max_depth_mm; kept the uid_key); the old file is {bak}",
+    )
+    assert written.warnings == ()
+    after = load_config()
+    for key in ("name", "phone", "holidays", "closed", "session_minutes", "date_order", "device_max_depth_mm"):
+        assert getattr(after, key) == getattr(before, key), key
+    assert after.uid_key == "clinic-key-0123456789abcdef"
+    assert after.closed == {dt.date(2026, 12, 24), dt.date(2026, 12, 31)}
+    text = no_user_config.read_text()
+    assert "# Open weekdays: mon-fri" in text  # the starter's comments, for every key
+    assert bak.read_text() == CLINIC  # the old file, byte for byte, private
+    assert stat.S_IMODE(os.stat(bak).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(no_user_config).st_mode) == 0o600
+    # Again: the same values; the backup is the file just replaced.
+    init_config(no_user_config, force=True)
+    assert load_config().uid_key == "clinic-key-0123456789abcdef"
+    assert bak.read_text() == text
+
+
+def test_a_new_key_only_when_asked_with_a_warning(no_user_config: Path) -> None:
+    no_user_config.write_text(CLINIC)
+    written = init_config(no_user_config, force=True, new_uid_key=True)
+    bak = backup_path(no_user_config)
+    assert written.warnings == (
+        "needle: warning: a new uid_key: calendars already sent will duplicate on re-import "
+        f"(their events do not update any more); the old key stays in {bak}",
+    )
+    assert written.said[0].endswith(f"; a new uid_key); the old file is {bak}")
+    key = load_config().uid_key
+    assert key is not None and len(key) == 32 and key not in (DATA_KEY, "clinic-key-0123456789abcdef")
+    assert load_config().name == "Harbour Skin Clinic"
+    assert 'uid_key = "clinic-key-0123456789abcdef"' in bak.read_text()
+
+
+def test_a_broken_file_is_kept_unless_starting_again(no_user_config: Path) -> None:
+    no_user_config.write_text('[clinic]\nname = "unterminated\n')
+    with pytest.raises(UsageError, match="--force keeps its values and uid_key, so fix it first"):
+        init_config(no_user_config, force=True)
+    assert no_user_config.read_text() == '[clinic]\nname = "unterminated\n'
+    assert not backup_path(no_user_config).exists()
+    written = init_config(no_user_config, force=True, new_uid_key=True)
+    assert backup_path(no_user_config).read_text() == '[clinic]\nname = "unterminated\n'
+    assert written.said[0].startswith(f"wrote {no_user_config} (no values to keep; a new uid_key)")
+    assert load_config().name is None
+
+
+def test_keys_that_are_no_settings_are_left_out_and_said(no_user_config: Path) -> None:
+    no_user_config.write_text('top = 1\n[clinic]\nname = "A"\nsesion_minutes = 5\nphone = {x = 1}\n')
+    written = init_config(no_user_config, force=True)
+    bak = backup_path(no_user_config)
+    assert written.warnings == (
+        f"needle: left out top, clinic.sesion_minutes, clinic.phone (not config keys; they stay in {bak})",
+    )
+    cfg = load_config()
+    assert (cfg.name, cfg.phone, cfg.session_minutes) == ("A", None, 60)
+
+
+def test_config_show_text_still_says_not_set(no_user_config: Path) -> None:
+    code, out, _ = run("config", "show")
+    assert code == 0 and "(not set)" in out

@@ -383,3 +383,14 @@ def test_protocol_files_are_complete() -> None:
         "neurotoxin_last_date", "filler_last_date", "peel_last_date", "laser_last_date", "surgery_last_date"
     }  # fmt: skip
     assert all(q.help for q in SCREENING.questions)
+
+
+def test_the_readme_shows_the_example_answers_an_installed_user_cannot_find() -> None:
+    """examples/ is not in the wheel: the README shows eligible.toml inline, and it must stay the same."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    block = readme.split("save this as `answers.toml`", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    assert tomllib.loads(block) == tomllib.loads((root / "examples" / "eligible.toml").read_text())

@@ -139,8 +139,9 @@ def test_include_name_adds_the_name() -> None:
         "Jane Doe",
     ).decode()
     assert "For: Jane Doe" in md
+    # --name implies --include-name
     r = run("aftercare", "--session-date", "2026-12-01", "--indication", "fine-lines", "--name", "Jane Doe")
-    assert r.exit_code == 2 and "--name is used only with --include-name" in r.stderr
+    assert r.exit_code == 0 and "For: Jane Doe" in r.stdout
 
 
 def test_ics_without_a_patient_gets_a_random_plan_id_kept_in_the_saved_plan(tmp_path: Path) -> None:

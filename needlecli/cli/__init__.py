@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 from typer.core import TyperGroup
@@ -42,6 +42,15 @@ class NeedleGroup(TyperGroup):
     exit 70; `--debug` or NEEDLE_DEBUG=1 shows the traceback instead.
     """
 
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        """Parsing the top level (`needle --bogus`): a mistake is one line, as everywhere."""
+        from typer._click.exceptions import ClickException
+
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except ClickException as exc:
+            fail_usage(exc)
+
     def invoke(self, ctx: Any) -> Any:
         from typer._click.exceptions import ClickException
 
@@ -50,8 +59,10 @@ class NeedleGroup(TyperGroup):
         try:
             with sigterm_as_interrupt():
                 return super().invoke(ctx)
-        except (typer.Exit, typer.Abort, ClickException):
+        except (typer.Exit, typer.Abort):
             raise
+        except ClickException as exc:  # a mistyped option, a missing value, a bad number, an unknown command
+            fail_usage(exc)
         except NeedleError as exc:
             if debugging():
                 raise
@@ -84,6 +95,78 @@ class NeedleGroup(TyperGroup):
             raise typer.Exit(InternalError.exit_code) from None
 
 
+def fail_usage(exc: Exception) -> NoReturn:
+    """Say what click found wrong with the command line in needle's one line, and exit 2.
+
+    A group typed without its command (`needle config`) still shows its help, as click does.
+    """
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError
+    from typer._click.exceptions import UsageError as ClickUsageError
+
+    if isinstance(exc, NoArgsIsHelpError) or not isinstance(exc, ClickException):
+        raise exc
+    say(f"needle: error: {one_line(usage_message(exc))}")
+    raise typer.Exit(UsageError.exit_code if isinstance(exc, ClickUsageError) else exc.exit_code)
+
+
+def usage_message(exc: Exception) -> str:
+    """click's error, as needle words its own: ``no such option --strat (did you mean --start?)``,
+    ``--start: needs a value``, ``--sessions: 'x' is not a whole number``,
+    ``no such command 'scren' (did you mean 'screen'?)``."""
+    import difflib
+    import re
+
+    from typer._click.exceptions import BadOptionUsage, BadParameter, ClickException, MissingParameter, NoSuchOption
+
+    ctx = getattr(exc, "ctx", None)
+    path = " ".join(["needle", *ctx.command_path.split()[1:]]) if ctx is not None else "needle"
+    see = f" (see {path} --help)"
+    if isinstance(exc, NoSuchOption):
+        name = exc.option_name
+        known: list[str] = []
+        if ctx is not None:
+            known = [o for p in ctx.command.get_params(ctx) for o in (*p.opts, *p.secondary_opts) if o.startswith("-")]
+        same = [o for o in known if o.casefold() == name.casefold()]
+        close = same or difflib.get_close_matches(name, list(exc.possibilities or known), n=1, cutoff=0.6)
+        return f"no such option {name}" + (f" (did you mean {close[0]}?)" if close else see)
+    if isinstance(exc, BadOptionUsage):
+        text = exc.message
+        if "requires an argument" in text:
+            return f"{exc.option_name}: needs a value"
+        if "does not take a value" in text:
+            return f"{exc.option_name}: takes no value"
+        return f"{exc.option_name}: {_plain(text)}"
+    if isinstance(exc, MissingParameter):
+        param = exc.param
+        if param is not None and getattr(param, "param_type_name", "") == "option":
+            return f"{_flag(param)}: needs a value"
+        what = (param.human_readable_name if param is not None else "an argument").strip("{}").upper()
+        return f"missing {what}{see}"
+    if isinstance(exc, BadParameter):
+        text = _plain(exc.message)
+        text = re.sub(r"is not a valid (int|integer)$", "is not a whole number", text)
+        text = re.sub(r"is not a valid float$", "is not a number", text)
+        where = _flag(exc.param) if exc.param is not None else "value"
+        return f"{where}: {text}"
+    if isinstance(exc, ClickException):
+        text = re.sub(r"\. Did you mean (.+)\?$", r" (did you mean \1?)", exc.format_message())
+        plain = _plain(text)
+        return plain + ("" if "did you mean" in plain else see)
+    return str(exc)
+
+
+def _flag(param: Any) -> str:
+    """An option's longest name (``--sessions`` for ``-n/--sessions``), or an argument's name."""
+    opts = [o for o in getattr(param, "opts", ()) if o.startswith("-")]
+    return max(opts, key=len) if opts else str(param.human_readable_name).strip("{}").upper()
+
+
+def _plain(text: str) -> str:
+    """click's sentence as a clause: lower-case first letter, no full stop."""
+    text = text.strip().rstrip(".")
+    return text[:1].lower() + text[1:]
+
+
 def say(line: str) -> None:
     """One line on stderr; if stderr itself is gone (a closed terminal), nothing."""
     with contextlib.suppress(OSError, ValueError):
@@ -101,7 +184,7 @@ app = typer.Typer(
     cls=NeedleGroup,
     help=HELP,
     rich_markup_mode=None,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (typer's own; see README "Shell completion")
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     pretty_exceptions_show_locals=False,
@@ -118,7 +201,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: bool = typer.Option(
-        False, "--version", help="Show the version and exit.", callback=_version, is_eager=True
+        False, "--version", "-V", help="Show the version and exit.", callback=_version, is_eager=True
     ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks (also NEEDLE_DEBUG=1), for bug reports."),
 ) -> None:

@@ -8,14 +8,16 @@ from pathlib import Path
 import typer
 
 from needlecli import export
+from needlecli.cli.common import complete_formats, complete_treatments
 from needlecli.errors import UsageError
 
 HELP = """Export the aftercare checklist for one session (--session-date with
 --indication) or for every session of a saved plan (--plan), as a Markdown
-task list grouped by day (--format md) or a calendar file (--format ics).
+task list grouped by day (--format md), a printable handout (--format html) or
+a calendar file (--format ics); --out takes the format from its extension.
 
 The content comes from the protocol. Exports carry no diagnosis, finding or
-name; --include-name --name NAME adds the name for the patient's own copy.
+name; --name NAME adds the name for the patient's own copy.
 The clinic's name and phone (from `needle config`) go under the warning signs.
 """
 
@@ -23,7 +25,7 @@ EPILOG = """\b
 Examples:
   needle aftercare --session-date 2026-12-01 --indication fine-lines
   needle aftercare --session-date 2026-12-01 --indication fine-lines --format md --out aftercare.md
-  needle aftercare --plan p42-plan.toml --format md --out p42-aftercare.md
+  needle aftercare --plan p42-plan.toml --out p42-aftercare.html
   needle aftercare --plan p42-plan.toml --format ics --out p42.ics
   needle aftercare --session-date 2026-12-01 --indication acne-scars --patient P-0042 \\
       --time 10:30 --tz Europe/London --format ics --out session.ics
@@ -31,32 +33,48 @@ Examples:
 
 
 def aftercare(
-    session_date: str | None = typer.Option(None, "--session-date", help="The session's date, YYYY-MM-DD."),
-    indication: str | None = typer.Option(None, "--indication", "-i", help="With --session-date: the protocol."),
+    session_date: str | None = typer.Option(
+        None, "--session-date", help="The session's date: 2026-12-01, 1 Dec 2026, or per date_order."
+    ),
+    indication: str | None = typer.Option(
+        None, "--indication", "-i", help="With --session-date: the protocol.", autocompletion=complete_treatments
+    ),
     plan_file: Path | None = typer.Option(None, "--plan", help="A saved plan (from `needle plan --format toml`)."),
-    fmt: str = typer.Option("md", "--format", "-f", help=export.help_text("aftercare") + "."),
+    fmt: str | None = typer.Option(
+        None,
+        "--format",
+        "-f",
+        help=export.help_text("aftercare") + ".  [default: from --out's extension, else md]",
+        show_default=False,
+        autocompletion=complete_formats("aftercare"),
+    ),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write to this file (atomic, mode 0600)."),
     patient: str | None = typer.Option(None, "--patient", "-p", help="Patient id (calendar ids; never shown)."),
     time: str | None = typer.Option(None, "--time", help="With --session-date: session start HH:MM."),
     tz: str | None = typer.Option(None, "--tz", help="With --time: IANA time zone."),
-    name: str | None = typer.Option(None, "--name", help="Patient's name, used only with --include-name."),
-    include_name: bool = typer.Option(False, "--include-name", help="Show --name in the export."),
+    name: str | None = typer.Option(None, "--name", help="Patient's name, shown in the export (a patient's own copy)."),
+    include_name: bool = typer.Option(False, "--include-name", help="Show the name (implied by --name)."),
     on: str | None = typer.Option(None, "--on", help="Export date, YYYY-MM-DD.  [default: today]"),
 ) -> None:
-    from needlecli import catalog, clinic, keys, planning
+    from needlecli import catalog, choices, clinic, keys, planning
     from needlecli.cli import common
     from needlecli.config import load_config
     from needlecli.model import ExportOptions
 
-    day = common.parse_on(on)
+    config = load_config()
+    order = config.date_order
+    day = common.parse_on(on, order=order)
     patient = planning.check_patient(patient)
     shown_name = common.check_name(name, include_name)
+    if fmt is not None:
+        fmt = choices.pick(fmt, export.formats("aftercare"), "--format")  # ICS, Md ...
+    fmt = export.from_suffix(fmt, str(out) if out else None, "aftercare", "md")
     export.choose(fmt, "aftercare")
     if out is not None:
         common.check_out(out)
     if (session_date is None) == (plan_file is None):
         raise UsageError("give either --session-date (with --indication) or --plan")
-    cfg = keys.with_uid_key(load_config())
+    cfg = keys.with_uid_key(config)
     notes: list[str] = []
     if plan_file is not None:
         if indication or time or tz:
@@ -70,7 +88,7 @@ def aftercare(
         if indication is None:
             raise UsageError("--session-date needs --indication (fine-lines, acne-scars, texture, deep-scars)")
         protocol = catalog.load_treatment(indication, cfg.protocols_dir)
-        when = common.parse_flag_date(session_date, "--session-date")
+        when = common.parse_flag_date(session_date, "--session-date", order)
         flags = planning.PlanFlags(
             patient=patient,
             time=clinic.parse_time(time) if time is not None else None,

@@ -70,16 +70,16 @@ def batch(
     ),
 ) -> None:
     from needlecli import batch as core
-    from needlecli import catalog, keys
+    from needlecli import catalog, choices, keys
     from needlecli.cli.common import parse_on, stamp_of
     from needlecli.config import load_config
 
-    day = parse_on(on)
-    export.choose(fmt, "plan")
+    fmt = choices.pick(fmt, export.formats("plan"), "--format")  # ICS, Md ...
+    cfg = keys.with_uid_key(load_config())  # calendar ids keyed as `plan` keys them
+    day = parse_on(on, order=cfg.date_order)
     n_jobs = jobs if jobs is not None else (os.cpu_count() or 1)
     if not 1 <= n_jobs <= 64:
         raise UsageError(f"--jobs: expected 1-64, got {n_jobs}")
-    cfg = keys.with_uid_key(load_config())  # calendar ids keyed as `plan` keys them
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--out-dir: {out_dir} is not a folder")
     if clinic_calendar is not None:
@@ -120,7 +120,7 @@ def batch(
             screening=screening if screened else None,
             config=cfg,
             include_name=include_name,
-            stamp=stamp_of(on),
+            stamp=stamp_of(on, cfg.date_order),
             clinic_calendar=clinic_calendar is not None,
         )
         manifest = core.Manifest.open(out_dir)

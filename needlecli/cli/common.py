@@ -1,15 +1,15 @@
-"""Small helpers shared by the commands (no heavy imports)."""
+"""Small helpers shared by the commands (no heavy imports: the command modules import this at
+start-up for their shell completion, so everything else is imported where it is used)."""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from needlecli.answers import BadAnswer, parse_date
 from needlecli.errors import Terminated, UsageError
 
 if TYPE_CHECKING:
@@ -17,25 +17,35 @@ if TYPE_CHECKING:
     from needlecli.records import ScreeningRecord
 
 
-def parse_on(value: str | None, flag: str = "--on") -> dt.date:
-    """The evaluation date: the flag's ISO date, or today."""
+def parse_on(value: str | None, flag: str = "--on", order: str = "ISO") -> dt.date:
+    """The evaluation date: the flag's date (ISO, or in the clinic's date ``order``), or today."""
     if value is None:
         return dt.date.today()
-    return parse_flag_date(value, flag)
+    return parse_flag_date(value, flag, order)
 
 
-def stamp_of(on: str | None) -> dt.datetime:
+def stamp_of(on: str | None, order: str = "ISO") -> dt.datetime:
     """When a plan revision is made: now (UTC, to the second), or midnight of --on (reproducible)."""
     if on is None:
         return dt.datetime.now(dt.UTC).replace(microsecond=0)
-    return dt.datetime.combine(parse_on(on), dt.time(), tzinfo=dt.UTC)
+    from needlecli.answers import parse_date
+
+    return dt.datetime.combine(parse_date(on, order), dt.time(), tzinfo=dt.UTC)  # --on, read (and echoed) before
 
 
-def parse_flag_date(value: str, flag: str) -> dt.date:
+def parse_flag_date(value: str, flag: str, order: str = "ISO") -> dt.date:
+    """A date flag's value: ISO, a month name, or day and month as numbers in the clinic's date
+    ``order`` (`needlecli.dates`). A date written the order-dependent way (03/05/2026) is echoed
+    on stderr as understood ("--start 03/05/2026: Sun 3 May 2026"), so a misread shows at once."""
+    from needlecli.answers import BadAnswer, describe, is_numeric_day_month, parse_date
+
     try:
-        return parse_date(value)
+        day = parse_date(value, order)
     except BadAnswer as exc:
         raise UsageError(f"{flag}: {value!r} is {exc}") from None
+    if is_numeric_day_month(value):
+        print(f"needle: {flag} {value.strip()}: {describe(day)}", file=sys.stderr)
+    return day
 
 
 def check_out(out: Path, stdout_ok: bool = True) -> None:
@@ -122,14 +132,14 @@ def stdin_is_terminal() -> bool:
 
 
 def check_name(name: str | None, include_name: bool) -> str | None:
-    """The name to show in exports: only when asked for with --include-name."""
-    if include_name and not (name and name.strip()):
+    """The name to show in exports: asked for with --name (which implies --include-name)."""
+    if name is not None and not name.strip():
+        raise UsageError("--name: give the patient's name, or leave --name out")
+    if include_name and name is None:
         raise UsageError("--include-name needs --name NAME")
     if name is not None and (not name.isprintable() or len(name) > 100):
         raise UsageError("--name: must be one line of printable text, at most 100 characters")
-    if name is not None and not include_name:
-        raise UsageError("--name is used only with --include-name (names stay out of exports unless asked)")
-    return name.strip() if include_name and name else None
+    return name.strip() if name is not None else None
 
 
 def emit(data: bytes, out: Path | None) -> None:
@@ -151,18 +161,18 @@ def emit(data: bytes, out: Path | None) -> None:
         sys.stdout.flush()
 
 
-def parse_range(text: str, flag: str) -> tuple[dt.date, dt.date]:
+def parse_range(text: str, flag: str, order: str = "ISO") -> tuple[dt.date, dt.date]:
     """`START..END`, both dates inclusive (a single date is a one-day range)."""
     first_text, sep, last_text = text.partition("..")
-    first = parse_flag_date(first_text, flag)
-    last = parse_flag_date(last_text, flag) if sep else first
+    first = parse_flag_date(first_text, flag, order)
+    last = parse_flag_date(last_text, flag, order) if sep else first
     if last < first:
         raise UsageError(f"{flag}: {text!r} ends before it starts")
     return first, last
 
 
-def parse_moves(specs: list[str]) -> list[tuple[str, dt.date]]:
-    """`--move N=YYYY-MM-DD` (session N) or `--move BN=YYYY-MM-DD` (booster N): (label, date)."""
+def parse_moves(specs: list[str], order: str = "ISO") -> list[tuple[str, dt.date]]:
+    """`--move N=DATE` (session N) or `--move BN=DATE` (booster N): (label, date); DATE as any date flag."""
     moves = []
     for spec in specs:
         label_text, sep, date_text = spec.partition("=")
@@ -170,7 +180,7 @@ def parse_moves(specs: list[str]) -> list[tuple[str, dt.date]]:
         number = label[1:] if label.startswith("B") else label
         if not sep or not (number.isdecimal() and number.isascii()):
             raise UsageError(f"--move: expected N=YYYY-MM-DD or BN=YYYY-MM-DD such as 3=2027-02-10, got {spec!r}")
-        moves.append((label, parse_flag_date(date_text, "--move")))
+        moves.append((label, parse_flag_date(date_text, "--move", order)))
     return moves
 
 
@@ -203,3 +213,54 @@ def load_screening_record(path: Path) -> tuple[ScreeningRecord, ScreeningProtoco
 
     record = read_screening_record(path)
     return record, catalog.load_screening(catalog.ref_of(record.protocol_origin))
+
+
+def complete_treatments(incomplete: str) -> list[str]:
+    """Shell completion for --indication: the treatment protocols (the clinic's own too)."""
+    return _complete_protocols(incomplete, "treatment")
+
+
+def complete_screenings(incomplete: str) -> list[str]:
+    """Shell completion for screen --protocol: the screening protocols."""
+    return _complete_protocols(incomplete, "screening")
+
+
+def complete_protocols(incomplete: str) -> list[str]:
+    """Shell completion for a protocol name of either kind (`protocols show`)."""
+    return _complete_protocols(incomplete, None)
+
+
+def _complete_protocols(incomplete: str, kind: str | None) -> list[str]:
+    """Protocol names starting with what was typed (any case); a protocol that cannot be read, or a
+    config that cannot, leaves completion quiet rather than printing an error into the shell."""
+    from needlecli import catalog, choices, documents
+    from needlecli.config import load_config
+    from needlecli.errors import NeedleError
+
+    try:
+        folder = load_config().protocols_dir
+    except NeedleError:
+        folder = None
+    found = []
+    for name in catalog.names(folder):
+        if not choices.normalise(name).startswith(choices.normalise(incomplete)):
+            continue
+        try:  # the kind the file declares (a Tab must answer at once: no full validation)
+            declared = documents.parse_toml(catalog.read_source(name, folder)[0]).get("protocol", {}).get("kind")
+        except (NeedleError, documents.DocumentError, AttributeError):
+            continue
+        if kind is None or declared == kind:
+            found.append(name)
+    return found
+
+
+def complete_formats(document: str, extra: tuple[str, ...] = ()) -> Callable[[str], list[str]]:
+    """Shell completion for --format: the formats ``document`` (plan or aftercare) is written in."""
+
+    def complete(incomplete: str) -> list[str]:
+        from needlecli import export
+
+        names = (*extra, *export.formats("plan" if document == "plan" else "aftercare"))
+        return [n for n in names if n.startswith(incomplete.lower())]
+
+    return complete

@@ -18,46 +18,40 @@ app = typer.Typer(
 def show(json_out: bool = typer.Option(False, "--json", help="Print as JSON.")) -> None:
     """Print the effective values and where each came from."""
     from needlecli.cli.common import require_stdout
-    from needlecli.config import describe, load_config
+    from needlecli.config import describe, json_document, load_config
 
     require_stdout()
     cfg = load_config()
-    rows = describe(cfg)
     if json_out:
-        doc = {
-            "path": str(cfg.path),
-            "exists": cfg.exists,
-            "values": {k: {"value": v, "source": src} for k, v, src in rows},
-        }
-        print(json.dumps(doc, indent=2))
+        print(json.dumps(json_document(cfg), indent=2))
         return
+    rows = describe(cfg)
     print(f"config file: {cfg.path}" + ("" if cfg.exists else " (not found; defaults in use)"))
     width = max(len(k) for k, _, _ in rows)
     for key, value, source in rows:
         print(f"  {key:<{width}}  {value:<30}  ({source})")
 
 
-@app.command("init", epilog="\b\nExamples:\n  needle config init\n  needle config init --force")
-def init(force: bool = typer.Option(False, "--force", help="Overwrite an existing file.")) -> None:
-    """Write a commented starter config file."""
-    from needlecli.config import STARTER, config_path
-    from needlecli.errors import UsageError
-    from needlecli.records import name_problem, write_atomic
+@app.command(
+    "init",
+    epilog="\b\nExamples:\n  needle config init\n  needle config init --force\n"
+    "  needle config init --force --new-uid-key",
+)
+def init(
+    force: bool = typer.Option(
+        False, "--force", help="Rewrite an existing file: its values and uid_key are kept, the old file backed up."
+    ),
+    new_uid_key: bool = typer.Option(
+        False, "--new-uid-key", help="Write a new uid_key: calendars already sent would duplicate on re-import."
+    ),
+) -> None:
+    """Write a commented starter config file (again with --force, keeping the clinic's values)."""
+    import sys
 
-    path = config_path()
-    try:
-        if path.exists() and not force:
-            raise UsageError(f"{path} already exists (use --force to overwrite)")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        problem = name_problem(path)
-    except OSError as exc:
-        where = f" ({exc.filename})" if exc.filename not in (None, str(path)) else ""
-        raise UsageError(f"cannot write the config {path}{where}: {exc.strerror or exc}") from None
-    except ValueError:  # a NUL byte in $NEEDLE_CONFIG
-        raise UsageError(f"cannot write the config {path!r}: not a usable file name") from None
-    if problem:
-        raise UsageError(f"cannot write the config {path}: {problem}")
-    import secrets
+    from needlecli.config import config_path, init_config
 
-    write_atomic(path, STARTER.replace("{uid_key}", secrets.token_hex(16)).encode("utf-8"), mode=0o600)
-    print(f"wrote {path}")
+    written = init_config(config_path(), force=force, new_uid_key=new_uid_key)
+    for line in written.warnings:
+        print(line, file=sys.stderr)
+    for line in written.said:
+        print(line)

@@ -11,6 +11,10 @@ date only after a "yes" there, and then a date is required.
 Bad input is explained in one line and asked again; nothing is assumed (there is
 no default answer, and an empty reply is asked again); a date after the
 evaluation date is refused; ``?`` prints the question's help and asks again.
+Dates are read in the clinic's date order (`needlecli.dates`: 2026-05-03, 3 May 2026, and
+03/05/2026 under DMY) and echoed in words ("→ Sun 3 May 2026"); a date older than the window
+its gate asked about ("in the last 12 months?", then a date two years ago) is kept, with a
+warning.
 Protocol text is shown literally (never read as rich markup). Replies are read
 with line editing (readline) where the platform has it.
 """
@@ -32,8 +36,8 @@ from rich.prompt import Prompt
 from rich.table import Table
 from rich.text import Text, TextType
 
-from needlecli.answers import BadAnswer, format_answer, parse_date, parse_text
-from needlecli.model import AnswerValue, Gate, Question, ScreeningProtocol
+from needlecli.answers import BadAnswer, describe, format_answer, layout, parse_date, parse_text
+from needlecli.model import AnswerValue, Gate, Question, Rule, ScreeningProtocol
 
 
 def _load_readline() -> ModuleType | None:
@@ -99,12 +103,12 @@ def label(q: Question) -> str:
     return gate_text(q) if q.gate_prompt else q.prompt
 
 
-def hint(q: Question) -> str:
-    """What a reply looks like, shown after the prompt."""
+def hint(q: Question, order: str = "ISO") -> str:
+    """What a reply looks like, shown after the prompt (dates in the clinic's date order)."""
     if q.type == "bool":
         return "y/n"
     if q.type == "date":
-        return "YYYY-MM-DD, or 'none'"
+        return f"{layout(order)}, or 'none'"
     if q.type == "int":
         return f"{q.minimum}-{q.maximum}"
     return "1-6 or I-VI"
@@ -173,12 +177,19 @@ class Interview:
     """Asks the questions of one screening and keeps the answers consistent."""
 
     def __init__(
-        self, console: Console, protocol: ScreeningProtocol, on: dt.date, answers: dict[str, AnswerValue]
+        self,
+        console: Console,
+        protocol: ScreeningProtocol,
+        on: dt.date,
+        answers: dict[str, AnswerValue],
+        order: str = "ISO",
     ) -> None:
         self.console = console
         self.protocol = protocol
         self.on = on
         self.answers = answers
+        #: The clinic's date order (config `date_order`): how 03/05/2026 is read.
+        self.order = order
         self.gates: dict[str, bool] = {}
 
     # ------------------------------------------------------------ one question
@@ -215,6 +226,8 @@ class Interview:
             if isinstance(value, dt.date) and value > self.on:
                 self._say(f"That date is after the evaluation date ({self.on.isoformat()}); give the date it happened.")
                 continue
+            if isinstance(value, dt.date):
+                self._say(f"→ {describe(value)}", style="dim")  # the date understood, in words
             return value
 
     def ask_yes_no(self, lead: str, prompt: str, help_text: str) -> bool:
@@ -222,13 +235,34 @@ class Interview:
         return bool(self.ask_until_valid(lead, prompt, "y/n", help_text, lambda s: parse_text(yes_no, s)))
 
     def ask_question(self, q: Question, lead: str = "") -> AnswerValue:
-        """Ask one question until the answer is usable."""
+        """Ask one question until the answer is usable; a date its gate's window contradicts is
+        kept with a warning (see :func:`outside_gate`)."""
         if q.type == "date" and q.gate_prompt:
             if not self.ask_yes_no(lead, gate_text(q), q.help):
                 return None
             indent = " " * max(len(lead) - len(FOLLOW_UP), 0) + FOLLOW_UP
-            return self.ask_until_valid(indent, q.prompt, "YYYY-MM-DD", q.help, parse_date)
-        return self.ask_until_valid(lead, q.prompt, hint(q), q.help, lambda s: parse_text(q, s))
+            value = self.ask_until_valid(indent, q.prompt, layout(self.order), q.help, self._date)
+        else:
+            value = self.ask_until_valid(lead, q.prompt, hint(q, self.order), q.help, self._reply(q))
+        if isinstance(value, dt.date):
+            self.warn_outside_gate(q, value)
+        return value
+
+    def _date(self, text: str) -> dt.date:
+        return parse_date(text, self.order)
+
+    def _reply(self, q: Question) -> Callable[[str], AnswerValue]:
+        return lambda text: parse_text(q, text, self.order)
+
+    def warn_outside_gate(self, q: Question, value: dt.date) -> None:
+        """Say so when a yes at a gate ("... in the last 12 months?") is followed by a date outside it."""
+        window = outside_gate(self.protocol, q, value, self.on)
+        if window is not None:
+            self._say(
+                f"Note: {describe(value)} is {window} or more before the evaluation date, but the question "
+                f"was about the last {window}. Check the year; the date is kept (you can change it at the review).",
+                style="yellow",
+            )
 
     # ------------------------------------------------------------ the interview
 
@@ -331,6 +365,42 @@ class Interview:
             self.change(chosen)
 
 
+def wait_text(rule: Rule) -> str:
+    """A rule's wait in words: "12 months", "4 weeks", "6 months and 2 weeks"."""
+    parts = [(rule.months, "month"), (rule.weeks, "week"), (rule.days, "day")]
+    words = [f"{n} {unit}{'s' if n != 1 else ''}" for n, unit in parts if n]
+    return " and ".join(words)
+
+
+def gate_rules(protocol: ScreeningProtocol, q: Question) -> list[Rule]:
+    """The dated rules a yes at the gate before ``q`` is about: ``q``'s own for a question with a
+    `gate_prompt`; every question's under a shared [[gates]] entry ("any procedure in the last 6
+    months?" covers the five procedure dates). None when a rule has no end (``ever``): that gate
+    asks about any time ("ever had radiation therapy?")."""
+    if q.gate_prompt:
+        group = [q]
+    elif q.asked_if and protocol.gate(q.asked_if) is not None:
+        group = [c for c in protocol.questions if c.asked_if == q.asked_if and c.type == "date"]
+    else:
+        return []
+    rules = [r for c in group for r in c.rules]
+    if any(r.ever for r in rules):
+        return []
+    return [r for r in rules if r.dated]
+
+
+def outside_gate(protocol: ScreeningProtocol, q: Question, value: dt.date, on: dt.date) -> str | None:
+    """The window a gate asked about (its longest wait, in words) when ``value`` lies before it:
+    no dated rule under the gate still applies on ``on``. None when the date fits the gate."""
+    from needlecli.screening import wait_end
+
+    rules = gate_rules(protocol, q)
+    if not rules or any(wait_end(r, value) > on for r in rules):
+        return None
+    longest = max(rules, key=lambda r: wait_end(r, value))
+    return wait_text(longest)
+
+
 def answers_table(protocol: ScreeningProtocol, answers: dict[str, AnswerValue]) -> Table:
     table = Table(title="Answers", box=box.SIMPLE_HEAD, title_justify="left")
     table.add_column("#", justify="right", no_wrap=True)
@@ -364,10 +434,12 @@ def run_interview(
     on: dt.date,
     *,
     to_stderr: bool = False,
+    order: str = "ISO",
 ) -> dict[str, AnswerValue]:
-    """Ask the missing questions, then let the user review and change any answer."""
+    """Ask the missing questions, then let the user review and change any answer. Dates are read
+    in the clinic's ``order`` (config `date_order`) and echoed in words."""
     console = Console(stderr=to_stderr, highlight=False)
-    interview = Interview(console, protocol, on, dict(given))
+    interview = Interview(console, protocol, on, dict(given), order)
     console.print(heading(protocol, on))
     interview.run(missing)
     interview.review()

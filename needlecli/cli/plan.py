@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from needlecli import export
+from needlecli.cli.common import complete_formats, complete_treatments
 from needlecli.errors import UsageError
 
 HELP = """Plan a patient's treatment series: session dates on open clinic days,
@@ -40,9 +41,15 @@ VIEWS = ("table",)
 def plan(
     patient: str | None = typer.Option(None, "--patient", "-p", help="Patient id (goes into ids and file names)."),
     indication: str | None = typer.Option(
-        None, "--indication", "-i", help="fine-lines, acne-scars, texture, deep-scars, or a protocol .toml path."
+        None,
+        "--indication",
+        "-i",
+        help="fine-lines, acne-scars, texture, deep-scars, or a protocol .toml path.",
+        autocompletion=complete_treatments,
     ),
-    start: str | None = typer.Option(None, "--start", help="Earliest first session, YYYY-MM-DD.  [default: --on]"),
+    start: str | None = typer.Option(
+        None, "--start", help="Earliest first session: 2026-12-01, 1 Dec 2026, or per date_order.  [default: --on]"
+    ),
     sessions: int | None = typer.Option(None, "--sessions", "-n", help="Number of sessions.  [default: protocol's]"),
     interval_weeks: int | None = typer.Option(
         None, "--interval-weeks", "-w", help="Weeks between sessions.  [default: protocol's]"
@@ -73,30 +80,37 @@ def plan(
         "-f",
         help=export.help_text("plan", VIEWS) + ".  [default: from --out's extension, else table]",
         show_default=False,
+        autocompletion=complete_formats("plan", VIEWS),
     ),
-    name: str | None = typer.Option(None, "--name", help="Patient's name, used only with --include-name."),
-    include_name: bool = typer.Option(
-        False, "--include-name", help="Put --name into calendar titles (a patient's own copy)."
+    name: str | None = typer.Option(
+        None, "--name", help="Patient's name for calendar titles and handouts (a patient's own copy)."
     ),
+    include_name: bool = typer.Option(False, "--include-name", help="Show the name (implied by --name)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write to this file (atomic, mode 0600)."),
     on: str | None = typer.Option(None, "--on", help="Planning date, YYYY-MM-DD.  [default: today]"),
     from_: Path | None = typer.Option(None, "--from", help="A saved plan (TOML) to re-export or reschedule."),
-    move: list[str] | None = typer.Option(None, "--move", help="With --from: N=YYYY-MM-DD moves session N."),
+    move: list[str] | None = typer.Option(
+        None, "--move", help="With --from: N=DATE moves session N, BN=DATE booster N (repeatable)."
+    ),
 ) -> None:
-    from needlecli import catalog, clinic, keys, planning
+    from needlecli import catalog, choices, clinic, keys, planning
     from needlecli.cli import common
     from needlecli.config import load_config
     from needlecli.model import ExportOptions
     from needlecli.records import writes_in_place
 
-    day = common.parse_on(on)
+    config = load_config()
+    order = config.date_order
+    day = common.parse_on(on, order=order)
     patient = planning.check_patient(patient)
     shown_name = common.check_name(name, include_name)
+    if fmt is not None:
+        fmt = choices.pick(fmt, (*VIEWS, *export.formats("plan")), "--format")  # ICS, Md ...
     fmt = export.from_suffix(fmt, str(out) if out else None, "plan", "table", {".txt": "table"})
     export.choose(fmt, "plan", VIEWS)
     if out is not None:
         common.check_out(out)
-    cfg = keys.with_uid_key(load_config())
+    cfg = keys.with_uid_key(config)
     notes: list[str] = []
     if from_ is not None:
         given = {
@@ -121,7 +135,8 @@ def plan(
             raise UsageError(
                 f"--from: the saved plan fixes {', '.join(clash)}; only --move, --format, --out, --on apply"
             )
-        result = common.load_saved_plan(from_, common.parse_moves(move or []), day, notes, common.stamp_of(on))
+        moves = common.parse_moves(move or [], order)
+        result = common.load_saved_plan(from_, moves, day, notes, common.stamp_of(on, order))
     else:
         if move:
             raise UsageError("--move needs --from (a saved plan)")
@@ -136,18 +151,18 @@ def plan(
             terms = planning.record_terms(basis, screening_protocol, str(screening), notes)
         flags = planning.PlanFlags(
             patient=patient,
-            start=common.parse_flag_date(start, "--start") if start else None,
+            start=common.parse_flag_date(start, "--start", order) if start else None,
             sessions=sessions,
             interval_weeks=interval_weeks,
             clinic_days=clinic.parse_weekdays(clinic_days) if clinic_days is not None else None,
-            closed=frozenset(common.parse_flag_date(c, "--closed") for c in closed or []),
+            closed=frozenset(common.parse_flag_date(c, "--closed", order) for c in closed or []),
             holidays=holidays,
             time=clinic.parse_time(time) if time is not None else None,
             duration=clinic.check_duration(duration) if duration is not None else None,
             tz=clinic.check_zone(tz) if tz is not None else None,
             boosters=boosters,
-            away=tuple(common.parse_range(a, "--away") for a in away or []),
-            sun_trips=tuple(common.parse_range(a, "--sun-trip") for a in sun_trip or []),
+            away=tuple(common.parse_range(a, "--away", order) for a in away or []),
+            sun_trips=tuple(common.parse_range(a, "--sun-trip", order) for a in sun_trip or []),
             max_depth=clinic.check_depth(max_depth, "--max-depth") if max_depth is not None else None,
         )
         result = planning.new_plan(
@@ -158,7 +173,7 @@ def plan(
             screening=terms,
             source=str(screening),
             notes=notes,
-            stamp=common.stamp_of(on),
+            stamp=common.stamp_of(on, order),
             allow_past=allow_past,
         )
         if not result.request.patient:
@@ -176,7 +191,7 @@ def plan(
         if doc.get("record") != "needle-plan":
             raise UsageError(f"--out: {out} exists and is not a saved needle plan; choose another file")
         saved = read_plan(doc, str(out))
-        result = planning.rebuild_over(result, saved, f"--out {out}", common.stamp_of(on))
+        result = planning.rebuild_over(result, saved, f"--out {out}", common.stamp_of(on, order))
         notes.append(f"rebuilt over {out}: same calendar ids, revision {result.revision}")
     for note in notes:
         print(f"needle: {note}", file=sys.stderr)

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from needlecli.cli.common import complete_protocols
+
 if TYPE_CHECKING:
     from needlecli import cases
 
@@ -76,7 +78,11 @@ def list_(json_out: bool = typer.Option(False, "--json", help="Print the list as
     epilog="\b\nExamples:\n  needle protocols show deep-scars\n  needle protocols show screening > my-screening.toml",
 )
 def show(
-    name: str = typer.Argument(..., help="A protocol name (the clinic's protocols_dir first, then bundled) or a path."),
+    name: str = typer.Argument(
+        ...,
+        help="A protocol name (the clinic's protocols_dir first, then bundled) or a path.",
+        autocompletion=complete_protocols,
+    ),
 ) -> None:
     """Print a protocol file as TOML (a starting point for a clinic's own)."""
     from needlecli import catalog

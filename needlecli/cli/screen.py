@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from needlecli.cli.common import complete_screenings
 from needlecli.errors import VERDICT_EXIT_CODES, AnswersError
 
 HELP = """Screen a patient for microneedling contraindications.
@@ -14,7 +15,8 @@ HELP = """Screen a patient for microneedling contraindications.
 At a terminal, asks the screening questions in the order of a consultation
 (only those an --answers file does not already answer; a follow-up only after
 a yes), shows the answers to confirm, then the verdict. Type ? at a question
-to see what it means.
+to see what it means. Dates: 2026-05-03 or 3 May 2026, or 03/05/2026 in the
+clinic's date_order (config); each is echoed in words.
 Otherwise every answer must come from --answers (TOML or JSON; keys are the
 question ids; a "date or none" answer of none is written false).
 
@@ -40,7 +42,12 @@ def screen(
         show_default=False,
     ),
     patient: str | None = typer.Option(None, "--patient", "-p", help="Patient id for the record."),
-    protocol: str = typer.Option("screening", "--protocol", help="Screening protocol: a bundled name or a .toml path."),
+    protocol: str = typer.Option(
+        "screening",
+        "--protocol",
+        help="Screening protocol: a bundled name or a .toml path.",
+        autocompletion=complete_screenings,
+    ),
     on: str | None = typer.Option(
         None, "--on", help="Evaluation date, YYYY-MM-DD.  [default: today]", show_default=False
     ),
@@ -58,9 +65,9 @@ def screen(
     from needlecli.config import load_config
     from needlecli.planning import check_patient
 
-    day = parse_on(on)
-    patient = check_patient(patient)
     cfg = load_config()
+    day = parse_on(on, order=cfg.date_order)
+    patient = check_patient(patient)
     clinician = clinician or cfg.clinician
     if out is not None:
         check_out(out, stdout_ok=False)  # stdout shows the verdict
@@ -72,7 +79,7 @@ def screen(
     if answers_file is not None:
         raw = records.read_answers_file(answers_file)
         source = str(answers_file)
-    given, missing = answers_mod.read_answers(proto, raw, source)
+    given, missing = answers_mod.read_answers(proto, raw, source, cfg.date_order)
 
     interactive = bool(missing) and stdin_is_terminal() and str(answers_file) != "-"
     if missing and not interactive:
@@ -93,7 +100,7 @@ def screen(
 
         try:
             with sigterm_as_interrupt():
-                given = ui.run_interview(proto, given, missing, day, to_stderr=json_out)
+                given = ui.run_interview(proto, given, missing, day, to_stderr=json_out, order=cfg.date_order)
         except (KeyboardInterrupt, EOFError) as exc:
             print("\nScreening cancelled; nothing was saved.", file=sys.stderr)
             raise typer.Exit(interrupt_code(exc)) from None

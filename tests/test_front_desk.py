@@ -1,0 +1,479 @@
+"""What a clinic meets in its first hour (issue 14): dates in the clinic's order, choices in any
+case or spacing, one-line command-line mistakes, completion and -V, --name, answers files that
+are something else, and aftercare's --out extension.
+
+(The interview's dates, through a real terminal: test_cli_interactive.py. The config file's
+init and JSON: test_config.py.)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from needlecli import catalog, choices, dates
+from needlecli.errors import UsageError
+from tests.harness import command, output, run
+from tests.plan_helpers import json_answers, plan_json, saved_plan, screening_record
+
+ON = "2026-12-01"
+
+# ------------------------------------------------------------------ dates.parse_date
+
+
+@pytest.mark.parametrize(
+    ("text", "order", "expected"),
+    [
+        ("2026-03-05", "ISO", dt.date(2026, 3, 5)),
+        ("2026-3-5", "ISO", dt.date(2026, 3, 5)),
+        ("2026-3-5", "DMY", dt.date(2026, 3, 5)),  # year first is ISO in every order
+        ("2026/03/05", "MDY", dt.date(2026, 3, 5)),
+        ("20260305", "ISO", dt.date(2026, 3, 5)),
+        (" 2026-03-05 ", "ISO", dt.date(2026, 3, 5)),
+        ("03/05/2026", "DMY", dt.date(2026, 5, 3)),
+        ("03/05/2026", "MDY", dt.date(2026, 3, 5)),
+        ("3.5.2026", "DMY", dt.date(2026, 5, 3)),
+        ("3-5-2026", "MDY", dt.date(2026, 3, 5)),
+        ("01/12/2026", "DMY", dt.date(2026, 12, 1)),  # SPEC.md: 1 December under DMY
+        ("12/01/2026", "MDY", dt.date(2026, 12, 1)),
+        ("3 May 2026", "ISO", dt.date(2026, 5, 3)),
+        ("3 May 2026", "MDY", dt.date(2026, 5, 3)),  # a month name is read the same in every order
+        ("May 3, 2026", "DMY", dt.date(2026, 5, 3)),
+        ("5 mar 2026", "ISO", dt.date(2026, 3, 5)),
+        ("5-MAR-2026", "ISO", dt.date(2026, 3, 5)),
+        ("1st June 2026", "ISO", dt.date(2026, 6, 1)),
+        ("30 Sept 2026", "ISO", dt.date(2026, 9, 30)),
+        ("Tue 5 May 2026", "ISO", dt.date(2026, 5, 5)),  # what describe() prints reads back
+        ("tuesday, 5 may 2026", "DMY", dt.date(2026, 5, 5)),
+        ("1900-01-01", "ISO", dt.date(1900, 1, 1)),
+        ("2200-12-31", "ISO", dt.date(2200, 12, 31)),
+    ],
+)
+def test_parse_date_reads_what_a_front_desk_types(text: str, order: str, expected: dt.date) -> None:
+    assert dates.parse_date(text, order) == expected
+
+
+NOT_A_DATE_ISO = "not a date; use YYYY-MM-DD or a month name, e.g. 2026-05-31 or 31 May 2026"
+NOT_A_DATE_DMY = "not a date; use DD/MM/YYYY, YYYY-MM-DD or a month name, e.g. 31/05/2026, 2026-05-31 or 31 May 2026"
+AMBIGUOUS = (
+    "ambiguous (day and month as numbers need date_order DMY or MDY in the clinic config); "
+    "use YYYY-MM-DD or a month name, e.g. 2026-05-31 or 31 May 2026"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "order", "message"),
+    [
+        ("03/05/2026", "ISO", AMBIGUOUS),  # never guessed without the clinic's order
+        ("25/12/2026", "ISO", AMBIGUOUS),  # not even when only one reading is a date
+        ("May 2026", "ISO", "not a full date; give the day, the month and the year, e.g. 31 May 2026"),
+        ("3 May", "DMY", "not a full date; give the day, the month and the year, e.g. 31 May 2026"),
+        ("3/5/26", "DMY", "a date with a two-digit year; write the year in full, as in DD/MM/YYYY"),
+        ("5/3/26", "MDY", "a date with a two-digit year; write the year in full, as in MM/DD/YYYY"),
+        ("3 May 26", "ISO", "a date with a two-digit year; write the year in full, e.g. 31 May 2026"),
+        ("2026-02-30", "ISO", "not a real calendar date"),
+        ("31/02/2026", "DMY", "not a real calendar date"),
+        ("31 Sept 2026", "ISO", "not a real calendar date"),
+        ("9999-12-01", "ISO", "out of range (years 1900-2200)"),
+        ("1899-12-31", "ISO", "out of range (years 1900-2200)"),
+        ("0000-01-01", "ISO", "out of range (years 1900-2200)"),
+        ("Mon 5 May 2026", "ISO", "not on the weekday it names; check the day"),
+        ("", "ISO", NOT_A_DATE_ISO),
+        ("yesterday", "ISO", NOT_A_DATE_ISO),
+        ("2026-03-05T10:00", "ISO", NOT_A_DATE_ISO),
+        ("2026-03/05", "DMY", NOT_A_DATE_DMY),  # one separator throughout
+        ("3 Mai 2026", "DMY", NOT_A_DATE_DMY),
+        ("3 May June 2026", "DMY", NOT_A_DATE_DMY),
+        ("３ May 2026", "DMY", NOT_A_DATE_DMY),  # full-width digits
+        ("1" * 41, "ISO", NOT_A_DATE_ISO),
+    ],
+)
+def test_parse_date_refuses_in_one_line_without_repeating_the_value(text: str, order: str, message: str) -> None:
+    with pytest.raises(dates.DateError) as info:
+        dates.parse_date(text, order)
+    assert str(info.value) == message
+    assert isinstance(info.value, ValueError)
+
+
+def test_an_unknown_order_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="date order must be ISO, DMY or MDY"):
+        dates.parse_date("2026-01-01", "YMD")
+    assert dates.check_order(" dmy ") == "DMY"
+
+
+@given(st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2200, 12, 31)))
+def test_every_form_reads_back_the_same_day(day: dt.date) -> None:
+    assert dates.parse_date(dates.describe(day)) == day
+    assert dates.parse_date(day.isoformat(), "DMY") == day
+    assert dates.parse_date(f"{day.year}-{day.month}-{day.day}") == day
+    assert dates.parse_date(f"{day.day:02}/{day.month:02}/{day.year}", "DMY") == day
+    assert dates.parse_date(f"{day.month}/{day.day}/{day.year}", "MDY") == day
+    assert dates.parse_date(f"{dates.MONTH_NAMES[day.month - 1]} {day.day}, {day.year}", "ISO") == day
+
+
+def known_messages(order: str) -> set[str]:
+    """Every message parse_date gives in ``order``: none depends on the value typed."""
+    return {
+        f"not a date; use {dates.forms(order)}",
+        AMBIGUOUS,
+        "not a full date; give the day, the month and the year, e.g. 31 May 2026",
+        f"a date with a two-digit year; write the year in full, as in {dates.layout(order)}",
+        "a date with a two-digit year; write the year in full, e.g. 31 May 2026",
+        "not a real calendar date",
+        "out of range (years 1900-2200)",
+        "not on the weekday it names; check the day",
+    }
+
+
+@given(st.one_of(st.text(max_size=30), st.from_regex(r"[0-9]{1,5}[-/. ][0-9A-Za-z]{1,9}[-/., ]{1,2}[0-9]{1,5}")))
+def test_any_text_is_a_date_or_a_date_error_that_never_repeats_it(text: str) -> None:
+    for order in dates.ORDERS:
+        try:
+            day = dates.parse_date(text, order)
+        except dates.DateError as exc:
+            assert str(exc) in known_messages(order)  # so never the value itself
+        else:
+            assert dates.MIN_YEAR <= day.year <= dates.MAX_YEAR
+
+
+def test_describe_is_unambiguous() -> None:
+    assert dates.describe(dt.date(2026, 5, 5)) == "Tue 5 May 2026"
+    assert dates.describe(dt.date(2027, 2, 28)) == "Sun 28 Feb 2027"
+    assert dates.is_numeric_day_month("03/05/2026") and not dates.is_numeric_day_month("2026-05-03")
+    assert not dates.is_numeric_day_month("3 May 2026")
+
+
+# ------------------------------------------------------------------ date flags in the clinic's order
+
+
+def test_date_flags_follow_the_clinic_date_order(no_user_config: Path) -> None:
+    no_user_config.write_text('[clinic]\ndate_order = "DMY"\n')
+    code, out, err = run(
+        "plan", "--on", "30/11/2026", "--indication", "fine-lines", "--start", "01/12/2026", "-f", "json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["sessions"][0]["date"] == "2026-12-01"
+    # The order-dependent form is echoed as understood, so a misread shows at once.
+    assert err.splitlines()[:2] == [
+        "needle: --on 30/11/2026: Mon 30 Nov 2026",
+        "needle: --start 01/12/2026: Tue 1 Dec 2026",
+    ]
+    no_user_config.write_text('[clinic]\ndate_order = "MDY"\n')
+    code, out, err = run("plan", "--on", ON, "--indication", "fine-lines", "--start", "12/01/2026", "-f", "json")
+    assert code == 0 and json.loads(out)["sessions"][0]["date"] == "2026-12-01"
+    assert "needle: --start 12/01/2026: Tue 1 Dec 2026" in err.splitlines()
+
+
+def test_iso_and_month_names_need_no_order_and_are_not_echoed() -> None:
+    code, out, err = run("plan", "--on", ON, "--indication", "fine-lines", "--start", "1 Dec 2026", "-f", "json")
+    assert code == 0 and json.loads(out)["sessions"][0]["date"] == "2026-12-01"
+    assert "Tue 1 Dec 2026" not in err
+    assert plan_json("--indication", "fine-lines", "--start", "2026-12-1")["sessions"][0]["date"] == "2026-12-01"
+
+
+def test_a_slashed_date_without_a_configured_order_is_refused() -> None:
+    code, out, err = run("plan", "--on", ON, "--indication", "fine-lines", "--start", "01/12/2026")
+    assert (code, out) == (2, "")
+    assert err == f"needle: error: --start: '01/12/2026' is {AMBIGUOUS}\n"
+
+
+def test_every_date_flag_takes_the_clinic_order(tmp_path: Path, no_user_config: Path) -> None:
+    no_user_config.write_text('[clinic]\ndate_order = "DMY"\n')
+    # --closed and --away
+    doc = json.loads(
+        output(
+            "plan",
+            "--on",
+            ON,
+            "--indication",
+            "fine-lines",
+            "--start",
+            "1/12/2026",
+            "--closed",
+            "1/12/2026",
+            "--away",
+            "2/12/2026..3/12/2026",
+            "-f",
+            "json",
+        )
+    )
+    assert doc["sessions"][0]["date"] == "2026-12-04"
+    # --move on a saved plan, booster too
+    path = saved_plan(tmp_path)
+    code, out, err = run("plan", "--from", str(path), "--on", ON, "--move", "B1=2/8/2027", "-f", "json")
+    assert code == 0, err
+    assert json.loads(out)["boosters"][0]["date"] == "2027-08-02"
+    assert "needle: --move 2/8/2027: Mon 2 Aug 2027" in err
+    # aftercare --session-date, screen --on
+    md = output("aftercare", "--session-date", "1/12/2026", "--indication", "fine-lines", "--on", "1/12/2026")
+    assert "## Day 0 — Tue 1 Dec 2026" in md.decode()
+    code, out, _ = run("screen", "--answers", str(json_answers(tmp_path)), "--on", "1/12/2026", "--json")
+    assert code == 0 and json.loads(out)["evaluated_on"] == ON
+
+
+def test_string_dates_in_an_answers_file_take_the_clinic_order(tmp_path: Path, no_user_config: Path) -> None:
+    answers = json_answers(tmp_path, isotretinoin_last_dose="31/08/2026", filler_last_date="20 Nov 2026")
+    code, out, err = run("screen", "--answers", str(answers), "--on", ON, "--json")
+    assert code == 2 and "isotretinoin_last_dose: ambiguous" in err and "filler_last_date" not in err
+    no_user_config.write_text('[clinic]\ndate_order = "DMY"\n')
+    code, out, err = run("screen", "--answers", str(answers), "--on", ON, "--json")
+    assert code == 3, err
+    doc = json.loads(out)
+    assert doc["earliest_date"] == "2027-02-28"  # 2026-08-31 + 6 months
+    assert {f["id"]: f["until"] for f in doc["findings"] if f["category"] == "defer"} == {
+        "isotretinoin_last_dose": "2027-02-28",
+        "filler_last_date": "2026-12-18",
+    }
+
+
+def test_a_date_error_never_shows_an_answer(tmp_path: Path) -> None:
+    answers = json_answers(tmp_path, isotretinoin_last_dose="31/02/1987")
+    code, _, err = run("screen", "--answers", str(answers), "--on", ON)
+    assert code == 2 and "isotretinoin_last_dose: ambiguous" in err and "1987" not in err
+
+
+# ------------------------------------------------------------------ choices in any case or spacing
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("ICS", "ics"), ("Acne-Scars", "acne-scars"), (" acne scars ", "acne-scars"), ("ACNE__SCARS", "acne-scars")],
+)
+def test_choices_normalise(text: str, expected: str) -> None:
+    assert choices.normalise(text) == expected
+    assert choices.pick(text, ["ics", "acne-scars", "md"], "--x") == expected
+
+
+def test_choices_pick_refuses_with_a_suggestion() -> None:
+    with pytest.raises(UsageError) as info:
+        choices.pick("icss", ["table", "ics", "md"], "--format")
+    assert str(info.value) == "--format: expected one of table, ics, md, got 'icss' (did you mean 'ics'?)"
+    with pytest.raises(UsageError) as info:
+        choices.pick("pdf", ["table", "ics"], "row 3: format")
+    assert str(info.value) == "row 3: format: expected one of table, ics, got 'pdf'"
+
+
+@pytest.mark.parametrize("indication", ["Acne-Scars", "acne scars", "ACNE_SCARS", "acne-scars"])
+def test_indication_in_any_case_or_spacing(indication: str) -> None:
+    assert plan_json("--indication", indication, "--start", ON)["indication"] == "acne-scars"
+
+
+def test_format_in_any_case() -> None:
+    ics = output("plan", "--on", ON, "--indication", "fine-lines", "--patient", "P1", "--format", "ICS")
+    assert ics.startswith(b"BEGIN:VCALENDAR")
+    md = output("aftercare", "--session-date", ON, "--indication", "Fine Lines", "--format", "MD")
+    assert md.startswith(b"# Aftercare")
+
+
+def test_protocol_names_in_any_case_everywhere(tmp_path: Path) -> None:
+    assert run("protocols", "show", "Deep Scars").stdout.startswith("#")
+    code, out, _ = run(
+        "screen", "--answers", str(json_answers(tmp_path)), "--on", ON, "--protocol", "SCREENING", "--json"
+    )
+    assert code == 0 and json.loads(out)["protocol"]["name"] == "screening"
+    assert catalog.locate("Fine_Lines") == "bundled:fine-lines"
+
+
+def test_a_clinic_protocol_name_in_any_case(tmp_path: Path) -> None:
+    folder = tmp_path / "protocols"
+    folder.mkdir()
+    text = catalog.read_source("fine-lines")[0].decode().replace('name = "fine-lines"', 'name = "neck-lines"')
+    (folder / "neck-lines.toml").write_text(text)
+    assert catalog.load_treatment("Neck Lines", folder).info.name == "neck-lines"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["plan", "--indication", "fine-lines", "--format", "icss"],
+            "--format: expected one of table, json, toml, md, ics, html, got 'icss' (did you mean 'ics'?)",
+        ),
+        (
+            ["aftercare", "--session-date", ON, "--indication", "fine-lines", "--format", "Mark Down"],
+            "--format: expected one of md, ics, html, got 'Mark Down'",
+        ),
+        (["plan", "--indication", "acne scar"], "acne scar: unknown protocol (did you mean 'acne-scars'?"),
+    ],
+)
+def test_unknown_choices_stay_one_line_errors(args: list[str], message: str) -> None:
+    code, out, err = run(*args, "--on", ON)
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1 and err.startswith(f"needle: error: {message}"), err
+
+
+# ------------------------------------------------------------------ command-line mistakes in one line
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["plan", "--strat", "2026-12-01"], "no such option --strat (did you mean --start?)"),
+        (["plan", "--Start", "2026-12-01"], "no such option --Start (did you mean --start?)"),
+        (["plan", "--xyzzy"], "no such option --xyzzy (see needle plan --help)"),
+        (["--bogus"], "no such option --bogus (see needle --help)"),
+        (["plan", "--start"], "--start: needs a value"),
+        (["plan", "-n", "three"], "--sessions: 'three' is not a whole number"),
+        (["plan", "--max-depth", "deep"], "--max-depth: 'deep' is not a number"),
+        (["plan", "--include-name=yes"], "--include-name: takes no value"),
+        (["scren"], "no such command 'scren' (did you mean 'screen'?)"),
+        (["protocols", "validate"], "missing PATHS (see needle protocols validate --help)"),
+        (["protocols", "list", "extra"], "got unexpected extra argument(s) (extra) (see needle protocols list --help)"),
+    ],
+)
+def test_command_line_mistakes_are_one_line_exit_2(args: list[str], line: str) -> None:
+    assert run(*args) == (2, "", f"needle: error: {line}\n")
+
+
+def test_a_group_without_its_command_still_shows_its_help() -> None:
+    code, out, err = run("config")
+    assert code == 2 and "Usage: " in out + err and "Write a commented starter config file" in out + err
+
+
+def test_click_mistakes_are_one_line_in_a_real_process() -> None:
+    r = subprocess.run(command("plan", "--strat", "2026-12-01"), capture_output=True, text=True, timeout=60)
+    assert (r.returncode, r.stdout, r.stderr) == (
+        2,
+        "",
+        "needle: error: no such option --strat (did you mean --start?)\n",
+    )
+
+
+# ------------------------------------------------------------------ -V and shell completion
+
+
+def test_dash_capital_v_is_the_version() -> None:
+    assert run("-V") == run("--version")
+    assert run("-V").exit_code == 0
+
+
+def test_help_offers_completion() -> None:
+    out = run("--help").stdout
+    assert "--install-completion" in out and "--show-completion" in out and "-V, --version" in out
+
+
+def _complete(words: str, cword: int) -> list[str]:
+    env = {**os.environ, "_NEEDLE_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(cword)}
+    r = subprocess.run(command(), capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.split()
+
+
+def test_completion_completes_commands_and_options() -> None:
+    assert _complete("needle pl", 1) == ["plan"]
+    assert _complete("needle protocols v", 2) == ["validate"]
+    assert "--indication" in _complete("needle plan --ind", 2)
+
+
+def test_completion_offers_protocols_and_formats() -> None:
+    assert _complete("needle plan --indication ", 3) == ["acne-scars", "deep-scars", "fine-lines", "texture"]
+    assert _complete("needle plan --indication ac", 3) == ["acne-scars"]
+    assert _complete("needle screen --protocol ", 3) == ["screening"]  # never a treatment protocol
+    assert _complete("needle aftercare --format ", 3) == ["md", "ics", "html"]
+    assert _complete("needle plan -f t", 3) == ["table", "toml"]
+    assert _complete("needle protocols show d", 3) == ["deep-scars"]
+
+
+def test_show_completion_prints_a_script() -> None:
+    env = {**os.environ, "_NEEDLE_COMPLETE": "source_bash"}
+    r = subprocess.run(command(), capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0 and "_needle_completion" in r.stdout and "complete " in r.stdout
+
+
+# ------------------------------------------------------------------ --name implies --include-name
+
+
+def test_name_implies_include_name() -> None:
+    ics = output("plan", "--on", ON, "--indication", "fine-lines", "--patient", "P1", "-f", "ics", "--name", "Jane Doe")
+    assert b"SUMMARY:Microneedling session 1 \xe2\x80\x94 Jane Doe" in ics
+    md = output("aftercare", "--session-date", ON, "--indication", "fine-lines", "--name", "Jane Doe").decode()
+    assert "For: Jane Doe" in md
+    # Without a name there is still none, and --include-name alone still asks for one.
+    assert b"Jane" not in output("plan", "--on", ON, "--indication", "fine-lines", "--patient", "P1", "-f", "ics")
+    assert run("plan", "--on", ON, "--indication", "fine-lines", "--include-name") == (
+        2,
+        "",
+        "needle: error: --include-name needs --name NAME\n",
+    )
+    assert run("aftercare", "--session-date", ON, "--indication", "fine-lines", "--name", " ") == (
+        2,
+        "",
+        "needle: error: --name: give the patient's name, or leave --name out\n",
+    )
+
+
+# ------------------------------------------------------------------ needle's own files are not answers files
+
+
+def test_a_saved_plan_is_not_an_answers_file(tmp_path: Path) -> None:
+    path = saved_plan(tmp_path)
+    assert run("screen", "--answers", str(path), "--on", ON) == (
+        2,
+        "",
+        f"needle: error: {path} is a saved plan, not an answers file (use needle plan --from {path})\n",
+    )
+
+
+def test_other_needle_files_are_named(tmp_path: Path) -> None:
+    record = screening_record(tmp_path)
+    config = tmp_path / "config.toml"
+    config.write_text('[clinic]\nname = "Harbour"\n')
+    protocol = tmp_path / "fl.toml"
+    protocol.write_bytes(catalog.read_source("fine-lines")[0])
+    screening = tmp_path / "sc.toml"
+    screening.write_bytes(catalog.read_source("screening")[0])
+    cases = tmp_path / "cases.toml"
+    cases.write_text('[[cases]]\nname = "x"\n')
+    expected = {
+        record: f"a screening record, not an answers file (use needle plan --screening {record})",
+        config: f"a clinic config file, not an answers file (use it with NEEDLE_CONFIG={config})",
+        protocol: f"a treatment protocol, not an answers file (use needle plan --indication {protocol})",
+        screening: f"a screening protocol, not an answers file (use needle screen --protocol {screening})",
+        cases: f"a protocol test file, not an answers file (use needle protocols test {cases})",
+    }
+    for path, what in expected.items():
+        assert run("screen", "--answers", str(path), "--on", ON) == (2, "", f"needle: error: {path} is {what}\n")
+
+
+def test_a_clinic_question_named_like_a_sign_is_still_an_answer() -> None:
+    from needlecli.answers import foreign_kind
+
+    assert foreign_kind({"clinic": {"x": 1}}) == "config"
+    assert foreign_kind({"clinic": {"x": 1}}, ids=("clinic",)) is None
+    assert foreign_kind({"record": "needle-plan", "pregnant": False}) == "plan"
+    assert foreign_kind({"pregnant": False}) is None
+
+
+# ------------------------------------------------------------------ aftercare --out takes the format from the extension
+
+
+@pytest.mark.parametrize(
+    ("suffix", "start"), [(".html", b"<!DOCTYPE html>"), (".ics", b"BEGIN:VCALENDAR"), (".md", b"# ")]
+)
+def test_aftercare_out_takes_the_format_from_the_extension(tmp_path: Path, suffix: str, start: bytes) -> None:
+    out = tmp_path / f"care{suffix}"
+    args = ("aftercare", "--session-date", ON, "--indication", "fine-lines", "--patient", "P1", "--on", ON)
+    code, _, err = run(*args, "--out", str(out))
+    assert code == 0, err
+    assert out.read_bytes().lstrip().upper().startswith(start.upper())
+
+
+def test_aftercare_extension_contradicting_format_is_an_error(tmp_path: Path) -> None:
+    out = tmp_path / "care.ics"
+    args = ("aftercare", "--session-date", ON, "--indication", "fine-lines", "--patient", "P1", "--on", ON)
+    assert run(*args, "--format", "md", "--out", str(out)) == (
+        2,
+        "",
+        "needle: error: --out: the extension .ics means --format ics, not md\n",
+    )
+    assert not out.exists()
+    # An extension needle does not write keeps the default (md), and --format still wins for it.
+    txt = tmp_path / "care.txt"
+    assert run(*args, "--out", str(txt))[0] == 0 and txt.read_text().startswith("# Aftercare")
