@@ -7,6 +7,7 @@ Parsers raise UsageError with a message that names the flag or config key.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Iterable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -61,11 +62,36 @@ def check_zone(name: str, where: str = "--tz") -> str:
         or name in ("localtime", "Factory", "posixrules")
     ):
         raise UsageError(f"{where}: {name!r} is not an IANA time zone such as Europe/London")
+    if name.lower() == name or " " in name:  # `europe/london`, `America/New York`: the zone database's spelling
+        name = _zone_spelling(name) or name
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise UsageError(f"{where}: unknown time zone {name!r} (use an IANA name such as Europe/London)") from None
+        known = _zone_spelling(name)
+        if known is None:
+            import difflib
+
+            names = _zone_names()
+            close = difflib.get_close_matches(name.casefold(), names, n=1)
+            hint = f"did you mean {names[close[0]]}?" if close else "use an IANA name such as Europe/London"
+            raise UsageError(f"{where}: unknown time zone {name!r} ({hint})") from None
+        name = known
+    if name in ("localtime", "Factory", "posixrules"):
+        raise UsageError(f"{where}: {name!r} is not an IANA time zone such as Europe/London")
     return name
+
+
+def _zone_spelling(name: str) -> str | None:
+    """The zone database's own spelling of ``name`` typed in another case or with spaces, or None."""
+    key = name.strip().replace(" ", "_").casefold()
+    return _zone_names().get(key)
+
+
+@functools.cache
+def _zone_names() -> dict[str, str]:
+    import zoneinfo
+
+    return {z.casefold(): z for z in zoneinfo.available_timezones() if not z.startswith(("posix/", "right/"))}
 
 
 #: The shortest and longest session needle plans, in minutes (a bound on typos, not a clinical rule).

@@ -477,3 +477,25 @@ def test_aftercare_extension_contradicting_format_is_an_error(tmp_path: Path) ->
     # An extension needle does not write keeps the default (md), and --format still wins for it.
     txt = tmp_path / "care.txt"
     assert run(*args, "--out", str(txt))[0] == 0 and txt.read_text().startswith("# Aftercare")
+
+
+def test_time_zones_in_any_case_or_with_spaces() -> None:
+    """`--tz europe/london` and `America/New York` name zones; the file gets the database's spelling."""
+    from needlecli.clinic import check_zone
+    from needlecli.errors import UsageError
+
+    assert check_zone("europe/london") == "Europe/London"
+    assert check_zone("America/New York") == "America/New_York"
+    assert check_zone("EUROPE/LONDON") == "Europe/London"
+    assert check_zone("Europe/London") == "Europe/London"
+    for bad, message in (
+        ("factory", "--tz: 'Factory' is not an IANA time zone such as Europe/London"),
+        ("Europe/Lodnon", "--tz: unknown time zone 'Europe/Lodnon' (did you mean Europe/London?)"),
+    ):
+        with pytest.raises(UsageError) as err:
+            check_zone(bad)
+        assert str(err.value) == message
+    code, out, err_text = run("plan", "--patient", "P1", "-i", "fine-lines", "--on", "2026-12-01", "--time", "10:00",
+                              "--tz", "europe/london", "--format", "ics")  # fmt: skip
+    assert code == 0, err_text
+    assert "TZID:Europe/London" in out and "DTSTART;TZID=Europe/London:20261201T100000" in out
