@@ -1,21 +1,36 @@
 #!/usr/bin/env python3
-"""Start-up and batch throughput of the installed `needle`, measured side by side.
+"""Start-up and batch throughput of `needle` as users install it: a wheel in a fresh venv.
 
     .venv/bin/python benchmarks/run.py            # full: 1k, 10k and 100k rows (several minutes)
-    .venv/bin/python benchmarks/run.py --smoke    # seconds: tiny sizes, for CI
+    .venv/bin/python benchmarks/run.py --large    # ... and 1M rows for ICS (long)
+    .venv/bin/python benchmarks/run.py --smoke    # seconds of measuring: tiny sizes, for CI
 
-(a) `needle --help` and `needle plan ... --format ics` wall time, median of
-    repeated runs, each as a ratio to `python -c pass` in the same interpreter;
-(b) `needle batch` to one ICS file per patient (5 sessions each, with pause
-    and aftercare windows and alarms, times in Europe/London): patients per
-    second and peak RSS of the largest process, for each list size.
+It builds the wheel (`pip wheel --no-deps`) and installs it, non-editable, into a fresh
+temporary venv (an editable install adds ~8 ms to every start and halves every ratio), with
+the dependency versions of the venv running this script (`pip freeze` as constraints; with
+`--offline`, and always with `--smoke`, the dependencies are not installed but read from this
+venv's site-packages through a .pth file, so nothing is downloaded). Then:
+
+(a) start-up: `needle --help`, `needle plan ... --format json` and `... --format ics --time
+    10:30 --tz Europe/London`, each as a ratio to `python -c pass` of the same venv: the runs
+    are interleaved (pass, command, pass, command, ...) and the ratio is the median of each
+    round's ratios, so the machine's load moves both sides together;
+(b) `needle batch` to one file per patient (5 sessions, pause and aftercare windows, alarms,
+    times in Europe/London): patients per second, CPU per patient and the peak RSS of the
+    largest process, at 1k, 10k and 100k rows (1M with --large) for ICS, and for md, html
+    and json at up to 10k rows (--other-sizes);
+(c) ICS rendering in one process: `ics.export` (icalendar builds and serialises every
+    calendar) against the batch renderer (`ics_fast.CalendarRenderer`), same plans, same bytes.
+
+It ends with a Markdown section (date, machine, the baseline's absolute time) for the README.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
-import resource
+import platform
 import shutil
 import statistics
 import subprocess
@@ -24,76 +39,300 @@ import tempfile
 import time
 from pathlib import Path
 
-NEEDLE = [sys.executable, "-m", "needlecli"]
+REPO = Path(__file__).resolve().parent.parent
 INDICATIONS = ("fine-lines", "acne-scars", "texture", "deep-scars")
+PLAN = ["plan", "--patient", "P1", "--indication", "fine-lines", "--start", "2027-01-04", "--on", "2026-12-01"]
+STARTUP = {
+    "`needle --help`": ["--help"],
+    "`needle plan … --format json`": [*PLAN, "--format", "json"],
+    "`needle plan … --format ics --time 10:30 --tz Europe/London`": [
+        *PLAN,
+        "--format",
+        "ics",
+        "--time",
+        "10:30",
+        "--tz",
+        "Europe/London",
+    ],
+}
+GOALS = {"`needle --help`": "≤ 6×", "`needle plan … --format ics --time 10:30 --tz Europe/London`": "≤ 12×"}
+#: What one batch row costs, in the wrapper that runs it: wall seconds, the largest process's peak RSS
+#: (KiB; Linux counts every waited-for descendant, so the pool's workers too), CPU seconds, exit status.
+WRAPPER = (
+    "import resource, subprocess, sys, time\n"
+    "t = time.perf_counter(); rc = subprocess.run(sys.argv[1:]).returncode; t = time.perf_counter() - t\n"
+    "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "print(t, u.ru_maxrss, u.ru_utime + u.ru_stime, rc)\n"
+)
 
 
-def median_seconds(cmd: list[str], runs: int, env: dict[str, str]) -> float:
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+def log(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------- the install
+
+
+def install(work: Path, offline: bool) -> Path:
+    """Build the wheel, make a fresh venv, install the wheel into it (not editable); its bin folder."""
+    dist = work / "dist"
+    log("building the wheel ...")
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check"]
+    subprocess.run([*pip, "wheel", "--quiet", "--no-deps", "-w", str(dist), str(REPO)], check=True)
+    wheel = next(dist.glob("needle-*.whl"))
+    venv = work / "venv"
+    log("making a fresh venv ...")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    target = [*pip, "--python", str(python), "install", "--quiet"]
+    if offline:
+        subprocess.run([*target, "--no-deps", str(wheel)], check=True)
+        # The dependencies of this venv, read through a .pth (a path in a .pth is not a site folder:
+        # this venv's editable install of needle is not seen there).
+        site = subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        ours = subprocess.run(
+            [sys.executable, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        (Path(site) / "needle-bench-deps.pth").write_text(ours + "\n")
+    else:
+        frozen = subprocess.run([*pip, "freeze", "--exclude-editable"], capture_output=True, text=True, check=True)
+        constraints = work / "constraints.txt"
+        constraints.write_text(
+            "".join(line + "\n" for line in frozen.stdout.splitlines() if not line.lower().startswith("needle"))
+        )
+        log("installing the wheel and its dependencies (this venv's versions) ...")
+        subprocess.run([*target, "-c", str(constraints), str(wheel)], check=True)
+    return venv / "bin"
+
+
+# ----------------------------------------------------------------- (a) start-up
+
+
+def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=cwd, check=False)
+    return time.perf_counter() - t0
+
+
+def startup(bin_dir: Path, rounds: int, env: dict[str, str], cwd: Path) -> tuple[float, dict[str, tuple[float, float]]]:
+    """(median seconds of `python -c pass`, {label: (median seconds, median per-round ratio)})."""
+    base_cmd = [str(bin_dir / "python"), "-c", "pass"]
+    needle = str(bin_dir / "needle")
+    for args in STARTUP.values():  # check each runs, and warm the caches
+        r = subprocess.run([needle, *args], capture_output=True, env=env, cwd=cwd, check=False)
+        if r.returncode != 0:
+            raise SystemExit(f"needle {' '.join(args)} failed:\n{r.stderr.decode(errors='replace')}")
+    bases: list[float] = []
+    times: dict[str, list[float]] = {label: [] for label in STARTUP}
+    ratios: dict[str, list[float]] = {label: [] for label in STARTUP}
+    for _ in range(rounds):
+        for label, args in STARTUP.items():
+            base = timed(base_cmd, env, cwd)
+            t = timed([needle, *args], env, cwd)
+            bases.append(base)
+            times[label].append(t)
+            ratios[label].append(t / base)
+    return statistics.median(bases), {
+        label: (statistics.median(times[label]), statistics.median(ratios[label])) for label in STARTUP
+    }
+
+
+# ----------------------------------------------------------------- (b) batch
 
 
 def synthetic_list(path: Path, n: int) -> None:
     with path.open("w") as fh:
         fh.write("patient_id,indication,start,sessions,time,tz\n")
         for i in range(n):
-            fh.write(f"P{i:06d},{INDICATIONS[i % 4]},2027-{1 + i % 12:02d}-{1 + i % 28:02d},5,10:30,Europe/London\n")
+            fh.write(f"P{i:07d},{INDICATIONS[i % 4]},2027-{1 + i % 12:02d}-{1 + i % 28:02d},5,10:30,Europe/London\n")
 
 
-def run_batch(csv_path: Path, out: Path, env: dict[str, str], jobs: int | None) -> tuple[float, int, int]:
-    """(seconds, peak RSS in KiB of the largest process, exit status), measured in a fresh wrapper."""
-    cmd = [*NEEDLE, "batch", str(csv_path), "--out-dir", str(out), "--format", "ics", "--quiet", "--on", "2026-12-01"]
+def run_batch(
+    bin_dir: Path, csv_path: Path, out: Path, fmt: str, env: dict[str, str], jobs: int | None, cwd: Path
+) -> tuple[float, int, float, int]:
+    """(wall seconds, peak RSS in KiB of the largest process, CPU seconds, exit status)."""
+    cmd = [str(bin_dir / "needle"), "batch", str(csv_path), "--out-dir", str(out), "--format", fmt, "--quiet"]
+    cmd += ["--on", "2026-12-01"]
     if jobs:
         cmd += ["--jobs", str(jobs)]
-    wrapper = (
-        "import resource, subprocess, sys, time\n"
-        "t = time.perf_counter(); rc = subprocess.run(sys.argv[1:]).returncode\n"
-        "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, rc)\n"
+    res = subprocess.run(
+        [str(bin_dir / "python"), "-c", WRAPPER, *cmd], capture_output=True, text=True, env=env, cwd=cwd, check=True
     )
-    res = subprocess.run([sys.executable, "-c", wrapper, *cmd], capture_output=True, text=True, env=env, check=True)
-    secs, rss, rc = res.stdout.split()
-    return float(secs), int(rss), int(rc)
+    secs, rss, cpu, rc = res.stdout.split()
+    return float(secs), int(rss), float(cpu), int(rc)
+
+
+# ----------------------------------------------------------------- (c) rendering in one process
+
+RENDER = r"""
+import datetime as dt, json, statistics, sys, time
+from pathlib import Path
+from needlecli import catalog, planning
+from needlecli.config import Config
+from needlecli.model import ExportOptions
+from needlecli.render import ics, ics_fast
+
+n, rounds = int(sys.argv[1]), int(sys.argv[2])
+config = Config(path=Path("<bench>"), exists=False, uid_key="bench-key")
+protocols = {name: catalog.load_treatment(name) for name in catalog.INDICATIONS}
+names = list(protocols)
+plans = []
+t = time.process_time()
+for i in range(n):
+    flags = planning.PlanFlags(patient=f"P{i:07d}", start=dt.date(2027, 1 + i % 12, 1 + i % 28), sessions=5,
+                               time=dt.time(10, 30), tz="Europe/London")
+    plans.append(planning.new_plan(protocols[names[i % 4]], flags, config, dt.date(2026, 12, 1)))
+planning_s = (time.process_time() - t) / n
+options = ExportOptions(document="plan")
+ics.export(plans[0], options)  # the zone's VTIMEZONE, made and checked once for both
+renderer = ics_fast.CalendarRenderer()
+old, new = [], []
+for _ in range(rounds):  # interleaved, CPU time of this process
+    t = time.process_time(); a = [ics.export(p, options) for p in plans]; old.append(time.process_time() - t)
+    t = time.process_time(); b = [renderer.render(p, options) for p in plans]; new.append(time.process_time() - t)
+    assert a == b, "the renderer's bytes differ from ics.export's"
+print(json.dumps({"planning": planning_s, "old": statistics.median(old) / n, "new": statistics.median(new) / n,
+                  "ratio": statistics.median(o / w for o, w in zip(old, new)), "bytes": sum(map(len, a)) / n}))
+"""
+
+
+def render_speed(bin_dir: Path, n: int, rounds: int, env: dict[str, str], cwd: Path) -> dict[str, float]:
+    import json
+
+    res = subprocess.run(
+        [str(bin_dir / "python"), "-c", RENDER, str(n), str(rounds)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        check=True,
+    )
+    result: dict[str, float] = json.loads(res.stdout)
+    return result
+
+
+# ----------------------------------------------------------------- the report
+
+
+def machine() -> str:
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores ({model}), {platform.system()}, Python {platform.python_version()}"
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--smoke", action="store_true", help="tiny sizes and few runs (for CI)")
-    ap.add_argument("--sizes", type=int, nargs="*", help="list sizes (default 1000 10000 100000)")
-    ap.add_argument("--jobs", type=int, help="batch --jobs (default: CPU count)")
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes and few runs, nothing downloaded (for CI)")
+    ap.add_argument("--large", action="store_true", help="add 1,000,000 rows to the ICS batch")
+    ap.add_argument("--sizes", type=int, nargs="*", help="ICS batch sizes (default 1000 10000 100000)")
+    ap.add_argument("--other-sizes", type=int, nargs="*", help="md/html/json batch sizes (default 1000 10000)")
+    ap.add_argument("--formats", nargs="*", default=["ics", "md", "html", "json"], help="batch formats")
+    ap.add_argument("--jobs", type=int, help="batch --jobs (default: needle's, the CPU count)")
+    ap.add_argument("--rounds", type=int, help="start-up rounds (default 21; 3 with --smoke)")
+    ap.add_argument("--render", type=int, help="plans for the in-process rendering test (default 3000; 50 smoke)")
+    ap.add_argument("--offline", action="store_true", help="do not install dependencies: use this venv's")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary folder (wheel, venv, lists)")
     args = ap.parse_args()
-    sizes = args.sizes or ([50, 200] if args.smoke else [1_000, 10_000, 100_000])
-    runs = 5 if args.smoke else 21
+    if args.smoke:
+        sizes, other, rounds, render_n, render_rounds = [50, 200], [50], args.rounds or 3, args.render or 50, 2
+    else:
+        sizes = args.sizes or [1_000, 10_000, 100_000]
+        other = args.other_sizes if args.other_sizes is not None else [1_000, 10_000]
+        rounds, render_n, render_rounds = args.rounds or 21, args.render or 3000, 5
+    if args.large:
+        sizes = [*sizes, 1_000_000]
     work = Path(tempfile.mkdtemp(prefix="needle-bench-"))
-    env = {**os.environ, "NEEDLE_CONFIG": str(work / "no-config.toml")}
+    cwd = work / "cwd"
+    cwd.mkdir()
+    env = {
+        **os.environ,
+        "NEEDLE_CONFIG": str(work / "no-config.toml"),
+        "NEEDLE_DATA_DIR": str(work / "data"),
+    }
+    for name in ("PYTHONDONTWRITEBYTECODE", "VIRTUAL_ENV", "PYTHONPATH"):
+        env.pop(name, None)
+    failed = False
     try:
-        base = median_seconds([sys.executable, "-c", "pass"], runs, env)
-        print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
-        print(f"python -c pass: {base * 1000:.1f} ms")
-        print("\n(a) start-up                                     ms   x python -c pass")
-        plan = [*NEEDLE, "plan", "--patient", "P1", "--indication", "fine-lines", "--start", "2027-03-01",
-                "--sessions", "5", "--time", "10:30", "--tz", "Europe/London", "--format", "ics", "--on", "2026-12-01"]
-        for label, cmd in (("needle --help", [*NEEDLE, "--help"]), ("needle plan ... --format ics", plan)):
-            t = median_seconds(cmd, runs, env)
-            print(f"    {label:<42} {t * 1000:6.1f}   {t / base:5.1f}x")
-        print("\n(b) batch to per-patient ICS          rows   seconds   patients/s   peak RSS")
-        for n in sizes:
-            csv_path = work / f"list-{n}.csv"
-            synthetic_list(csv_path, n)
-            out = work / f"out-{n}"
-            secs, rss_kib, rc = run_batch(csv_path, out, env, args.jobs)
-            files = sum(1 for f in out.iterdir() if f.suffix == ".ics")
-            status = "" if rc == 0 and files == n else f"   (exit {rc}, {files} files!)"
-            print(f"    {'':<30} {n:>7}   {secs:7.2f}   {n / secs:10.0f}   {rss_kib / 1024:6.1f} MiB{status}")
-            shutil.rmtree(out)
-            if rc != 0 or files != n:
-                return 1
+        bin_dir = install(work, offline=args.offline or args.smoke)
+        version = subprocess.run(
+            [str(bin_dir / "needle"), "--version"], capture_output=True, text=True, env=env, cwd=cwd, check=True
+        ).stdout.strip()
+        log(f"start-up: {rounds} interleaved rounds ...")
+        base, starts = startup(bin_dir, rounds, env, cwd)
+        rows: list[tuple[str, int, float, float, float, str]] = []
+        for fmt in args.formats:
+            for n in sizes if fmt == "ics" else other:
+                csv_path = work / f"list-{n}.csv"
+                if not csv_path.exists():
+                    synthetic_list(csv_path, n)
+                out = work / f"out-{fmt}-{n}"
+                log(f"batch: {n} rows to {fmt} ...")
+                secs, rss_kib, cpu, rc = run_batch(bin_dir, csv_path, out, fmt, env, args.jobs, cwd)
+                files = sum(1 for f in out.iterdir() if f.suffix == f".{fmt}") if out.exists() else 0
+                note = "" if rc == 0 and files == n else f"exit {rc}, {files} files of {n}!"
+                failed |= bool(note)
+                rows.append((fmt, n, secs, cpu, rss_kib / 1024, note))
+                shutil.rmtree(out, ignore_errors=True)
+        log(f"rendering {render_n} plans in one process, {render_rounds} rounds ...")
+        render = render_speed(bin_dir, render_n, render_rounds, env, cwd)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return 0
+        if args.keep:
+            log(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+    print(f"### {version}, measured {dt.date.today().isoformat()}")
+    print()
+    print(f"{machine()}; `needle` installed from its wheel into a fresh venv (not editable).")
+    print(f"`python -c pass` of that venv: **{base * 1000:.1f} ms** (median of {rounds * len(STARTUP)} runs).")
+    print()
+    print("| start-up | median ms | × `python -c pass` | goal |")
+    print("|---|---:|---:|---|")
+    for label, (t, ratio) in starts.items():
+        print(f"| {label} | {t * 1000:.0f} | {ratio:.1f}× | {GOALS.get(label, '')} |")
+    print()
+    print(
+        f"Ratios: median of {rounds} per-round ratios, each command run right after `python -c pass` "
+        "(interleaved). `plan` is `--patient P1 --indication fine-lines --start 2027-01-04`."
+    )
+    print()
+    jobs = args.jobs or os.cpu_count()
+    print(f"| batch (`--jobs {jobs}`) | rows | seconds | patients/s | CPU ms/patient | peak RSS, largest process |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for fmt, n, secs, cpu, rss, note in rows:
+        print(
+            f"| {fmt} | {n:,} | {secs:.2f} | {n / secs:,.0f} | {cpu / n * 1000:.2f} | {rss:.1f} MiB"
+            + (f" ({note})" if note else "")
+            + " |"
+        )
+    print()
+    print(
+        "Rows: 5 sessions each, 10:30 Europe/London, four indications in turn, starts over a year; "
+        "one file per patient, written atomically and fsynced. Wall time includes start-up."
+    )
+    print()
+    print(
+        f"ICS rendering in one process ({render_n:,} plans, {render['bytes'] / 1024:.1f} KiB each, "
+        f"median of {render_rounds} interleaved rounds, CPU time): `ics.export` "
+        f"{render['old'] * 1000:.2f} ms/patient ({1 / render['old']:,.0f}/s), the batch renderer "
+        f"{render['new'] * 1000:.2f} ms/patient ({1 / render['new']:,.0f}/s): **{render['ratio']:.1f}×**, "
+        f"same bytes; planning a patient: {render['planning'] * 1000:.2f} ms."
+    )
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import json
 import os
 import re
 import stat
-from collections.abc import Container, Iterable, Iterator, MutableMapping
+from collections.abc import Callable, Container, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, NamedTuple
@@ -351,6 +351,14 @@ class Context:
 
         self._protocols: dict[str, TreatmentProtocol] = {}
         self.catalog = catalog
+        self._render: Callable[[Plan, ExportOptions], bytes] | None = None
+
+    def render(self, plan: Plan, options: ExportOptions) -> bytes:
+        """The file of one plan, by this process's renderer for the run's format (made on first use:
+        for ICS one that keeps what it learns between patients)."""
+        if self._render is None:
+            self._render = export.EXPORTERS[self.fmt].renderer(many=True)
+        return self._render(plan, options)
 
     def protocol(self, name: str) -> TreatmentProtocol:
         """The treatment protocol an indication cell names, in any case or spacing (`Acne Scars`)."""
@@ -463,7 +471,7 @@ def _plan(
         clinic_address=cfg.address,
         protocol=protocol,
     )
-    data = export.render(ctx.fmt, plan, options)
+    data = ctx.render(plan, options)
     kept = plan_history(ctx, plan)
     clinic_events = _clinic_events(ctx, pid, kept) if ctx.clinic_calendar else b""
     return (

@@ -23,20 +23,32 @@ if TYPE_CHECKING:  # the registry is read at start-up (for --help): no model, no
 class Exporter:
     """One file format: its name, file suffix, help, the documents it can hold, and its renderer."""
 
-    __slots__ = ("documents", "format", "help", "suffix", "target")
+    __slots__ = ("documents", "format", "help", "many", "suffix", "target")
 
-    def __init__(self, fmt: str, suffix: str, help: str, documents: tuple[Document, ...], target: str) -> None:
+    def __init__(
+        self, fmt: str, suffix: str, help: str, documents: tuple[Document, ...], target: str, many: str = ""
+    ) -> None:
         self.format = fmt
         self.suffix = suffix
         self.help = help
         self.documents = documents
         #: ``module:function`` under needlecli.render, imported on first use.
         self.target = target
+        #: ``module:Class`` of a renderer for many plans in one process (batch), whose
+        #: ``render(plan, options)`` returns the same bytes faster; "" when the function serves.
+        self.many = many
 
     def render(self, plan: Plan, options: ExportOptions) -> bytes:
+        return self.renderer(many=False)(plan, options)
+
+    def renderer(self, many: bool) -> Render:
+        """The function that renders one plan; with ``many``, a fresh renderer built to render a
+        whole batch in one process (it may keep what it learns between calls)."""
+        if many and self.many:
+            module, _, name = self.many.partition(":")
+            return cast("Render", getattr(importlib.import_module(f"needlecli.render.{module}"), name)().render)
         module, _, function = self.target.partition(":")
-        renderer = getattr(importlib.import_module(f"needlecli.render.{module}"), function)
-        return cast("Render", renderer)(plan, options)
+        return cast("Render", getattr(importlib.import_module(f"needlecli.render.{module}"), function))
 
 
 BOTH: tuple[Document, ...] = ("plan", "aftercare")
@@ -46,7 +58,7 @@ EXPORTERS: dict[str, Exporter] = {
         Exporter("json", ".json", "the plan as JSON (clinician)", ("plan",), "data:export_json"),
         Exporter("toml", ".toml", "a saved plan for --from (clinician)", ("plan",), "data:export_toml"),
         Exporter("md", ".md", "Markdown: the plan sheet, or the aftercare checklist", BOTH, "markdown:export"),
-        Exporter("ics", ".ics", "a calendar file (patient)", BOTH, "ics:export"),
+        Exporter("ics", ".ics", "a calendar file (patient)", BOTH, "ics:export", many="ics_fast:CalendarRenderer"),
         Exporter("html", ".html", "a printable patient handout", BOTH, "html:export"),
     )
 }

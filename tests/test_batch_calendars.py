@@ -288,3 +288,35 @@ def test_khal_updates_instead_of_duplicating_after_a_rerun(tmp_path: Path) -> No
         "2027-03-08 11:00 Microneedling session 3 [CONFIRMED ]",
     ]
     assert "Cancelled [CANCELLED ]" in listed
+
+
+def test_batch_ics_is_byte_for_byte_what_plan_writes(tmp_path: Path) -> None:
+    """batch renders ICS with its per-process renderer: the bytes are `needle plan`'s own."""
+    from tests.harness import output
+
+    src, out = tmp_path / "list.csv", tmp_path / "plans"
+    rows = [
+        ("P1", "fine-lines", "2027-01-04", "3", "10:30", "Europe/London"),
+        ("P2", "deep-scars", "2027-03-27", "4", "01:30", "Europe/Dublin"),
+        ("P3", "texture", "2027-01-05", "3", "", ""),
+        ("P4", "acne-scars", "2027-11-01", "3", "09:00", "America/Havana"),
+    ]
+    write(src, *(",".join(r) for r in rows))
+    assert batch(src, out, "2026-12-01", "--format", "ics", "--jobs", "2")[0] == 0
+    for pid, indication, start, sessions, time, tz in rows:
+        args = ["plan", "--patient", pid, "-i", indication, "--start", start, "--sessions", sessions,
+                "--on", "2026-12-01", "--format", "ics"]  # fmt: skip
+        if time:
+            args += ["--time", time, "--tz", tz]
+        assert (out / f"{pid}.ics").read_bytes() == output(*args), pid
+
+
+def test_batch_renders_ics_with_one_renderer_per_process() -> None:
+    from needlecli import export
+    from needlecli.render.ics import export as reference
+    from needlecli.render.ics_fast import CalendarRenderer
+
+    fast = export.EXPORTERS["ics"].renderer(many=True)
+    assert isinstance(getattr(fast, "__self__", None), CalendarRenderer)
+    assert export.EXPORTERS["ics"].renderer(many=False) is reference  # one plan: the reference path
+    assert export.EXPORTERS["json"].renderer(many=True) is export.EXPORTERS["json"].renderer(many=False)

@@ -1,0 +1,262 @@
+"""The batch ICS writer: the bytes of `needlecli.render.ics.export`, many calendars a second.
+
+`ics.export` builds icalendar components with ``add()`` and calls ``to_ical()``, for every
+patient. A batch writes thousands of calendars that share almost every line (the same
+VTIMEZONE, reminders, titles, pause texts, dates), so a ``CalendarRenderer``, one per worker
+process, writes the same calendar description (``ics.calendar_spec``) and lets icalendar
+produce each distinct line only once:
+
+- every content line is made by icalendar: the value encoded by ``Component.add``, taken
+  back through ``property_items()``, made a line by ``content_line()`` and folded by
+  ``Contentline.to_ical()``; the renderer keeps the bytes of each line in a capped memo,
+  keyed by the component, the property name and the value exactly as given to ``add()``.
+  Lines that belong to one patient (UIDs, text with the patient's name) are never kept;
+- property order is icalendar's own (``property_items()`` of a component with the same
+  property names), computed once per shape of component;
+- a VTIMEZONE's and a VALARM's bytes are ``to_ical()`` of the reference's own component,
+  made once per zone and span of years, or per trigger and text;
+- UID lines, made for every event, skip what is provably a no-op: a line of at most 74
+  ASCII characters is never folded by icalendar's ``_foldline`` (it breaks before the
+  75th octet), so its bytes are its text. Any other line goes through icalendar's
+  ``Contentline.to_ical()``.
+
+The bytes equal ``ics.export(plan, options)`` for any plan and options: tests/test_ics_fast.py
+checks that on random plans, and that a warm memo never puts one calendar's line in another.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from needlecli.render import ics
+
+if TYPE_CHECKING:
+    from collections.abc import Hashable
+
+    from needlecli.model import ExportOptions, Plan
+
+#: Distinct shared lines a renderer keeps (about 150 bytes each with their keys): enough for the
+#: lines of a few hundred different session dates; past it the oldest half is dropped.
+MEMO_LINES = 8192
+#: VALARM and VTIMEZONE blocks a renderer keeps.
+MEMO_BLOCKS = 512
+
+CRLF = b"\r\n"
+
+
+def _line_key(component: str, name: str, value: object) -> Hashable | None:
+    """A key that equals another line's key only when ``Component.add`` would encode both values the
+    same, or None when the value is not one the memo knows (it is then encoded every time)."""
+    kind = type(value)
+    if kind is str or kind is int or kind is dt.date or kind is dt.timedelta:
+        return (component, name, kind, value)
+    if kind is dt.datetime:
+        assert isinstance(value, dt.datetime)
+        zone = value.tzinfo
+        # Aware datetimes compare as instants (10:30 in London equals 10:30 in Dublin); with the zone
+        # (ZoneInfo compares by identity, UTC is one object) and the fold in the key, equal keys are
+        # one wall time in one zone.
+        if zone is dt.UTC or type(zone) is ZoneInfo:
+            return (component, name, kind, value, zone, value.fold)
+        return None
+    if kind.__name__ == "vText" and kind.__module__.startswith("icalendar.") and not getattr(value, "params", None):
+        return (component, name, kind, str(value))
+    return None
+
+
+class CalendarRenderer:
+    """Writes ``ics.export(plan, options)``'s bytes; keeps what it learns between calls (one per process)."""
+
+    def __init__(self, memo_lines: int = MEMO_LINES, memo_blocks: int = MEMO_BLOCKS) -> None:
+        import icalendar
+        from icalendar.parser import Contentline
+
+        self._calendar: type[Any] = icalendar.Calendar
+        self._event: type[Any] = icalendar.Event
+        self._memo_lines = memo_lines
+        self._memo_blocks = memo_blocks
+        #: (component name, property name, value's type, value[, zone, fold]) -> the line's bytes with its CRLF.
+        self._lines: dict[Hashable, bytes] = {}
+        #: ("VALARM", trigger, text) or ("VTIMEZONE", tzid, first year, last year) -> the component's bytes.
+        self._blocks: dict[tuple[object, ...], bytes] = {}
+        #: (component name, property names as added) -> the order icalendar writes them in (indices).
+        self._orders: dict[tuple[str, tuple[str, ...]], tuple[int, ...]] = {}
+        #: component name -> its BEGIN and END lines.
+        self._marks: dict[str, tuple[bytes, bytes]] = {}
+        #: (component name, property name) -> icalendar's type for a str value, when ``add`` gives it no parameters.
+        self._text_types: dict[tuple[str, str], Any] = {}
+        #: icalendar's ``Contentline.from_parts``: what ``Component.content_line()`` calls to make a line.
+        self._from_parts: Any = Contentline.from_parts
+        #: How often a shared line was not in the memo and was made.
+        self.misses = 0
+
+    # ------------------------------------------------------------- the calendar
+
+    def render(self, plan: Plan, options: ExportOptions) -> bytes:
+        """The bytes of ``ics.export(plan, options)``."""
+        return self.serialise(ics.spec_of(plan, options))
+
+    def serialise(self, spec: ics.CalendarSpec) -> bytes:
+        """The bytes of ``ics.calendar_component(spec).to_ical()``."""
+        out: list[bytes] = []
+        begin, end = self._mark(self._calendar)
+        out.append(begin)
+        self._properties(self._calendar, spec.props, out)
+        if spec.zone is not None:
+            out.append(self._vtimezone(spec.zone))
+        event = self._event
+        ev_begin, ev_end = self._mark(event)
+        for props, alarm in spec.events:
+            out.append(ev_begin)
+            self._properties(event, props, out)
+            if alarm is not None:
+                out.append(self._alarm(alarm))
+            out.append(ev_end)
+        out.append(end)
+        return b"".join(out)
+
+    # ------------------------------------------------------------- components
+
+    def _mark(self, cls: type[Any]) -> tuple[bytes, bytes]:
+        """BEGIN and END lines of a component, as ``to_ical()`` writes them."""
+        got = self._marks.get(cls.name)
+        if got is None:
+            empty = cls()
+            items = empty.property_items(recursive=False)
+            (b_name, b_value), (e_name, e_value) = items[0], items[-1]
+            got = (
+                empty.content_line(b_name, b_value).to_ical() + CRLF,
+                empty.content_line(e_name, e_value).to_ical() + CRLF,
+            )
+            self._marks[cls.name] = got
+        return got
+
+    def _order(self, cls: type[Any], names: tuple[str, ...]) -> tuple[int, ...]:
+        """The indices of ``names`` in the order ``property_items()`` gives them: icalendar's
+        canonical order, then by name; one name added twice keeps the order it was added in."""
+        key = (cls.name, names)
+        got = self._orders.get(key)
+        if got is None:
+            probe = cls()
+            for n in names:
+                probe[n] = ""
+            written = [n for n, _ in probe.property_items(recursive=False)[1:-1]]
+            rank = {n: i for i, n in enumerate(written)}
+            got = tuple(sorted(range(len(names)), key=lambda i: rank[names[i].upper()]))
+            self._orders[key] = got
+        return got
+
+    def _properties(self, cls: type[Any], props: tuple[ics.Prop, ...], out: list[bytes]) -> None:
+        component = cls.name
+        names = tuple([p[0] for p in props])
+        order = self._orders.get((component, names))
+        if order is None:
+            order = self._order(cls, names)
+        lines = self._lines
+        for i in order:
+            name, value, shared = props[i]
+            if shared:
+                kind = type(value)
+                if kind is str or kind is int or kind is dt.date or kind is dt.timedelta:
+                    key: Hashable | None = (component, name, kind, value)  # _line_key's common case, inline
+                else:
+                    key = _line_key(component, name, value)
+                if key is not None:
+                    line = lines.get(key)
+                    if line is None:
+                        line = self._remember(key, cls, name, value)
+                    out.append(line)
+                    continue
+            out.append(self._private_line(cls, name, value))
+
+    def _remember(self, key: Hashable, cls: type[Any], name: str, value: object) -> bytes:
+        self.misses += 1
+        line = self._line(cls, name, value)
+        if len(self._lines) >= self._memo_lines:
+            self._drop_oldest(self._lines)
+        self._lines[key] = line
+        return line
+
+    @staticmethod
+    def _drop_oldest(memo: dict[Any, bytes]) -> None:
+        """Forget the older half (dicts keep insertion order)."""
+        keep = list(memo.items())[len(memo) // 2 :]
+        memo.clear()
+        memo.update(keep)
+
+    # ------------------------------------------------------------- lines
+
+    @staticmethod
+    def _line(cls: type[Any], name: str, value: object) -> bytes:
+        """One property's line as the reference writes it: ``add()``, ``property_items()``,
+        ``content_line()``, ``to_ical()``."""
+        one = cls()
+        one.add(name, value)
+        lines = [one.content_line(n, v).to_ical() for n, v in one.property_items(recursive=False)[1:-1]]
+        return CRLF.join(lines) + CRLF
+
+    def _private_line(self, cls: type[Any], name: str, value: object) -> bytes:
+        """A line never kept (a UID, the patient's name). A str value is typed as ``add()`` types it
+        (learnt from ``add()`` once per property: a str gets no VALUE parameter), made a line by
+        ``content_line()``, and folded by ``to_ical()`` unless it is too short to fold."""
+        if type(value) is not str:
+            return self._line(cls, name, value)
+        kind = self._text_types.get((cls.name, name))
+        if kind is None:
+            probe = cls()
+            probe.add(name, value)
+            typed = probe[name]
+            if getattr(typed, "params", None):  # not a plain typed value: use add() every time
+                return self._line(cls, name, value)
+            kind = self._text_types[(cls.name, name)] = type(typed)
+        typed = kind(value)
+        # Component.content_line(name, typed) is this call (it also makes a Parameters() it does not use).
+        line = self._from_parts(name, typed.params, typed)
+        if len(line) <= 74 and line.isascii():
+            # _foldline breaks a line before its 75th octet: a shorter one comes back as it is.
+            short: bytes = line.encode("ascii")
+            return short + CRLF
+        data: bytes = line.to_ical()
+        return data + CRLF
+
+    # ------------------------------------------------------------- blocks
+
+    def _block(self, key: tuple[object, ...], data: bytes) -> bytes:
+        if len(self._blocks) >= self._memo_blocks:
+            self._drop_oldest(self._blocks)
+        self._blocks[key] = data
+        return data
+
+    def _vtimezone(self, zone: tuple[str, int, int]) -> bytes:
+        """The VTIMEZONE's bytes: ``to_ical()`` of the reference's own (checked) component."""
+        key = ("VTIMEZONE", *zone)
+        got = self._blocks.get(key)
+        if got is None:
+            vtz = ics._vtimezone(*zone)
+            assert vtz is not None
+            got = self._block(key, vtz.to_ical())
+        return got
+
+    def _alarm(self, alarm: ics.AlarmSpec) -> bytes:
+        """The VALARM's bytes: ``to_ical()`` of the reference's own component."""
+        key = ("VALARM", *alarm)
+        got = self._blocks.get(key)
+        if got is None:
+            got = self._block(key, ics.alarm_component(*alarm).to_ical())
+        return got
+
+
+_RENDERER: tuple[int, CalendarRenderer] | None = None
+
+
+def render(plan: Plan, options: ExportOptions) -> bytes:
+    """``ics.export(plan, options)``'s bytes from this process's renderer (made on first use; a forked
+    child makes its own)."""
+    import os
+
+    global _RENDERER
+    if _RENDERER is None or _RENDERER[0] != os.getpid():
+        _RENDERER = (os.getpid(), CalendarRenderer())
+    return _RENDERER[1].render(plan, options)

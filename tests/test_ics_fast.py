@@ -1,0 +1,237 @@
+"""The batch ICS writer writes the reference's bytes: `ics_fast.CalendarRenderer().render(plan, options)`
+equals `ics.export(plan, options)` (icalendar's `Calendar.to_ical()`) for random plans made by the real
+planning core — zones with odd rules, timed and all-day series, boosters, reschedules and cancelled items,
+names and clinic details with `;`, `,`, `\\` and non-ASCII text — with a cold memo, a warm one and a tiny
+one that is always forgetting; a warm memo never puts one patient's line in another's file."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import zoneinfo
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from needlecli import catalog, planning, plans
+from needlecli.config import Config
+from needlecli.errors import NeedleError
+from needlecli.model import ExportOptions, Plan
+from needlecli.render import ics, ics_fast
+from tests.plan_helpers import ALL_NO
+
+ON = dt.date(2026, 12, 1)
+CONFIG = Config(path=Path("<test>"), exists=False, uid_key="test-uid-key-0123456789abcdef")
+ODD_ZONES = (
+    "Europe/London",
+    "Europe/Dublin",  # "negative DST": winter is the daylight-saving offset in the zone database
+    "America/Havana",  # changes at midnight
+    "Asia/Beirut",  # changes at midnight, on the last Sunday
+    "Australia/Lord_Howe",  # a 30-minute change
+    "Etc/UTC",
+    "UTC",
+    "Africa/Abidjan",  # GMT all year: written in UTC
+    "America/New_York",
+    "Pacific/Chatham",  # +12:45 / +13:45
+    "Africa/Casablanca",  # DST suspended for Ramadan: no yearly rule
+    "Asia/Tehran",
+    "America/St_Johns",
+    "Antarctica/Troll",  # a two-hour change
+    "Asia/Kolkata",
+)
+ALL_ZONES = sorted(zoneinfo.available_timezones() - {"Factory", "localtime"})
+#: Text a clinic or a patient's name may hold: TEXT escapes, multi-byte characters, long runs.
+TEXT = st.text(
+    alphabet=st.one_of(
+        st.sampled_from(";,\\:\"'^ -—·"),
+        st.sampled_from("aZ09éüßøÆ名前テスト한국어🙂"),
+        st.characters(min_codepoint=0x20, max_codepoint=0x2FFF),
+    ),
+    min_size=1,
+    max_size=120,
+).filter(str.isprintable)
+
+
+@st.composite
+def plans_and_options(draw: st.DrawFn) -> tuple[Plan, ExportOptions]:
+    indication = draw(st.sampled_from(catalog.INDICATIONS))
+    protocol = catalog.load_treatment(indication)
+    zone = draw(st.one_of(st.sampled_from(ODD_ZONES), st.sampled_from(ALL_ZONES)))
+    timed = draw(st.booleans())
+    flags = planning.PlanFlags(
+        patient=draw(st.text(alphabet="PQ0123456789-", min_size=1, max_size=12)),
+        start=draw(st.dates(dt.date(2026, 12, 1), dt.date(2031, 12, 31))),
+        sessions=draw(st.none() | st.integers(protocol.sessions.min, protocol.sessions.max)),
+        time=dt.time(draw(st.integers(0, 23)), draw(st.sampled_from((0, 15, 30, 45, 7)))) if timed else None,
+        duration=draw(st.none() | st.sampled_from((15, 45, 60, 90, 240))),
+        tz=zone if timed or draw(st.booleans()) else None,
+        boosters=draw(st.integers(0, 2)),
+        clinic_days=draw(st.none() | st.just(frozenset(range(7)))),
+    )
+    screening = None
+    if draw(st.booleans()):
+        answers = {**ALL_NO, "uses_retinoids": draw(st.booleans())}
+        screening = planning.screen_answers(catalog.load_screening(), answers, ON)  # type: ignore[arg-type]
+    try:
+        plan = planning.new_plan(protocol, flags, CONFIG, ON, screening=screening)
+        if draw(st.booleans()):
+            # Rebuilt over a saved plan: same ids, higher SEQUENCE, and the items now gone CANCELLED.
+            saved = plans.read_plan(plans.to_toml_ready(plans.plan_document(plan)), "saved")
+            again = dataclasses.replace(
+                flags,
+                start=flags.start + dt.timedelta(days=draw(st.integers(1, 90))),  # type: ignore[operator]
+                sessions=draw(st.integers(protocol.sessions.min, protocol.sessions.max)),
+                boosters=draw(st.integers(0, 1)),
+            )
+            rebuilt = planning.new_plan(protocol, again, CONFIG, ON, screening=screening)
+            now = dt.datetime(2026, 12, 2, draw(st.integers(0, 23)), draw(st.integers(0, 59)), tzinfo=dt.UTC)
+            plan = planning.rebuild_over(rebuilt, saved, "saved", now)
+    except NeedleError:
+        assume(False)
+    options = ExportOptions(
+        document=draw(st.sampled_from(("plan", "aftercare"))),
+        name=draw(st.none() | TEXT),  # --include-name
+        clinic_name=draw(st.none() | TEXT),
+        clinic_phone=draw(st.none() | st.sampled_from(("+44 20 7946 0000", "020; 7946, 0000"))),
+        clinic_address=draw(st.none() | TEXT),
+    )
+    return plan, options
+
+
+WARM = ics_fast.CalendarRenderer()
+#: Forgets half of what it knows every few lines: every line is made, kept, dropped and made again.
+FORGETFUL = ics_fast.CalendarRenderer(memo_lines=16, memo_blocks=2)
+PROPERTY = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+
+
+@PROPERTY
+@given(plans_and_options())
+def test_the_fast_renderer_writes_the_reference_bytes(case: tuple[Plan, ExportOptions]) -> None:
+    plan, options = case
+    want = ics.export(plan, options)
+    assert ics_fast.CalendarRenderer().render(plan, options) == want  # cold
+    assert WARM.render(plan, options) == want  # warm: every example so far in its memo
+    assert FORGETFUL.render(plan, options) == want
+    assert ics_fast.render(plan, options) == want  # this process's renderer
+    assert ics.calendar_component(ics.spec_of(plan, options)).to_ical() == want
+
+
+def varied_cases(n: int) -> list[tuple[Plan, ExportOptions]]:
+    """n different patients: zones, times, names and clinics in turn (deterministic)."""
+    out = []
+    names = (None, "Zoë; O'Brien, Jr", "a\\b,c", "名前 テスト", None, "Émile Zola")
+    for i in range(n):
+        protocol = catalog.load_treatment(catalog.INDICATIONS[i % 4])
+        flags = planning.PlanFlags(
+            patient=f"P{i:04d}",
+            start=dt.date(2027, 1 + i % 12, 1 + (i * 7) % 28),
+            sessions=protocol.sessions.min + i % (protocol.sessions.max - protocol.sessions.min + 1),
+            time=dt.time(8 + i % 10, 30) if i % 3 else None,
+            tz=ODD_ZONES[i % len(ODD_ZONES)],
+            boosters=i % 2,
+        )
+        plan = planning.new_plan(protocol, flags, CONFIG, ON)
+        options = ExportOptions(
+            name=names[i % len(names)],
+            clinic_name="Harbour Skin" if i % 2 else None,
+            clinic_address=f"{i} Quay St, Bristol" if i % 4 == 1 else None,
+        )
+        out.append((plan, options))
+    return out
+
+
+@pytest.fixture(scope="module")
+def cases() -> list[tuple[Plan, ExportOptions]]:
+    return varied_cases(48)
+
+
+@pytest.mark.parametrize("memo", [ics_fast.MEMO_LINES, 40])
+def test_a_warm_memo_never_mixes_patients(memo: int, cases: list[tuple[Plan, ExportOptions]]) -> None:
+    """Many different plans through one renderer, forwards, backwards and forwards again: each file is
+    exactly its own reference, and no patient's name or calendar id stays in the memo."""
+    renderer = ics_fast.CalendarRenderer(memo_lines=memo)
+    want = [ics.export(plan, options) for plan, options in cases]
+    for order in (range(len(cases)), reversed(range(len(cases))), range(len(cases))):
+        for i in order:
+            assert renderer.render(*cases[i]) == want[i], i
+    kept = b"".join(renderer._lines.values())
+    keys = "\n".join(str(part) for key in renderer._lines for part in key)
+    for plan, options in cases:
+        assert plan.plan_id.encode() not in kept and plan.plan_id not in keys
+        if options.name:
+            assert options.name not in keys
+    assert len(renderer._lines) <= memo
+    if memo == ics_fast.MEMO_LINES:  # room for every line: each was made once, then only read
+        assert renderer.misses == len(renderer._lines)
+
+
+def test_the_same_plan_for_another_patient_differs_only_in_its_ids() -> None:
+    """Two patients with the same series: the renderer's files differ exactly where the reference's do."""
+    renderer = ics_fast.CalendarRenderer()
+    protocol = catalog.load_treatment("fine-lines")
+    a, b = (
+        planning.new_plan(
+            protocol,
+            planning.PlanFlags(patient=p, start=dt.date(2027, 1, 4), time=dt.time(10, 30), tz="Europe/London"),
+            CONFIG,
+            ON,
+        )
+        for p in ("P1", "P2")
+    )
+    options = ExportOptions(name=None)
+    first, second = renderer.render(a, options), renderer.render(b, options)
+    assert first == ics.export(a, options) and second == ics.export(b, options)
+    assert first.replace(a.plan_id.encode(), b.plan_id.encode()) == second
+
+
+def test_the_same_wall_time_in_zones_with_the_same_offsets_is_two_different_lines() -> None:
+    """London and Dublin (and London and UTC in winter) share every instant: the memo must still
+    tell `DTSTART;TZID=Europe/London` from `DTSTART;TZID=Europe/Dublin` and from `...Z`."""
+    renderer = ics_fast.CalendarRenderer()
+    protocol = catalog.load_treatment("fine-lines")
+    options = ExportOptions()
+    for zone in ("Europe/London", "Europe/Dublin", "Etc/UTC", "Europe/London", "Africa/Abidjan", "Europe/Dublin"):
+        flags = planning.PlanFlags(patient="P1", start=dt.date(2027, 1, 4), time=dt.time(10, 30), tz=zone)
+        plan = planning.new_plan(protocol, flags, CONFIG, ON)
+        assert renderer.render(plan, options) == ics.export(plan, options), zone
+
+
+#: Lines of 74, 75 and 76 octets and escapes at the fold: the edges of the short-line shortcut.
+EDGES = [
+    "x" * 70,
+    "x" * 71,
+    "x" * 72,
+    "x" * 66 + ";",
+    "x" * 70 + ",",
+    "x" * 69 + "\\",
+    "é" * 35,
+    "é" * 36,
+    "a" * 69 + "é",
+]
+
+
+@settings(deadline=None, max_examples=300)
+@given(
+    st.sampled_from(EDGES)
+    | st.text(alphabet=st.sampled_from('ab;,\\^"é名🙂 :'), max_size=200)
+    | st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), min_size=60, max_size=90)
+    | st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=160)
+)
+def test_a_private_line_is_the_line_icalendar_writes(text: str) -> None:
+    """UIDs and names skip only what icalendar's `_foldline` provably leaves as it is (a line of at most
+    74 ASCII characters); any other line is folded by icalendar."""
+    import icalendar
+    from icalendar.parser.string import _foldline
+
+    renderer = ics_fast.CalendarRenderer()
+    for cls in (icalendar.Event, icalendar.Calendar):
+        for name in ("UID", "SUMMARY", "DESCRIPTION", "LOCATION"):
+            probe = cls()
+            probe.add(name, text)
+            want = b"".join(probe.content_line(n, v).to_ical() + b"\r\n" for n, v in probe.property_items()[1:-1])
+            assert renderer._private_line(cls, name, text) == want
+    line = f"UID:{text}"
+    if len(line) <= 74 and line.isascii():
+        assert _foldline(line) == line
