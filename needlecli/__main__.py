@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from needlecli.cli import main
+from needlecli.launch import main
 
 if __name__ == "__main__":
     main()

@@ -1048,7 +1048,7 @@ def prepare(ctx: Context, task: Task) -> tuple[RowResult, bytes | None]:
     with the same everything else, still byte for byte as written, is kept instead of planned again.
     """
     number, cells, name, problem, key, earlier, history = task
-    if not history and name and ctx.fmt == "toml":
+    if not history and name and ctx.fmt == "toml" and earlier is None:
         history = _saved_history(ctx, ctx.out_dir / name)  # a saved plan in the folder: rebuild over it too
     if problem or cells is None:
         result = RowResult(number, readable_id(ctx, cells), "error", error=problem, name=name)

@@ -25,6 +25,8 @@ def _no_user_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
         data.mkdir(exist_ok=True)
         (data / "uid_key").write_text("test-uid-key-0123456789abcdef\n")
     monkeypatch.setenv("NEEDLE_DATA_DIR", str(data))
+    # `needle --help` keeps click's rendering in a cache folder: the tests' own, never the user's.
+    monkeypatch.setenv("NEEDLE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "needle-cache"))
 
 
 @pytest.fixture
