@@ -320,3 +320,14 @@ def test_batch_renders_ics_with_one_renderer_per_process() -> None:
     assert isinstance(getattr(fast, "__self__", None), CalendarRenderer)
     assert export.EXPORTERS["ics"].renderer(many=False) is reference  # one plan: the reference path
     assert export.EXPORTERS["json"].renderer(many=True) is export.EXPORTERS["json"].renderer(many=False)
+
+
+def test_a_damaged_or_planted_history_only_means_planning_afresh() -> None:
+    import zlib
+
+    from needlecli.batch import _pack, _unpack
+
+    assert _unpack(_pack('{"v":1}')) == '{"v":1}'
+    assert _unpack(b"not zlib") == "" and _unpack("text") == "" and _unpack(None) == ""
+    assert _unpack(zlib.compress(b"\0" * (1 << 22))) == ""  # a bomb is refused, not inflated
+    assert _unpack(zlib.compress(b"\xff\xfe")) == ""
