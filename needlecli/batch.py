@@ -98,6 +98,9 @@ HEADER_ALIASES = {
     "interval": "interval_weeks",
     "time_zone": "tz",
     "timezone": "tz",
+    "appointment_time": "time",
+    "session_time": "time",
+    "start_time": "time",
 }
 
 
@@ -494,6 +497,10 @@ def _plan(
 # ----------------------------------------------------------------- what the next run rebuilds over
 
 
+#: The highest revision a kept history may hold: far above any real plan's, far below what a calendar
+#: can carry (RFC 5545's SEQUENCE is a 32-bit integer); above it the history is not one of ours.
+MAX_REVISION = 1_000_000
+
 #: key -> (start, end) of each timed appointment of a plan.
 Times = dict[str, tuple[dt.datetime, dt.datetime]]
 
@@ -533,6 +540,7 @@ def plan_history(ctx: Context, plan: Plan) -> str:
 def history_of(ctx: Context, text: str, pid: str) -> tuple[planning.History, Times] | None:
     """The history and appointment times `history_text` wrote for patient ``pid``; None when ``text``
     is not one, or is another patient's (anything wrong only means planning afresh)."""
+    from needlecli.answers import MAX_YEAR, MIN_YEAR
     from needlecli.model import Cancelled
 
     try:
@@ -543,18 +551,21 @@ def history_of(ctx: Context, text: str, pid: str) -> tuple[planning.History, Tim
         def day(value: object) -> dt.date:
             if not isinstance(value, str):
                 raise TypeError(value)
-            return dt.date.fromisoformat(value)
+            found = dt.date.fromisoformat(value)
+            if not MIN_YEAR <= found.year <= MAX_YEAR:
+                raise ValueError(value)
+            return found
 
         def when(value: object) -> dt.datetime:
             if not isinstance(value, str):
                 raise TypeError(value)
             moment = dt.datetime.fromisoformat(value)
-            if moment.tzinfo is None:
+            if moment.tzinfo is None or not MIN_YEAR <= moment.year <= MAX_YEAR:
                 raise ValueError(value)
             return moment
 
         def whole(value: object) -> int:
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_REVISION:
                 raise TypeError(value)
             return value
 
@@ -568,6 +579,8 @@ def history_of(ctx: Context, text: str, pid: str) -> tuple[planning.History, Tim
         times = {text_of(k): (when(a), when(b)) for k, (a, b) in doc["times"].items()}
         if not pid or text_of(doc["patient"]) != patient_mark(ctx, pid):
             return None
+        if not re.fullmatch(r"[0-9a-f]{16}", text_of(doc["plan_id"])):  # what plan ids look like
+            return None
         history = planning.History(
             pid,
             text_of(doc["indication"]),
@@ -578,7 +591,7 @@ def history_of(ctx: Context, text: str, pid: str) -> tuple[planning.History, Tim
             items,
             cancelled,
         )
-    except (ValueError, TypeError, KeyError, AttributeError):
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError, OverflowError):
         return None
     return history, times
 
@@ -589,7 +602,10 @@ def _clinic_events(ctx: Context, pid: str, history: str) -> bytes:
     found = history_of(ctx, history, pid)
     if found is None:
         return b""
-    return clinic_ics.events(pid, found[0], found[1], address=ctx.config.address)
+    try:
+        return clinic_ics.events(pid, found[0], found[1], address=ctx.config.address)
+    except Exception:  # a history the calendar cannot hold: the patient's events are left out, the run goes on
+        return b""
 
 
 # ----------------------------------------------------------------- one run per folder
@@ -647,10 +663,11 @@ class Manifest:
     Anything wrong with the manifest only means planning again, never a failed run.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, key: str = "") -> None:
         import sqlite3
 
         self.path = path
+        self._key = key.encode("utf-8")
         self._error = sqlite3.Error
         self._writer = self._connect()
         self._writer.execute(
@@ -673,7 +690,7 @@ class Manifest:
         return db
 
     @classmethod
-    def open(cls, folder: Path) -> Manifest | None:
+    def open(cls, folder: Path, key: str = "") -> Manifest | None:
         """The manifest of ``folder`` (created empty), or None when it cannot be used."""
         from needlecli.keys import data_dir
 
@@ -688,7 +705,7 @@ class Manifest:
             return None
         for _attempt in range(2):
             try:
-                return cls(path)
+                return cls(path, key)
             except Exception:  # a damaged manifest: start a new one
                 for suffix in ("", "-wal", "-shm"):
                     with contextlib.suppress(OSError):
@@ -697,9 +714,14 @@ class Manifest:
                     os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600))
         return None
 
-    @staticmethod
-    def _id(name: str) -> str:
-        return hashlib.sha256(b"needle batch file\0" + name.encode("utf-8")).hexdigest()
+    def _id(self, name: str) -> str:
+        """The row of a file name: keyed (the calendar id key), so the manifest cannot be searched
+        for a guessed patient id."""
+        import hmac
+
+        return hmac.new(
+            self._key, b"needle batch file\0" + name.encode("utf-8", "surrogateescape"), "sha256"
+        ).hexdigest()
 
     def lookup(self, name: str) -> tuple[tuple[str, str, str, str, str] | None, str]:
         """((key, digest, verdict, first, last) of the file an earlier run wrote under ``name``, or None
@@ -902,6 +924,8 @@ class Task(NamedTuple):
     earlier: tuple[str, str, str, str, str] | None = None
     #: The history of the plan an earlier run made under ``name`` ("" when none).
     history: str = ""
+    #: The sha256 of the file an earlier run recorded writing under ``name`` ("" when none).
+    recorded: str = ""
 
 
 def readable_id(ctx: Context, cells: list[str] | None) -> str:
@@ -1008,12 +1032,13 @@ def claim_names(
             yield Task(number, cells, name, problem)
             continue
         earlier, history = manifest.lookup(name)
+        recorded = earlier[1] if earlier is not None else ""
         if problem or cells is None:
-            yield Task(number, cells, name, problem, history=history)
+            yield Task(number, cells, name, problem, history=history, recorded=recorded)
             continue
         key = reuse_key(ctx, fingerprint, cells)
         current = earlier if key and earlier is not None and earlier[0] == key else None
-        yield Task(number, cells, name, "", key, current, history)
+        yield Task(number, cells, name, "", key, current, history, recorded)
 
 
 def run_task(ctx: Context, task: Task) -> RowResult:
@@ -1068,13 +1093,20 @@ def prepare(ctx: Context, task: Task) -> tuple[RowResult, bytes | None]:
     keeps the earlier file, as write_atomic promises. A file an earlier run wrote from the same row
     with the same everything else, still byte for byte as written, is kept instead of planned again.
     """
-    number, cells, name, problem, key, earlier, history = task
+    number, cells, name, problem, key, earlier, history, recorded = task
     if not history and name and ctx.fmt == "toml" and earlier is None:
         history = _saved_history(ctx, ctx.out_dir / name)  # a saved plan in the folder: rebuild over it too
+    on_disk = _digest_of(ctx.out_dir / name) if name and ctx.fmt == "ics" else ""
+    pid = readable_id(ctx, cells)
+    if on_disk and (on_disk != recorded or (history and history_of(ctx, history, pid) is None)):
+        # A calendar in the folder that the record does not know, or whose history is unusable (a moved
+        # folder, a lost or damaged record, a run stopped before it recorded the file): its ids and
+        # SEQUENCEs count, or a rebuild would reuse them below what the patient's phone already has.
+        history = _newer_history(ctx, history, _calendar_history(ctx, ctx.out_dir / name, pid), pid)
     if problem or cells is None:
         result = RowResult(number, readable_id(ctx, cells), "error", error=problem, name=name)
         return _removed(ctx, result, name, history), None
-    if earlier is not None and _digest_of(ctx.out_dir / name) == earlier[1]:
+    if earlier is not None and (on_disk or _digest_of(ctx.out_dir / name)) == earlier[1]:
         _, digest, verdict, first, last = earlier
         pid = patient_of(ctx, cells)
         clinic_events = _clinic_events(ctx, pid, history) if ctx.clinic_calendar else b""
@@ -1096,13 +1128,50 @@ def _removed(ctx: Context, result: RowResult, name: str, history: str = "") -> R
     found = history_of(ctx, history, result.patient_id) if history else None
     if found is not None:
         before = found[0]
-        after = before.withdrawn(ctx.stamp or planning.midnight(ctx.on)) if before.items else before
-        kept = history_text(ctx, after)
-        clinic_events = _clinic_events(ctx, result.patient_id, kept) if ctx.clinic_calendar else b""
+        try:
+            after = before.withdrawn(ctx.stamp or planning.midnight(ctx.on)) if before.items else before
+            kept = history_text(ctx, after)
+            clinic_events = _clinic_events(ctx, result.patient_id, kept) if ctx.clinic_calendar else b""
+        except Exception:  # a history that cannot be withdrawn is dropped, never the run
+            kept, clinic_events = "", b""
         result = dataclasses.replace(result, history=kept, clinic=clinic_events)
     if name and _remove_stale(ctx.out_dir / name):
         return dataclasses.replace(result, error=f"{result.error} (removed {name} from an earlier run)")
     return result
+
+
+def _calendar_history(ctx: Context, path: Path, pid: str) -> str:
+    """The history a calendar needle wrote at ``path`` holds (ids, SEQUENCEs, spans), or ""."""
+    from needlecli.model import Cancelled
+    from needlecli.render.ics import history_of_calendar
+
+    if not pid:
+        return ""
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(1 << 22)
+        found = history_of_calendar(data)
+        if found is None:
+            return ""
+        plan_id, live, gone, stamp = found
+        revision = max([r for r, _, _ in live.values()] + [c[3] for c in gone])
+        history = planning.History(
+            pid, "", plan_id, revision, stamp.date(), stamp, live, tuple(Cancelled(k, f, la, r) for k, f, la, r in gone)
+        )
+        text = history_text(ctx, history)
+        return text if history_of(ctx, text, pid) is not None else ""  # the same checks as a kept history
+    except (OSError, ValueError):
+        return ""
+
+
+def _newer_history(ctx: Context, kept: str, on_disk: str, pid: str) -> str:
+    """Of the history the record kept and the one the file holds, the later revision (the file's on a tie)."""
+    if not on_disk:
+        return kept
+    a, b = history_of(ctx, kept, pid) if kept else None, history_of(ctx, on_disk, pid)
+    if a is None or b is None:
+        return on_disk if b is not None else kept
+    return kept if a[0].revision > b[0].revision else on_disk
 
 
 def _saved_history(ctx: Context, path: Path) -> str:

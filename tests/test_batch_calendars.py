@@ -331,3 +331,126 @@ def test_a_damaged_or_planted_history_only_means_planning_afresh() -> None:
     assert _unpack(b"not zlib") == "" and _unpack("text") == "" and _unpack(None) == ""
     assert _unpack(zlib.compress(b"\0" * (1 << 22))) == ""  # a bomb is refused, not inflated
     assert _unpack(zlib.compress(b"\xff\xfe")) == ""
+
+
+# ----------------------------------------------------------------- when the record of the folder is gone or behind
+
+
+def _sequences(path: Path) -> dict[str, int]:
+    return {uid: int(ev["SEQUENCE"]) for uid, ev in events(path).items()}
+
+
+@pytest.fixture
+def own_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A data folder of this test's own (the record of output folders lives there)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "uid_key").write_text("test-uid-key-0123456789abcdef\n")
+    monkeypatch.setenv("NEEDLE_DATA_DIR", str(data))
+    return data
+
+
+def test_a_moved_folder_or_a_lost_record_never_lowers_a_sequence(tmp_path: Path, own_data: Path) -> None:
+    """The calendar in the folder counts: a rebuild goes above its SEQUENCEs even when the record
+    of the folder (kept in the data folder, by the folder's identity) is gone."""
+    src, out = tmp_path / "list.csv", tmp_path / "plans"
+    write(src, "P1,fine-lines,2027-01-04,4,10:30,Europe/London")
+    assert batch(src, out, "2026-12-01", "--format", "ics")[0] == 0
+    write(src, "P1,fine-lines,2027-01-11,3,10:30,Europe/London")
+    assert batch(src, out, "2026-12-02", "--format", "ics")[0] == 0
+    before = _sequences(out / "P1.ics")
+    moved = tmp_path / "plans-2026"
+    out.rename(moved)
+    write(src, "P1,fine-lines,2027-01-04,4,10:30,Europe/London")
+    assert batch(src, moved, "2026-12-03", "--format", "ics")[0] == 0
+    after = events(moved / "P1.ics")
+    assert set(after) == set(before)
+    for uid, ev in after.items():
+        assert int(ev["SEQUENCE"]) == before[uid] + 1, uid
+        assert status(ev) != "CANCELLED"  # session 4 is back, above its cancellation
+
+    # The record itself lost (a new machine, a damaged file): the same.
+    for db in (own_data / "batch").glob("*"):
+        db.unlink()
+    write(src, "P1,fine-lines,2027-01-18,3,10:30,Europe/London")
+    assert batch(src, moved, "2026-12-04", "--format", "ics")[0] == 0
+    again = _sequences(moved / "P1.ics")
+    assert all(again[uid] > int(ev["SEQUENCE"]) for uid, ev in after.items())
+
+
+def test_a_file_written_but_not_recorded_still_counts(tmp_path: Path, own_data: Path) -> None:
+    """A run stopped between writing a file and recording it: the next run goes above the file."""
+    src, out = tmp_path / "list.csv", tmp_path / "plans"
+    write(src, "P1,fine-lines,2027-01-04,3,10:30,Europe/London")
+    assert batch(src, out, "2026-12-01", "--format", "ics")[0] == 0
+    recorded = (out / "P1.ics").read_bytes()
+    write(src, "P1,fine-lines,2027-01-11,3,10:30,Europe/London")
+    assert batch(src, out, "2026-12-02", "--format", "ics")[0] == 0
+    newer = _sequences(out / "P1.ics")
+    # Put the record back to run 1 (as if run 2 was killed after its rename, before its record).
+    for db in (own_data / "batch").glob("*"):
+        db.unlink()
+    (out / "P1.ics").write_bytes(recorded)
+    assert batch(src, out, "2026-12-01", "--format", "ics")[0] == 0
+    (out / "P1.ics").chmod(0o600)
+    write(src, "P1,fine-lines,2027-01-11,3,10:30,Europe/London")
+    out_file = out / "P1.ics"
+    run2 = batch(src, out, "2026-12-02", "--format", "ics")
+    assert run2[0] == 0
+    assert min(_sequences(out_file).values()) >= 1 and newer  # never back to 0 with other dates
+
+
+def test_a_tampered_record_costs_nothing_but_the_history(tmp_path: Path, own_data: Path) -> None:
+    """History entries that are not ours (absurd stamps, revisions, plan ids) are ignored: the run
+    completes, the file is planned afresh, nothing crashes."""
+    import sqlite3
+    import zlib
+
+    src, out, clinic = tmp_path / "list.csv", tmp_path / "plans", tmp_path / "clinic.ics"
+    write(src, "P1,fine-lines,2027-01-04,3,10:30,Europe/London", "P2,texture,2027-01-05,3,,")
+    assert batch(src, out, "2026-12-01", "--format", "ics", "--clinic-calendar", str(clinic))[0] == 0
+    (db_path,) = (own_data / "batch").glob("*.sqlite3")
+    db = sqlite3.connect(db_path)
+    for name, blob in db.execute("SELECT name, history FROM files").fetchall():
+        doc = json.loads(zlib.decompress(blob))
+        doc["stamp"] = "9999-12-31T23:59:59+00:00"
+        doc["revision"] = 2147483647
+        doc["items"] = [[k, 2147483647, f, "9999-12-31"] for k, _, f, _ in doc["items"]]
+        db.execute("UPDATE files SET history = ? WHERE name = ?", (zlib.compress(json.dumps(doc).encode()), name))
+    db.commit()
+    db.close()
+    write(src, "P1,fine-lines,2027-13-04,3,10:30,Europe/London", "P2,texture,2027-01-12,3,,")
+    code, _, err = batch(src, out, "2026-12-02", "--format", "ics", "--clinic-calendar", str(clinic))
+    assert code == 1 and "internal error" not in err, err
+    assert (out / "P2.ics").exists() and clinic.exists()
+    assert all(0 < seq < 1000 for seq in _sequences(out / "P2.ics").values())
+
+
+def test_the_record_is_keyed_so_a_guessed_id_cannot_be_looked_up(tmp_path: Path, own_data: Path) -> None:
+    import hashlib
+    import sqlite3
+
+    src, out = tmp_path / "list.csv", tmp_path / "plans"
+    write(src, "10023,fine-lines,2027-01-04,3,,")
+    assert batch(src, out, "2026-12-01", "--format", "ics")[0] == 0
+    (db_path,) = (own_data / "batch").glob("*.sqlite3")
+    names = [r[0] for r in sqlite3.connect(db_path).execute("SELECT name FROM files")]
+    assert names and hashlib.sha256(b"needle batch file\0" + b"10023.ics").hexdigest() not in names
+
+
+@pytest.mark.parametrize("how", ["symlink", "dash"])
+def test_the_clinic_calendar_never_lands_on_a_patient_file(tmp_path: Path, how: str) -> None:
+    src, out = tmp_path / "list.csv", tmp_path / "plans"
+    write(src, "P1,fine-lines,2027-01-04,3,,", "P2,texture,2027-01-05,3,,")
+    assert batch(src, out, "2026-12-01", "--format", "ics")[0] == 0
+    mine = (out / "P1.ics").read_bytes()
+    if how == "symlink":
+        (tmp_path / "clinic.ics").symlink_to(out / "P1.ics")
+        target = str(tmp_path / "clinic.ics")
+        message = "--clinic-calendar: write it outside --out-dir"
+    else:
+        target = "-"
+        message = "--clinic-calendar: give a file name such as clinic.ics (or /dev/stdout)"
+    code, _, err = batch(src, out, "2026-12-01", "--format", "ics", "--clinic-calendar", target)
+    assert code == 2 and message in err
+    assert (out / "P1.ics").read_bytes() == mine

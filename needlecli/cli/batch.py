@@ -123,7 +123,7 @@ def batch(
             stamp=stamp_of(on, cfg.date_order),
             clinic_calendar=clinic_calendar is not None,
         )
-        manifest = core.Manifest.open(out_dir)
+        manifest = core.Manifest.open(out_dir, cfg.uid_key or "")
         total = _count_lines(source)
         from needlecli.cli.common import sigterm_as_interrupt
         from needlecli.errors import interrupt_code
@@ -171,6 +171,8 @@ def _check_clinic_calendar(path: Path, out_dir: Path) -> None:
     """--clinic-calendar: a file (or device) outside --out-dir, in a folder that exists."""
     from needlecli.records import writes_in_place
 
+    if str(path) == "-":
+        raise UsageError("--clinic-calendar: give a file name such as clinic.ics (or /dev/stdout)")
     if writes_in_place(path):
         return
     if path.is_dir():
@@ -180,9 +182,14 @@ def _check_clinic_calendar(path: Path, out_dir: Path) -> None:
         raise UsageError(f"--clinic-calendar: folder {folder} does not exist")
     if path.suffix.lower() != ".ics":
         raise UsageError(f"--clinic-calendar: {path} should end in .ics (it is a calendar file)")
-    with contextlib.suppress(OSError):
-        if out_dir.exists() and os.path.samefile(folder, out_dir):
-            raise UsageError("--clinic-calendar: write it outside --out-dir (that folder holds one file per patient)")
+    # A link is written through (records.write_atomic): what counts is where it points.
+    target = Path(os.path.realpath(path))
+    for where in {folder, target.parent}:
+        with contextlib.suppress(OSError):
+            if out_dir.exists() and os.path.samefile(where, out_dir):
+                raise UsageError(
+                    "--clinic-calendar: write it outside --out-dir (that folder holds one file per patient)"
+                )
 
 
 def _open(source: str) -> TextIO:
