@@ -379,25 +379,26 @@ def test_a_moved_folder_or_a_lost_record_never_lowers_a_sequence(tmp_path: Path,
 
 
 def test_a_file_written_but_not_recorded_still_counts(tmp_path: Path, own_data: Path) -> None:
-    """A run stopped between writing a file and recording it: the next run goes above the file."""
+    """A run stopped between renaming a file into place and recording it: the record says SEQUENCE 0,
+    the patient's phone may have SEQUENCE 1; the next run must go above the file, not the record."""
+    import shutil
+
     src, out = tmp_path / "list.csv", tmp_path / "plans"
     write(src, "P1,fine-lines,2027-01-04,3,10:30,Europe/London")
     assert batch(src, out, "2026-12-01", "--format", "ics")[0] == 0
-    recorded = (out / "P1.ics").read_bytes()
+    shutil.copytree(own_data / "batch", tmp_path / "record-after-run-1")
     write(src, "P1,fine-lines,2027-01-11,3,10:30,Europe/London")
     assert batch(src, out, "2026-12-02", "--format", "ics")[0] == 0
-    newer = _sequences(out / "P1.ics")
-    # Put the record back to run 1 (as if run 2 was killed after its rename, before its record).
-    for db in (own_data / "batch").glob("*"):
-        db.unlink()
-    (out / "P1.ics").write_bytes(recorded)
-    assert batch(src, out, "2026-12-01", "--format", "ics")[0] == 0
-    (out / "P1.ics").chmod(0o600)
-    write(src, "P1,fine-lines,2027-01-11,3,10:30,Europe/London")
-    out_file = out / "P1.ics"
-    run2 = batch(src, out, "2026-12-02", "--format", "ics")
-    assert run2[0] == 0
-    assert min(_sequences(out_file).values()) >= 1 and newer  # never back to 0 with other dates
+    on_phone = _sequences(out / "P1.ics")
+    assert set(on_phone.values()) == {1}
+    # The record goes back to run 1, as if run 2 was killed after its rename and before its record.
+    shutil.rmtree(own_data / "batch")
+    shutil.copytree(tmp_path / "record-after-run-1", own_data / "batch")
+    write(src, "P1,fine-lines,2027-01-18,3,10:30,Europe/London")
+    assert batch(src, out, "2026-12-03", "--format", "ics")[0] == 0
+    after = _sequences(out / "P1.ics")
+    assert set(after) == set(on_phone)
+    assert all(after[uid] == 2 for uid in on_phone)  # above the file's 1, not the record's 0 + 1
 
 
 def test_a_tampered_record_costs_nothing_but_the_history(tmp_path: Path, own_data: Path) -> None:
