@@ -9,7 +9,6 @@ mean". Pure and cheap to import.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable
 
@@ -34,6 +33,8 @@ def find(text: str, options: Iterable[str]) -> str | None:
 
 def suggestion(text: str, options: Iterable[str]) -> str | None:
     """The option closest to ``text`` (compared normalised), for a "did you mean"."""
+    import difflib  # only when a value is wrong: not at every start-up
+
     by_key = {normalise(o): o for o in options}
     close = difflib.get_close_matches(normalise(text), list(by_key), n=1)
     return by_key[close[0]] if close else None
