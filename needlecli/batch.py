@@ -1094,19 +1094,8 @@ def prepare(ctx: Context, task: Task) -> tuple[RowResult, bytes | None]:
     with the same everything else, still byte for byte as written, is kept instead of planned again.
     """
     number, cells, name, problem, key, earlier, history, recorded = task
-    if not history and name and ctx.fmt == "toml" and earlier is None:
-        history = _saved_history(ctx, ctx.out_dir / name)  # a saved plan in the folder: rebuild over it too
     on_disk = _digest_of(ctx.out_dir / name) if name and ctx.fmt == "ics" else ""
-    pid = readable_id(ctx, cells)
-    if on_disk and (on_disk != recorded or (history and history_of(ctx, history, pid) is None)):
-        # A calendar in the folder that the record does not know, or whose history is unusable (a moved
-        # folder, a lost or damaged record, a run stopped before it recorded the file): its ids and
-        # SEQUENCEs count, or a rebuild would reuse them below what the patient's phone already has.
-        history = _newer_history(ctx, history, _calendar_history(ctx, ctx.out_dir / name, pid), pid)
-    if problem or cells is None:
-        result = RowResult(number, readable_id(ctx, cells), "error", error=problem, name=name)
-        return _removed(ctx, result, name, history), None
-    if earlier is not None and (on_disk or _digest_of(ctx.out_dir / name)) == earlier[1]:
+    if earlier is not None and cells is not None and (on_disk or _digest_of(ctx.out_dir / name)) == earlier[1]:
         _, digest, verdict, first, last = earlier
         pid = patient_of(ctx, cells)
         clinic_events = _clinic_events(ctx, pid, history) if ctx.clinic_calendar else b""
@@ -1114,7 +1103,19 @@ def prepare(ctx: Context, task: Task) -> tuple[RowResult, bytes | None]:
             number, pid, "planned", verdict, first, last, name, "", name, key, digest, True, history, clinic_events
         )
         return reused, None
-    found = history_of(ctx, history, patient_of(ctx, cells)) if history else None
+    if not history and name and ctx.fmt == "toml":
+        history = _saved_history(ctx, ctx.out_dir / name)  # a saved plan in the folder: rebuild over it too
+    pid = readable_id(ctx, cells)
+    found = history_of(ctx, history, pid) if history else None
+    if on_disk and (on_disk != recorded or (history and found is None)):
+        # A calendar in the folder that the record does not know, or whose history is unusable (a moved
+        # folder, a lost or damaged record, a run stopped before it recorded the file): its ids and
+        # SEQUENCEs count, or a rebuild would reuse them below what the patient's phone already has.
+        history = _newer_history(ctx, history, _calendar_history(ctx, ctx.out_dir / name, pid), pid)
+        found = history_of(ctx, history, pid) if history else None
+    if problem or cells is None:
+        result = RowResult(number, pid, "error", error=problem, name=name)
+        return _removed(ctx, result, name, history), None
     result, data, _ = plan_row(ctx, number, cells, found[0] if found is not None else None)
     result = dataclasses.replace(result, name=name, key=key)
     if data is None:
