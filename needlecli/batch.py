@@ -475,8 +475,10 @@ def _plan(
         protocol=protocol,
     )
     data = ctx.render(plan, options)
-    kept = plan_history(ctx, plan)
-    clinic_events = _clinic_events(ctx, pid, kept) if ctx.clinic_calendar else b""
+    made = planning.History.of_plan(plan)
+    times = {a.key: (a.start, a.end) for a in plan.appointments if a.start and a.end}
+    kept = history_text(ctx, made, times)
+    clinic_events = _events_of(ctx, pid, made, times) if ctx.clinic_calendar else b""
     return (
         RowResult(
             number,
@@ -530,11 +532,6 @@ def history_text(ctx: Context, h: planning.History, times: Times | None = None) 
         "times": {k: [a.isoformat(), b.isoformat()] for k, (a, b) in (times or {}).items()},
     }
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
-
-
-def plan_history(ctx: Context, plan: Plan) -> str:
-    times = {a.key: (a.start, a.end) for a in plan.appointments if a.start and a.end}
-    return history_text(ctx, planning.History.of_plan(plan), times)
 
 
 def history_of(ctx: Context, text: str, pid: str) -> tuple[planning.History, Times] | None:
@@ -597,13 +594,16 @@ def history_of(ctx: Context, text: str, pid: str) -> tuple[planning.History, Tim
 
 
 def _clinic_events(ctx: Context, pid: str, history: str) -> bytes:
+    """The clinic calendar's events of a kept history (checked as every kept history is)."""
+    found = history_of(ctx, history, pid)
+    return b"" if found is None else _events_of(ctx, pid, *found)
+
+
+def _events_of(ctx: Context, pid: str, history: planning.History, times: Times) -> bytes:
     from needlecli.render import clinic_ics
 
-    found = history_of(ctx, history, pid)
-    if found is None:
-        return b""
     try:
-        return clinic_ics.events(pid, found[0], found[1], address=ctx.config.address)
+        return clinic_ics.events(pid, history, times, address=ctx.config.address)
     except Exception:  # a history the calendar cannot hold: the patient's events are left out, the run goes on
         return b""
 
