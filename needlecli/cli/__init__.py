@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from typing import Any, NoReturn
 
 import typer
@@ -227,7 +228,28 @@ app.add_typer(_config.app, name="config")
 
 def main() -> None:
     fit_streams()
-    app(prog_name="needle")
+    with only_command(sys.argv[1:]):
+        app(prog_name="needle")
+
+
+@contextlib.contextmanager
+def only_command(args: list[str]) -> Iterator[None]:
+    """While running a command named in full as the first argument (`needle plan ...`), let typer
+    build that command alone: building every command's options costs more start-up than the command
+    being run needs (typer reads each function's signature and type hints). Anything else (no
+    command, a mistyped one, `--help`, shell completion) gets the whole app."""
+    name = args[0] if args else ""
+    commands, groups = app.registered_commands, app.registered_groups
+    known = {c.name for c in commands} | {g.name for g in groups}
+    if name not in known or any(k.startswith("_") and k.endswith("_COMPLETE") for k in os.environ):
+        yield
+        return
+    app.registered_commands = [c for c in commands if c.name == name]
+    app.registered_groups = [g for g in groups if g.name == name]
+    try:
+        yield
+    finally:
+        app.registered_commands, app.registered_groups = commands, groups
 
 
 #: What text becomes on a terminal or file that is not UTF-8 (`PYTHONIOENCODING=ascii`, a Latin-1
