@@ -156,8 +156,8 @@ def test_a_warm_memo_never_mixes_patients(memo: int, cases: list[tuple[Plan, Exp
     for order in (range(len(cases)), reversed(range(len(cases))), range(len(cases))):
         for i in order:
             assert renderer.render(*cases[i]) == want[i], i
-    kept = b"".join(renderer._lines.values())
-    keys = "\n".join(str(part) for key in renderer._lines for part in key)
+    kept = b"".join([*renderer._lines.values(), *renderer._uids.values()])
+    keys = "\n".join(str(part) for key in [*renderer._lines, *renderer._uids] for part in key)
     for plan, options in cases:
         assert plan.plan_id.encode() not in kept and plan.plan_id not in keys
         if options.name:
@@ -235,3 +235,44 @@ def test_a_private_line_is_the_line_icalendar_writes(text: str) -> None:
     line = f"UID:{text}"
     if len(line) <= 74 and line.isascii():
         assert _foldline(line) == line
+
+
+@settings(deadline=None, max_examples=300)
+@given(
+    st.text(alphabet=st.sampled_from("0123456789abcdef"), min_size=16, max_size=16)
+    | st.text(alphabet=st.sampled_from("0123456789abcdefABCDEFg-"), min_size=14, max_size=18),
+    st.sampled_from(["-s1@needle.invalid", "-s2-pause-retinoids@needle.invalid", "-"])
+    | st.text(alphabet=st.sampled_from("ab-,;\\é@."), max_size=80).map(lambda t: "-" + t),
+)
+def test_a_uid_from_the_memo_is_the_line_icalendar_writes(plan_id: str, rest: str) -> None:
+    """UIDs come from a memo of icalendar's line with the plan id as zeros, the real plan id put back:
+    the same bytes as icalendar's own line for any UID — a long one that folds, escapes, non-ASCII, an id
+    that is not 16 lowercase hex digits — made cold and warm; the memo keeps no plan id."""
+    import icalendar
+
+    renderer = ics_fast.CalendarRenderer()
+    value = plan_id + rest
+    for cls in (icalendar.Event, icalendar.Calendar):
+        probe = cls()
+        probe.add("UID", value)
+        want = b"".join(probe.content_line(n, v).to_ical() + b"\r\n" for n, v in probe.property_items()[1:-1])
+        assert renderer._private_line(cls, "UID", value) == want  # cold
+        assert renderer._private_line(cls, "UID", value) == want  # from the memo
+    kept = b"".join(renderer._uids.values()) + "".join(str(k) for k in renderer._uids).encode()
+    if plan_id not in ics_fast.PLACEHOLDER_ID + rest:  # (else the id is also part of the rest)
+        assert plan_id.encode() not in kept
+
+
+def test_uids_are_made_once_per_item_not_once_per_patient() -> None:
+    """A batch's UIDs differ only in the plan id: icalendar makes each item's line once."""
+    renderer = ics_fast.CalendarRenderer()
+    made = []
+    real = renderer._private_text
+    renderer._private_text = lambda cls, name, value: made.append(value) or real(cls, name, value)  # type: ignore[method-assign]
+    protocol = catalog.load_treatment("fine-lines")
+    for patient in ("P1", "P2", "P3"):
+        flags = planning.PlanFlags(patient=patient, start=dt.date(2027, 1, 4), time=dt.time(10, 30), tz="Europe/London")
+        plan = planning.new_plan(protocol, flags, CONFIG, ON)
+        assert renderer.render(plan, ExportOptions()) == ics.export(plan, ExportOptions())
+    assert made and all(v.startswith(ics_fast.PLACEHOLDER_ID) for v in made)
+    assert len(made) == len(set(made)) == len(plan.appointments) + len(plan.windows)

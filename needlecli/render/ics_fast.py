@@ -27,6 +27,7 @@ checks that on random plans, and that a warm memo never puts one calendar's line
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -44,6 +45,9 @@ MEMO_LINES = 8192
 MEMO_BLOCKS = 512
 
 CRLF = b"\r\n"
+#: A plan id as a UID starts with it (`scheduling.plan_id_for`), and the stand-in the UID memo keeps.
+_PLAN_ID = re.compile(r"[0-9a-f]{16}")
+PLACEHOLDER_ID = "0" * 16
 
 
 def _line_key(component: str, name: str, value: object) -> Hashable | None:
@@ -89,6 +93,9 @@ class CalendarRenderer:
         self._text_types: dict[tuple[str, str], Any] = {}
         #: icalendar's ``Contentline.from_parts``: what ``Component.content_line()`` calls to make a line.
         self._from_parts: Any = Contentline.from_parts
+        #: (component name, "UID", the UID after its plan id) -> the line's bytes after "UID:PLANID"
+        #: (with its CRLF), b"" when the line must be made whole every time.
+        self._uids: dict[Hashable, bytes] = {}
         #: How often a shared line was not in the memo and was made.
         self.misses = 0
 
@@ -200,9 +207,31 @@ class CalendarRenderer:
     def _private_line(self, cls: type[Any], name: str, value: object) -> bytes:
         """A line never kept (a UID, the patient's name). A str value is typed as ``add()`` types it
         (learnt from ``add()`` once per property: a str gets no VALUE parameter), made a line by
-        ``content_line()``, and folded by ``to_ical()`` unless it is too short to fold."""
+        ``content_line()``, and folded by ``to_ical()`` unless it is too short to fold.
+
+        A UID (``PLANID-KEY@domain``, the plan id 16 lowercase hex digits) is the one line every
+        event has and no two patients share. The memo keeps icalendar's line for the same UID with
+        the plan id written as sixteen zeros, when that line is at most 74 ASCII characters (so not
+        folded), and puts the plan id back in: hex digits are never escaped, and a digit for a digit
+        keeps every octet where it was, so the bytes are the line icalendar makes for the real UID.
+        The memo never holds a plan id."""
         if type(value) is not str:
             return self._line(cls, name, value)
+        if name == "UID" and value[16:17] == "-" and _PLAN_ID.fullmatch(value, 0, 16):
+            key = (cls.name, name, value[16:])
+            template = self._uids.get(key)
+            if template is None:
+                line = self._private_text(cls, name, PLACEHOLDER_ID + value[16:])
+                prefix = f"{name}:{PLACEHOLDER_ID}".encode("ascii")
+                template = line[len(prefix) :] if len(line) <= 76 and line.startswith(prefix) else b""
+                if len(self._uids) >= self._memo_lines:
+                    self._drop_oldest(self._uids)
+                self._uids[key] = template
+            if template:
+                return b"UID:" + value[:16].encode("ascii") + template
+        return self._private_text(cls, name, value)
+
+    def _private_text(self, cls: type[Any], name: str, value: str) -> bytes:
         kind = self._text_types.get((cls.name, name))
         if kind is None:
             probe = cls()
