@@ -148,11 +148,21 @@ def startup(bin_dir: Path, rounds: int, env: dict[str, str], cwd: Path) -> tuple
 # ----------------------------------------------------------------- (b) batch
 
 
-def synthetic_list(path: Path, n: int) -> None:
+def synthetic_list(path: Path, n: int, distinct: bool = False) -> None:
+    """The list: four indications in turn, starts over a year, all at 10:30 (84 different series: many
+    patients share one, as in a clinic's list where patients start on the same days); with ``distinct``
+    no two rows share a series (start days over four years, times every 15 minutes from 08:00): the
+    worst case, where batch cannot reuse one patient's plan and file for another."""
     with path.open("w") as fh:
         fh.write("patient_id,indication,start,sessions,time,tz\n")
         for i in range(n):
-            fh.write(f"P{i:07d},{INDICATIONS[i % 4]},2027-{1 + i % 12:02d}-{1 + i % 28:02d},5,10:30,Europe/London\n")
+            if distinct:
+                day = dt.date(2027, 1, 1) + dt.timedelta(days=i // 4 % 1460)
+                minutes = 8 * 60 + 15 * (i // 5840 % 40)
+                start, at = day.isoformat(), f"{minutes // 60:02d}:{minutes % 60:02d}"
+            else:
+                start, at = f"2027-{1 + i % 12:02d}-{1 + i % 28:02d}", "10:30"
+            fh.write(f"P{i:07d},{INDICATIONS[i % 4]},{start},5,{at},Europe/London\n")
 
 
 def run_batch(
@@ -240,6 +250,9 @@ def main() -> int:
     ap.add_argument("--large", action="store_true", help="add 1,000,000 rows to the ICS batch")
     ap.add_argument("--sizes", type=int, nargs="*", help="ICS batch sizes (default 1000 10000 100000)")
     ap.add_argument("--other-sizes", type=int, nargs="*", help="md/html/json batch sizes (default 1000 10000)")
+    ap.add_argument(
+        "--distinct-sizes", type=int, nargs="*", help="ICS sizes of a list where no two rows share a series (10000)"
+    )
     ap.add_argument("--formats", nargs="*", default=["ics", "md", "html", "json"], help="batch formats")
     ap.add_argument("--jobs", type=int, help="batch --jobs (default: needle's, the CPU count)")
     ap.add_argument("--rounds", type=int, help="start-up rounds (default 21; 3 with --smoke)")
@@ -249,7 +262,9 @@ def main() -> int:
     args = ap.parse_args()
     if args.smoke:
         sizes, other, rounds, render_n, render_rounds = [50, 200], [50], args.rounds or 3, args.render or 50, 2
+        distinct = [50]
     else:
+        distinct = args.distinct_sizes if args.distinct_sizes is not None else [10_000]
         sizes = args.sizes or [1_000, 10_000, 100_000]
         other = args.other_sizes if args.other_sizes is not None else [1_000, 10_000]
         rounds, render_n, render_rounds = args.rounds or 21, args.render or 3000, 5
@@ -274,19 +289,20 @@ def main() -> int:
         log(f"start-up: {rounds} interleaved rounds ...")
         base, starts = startup(bin_dir, rounds, env, cwd)
         rows: list[tuple[str, int, float, float, float, str]] = []
-        for fmt in args.formats:
-            for n in sizes if fmt == "ics" else other:
-                csv_path = work / f"list-{n}.csv"
-                if not csv_path.exists():
-                    synthetic_list(csv_path, n)
-                out = work / f"out-{fmt}-{n}"
-                log(f"batch: {n} rows to {fmt} ...")
-                secs, rss_kib, cpu, rc = run_batch(bin_dir, csv_path, out, fmt, env, args.jobs, cwd)
-                files = sum(1 for f in out.iterdir() if f.suffix == f".{fmt}") if out.exists() else 0
-                note = "" if rc == 0 and files == n else f"exit {rc}, {files} files of {n}!"
-                failed |= bool(note)
-                rows.append((fmt, n, secs, cpu, rss_kib / 1024, note))
-                shutil.rmtree(out, ignore_errors=True)
+        runs = [(fmt, n, False) for fmt in args.formats for n in (sizes if fmt == "ics" else other)]
+        runs += [("ics", n, True) for n in distinct if "ics" in args.formats]
+        for fmt, n, unshared in runs:
+            csv_path = work / f"list-{n}{'-distinct' if unshared else ''}.csv"
+            if not csv_path.exists():
+                synthetic_list(csv_path, n, unshared)
+            out = work / f"out-{fmt}-{n}"
+            log(f"batch: {n} rows to {fmt}{' (no shared series)' if unshared else ''} ...")
+            secs, rss_kib, cpu, rc = run_batch(bin_dir, csv_path, out, fmt, env, args.jobs, cwd)
+            files = sum(1 for f in out.iterdir() if f.suffix == f".{fmt}") if out.exists() else 0
+            note = "" if rc == 0 and files == n else f"exit {rc}, {files} files of {n}!"
+            failed |= bool(note)
+            rows.append((f"{fmt}, no shared series" if unshared else fmt, n, secs, cpu, rss_kib / 1024, note))
+            shutil.rmtree(out, ignore_errors=True)
         log(f"rendering {render_n} plans in one process, {render_rounds} rounds ...")
         render = render_speed(bin_dir, render_n, render_rounds, env, cwd)
     finally:
@@ -321,8 +337,10 @@ def main() -> int:
         )
     print()
     print(
-        "Rows: 5 sessions each, 10:30 Europe/London, four indications in turn, starts over a year; "
-        "one file per patient, written atomically and fsynced. Wall time includes start-up."
+        "Rows: 5 sessions each, Europe/London, four indications in turn; starts over a year at 10:30 (84 "
+        "different series, each shared by many patients), or, *no shared series*, every row a series of its "
+        "own (starts over four years, times every 15 minutes). One file per patient, written atomically and "
+        "fsynced. Wall time includes start-up."
     )
     print()
     print(

@@ -21,7 +21,7 @@ import json
 import os
 import re
 import stat
-from collections.abc import Callable, Container, Iterable, Iterator, MutableMapping
+from collections.abc import Callable, Container, Hashable, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, NamedTuple
@@ -60,6 +60,9 @@ class RowResult:
     #: What the next run rebuilds over (`history_text`), "" when nothing; the clinic calendar's events.
     history: str = ""
     clinic: bytes = b""
+    #: ``history`` as the manifest keeps it (`_pack`), when a worker process packed it (then
+    #: ``history`` is ""): the compression is done beside the planning, not in the parent.
+    packed: bytes = b""
 
     def as_dict(self) -> dict[str, Any]:
         """The summary line for --json: what is missing is null (summary.csv leaves it empty)."""
@@ -332,6 +335,10 @@ def safe_name(patient_id: str) -> str:
 # ----------------------------------------------------------------- planning one row
 
 
+#: New series a batch process keeps to plan and render once for every patient who gets the same.
+SERIES = 256
+
+
 @dataclass
 class Context:
     """What every row needs; built once per process."""
@@ -348,6 +355,9 @@ class Context:
     stamp: dt.datetime | None = None
     #: Render each planned patient's events for the clinic calendar (`--clinic-calendar`).
     clinic_calendar: bool = False
+    #: The folder held no file of the run's format when the run (holding its lock) began: no row's
+    #: name can have a calendar an earlier run wrote, so none is looked for (`holds_no_files`).
+    empty_folder: bool = False
 
     def __post_init__(self) -> None:
         from needlecli import catalog
@@ -355,6 +365,8 @@ class Context:
         self._protocols: dict[str, TreatmentProtocol] = {}
         self.catalog = catalog
         self._render: Callable[[Plan, ExportOptions], bytes] | None = None
+        #: series key -> (the first patient's new plan, its file cut at its plan id): see series_key.
+        self.series: dict[Hashable, tuple[Plan, tuple[bytes, ...]]] = {}
 
     def render(self, plan: Plan, options: ExportOptions) -> bytes:
         """The file of one plan, by this process's renderer for the run's format (made on first use:
@@ -362,6 +374,36 @@ class Context:
         if self._render is None:
             self._render = export.EXPORTERS[self.fmt].renderer(many=True)
         return self._render(plan, options)
+
+    def series_key(
+        self, protocol: TreatmentProtocol, flags: planning.PlanFlags, terms: planning.ScreeningTerms | None
+    ) -> Hashable | None:
+        """What a new plan is computed from in this run, but the patient: rows with equal keys get the
+        same series, plan ids aside (`planning.for_patient`). None when the format's file may hold more
+        of the patient than the plan id (JSON, TOML), or the screening terms cannot be compared."""
+        if export.EXPORTERS[self.fmt].patients == "":
+            return None
+        key = (id(protocol), tuple(v for k, v in vars(flags).items() if k != "patient"), terms)
+        try:
+            hash(key)
+        except TypeError:
+            return None
+        return key
+
+    def remember_series(self, key: Hashable, plan: Plan, data: bytes) -> None:
+        """Keep a new plan and its file for the next row with the same key (up to SERIES kept; past it
+        the older half is forgotten). The file is kept cut at its plan id, where it holds one: only at the
+        start of UID lines (ICS), or nowhere (patient documents); any other file is not kept."""
+        plan_id = plan.plan_id.encode("ascii")
+        parts = tuple(data.split(plan_id))
+        if export.EXPORTERS[self.fmt].patients == "none" and len(parts) > 1:
+            return
+        if not all(part.endswith(b"\r\nUID:") for part in parts[:-1]):
+            return
+        if len(self.series) >= SERIES:
+            for old in list(self.series)[: len(self.series) // 2]:
+                del self.series[old]
+        self.series[key] = (plan, parts)
 
     def protocol(self, name: str) -> TreatmentProtocol:
         """The treatment protocol an indication cell names, in any case or spacing (`Acne Scars`)."""
@@ -449,32 +491,42 @@ def _plan(
             except BadAnswer as exc:
                 raise UsageError(f"{q.id}: {exc}") from None
         terms = planning.screen_answers(ctx.screening, answers, ctx.on)
-    try:
-        plan = planning.new_plan(protocol, flags, ctx.config, ctx.on, screening=terms)
-    except ScreeningRefusal:
-        assert terms is not None
-        why = "contraindicated" if terms.refusal == "contraindicated" else "deferred with no end date (re-assess)"
-        error = f"no plan: {why} ({', '.join(terms.refusing_findings())})"
-        return RowResult(number, pid, "refused", verdict=terms.verdict, error=error), None, ""
-    if history is not None and history.patient == pid:
-        # Last run's plan for this patient: the same calendar ids, SEQUENCE above, removed items cancelled
-        # (a changed indication too: the clinic changed its list, the patient's calendar must follow).
-        plan = planning.rebuild_over(
-            plan, history, "batch", ctx.stamp or planning.midnight(ctx.on), same_indication=False
-        )
-    name = f"{safe_name(pid)}.{ctx.fmt}"
     shown = (row.get("name") or None) if ctx.include_name else None
-    cfg = ctx.config
-    patient_document = ctx.fmt == "md"  # md: the patient's aftercare for the series; html/ics: patient files
-    options = ExportOptions(
-        document="aftercare" if patient_document else "plan",
-        name=shown,
-        clinic_name=cfg.name,
-        clinic_phone=cfg.phone,
-        clinic_address=cfg.address,
-        protocol=protocol,
-    )
-    data = ctx.render(plan, options)
+    # A fresh series like one already made in this process except for the patient: that plan with this
+    # patient's id and plan id, and its file with the plan id put in (see Context.series).
+    same = ctx.series_key(protocol, flags, terms) if history is None and shown is None else None
+    known = ctx.series.get(same) if same is not None else None
+    if known is not None:
+        plan = planning.for_patient(known[0], pid, ctx.config.uid_key or "")
+        data = plan.plan_id.encode("ascii").join(known[1])
+    else:
+        try:
+            plan = planning.new_plan(protocol, flags, ctx.config, ctx.on, screening=terms)
+        except ScreeningRefusal:
+            assert terms is not None
+            why = "contraindicated" if terms.refusal == "contraindicated" else "deferred with no end date (re-assess)"
+            error = f"no plan: {why} ({', '.join(terms.refusing_findings())})"
+            return RowResult(number, pid, "refused", verdict=terms.verdict, error=error), None, ""
+        if history is not None and history.patient == pid:
+            # Last run's plan for this patient: the same calendar ids, SEQUENCE above, removed items cancelled
+            # (a changed indication too: the clinic changed its list, the patient's calendar must follow).
+            plan = planning.rebuild_over(
+                plan, history, "batch", ctx.stamp or planning.midnight(ctx.on), same_indication=False
+            )
+        cfg = ctx.config
+        patient_document = ctx.fmt == "md"  # md: the patient's aftercare for the series; html/ics: patient files
+        options = ExportOptions(
+            document="aftercare" if patient_document else "plan",
+            name=shown,
+            clinic_name=cfg.name,
+            clinic_phone=cfg.phone,
+            clinic_address=cfg.address,
+            protocol=protocol,
+        )
+        data = ctx.render(plan, options)
+        if same is not None:
+            ctx.remember_series(same, plan, data)
+    name = f"{safe_name(pid)}.{ctx.fmt}"
     made = planning.History.of_plan(plan)
     times = {a.key: (a.start, a.end) for a in plan.appointments if a.start and a.end}
     kept = history_text(ctx, made, times)
@@ -746,7 +798,7 @@ class Manifest:
             if result.reused:
                 return
             planned = result.status == "planned" and result.key and result.digest
-            if planned or result.history:
+            if planned or result.history or result.packed:
                 self._writer.execute(
                     "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (
@@ -756,7 +808,7 @@ class Manifest:
                         result.verdict,
                         result.first_session,
                         result.last_session,
-                        _pack(result.history),
+                        result.packed or _pack(result.history),
                     ),
                 )
             else:
@@ -1053,18 +1105,30 @@ def run_task(ctx: Context, task: Task) -> RowResult:
     return result
 
 
-def run_chunk(ctx: Context, tasks: list[Task]) -> list[RowResult]:
-    """Plan a chunk of rows, each file written (atomic, 0600, fsynced) by one writer thread, so that
-    the disk's sync of one file overlaps the planning of the next. Returns only once every file of
-    the chunk is on disk: the parent records a row (manifest, summary) after its file is synced."""
-    from concurrent.futures import Future, ThreadPoolExecutor
+#: Threads a batch process writes its files with: their fsyncs overlap (the file system commits them
+#: together) and overlap the planning of the next rows.
+WRITERS = 4
 
+
+def run_chunk(ctx: Context, tasks: list[Task]) -> list[RowResult]:
+    """Plan a chunk of rows, each file written (atomic, 0600, fsynced) by this process's writer threads,
+    so that the disk's syncs overlap each other and the planning of the next rows. Returns only once
+    every file of the chunk is on disk: the parent records a row (manifest, summary) after its file is
+    synced. Stopped (Ctrl-C, SIGTERM), it waits for the writes already under way and starts no other."""
+    from concurrent.futures import Future
+    from concurrent.futures import wait as wait_for
+
+    writer = _writer()
     pending: list[tuple[RowResult, Future[None] | None, str]] = []
-    with ThreadPoolExecutor(1, thread_name_prefix="needle-writer") as writer:
+    try:
         for task in tasks:
             result, data = prepare(ctx, task)
             future = writer.submit(write_file, ctx.out_dir / result.name, data) if data is not None else None
             pending.append((result, future, task.history))
+    except BaseException:
+        futures = [f for _, f, _ in pending if f is not None and not f.cancel()]
+        wait_for(futures)
+        raise
     done = []
     for result, future, history in pending:
         try:
@@ -1074,6 +1138,19 @@ def run_chunk(ctx: Context, tasks: list[Task]) -> list[RowResult]:
             result = _unwritten(result, exc, history)
         done.append(result)
     return done
+
+
+_WRITER: tuple[int, Any] | None = None
+
+
+def _writer() -> Any:
+    """This process's pool of WRITERS threads (made on first use; a forked child makes its own)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    global _WRITER
+    if _WRITER is None or _WRITER[0] != os.getpid():
+        _WRITER = (os.getpid(), ThreadPoolExecutor(WRITERS, thread_name_prefix="needle-writer"))
+    return _WRITER[1]
 
 
 def _unwritten(result: RowResult, exc: NeedleError, history: str) -> RowResult:
@@ -1094,7 +1171,7 @@ def prepare(ctx: Context, task: Task) -> tuple[RowResult, bytes | None]:
     with the same everything else, still byte for byte as written, is kept instead of planned again.
     """
     number, cells, name, problem, key, earlier, history, recorded = task
-    on_disk = _digest_of(ctx.out_dir / name) if name and ctx.fmt == "ics" else ""
+    on_disk = _digest_of(ctx.out_dir / name) if name and ctx.fmt == "ics" and not ctx.empty_folder else ""
     if earlier is not None and cells is not None and (on_disk or _digest_of(ctx.out_dir / name)) == earlier[1]:
         _, digest, verdict, first, last = earlier
         pid = patient_of(ctx, cells)
@@ -1117,10 +1194,9 @@ def prepare(ctx: Context, task: Task) -> tuple[RowResult, bytes | None]:
         result = RowResult(number, pid, "error", error=problem, name=name)
         return _removed(ctx, result, name, history), None
     result, data, _ = plan_row(ctx, number, cells, found[0] if found is not None else None)
-    result = dataclasses.replace(result, name=name, key=key)
     if data is None:
-        return _removed(ctx, result, name, history), None
-    return dataclasses.replace(result, file=name, digest=hashlib.sha256(data).hexdigest()), data
+        return _removed(ctx, dataclasses.replace(result, name=name, key=key), name, history), None
+    return dataclasses.replace(result, name=name, key=key, file=name, digest=hashlib.sha256(data).hexdigest()), data
 
 
 def _removed(ctx: Context, result: RowResult, name: str, history: str = "") -> RowResult:
@@ -1211,6 +1287,14 @@ def _digest_of(path: Path) -> str:
         os.close(fd)
 
 
+def holds_no_files(folder: Path, fmt: str) -> bool:
+    """Does ``folder`` hold no file named like the ones a run in format ``fmt`` writes (``*.fmt``, in
+    any case)? True also means no row of this run can find a file an earlier run wrote under its name."""
+    suffix = f".{fmt}"
+    with os.scandir(folder) as entries:
+        return not any(entry.name.lower().endswith(suffix) for entry in entries)
+
+
 def _remove_stale(path: Path) -> bool:
     try:
         path.unlink()
@@ -1275,7 +1359,9 @@ def work(task: Task) -> RowResult:
 def work_chunk(tasks: list[Task]) -> list[RowResult]:
     """run_chunk in a worker process (the context was set by init_worker)."""
     assert _CTX is not None
-    return run_chunk(_CTX, tasks)
+    return [
+        dataclasses.replace(r, history="", packed=_pack(r.history)) if r.history else r for r in run_chunk(_CTX, tasks)
+    ]
 
 
 def chunks(tasks: Iterable[Task], size: int) -> Iterator[list[Task]]:

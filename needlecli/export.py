@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Literal, cast
 
 from needlecli.errors import UsageError
 
@@ -23,10 +23,17 @@ if TYPE_CHECKING:  # the registry is read at start-up (for --help): no model, no
 class Exporter:
     """One file format: its name, file suffix, help, the documents it can hold, and its renderer."""
 
-    __slots__ = ("documents", "format", "help", "many", "suffix", "target")
+    __slots__ = ("documents", "format", "help", "many", "patients", "suffix", "target")
 
     def __init__(
-        self, fmt: str, suffix: str, help: str, documents: tuple[Document, ...], target: str, many: str = ""
+        self,
+        fmt: str,
+        suffix: str,
+        help: str,
+        documents: tuple[Document, ...],
+        target: str,
+        many: str = "",
+        patients: Literal["", "ids", "none"] = "",
     ) -> None:
         self.format = fmt
         self.suffix = suffix
@@ -37,6 +44,12 @@ class Exporter:
         #: ``module:Class`` of a renderer for many plans in one process (batch), whose
         #: ``render(plan, options)`` returns the same bytes faster; "" when the function serves.
         self.many = many
+        #: What of the patient the file batch writes (the patient's document: the calendar, the
+        #: handout, the aftercare checklist) holds when no name is shown: "none" (the same bytes for
+        #: every patient with the same plan), "ids" (the plan id, only at the start of each UID line),
+        #: "" (anything: a clinician document names the patient). Batch renders a series shared by many
+        #: patients once for "none" and "ids" (`batch.Context.series`).
+        self.patients = patients
 
     def render(self, plan: Plan, options: ExportOptions) -> bytes:
         return self.renderer(many=False)(plan, options)
@@ -57,9 +70,24 @@ EXPORTERS: dict[str, Exporter] = {
     for e in (
         Exporter("json", ".json", "the plan as JSON (clinician)", ("plan",), "data:export_json"),
         Exporter("toml", ".toml", "a saved plan for --from (clinician)", ("plan",), "data:export_toml"),
-        Exporter("md", ".md", "Markdown: the plan sheet, or the aftercare checklist", BOTH, "markdown:export"),
-        Exporter("ics", ".ics", "a calendar file (patient)", BOTH, "ics:export", many="ics_fast:CalendarRenderer"),
-        Exporter("html", ".html", "a printable patient handout", BOTH, "html:export"),
+        Exporter(
+            "md",
+            ".md",
+            "Markdown: the plan sheet, or the aftercare checklist",
+            BOTH,
+            "markdown:export",
+            patients="none",
+        ),
+        Exporter(
+            "ics",
+            ".ics",
+            "a calendar file (patient)",
+            BOTH,
+            "ics_fast:render",
+            many="ics_fast:CalendarRenderer",
+            patients="ids",
+        ),
+        Exporter("html", ".html", "a printable patient handout", BOTH, "html:export", patients="none"),
     )
 }
 

@@ -306,6 +306,14 @@ def new_plan(
     return dataclasses.replace(plan, stamp=stamp or midnight(on))
 
 
+def for_patient(plan: Plan, patient: str, uid_key: str) -> Plan:
+    """A new plan (``new_plan``'s, revision 0) for another patient with the same flags otherwise:
+    only the request's patient and the plan id derived from it differ (a batch plans many patients
+    alike and computes each such series once). tests/test_batch_memo.py holds it to ``new_plan``."""
+    request = dataclasses.replace(plan.request, patient=patient)
+    return dataclasses.replace(plan, request=request, plan_id=scheduling.plan_id_for(request, key=uid_key))
+
+
 def midnight(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
 

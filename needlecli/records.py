@@ -124,13 +124,12 @@ def replace_file(target: Path, chunks: Iterable[bytes], mode: int = 0o600, suffi
     tmp = ""
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{temp_stem(target.name)}.", suffix=suffix, dir=folder)
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as fh:
-            fd = -1
-            for chunk in chunks:
-                fh.write(chunk)
-            fh.flush()
-            os.fsync(fh.fileno())
+        os.fchmod(fd, mode)  # exactly ``mode``, whatever the umask took from mkstemp's 0600
+        for chunk in chunks:
+            _write_all(fd, chunk)
+        os.fsync(fd)
+        os.close(fd)
+        fd = -1
         os.replace(tmp, target)
         tmp = ""
     finally:
@@ -143,6 +142,8 @@ def replace_file(target: Path, chunks: Iterable[bytes], mode: int = 0o600, suffi
 
 def temp_stem(name: str) -> str:
     """The start of ``name``, at most TEMP_PREFIX_BYTES bytes once encoded (whole characters only)."""
+    if len(name) <= TEMP_PREFIX_BYTES and name.isascii():
+        return name or "out"
     out: list[str] = []
     size = 0
     for ch in name:

@@ -313,12 +313,14 @@ def test_batch_ics_is_byte_for_byte_what_plan_writes(tmp_path: Path) -> None:
 
 def test_batch_renders_ics_with_one_renderer_per_process() -> None:
     from needlecli import export
-    from needlecli.render.ics import export as reference
     from needlecli.render.ics_fast import CalendarRenderer
+    from needlecli.render.ics_fast import render as one_plan
 
     fast = export.EXPORTERS["ics"].renderer(many=True)
     assert isinstance(getattr(fast, "__self__", None), CalendarRenderer)
-    assert export.EXPORTERS["ics"].renderer(many=False) is reference  # one plan: the reference path
+    # One plan (`needle plan`): the same renderer, made once for the process (the bytes of the
+    # reference `ics.export`: tests/test_ics_fast.py), so a single calendar starts no slower.
+    assert export.EXPORTERS["ics"].renderer(many=False) is one_plan
     assert export.EXPORTERS["json"].renderer(many=True) is export.EXPORTERS["json"].renderer(many=False)
 
 

@@ -106,6 +106,8 @@ def batch(
             lock = core.lock_folder(out_dir)
             if lock is not None:
                 core.remove_temp_files(out_dir)  # left by an earlier run that was killed mid-write
+            # With the lock held, a folder with no file of the format gets none from anyone but this run.
+            empty = lock is not None and core.holds_no_files(out_dir, fmt)
             # From here on files change: a summary of an earlier run must not stay as if current.
             with contextlib.suppress(FileNotFoundError):
                 (out_dir / "summary.csv").unlink()
@@ -122,6 +124,7 @@ def batch(
             include_name=include_name,
             stamp=stamp_of(on, cfg.date_order),
             clinic_calendar=clinic_calendar is not None,
+            empty_folder=empty,
         )
         manifest = core.Manifest.open(out_dir, cfg.uid_key or "")
         total = _count_lines(source)
