@@ -335,8 +335,10 @@ def safe_name(patient_id: str) -> str:
 # ----------------------------------------------------------------- planning one row
 
 
-#: New series a batch process keeps to plan and render once for every patient who gets the same.
+#: New series a batch process keeps to plan and render once for every patient who gets the same,
+#: and the most bytes of their files it keeps (a handout is about 40 KB, a calendar 15 KB).
 SERIES = 256
+SERIES_BYTES = 4 << 20
 
 
 @dataclass
@@ -367,6 +369,7 @@ class Context:
         self._render: Callable[[Plan, ExportOptions], bytes] | None = None
         #: series key -> (the first patient's new plan, its file cut at its plan id): see series_key.
         self.series: dict[Hashable, tuple[Plan, tuple[bytes, ...]]] = {}
+        self._series_bytes = 0
 
     def render(self, plan: Plan, options: ExportOptions) -> bytes:
         """The file of one plan, by this process's renderer for the run's format (made on first use:
@@ -400,10 +403,12 @@ class Context:
             return
         if not all(part.endswith(b"\r\nUID:") for part in parts[:-1]):
             return
-        if len(self.series) >= SERIES:
-            for old in list(self.series)[: len(self.series) // 2]:
-                del self.series[old]
+        size = sum(map(len, parts))
+        if len(self.series) >= SERIES or self._series_bytes + size > SERIES_BYTES:
+            for old in list(self.series)[: len(self.series) // 2 + 1]:
+                self._series_bytes -= sum(map(len, self.series.pop(old)[1]))
         self.series[key] = (plan, parts)
+        self._series_bytes += size
 
     def protocol(self, name: str) -> TreatmentProtocol:
         """The treatment protocol an indication cell names, in any case or spacing (`Acne Scars`)."""
@@ -1126,9 +1131,9 @@ def run_chunk(ctx: Context, tasks: list[Task]) -> list[RowResult]:
             future = writer.submit(write_file, ctx.out_dir / result.name, data) if data is not None else None
             pending.append((result, future, task.history))
     except BaseException:
-        futures = [f for _, f, _ in pending if f is not None and not f.cancel()]
-        wait_for(futures)
+        wait_for([f for _, f, _ in pending if f is not None and not f.cancel()])
         raise
+    wait_for([f for _, f, _ in pending if f is not None])  # every write ended, whatever happens below
     done = []
     for result, future, history in pending:
         try:

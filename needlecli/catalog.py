@@ -67,7 +67,7 @@ def _bundled_folder() -> Path:
     import importlib
 
     package = importlib.import_module(_PACKAGE)  # an empty package: its folder is what matters
-    return Path(str(package.__file__)).parent
+    return Path(next(iter(package.__path__)))
 
 
 def bundled_names() -> list[str]:

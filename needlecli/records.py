@@ -128,8 +128,8 @@ def replace_file(target: Path, chunks: Iterable[bytes], mode: int = 0o600, suffi
         for chunk in chunks:
             _write_all(fd, chunk)
         os.fsync(fd)
-        os.close(fd)
-        fd = -1
+        closing, fd = fd, -1  # never closed twice, even when close() fails (the number may be reused)
+        os.close(closing)
         os.replace(tmp, target)
         tmp = ""
     finally:

@@ -168,3 +168,18 @@ def test_rows_look_for_an_earlier_calendar_only_where_one_can_be(
     out.rename(moved)  # the record is kept by folder: this one has none, but it has the calendars
     batch_into(moved, "2026-12-02")
     assert sorted(set(looked)) == ["P1.ics", "P2.ics"]
+
+
+def test_the_series_kept_stay_within_their_byte_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batch, "SERIES_BYTES", 40_000)  # about two calendars
+    ctx = batch.Context(on=ON, fmt="ics", out_dir=Path("."), header=[], screening=None, config=CONFIG)
+    render = export.EXPORTERS["ics"].renderer(many=False)
+    protocol = catalog.load_treatment("fine-lines")
+    for day in range(4, 14):
+        flags = planning.PlanFlags(start=dt.date(2027, 1, day), time=dt.time(10, 30), tz="Europe/London")
+        plan = planning.new_plan(protocol, _for(flags, "P1"), CONFIG, ON)
+        key = ctx.series_key(protocol, flags, None)
+        assert key is not None
+        ctx.remember_series(key, plan, render(plan, ExportOptions()))
+        kept = sum(len(b) for _, parts in ctx.series.values() for b in parts)
+        assert kept == ctx._series_bytes <= 40_000 and key in ctx.series

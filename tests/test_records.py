@@ -92,3 +92,37 @@ def test_duplicate_json_keys_are_rejected(tmp_path: Path) -> None:
     path.write_text('{"pregnant": true, ' + body + "}")
     code, _, err = run("screen", "--answers", str(path), "--on", ON)
     assert code == 2 and "question 'pregnant' is answered twice" in err
+
+
+def test_a_failing_close_is_reported_once_and_leaves_no_temp_file(tmp_path: Path, monkeypatch: object) -> None:
+    """close() can fail after releasing the descriptor (EIO, a full quota on NFS): the error is the
+    one raised, the number is never closed twice (another thread may have it by then), and the temp
+    file is removed; the target keeps what it had."""
+    import errno
+
+    import pytest
+
+    from needlecli.records import replace_file
+
+    target = tmp_path / "P1.ics"
+    target.write_bytes(b"before")
+    closed: list[int] = []
+    real_close = os.close
+
+    def failing_close(fd: int) -> None:
+        closed.append(fd)
+        real_close(fd)
+        if len(closed) == 1:
+            raise OSError(errno.EIO, "Input/output error")
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(os, "close", failing_close)
+    try:
+        with pytest.raises(OSError) as info:
+            replace_file(target, [b"after"])
+    finally:
+        mp.undo()
+    assert info.value.errno == errno.EIO
+    assert len(closed) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["P1.ics"]
+    assert target.read_bytes() == b"before"
