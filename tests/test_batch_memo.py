@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -121,13 +122,20 @@ def test_a_batch_of_shared_series_writes_what_one_plan_at_a_time_writes(
     src.write_text("\n".join([header, *rows]) + "\n")
     for fmt in ("ics", "md", "html", "json"):
         remembered, afresh = tmp_path / f"memo-{fmt}", tmp_path / f"fresh-{fmt}"
-        planned = []
+        planned: list[bool] = []
         for out, memo in ((remembered, True), (afresh, False)):
             with monkeypatch.context() as m:
                 if not memo:
                     m.setattr(batch.Context, "series_key", lambda *_: None)
                 real = planning.new_plan
-                m.setattr(planning, "new_plan", lambda *a, **k: planned.append(memo) or real(*a, **k))
+
+                def counted(
+                    *a: Any, real: Any = real, memo: bool = memo, planned: list[bool] = planned, **k: Any
+                ) -> Any:
+                    planned.append(memo)
+                    return real(*a, **k)
+
+                m.setattr(planning, "new_plan", counted)
                 code, _, err = run("batch", str(src), "--out-dir", str(out), "--on", "2026-12-01", "--format", fmt,
                                    "--include-name", "--jobs", "1", "--quiet")  # fmt: skip
             assert code == 0, err
@@ -158,6 +166,7 @@ def test_rows_look_for_an_earlier_calendar_only_where_one_can_be(
     monkeypatch.setattr(batch, "_digest_of", lambda path: looked.append(path.name) or real(path))
     src, out = tmp_path / "list.csv", tmp_path / "plans"
     src.write_text("patient_id,indication,start\nP1,fine-lines,2027-01-04\nP2,texture,2027-01-05\n")
+
     def batch_into(folder: Path, on: str) -> None:
         code, _, err = run("batch", str(src), "--out-dir", str(folder), "--on", on, "--format", "ics", "--jobs", "1")
         assert code == 0, err
