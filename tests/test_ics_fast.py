@@ -237,6 +237,38 @@ def test_a_private_line_is_the_line_icalendar_writes(text: str) -> None:
         assert _foldline(line) == line
 
 
+#: Text whose folds fall on escapes: runs of backslashes and carets around every fold position.
+ESCAPY = st.text(alphabet=st.sampled_from("a\\^,;n"), min_size=60, max_size=400)
+
+
+@settings(deadline=None, max_examples=1000)
+@given(
+    ESCAPY
+    | st.text(alphabet=st.sampled_from('ab;,\\^"é名🙂 :'), max_size=400)
+    | st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=400)
+    | st.text(
+        alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x10FFFF, exclude_categories=("Cs",)), max_size=300
+    )
+    | st.builds(lambda a, b: a + "\\" + b, st.text(alphabet="x", min_size=70, max_size=80), ESCAPY)
+)
+def test_fold_is_icalendars_foldline(text: str) -> None:
+    """The ASCII fast path folds exactly where icalendar 7.3's `_foldline` does: 74 octets a line, never
+    right after a backslash or caret; escapes, multi-byte characters and lines of every length."""
+    from icalendar.parser.string import _foldline
+
+    line = text.replace("\n", " ")
+    assert ics_fast.fold(line) == _foldline(line).encode("utf-8")
+
+
+def test_fold_keeps_an_escape_on_one_line() -> None:
+    r"""A `\,` whose backslash is the 74th character moves whole to the next line (icalendar issue #1501)."""
+    line = "DESCRIPTION:" + "x" * 61 + "\\, and more text after the escape"
+    assert len(line.split("\\")[0]) == 73
+    folded = ics_fast.fold(line).split(b"\r\n ")
+    assert folded[0] == line[:73].encode() and folded[1].startswith(b"\\,")
+    assert [len(part) for part in folded] == [73, len(line) - 73]
+
+
 @settings(deadline=None, max_examples=300)
 @given(
     st.text(alphabet=st.sampled_from("0123456789abcdef"), min_size=16, max_size=16)

@@ -1,4 +1,4 @@
-"""iCalendar export with the `icalendar` package: the only module that imports it.
+"""iCalendar export with the `icalendar` package (this module and its batch writer `ics_fast` import it).
 
 One timed event per session (all-day when the plan has no time), all-day
 events with exclusive DTEND for every pause and aftercare window, one VALARM

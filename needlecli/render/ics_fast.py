@@ -15,10 +15,14 @@ produce each distinct line only once:
   property names), computed once per shape of component;
 - a VTIMEZONE's and a VALARM's bytes are ``to_ical()`` of the reference's own component,
   made once per zone and span of years, or per trigger and text;
-- UID lines, made for every event, skip what is provably a no-op: a line of at most 74
-  ASCII characters is never folded by icalendar's ``_foldline`` (it breaks before the
-  75th octet), so its bytes are its text. Any other line goes through icalendar's
-  ``Contentline.to_ical()``.
+- a content line icalendar made is folded by `fold`: icalendar's own ``_foldline`` for a
+  line with any non-ASCII character, and for an ASCII one the slicing icalendar used before
+  7.3 (every 74 characters: one octet each) with 7.3's rule that a fold never falls right
+  after a ``\\`` or ``^`` (the escape-aware fast path proposed upstream in icalendar PR
+  #1524, for its issue #1501). 7.3 folds character by character, and the long lines (the
+  pause and aftercare texts) are most of what a calendar of many different dates costs.
+  tests/test_ics_fast.py holds `fold` to ``_foldline`` on random text full of escapes and
+  multi-byte characters.
 
 The bytes equal ``ics.export(plan, options)`` for any plan and options: tests/test_ics_fast.py
 checks that on random plans, and that a warm memo never puts one calendar's line in another.
@@ -30,6 +34,8 @@ import datetime as dt
 import re
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
+
+from icalendar.parser.string import _foldline  # noqa: TID253 - imported only by commands that write ICS
 
 from needlecli.render import ics
 
@@ -48,6 +54,33 @@ CRLF = b"\r\n"
 #: A plan id as a UID starts with it (`scheduling.plan_id_for`), and the stand-in the UID memo keeps.
 _PLAN_ID = re.compile(r"[0-9a-f]{16}")
 PLACEHOLDER_ID = "0" * 16
+
+
+def fold(line: str) -> bytes:
+    """``_foldline(line).encode()``, icalendar 7.3's folding of a content line, faster for ASCII.
+
+    ``_foldline`` breaks a line before the octet that would make it 75 octets long (the
+    continuation's leading space counts), and where the last character before the break is ``\\``
+    or ``^`` (an escape's first half), it moves that character to the next line. In an ASCII line
+    every character is one octet, so every line but the last holds 74 characters, or 73 when the
+    74th starts an escape: slices, as icalendar itself did before 7.3 (without the escape rule).
+    A line with any other character is folded by ``_foldline`` itself."""
+    if not line.isascii():
+        folded: str = _foldline(line)
+        return folded.encode("utf-8")
+    size = len(line)
+    if size <= 74:
+        return line.encode("ascii")
+    parts = []
+    start = 0
+    while size - start > 74:
+        end = start + 74
+        if line[end - 1] in "\\^":
+            end -= 1
+        parts.append(line[start:end])
+        start = end
+    parts.append(line[start:])
+    return "\r\n ".join(parts).encode("ascii")
 
 
 def _line_key(component: str, name: str, value: object) -> Hashable | None:
@@ -201,7 +234,7 @@ class CalendarRenderer:
         ``content_line()``, ``to_ical()``."""
         one = cls()
         one.add(name, value)
-        lines = [one.content_line(n, v).to_ical() for n, v in one.property_items(recursive=False)[1:-1]]
+        lines = [fold(one.content_line(n, v)) for n, v in one.property_items(recursive=False)[1:-1]]
         return CRLF.join(lines) + CRLF
 
     def _private_line(self, cls: type[Any], name: str, value: object) -> bytes:
@@ -242,13 +275,7 @@ class CalendarRenderer:
             kind = self._text_types[(cls.name, name)] = type(typed)
         typed = kind(value)
         # Component.content_line(name, typed) is this call (it also makes a Parameters() it does not use).
-        line = self._from_parts(name, typed.params, typed)
-        if len(line) <= 74 and line.isascii():
-            # _foldline breaks a line before its 75th octet: a shorter one comes back as it is.
-            short: bytes = line.encode("ascii")
-            return short + CRLF
-        data: bytes = line.to_ical()
-        return data + CRLF
+        return fold(self._from_parts(name, typed.params, typed)) + CRLF
 
     # ------------------------------------------------------------- blocks
 
