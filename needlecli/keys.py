@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import secrets
 import sys
 from pathlib import Path
 
@@ -47,6 +46,8 @@ def uid_key(config: Config, announce: bool = True) -> str:
         raise UsageError(f"{path}: cannot read the calendar id key: {getattr(exc, 'strerror', None) or exc}") from None
     if len(text) >= 16:
         return text
+    import secrets
+
     key = secrets.token_hex(16)
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)

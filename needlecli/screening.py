@@ -8,8 +8,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
-from dateutil.relativedelta import relativedelta
-
 from needlecli.errors import AnswersError
 from needlecli.model import (
     SEVERITY,
@@ -25,6 +23,8 @@ from needlecli.model import (
 
 def add_months(day: dt.date, months: int) -> dt.date:
     """Calendar-month arithmetic: 2026-08-31 + 6 months = 2027-02-28."""
+    from dateutil.relativedelta import relativedelta  # imported on first use: start-up
+
     result: dt.date = day + relativedelta(months=months)
     return result
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import typer
 
 app = typer.Typer(
@@ -23,6 +21,8 @@ def show(json_out: bool = typer.Option(False, "--json", help="Print as JSON.")) 
     require_stdout()
     cfg = load_config()
     if json_out:
+        import json
+
         print(json.dumps(json_document(cfg), indent=2))
         return
     rows = describe(cfg)

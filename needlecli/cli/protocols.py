@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -52,6 +51,8 @@ def list_(json_out: bool = typer.Option(False, "--json", help="Print the list as
             row["problem"] = exc.problems[0] if exc.problems else "invalid protocol"
         rows.append(row)
     if json_out:
+        import json
+
         print(json.dumps(rows, indent=2))
     else:
         width = max(len(r["name"]) for r in rows)
@@ -126,6 +127,8 @@ def validate(
             }
         )
     if json_out:
+        import json
+
         print(json.dumps(results, indent=2))
     else:
         for r in results:
@@ -199,6 +202,8 @@ def test(
         results = [(label, cases.run_case(case, neutral)) for label, batch in ready for case in batch]
     several = len(files) > 1
     if json_out:
+        import json
+
         print(json.dumps(cases.as_json(results), indent=2))
     else:
         for label, result in results:
