@@ -161,11 +161,12 @@ def windows_for(
         for pause in protocol.pauses
     ]
     specs: list[tuple[WindowKind, WindowSpec]] = [("aftercare", spec) for spec in protocol.aftercare]
-    specs += [
-        (cast(WindowKind, c.window_kind), c.window)
-        for c in protocol.cautions
-        if c.window is not None and active(c.finding, request, day)
-    ]
+    if request.findings:  # no finding, no caution active (``active``)
+        specs += [
+            (cast(WindowKind, c.window_kind), c.window)
+            for c in protocol.cautions
+            if c.window is not None and active(c.finding, request, day)
+        ]
     for kind, spec in specs:
         out.append(
             Window(
@@ -196,7 +197,11 @@ def _times(request: PlanRequest, day: dt.date) -> tuple[dt.datetime | None, dt.d
 def depth_for(protocol: TreatmentProtocol, request: PlanRequest, day: dt.date) -> tuple[DepthZone, ...]:
     """Needle depth by zone for an appointment on ``day``: one step shallower while a caution that
     asks for it covers the day (one step, however many causes), capped at the device maximum."""
-    causes = tuple(c.finding for c in protocol.cautions if c.shallower and active(c.finding, request, day))
+    causes = (
+        tuple(c.finding for c in protocol.cautions if c.shallower and active(c.finding, request, day))
+        if request.findings  # no finding, no caution active (``active``)
+        else ()
+    )
     notes = dict(protocol.depth_notes)
     cap = request.max_depth_mm
     zones = []
@@ -322,7 +327,11 @@ def _appointment(
 
 def caution_notes(protocol: TreatmentProtocol, request: PlanRequest, days: list[dt.date]) -> tuple[Note, ...]:
     """A note for every caution that changes the plan (each naming its finding), and the device cap."""
-    notes = [Note(c.finding, c.note) for c in protocol.cautions if any(active(c.finding, request, day) for day in days)]
+    notes = [
+        Note(c.finding, c.note)
+        for c in protocol.cautions
+        if request.findings and any(active(c.finding, request, day) for day in days)
+    ]
     cap = request.max_depth_mm
     if cap is not None and any(hi > cap for _, _, hi in protocol.depth_mm):
         notes.append(Note("device", f"Every depth is capped at the device maximum of {cap:g} mm."))
