@@ -396,10 +396,14 @@ class Context:
     def remember_series(self, key: Hashable, plan: Plan, data: bytes) -> None:
         """Keep a new plan and its file for the next row with the same key (up to SERIES kept; past it
         the older half is forgotten). The file is kept cut at its plan id, where it holds one: only at the
-        start of UID lines (ICS), or nowhere (patient documents); any other file is not kept."""
+        start of UID lines (ICS), or nowhere (patient documents); any other file is not kept, nor a
+        patient document that holds the patient's id anywhere (it names nobody: should one ever, it must
+        not be handed to the next patient; a calendar's short ids can collide with its syntax, `-P1D`)."""
         plan_id = plan.plan_id.encode("ascii")
         parts = tuple(data.split(plan_id))
-        if export.EXPORTERS[self.fmt].patients == "none" and len(parts) > 1:
+        if export.EXPORTERS[self.fmt].patients == "none" and (
+            len(parts) > 1 or plan.request.patient.encode("utf-8", "surrogateescape") in data
+        ):
             return
         if not all(part.endswith(b"\r\nUID:") for part in parts[:-1]):
             return

@@ -98,6 +98,22 @@ def test_a_remembered_file_is_the_file_rendered_afresh(fmt: str) -> None:
             assert plan.plan_id.encode().join(parts) == render(plan, options), (fmt, indication, patient)
 
 
+@pytest.mark.parametrize("fmt", ["md", "html"])
+def test_a_file_that_names_its_patient_is_never_remembered(fmt: str) -> None:
+    """Should a patient's handout or checklist ever hold the patient's id, it is not kept for the next
+    patient."""
+    protocol = catalog.load_treatment("fine-lines")
+    flags = planning.PlanFlags(start=dt.date(2027, 3, 1))
+    ctx = batch.Context(on=ON, fmt=fmt, out_dir=Path("."), header=[], screening=None, config=CONFIG)
+    plan = planning.new_plan(protocol, _for(flags, "PT-4711"), CONFIG, ON)
+    key = ctx.series_key(protocol, flags, None)
+    assert key is not None
+    ctx.remember_series(key, plan, b"Aftercare for PT-4711\n")
+    assert key not in ctx.series
+    ctx.remember_series(key, plan, b"Aftercare\n")
+    assert key in ctx.series
+
+
 def test_clinician_formats_are_never_remembered() -> None:
     """JSON and TOML name the patient: each row is planned and written afresh."""
     for fmt in ("json", "toml"):
