@@ -18,6 +18,7 @@ import os
 import re
 import stat
 import sys
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,8 +123,6 @@ def replace_file(target: Path, chunks: Iterable[bytes], mode: int = 0o600, suffi
     fd = -1
     tmp = ""
     try:
-        import tempfile  # imported on first write: start-up
-
         fd, tmp = tempfile.mkstemp(prefix=f".{temp_stem(target.name)}.", suffix=suffix, dir=folder)
         os.fchmod(fd, mode)  # exactly ``mode``, whatever the umask took from mkstemp's 0600
         for chunk in chunks:
