@@ -1123,7 +1123,9 @@ def run_chunk(ctx: Context, tasks: list[Task]) -> list[RowResult]:
     """Plan a chunk of rows, each file written (atomic, 0600, fsynced) by this process's writer threads,
     so that the disk's syncs overlap each other and the planning of the next rows. Returns only once
     every file of the chunk is on disk: the parent records a row (manifest, summary) after its file is
-    synced. Stopped (Ctrl-C, SIGTERM), it waits for the writes already under way and starts no other."""
+    synced. When planning a row raises, it waits for the writes already under way and starts no other.
+    A worker process stopped by SIGTERM dies at once (atomic writes leave no half file); a file renamed
+    into place but not yet recorded is read back by the next run, so its SEQUENCE never goes back."""
     from concurrent.futures import Future
     from concurrent.futures import wait as wait_for
 

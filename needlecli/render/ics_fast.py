@@ -64,7 +64,9 @@ def fold(line: str) -> bytes:
     or ``^`` (an escape's first half), it moves that character to the next line. In an ASCII line
     every character is one octet, so every line but the last holds 74 characters, or 73 when the
     74th starts an escape: slices, as icalendar itself did before 7.3 (without the escape rule).
-    A line with any other character is folded by ``_foldline`` itself."""
+    A line with any other character is folded by ``_foldline`` itself. Like ``_foldline``, it refuses
+    a line with a raw newline (TEXT values are escaped before they are lines)."""
+    assert "\n" not in line
     if not line.isascii():
         folded: str = _foldline(line)
         return folded.encode("utf-8")
