@@ -19,8 +19,8 @@ produce each distinct line only once:
   line with any non-ASCII character, and for an ASCII one the slicing icalendar used before
   7.3 (every 74 characters: one octet each) with 7.3's rule that a fold never falls right
   after a ``\\`` or ``^`` (the escape-aware fast path proposed upstream in icalendar PR
-  #1524, for its issue #1501). 7.3 folds character by character, and the long lines (the
-  pause and aftercare texts) are most of what a calendar of many different dates costs.
+  #1524, for its issue #1501). 7.3 folds character by character: 14 µs for a pause text,
+  0.6 µs sliced.
   tests/test_ics_fast.py holds `fold` to ``_foldline`` on random text full of escapes and
   multi-byte characters.
 
