@@ -30,6 +30,7 @@ from needlecli.errors import SchedulingError
 from needlecli.model import (
     Appointment,
     AppointmentKind,
+    Caution,
     ClinicRules,
     DepthZone,
     Note,
@@ -138,6 +139,14 @@ def active(finding: str, request: PlanRequest, day: dt.date) -> bool:
     )
 
 
+def active_cautions(protocol: TreatmentProtocol, request: PlanRequest, day: dt.date) -> tuple[Caution, ...]:
+    """The protocol's cautions that a finding of the screening covers on ``day`` (``active``), in the
+    protocol's order; none without findings (the common case, checked once instead of per caution)."""
+    if not request.findings:
+        return ()
+    return tuple(c for c in protocol.cautions if active(c.finding, request, day))
+
+
 def windows_for(
     protocol: TreatmentProtocol, request: PlanRequest, number: int, day: dt.date, prefix: str = ""
 ) -> tuple[Window, ...]:
@@ -161,12 +170,11 @@ def windows_for(
         for pause in protocol.pauses
     ]
     specs: list[tuple[WindowKind, WindowSpec]] = [("aftercare", spec) for spec in protocol.aftercare]
-    if request.findings:  # no finding, no caution active (``active``)
-        specs += [
-            (cast(WindowKind, c.window_kind), c.window)
-            for c in protocol.cautions
-            if c.window is not None and active(c.finding, request, day)
-        ]
+    specs += [
+        (cast(WindowKind, c.window_kind), c.window)
+        for c in active_cautions(protocol, request, day)
+        if c.window is not None
+    ]
     for kind, spec in specs:
         out.append(
             Window(
@@ -197,11 +205,7 @@ def _times(request: PlanRequest, day: dt.date) -> tuple[dt.datetime | None, dt.d
 def depth_for(protocol: TreatmentProtocol, request: PlanRequest, day: dt.date) -> tuple[DepthZone, ...]:
     """Needle depth by zone for an appointment on ``day``: one step shallower while a caution that
     asks for it covers the day (one step, however many causes), capped at the device maximum."""
-    causes = (
-        tuple(c.finding for c in protocol.cautions if c.shallower and active(c.finding, request, day))
-        if request.findings  # no finding, no caution active (``active``)
-        else ()
-    )
+    causes = tuple(c.finding for c in active_cautions(protocol, request, day) if c.shallower)
     notes = dict(protocol.depth_notes)
     cap = request.max_depth_mm
     zones = []
@@ -327,11 +331,8 @@ def _appointment(
 
 def caution_notes(protocol: TreatmentProtocol, request: PlanRequest, days: list[dt.date]) -> tuple[Note, ...]:
     """A note for every caution that changes the plan (each naming its finding), and the device cap."""
-    notes = [
-        Note(c.finding, c.note)
-        for c in protocol.cautions
-        if request.findings and any(active(c.finding, request, day) for day in days)
-    ]
+    covered = {c.finding for day in days for c in active_cautions(protocol, request, day)}
+    notes = [Note(c.finding, c.note) for c in protocol.cautions if c.finding in covered]
     cap = request.max_depth_mm
     if cap is not None and any(hi > cap for _, _, hi in protocol.depth_mm):
         notes.append(Note("device", f"Every depth is capped at the device maximum of {cap:g} mm."))
