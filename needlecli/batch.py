@@ -1191,14 +1191,23 @@ def prepare(ctx: Context, task: Task) -> tuple[RowResult, bytes | None]:
             number, pid, "planned", verdict, first, last, name, "", name, key, digest, True, history, clinic_events
         )
         return reused, None
-    if not history and name and ctx.fmt == "toml":
-        history = _saved_history(ctx, ctx.out_dir / name)  # a saved plan in the folder: rebuild over it too
     pid = readable_id(ctx, cells)
+    if not history and name and ctx.fmt == "toml":
+        saved = _saved_history(ctx, ctx.out_dir / name)  # a saved plan in the folder: rebuild over it too
+        if saved:
+            kept = _already_written(ctx, task, None, _digest_of(ctx.out_dir / name))
+            if kept is not None:
+                return kept, None
+        history = saved
     found = history_of(ctx, history, pid) if history else None
     if on_disk and (on_disk != recorded or (history and found is None)):
         # A calendar in the folder that the record does not know, or whose history is unusable (a moved
-        # folder, a lost or damaged record, a run stopped before it recorded the file): its ids and
-        # SEQUENCEs count, or a rebuild would reuse them below what the patient's phone already has.
+        # folder, a lost or damaged record, a run stopped before it recorded the file). Kept when it is
+        # what this run writes anyway; otherwise its ids and SEQUENCEs count, or a rebuild would reuse
+        # them below what the patient's phone already has.
+        kept = _already_written(ctx, task, found[0] if found is not None else None, on_disk)
+        if kept is not None:
+            return kept, None
         history = _newer_history(ctx, history, _calendar_history(ctx, ctx.out_dir / name, pid), pid)
         found = history_of(ctx, history, pid) if history else None
     if problem or cells is None:
@@ -1208,6 +1217,20 @@ def prepare(ctx: Context, task: Task) -> tuple[RowResult, bytes | None]:
     if data is None:
         return _removed(ctx, dataclasses.replace(result, name=name, key=key), name, history), None
     return dataclasses.replace(result, name=name, key=key, file=name, digest=hashlib.sha256(data).hexdigest()), data
+
+
+def _already_written(ctx: Context, task: Task, history: planning.History | None, digest: str) -> RowResult | None:
+    """The row planned as this run plans it (over ``history``, the one the record kept), when the
+    file already in the folder is byte for byte what that writes: a run stopped after writing the
+    file and before recording it (Ctrl-C, SIGTERM, a kill, a crash). The file is kept and recorded;
+    rebuilding over it would raise its SEQUENCE and stamp for nothing, and the folder would differ
+    from a run that was never stopped. None when there is nothing to compare or the bytes differ."""
+    if not digest or task.problem or task.cells is None:
+        return None
+    result, data, _ = plan_row(ctx, task.row, task.cells, history)
+    if data is None or hashlib.sha256(data).hexdigest() != digest:
+        return None
+    return dataclasses.replace(result, name=task.name, key=task.key, file=task.name, digest=digest)
 
 
 def _removed(ctx: Context, result: RowResult, name: str, history: str = "") -> RowResult:

@@ -418,6 +418,53 @@ def test_sigkill_at_a_random_point_then_rerun_equals_a_clean_run(tmp_path: Path,
     assert folder(out) == folder(clean)
 
 
+@pytest.mark.parametrize("fmt", ["ics", "toml"])
+def test_a_rerun_keeps_the_current_files_the_record_does_not_know(tmp_path: Path, fmt: str) -> None:
+    # A moved folder loses its record (it is kept by the folder's identity): every file in it is then
+    # one the record does not know, like the files a stopped run wrote but had not recorded yet. Those
+    # that are what the run writes anyway are kept as they are, not rebuilt with SEQUENCE 1 and a new
+    # stamp: the folder ends as a clean run's.
+    src = tmp_path / "l.csv"
+    src.write_text(listing(40))
+    clean = clean_run(tmp_path, src, "--format", fmt)
+    first = run_process("batch", str(src), "--out-dir", str(tmp_path / "a"), "--format", fmt, "--on", ON, "--quiet")
+    assert first.returncode == 0, first.stderr
+    os.rename(tmp_path / "a", tmp_path / "b")
+    r = run_process("batch", str(src), "--out-dir", str(tmp_path / "b"), "--format", fmt, "--on", ON, "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert folder(tmp_path / "b") == folder(clean)
+    # A file that is not what the run writes still counts: its ids are kept and its SEQUENCE raised.
+    if fmt == "ics":
+        os.rename(tmp_path / "b", tmp_path / "c")
+        changed = (tmp_path / "c" / "P00003.ics").read_bytes().replace(b"SEQUENCE:0", b"SEQUENCE:4")
+        (tmp_path / "c" / "P00003.ics").write_bytes(changed)
+        r = run_process("batch", str(src), "--out-dir", str(tmp_path / "c"), "--format", fmt, "--on", ON, "--quiet")
+        assert r.returncode == 0, r.stderr
+        after = folder(tmp_path / "c")
+        assert b"SEQUENCE:5" in after["P00003.ics"][1] and b"SEQUENCE:4" not in after["P00003.ics"][1]
+        assert {k: v for k, v in after.items() if k != "P00003.ics"} == {
+            k: v for k, v in folder(clean).items() if k != "P00003.ics"
+        }
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+def test_a_stopped_calendar_run_then_rerun_equals_a_clean_run(tmp_path: Path, sig: signal.Signals) -> None:
+    src = tmp_path / "l.csv"
+    src.write_text(listing(1500))
+    clean = clean_run(tmp_path, src, "--format", "ics", "--jobs", "2")
+    out = tmp_path / "out"
+    args = ("batch", str(src), "--out-dir", str(out), "--format", "ics", "--jobs", "2", "--on", ON)
+    proc = start_process(*args, stderr=subprocess.DEVNULL, start_new_session=True)
+    wait_for_files(out, 300, ".ics")
+    os.killpg(proc.pid, sig)
+    proc.wait(timeout=60)
+    assert not (out / "summary.csv").exists()  # stopped before the end
+    r = run_process(*args, "--json", timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["counts"] == {"planned": 1500, "refused": 0, "error": 0}
+    assert folder(out) == folder(clean)
+
+
 def test_a_killed_parent_leaves_quiet_workers(tmp_path: Path) -> None:
     src = tmp_path / "l.csv"
     src.write_text(listing(1000))
