@@ -34,7 +34,10 @@ class BeforeLine:
     title: str
     first_day: dt.date
     last_day: dt.date
+    #: A pause's things to avoid ("No ..." in a document); a caution window's things to do.
     items: tuple[str, ...]
+    #: A pause's items to pause only if the physician approves, whole sentences (protocol `ask_items`).
+    ask: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -93,11 +96,25 @@ def day_groups(protocol: TreatmentProtocol, appointment: Appointment) -> tuple[D
     return tuple(out)
 
 
-def before(appointment: Appointment, label: str) -> Before:
-    """The windows that start before an appointment, up to the day before it."""
+def _line(w: Window, last_day: dt.date, asks: frozenset[str]) -> BeforeLine:
+    """A window before an appointment; a pause's items split into things to avoid and the protocol's
+    items to pause only if the physician approves."""
+    if w.kind != "pause":
+        return BeforeLine(w.kind, w.title, w.first_day, last_day, w.items)
+    avoid = tuple(i for i in w.items if i not in asks)
+    return BeforeLine(w.kind, w.title, w.first_day, last_day, avoid, tuple(i for i in w.items if i in asks))
+
+
+def _asks(protocol: TreatmentProtocol) -> frozenset[str]:
+    return frozenset(i for p in protocol.pauses for i in p.ask_items)
+
+
+def before(appointment: Appointment, label: str, asks: frozenset[str] = frozenset()) -> Before:
+    """The windows that start before an appointment, up to the day before it (``asks``: the
+    protocol's items to pause only if the physician approves)."""
     eve = appointment.date - dt.timedelta(days=1)
     lines = tuple(
-        BeforeLine(w.kind, w.title, w.first_day, min(w.last_day, eve), w.items)
+        _line(w, min(w.last_day, eve), asks)
         for w in appointment.windows
         if w.kind != "aftercare" and w.first_day <= eve
     )
@@ -110,9 +127,8 @@ def _label(a: Appointment) -> str:
 
 def _open_ended(protocol: TreatmentProtocol, appointment: Appointment, label: str) -> Before:
     """Before a session that is not planned yet: the same pauses, undated (no dates to give)."""
-    lines = tuple(
-        BeforeLine(w.kind, w.title, w.first_day, w.last_day, w.items) for w in appointment.windows if w.kind == "pause"
-    )
+    asks = _asks(protocol)
+    lines = tuple(_line(w, w.last_day, asks) for w in appointment.windows if w.kind == "pause")
     return Before(label, None, lines)
 
 
@@ -123,14 +139,15 @@ def handout(protocol: TreatmentProtocol, plan: Plan, series: bool = True) -> Han
     without (one session's aftercare), the next session is not known yet.
     """
     appointments = plan.appointments
+    asks = _asks(protocol)
     out = []
     for i, a in enumerate(appointments):
         if i + 1 < len(appointments):
-            nxt = before(appointments[i + 1], _label(appointments[i + 1]).lower())
+            nxt = before(appointments[i + 1], _label(appointments[i + 1]).lower(), asks)
         else:
             nxt = _open_ended(protocol, a, "any future session" if series else "your next session")
         out.append(SessionChecklist(_label(a) if series else "Your session", a.date, day_groups(protocol, a), nxt))
-    first = before(appointments[0], _label(appointments[0]).lower()) if series and appointments else None
+    first = before(appointments[0], _label(appointments[0]).lower(), asks) if series and appointments else None
     return Handout(first, tuple(out))
 
 

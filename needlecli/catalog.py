@@ -563,7 +563,7 @@ class _Validator(documents.Checker):
     def pauses(self, raw: Mapping[str, Any]) -> tuple[PauseSpec, ...]:
         out: list[PauseSpec] = []
         for p, tab in self.tables(raw, "pause", ""):
-            self.unknown(tab, p, ("id", "title", "days_before", "items", "calendar", "retinoid_items"))
+            self.unknown(tab, p, ("id", "title", "days_before", "items", "calendar", "retinoid_items", "ask_items"))
             pid = self.string(tab, "id", p)
             if any(x.id == pid for x in out):
                 self.err(f"{p}.id", f"duplicate pause id {pid!r}")
@@ -578,6 +578,7 @@ class _Validator(documents.Checker):
                     retinoid_items=self.strings(tab, "retinoid_items", p, allow_empty=True)
                     if "retinoid_items" in tab
                     else (),
+                    ask_items=self.strings(tab, "ask_items", p, allow_empty=True) if "ask_items" in tab else (),
                 )
             )
         return tuple(out)

@@ -216,6 +216,10 @@ class PauseSpec:
     calendar: str = ""
     #: Added unless the screening says the patient uses no retinoids.
     retinoid_items: tuple[str, ...] = ()
+    #: What the patient pauses only if their physician approves (never "stop": aspirin or a blood
+    #: thinner may be prescribed), each a whole sentence in the patient's words; ``items`` (and
+    #: ``retinoid_items``) are things to avoid, which patient documents write as "No ...".
+    ask_items: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

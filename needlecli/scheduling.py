@@ -125,11 +125,17 @@ def check_spacing(protocol: TreatmentProtocol, number: int, previous: dt.date, d
         )
 
 
-def pause_items(pause: PauseSpec, uses_retinoids: bool | None) -> tuple[str, ...]:
-    """Retinoid items are included unless the screening says the patient uses none."""
+def avoid_items(pause: PauseSpec, uses_retinoids: bool | None) -> tuple[str, ...]:
+    """What a pause says to avoid: retinoid items unless the screening says the patient uses none."""
     if uses_retinoids is False:
         return pause.items
     return pause.retinoid_items + pause.items
+
+
+def pause_items(pause: PauseSpec, uses_retinoids: bool | None) -> tuple[str, ...]:
+    """Everything a pause covers: what it says to avoid, then what to pause only with the physician's
+    approval."""
+    return avoid_items(pause, uses_retinoids) + pause.ask_items
 
 
 def active(finding: str, request: PlanRequest, day: dt.date) -> bool:
@@ -391,11 +397,12 @@ def build_plan(protocol: TreatmentProtocol, request: PlanRequest, on: dt.date, u
     for pause in protocol.pauses:
         pause_start = dates[0] - dt.timedelta(days=pause.days_before)
         if pause_start < on:
+            avoid = ", ".join(avoid_items(pause, request.uses_retinoids))
             notes.append(
                 Note(
                     "schedule",
                     f"Session 1's {pause.title.lower()} started on {pause_start.isoformat()}, before "
-                    f"{on.isoformat()}: check the patient has kept it ({', '.join(pause.items)}), or start later.",
+                    f"{on.isoformat()}: check the patient has kept it ({avoid}), or start later.",
                 )
             )
     return _assemble(protocol, request, on, dates, boosters, plan_id_for(request, key=uid_key), 0, tuple(notes))

@@ -13,7 +13,8 @@ import pytest
 import tomli_w
 
 from needlecli import catalog
-from needlecli.model import ScreeningProtocol
+from needlecli.errors import ProtocolError
+from needlecli.model import ScreeningProtocol, TreatmentProtocol
 from needlecli.screening import evaluate, patient_lines
 from tests.harness import output, run
 from tests.plan_helpers import ALL_NO, ALL_NO_FALSE
@@ -330,6 +331,47 @@ def test_windows_follow_the_seed_at_its_conservative_end() -> None:
     skincare = next(w for w in fine["windows"] if w["id"] == "pause-skincare-1")["items"]
     assert any("only if your physician approves" in i for i in skincare)
     assert any("if yours is prescribed, check with your prescriber" in i for i in skincare)
+
+
+ASK = "Painkillers such as ibuprofen or aspirin, and fish oil: pause them only if your physician approves."
+
+
+@pytest.mark.parametrize("fmt", ["md", "html"])
+def test_patient_documents_never_tell_the_patient_to_stop_painkillers(tmp_path: Path, fmt: str) -> None:
+    # SPEC: NSAIDs and fish oil only "if your physician approves" (never "stop"). A pause's things to
+    # avoid are written "No ..."; the painkiller line is the protocol's own sentence, never prefixed.
+    series = output(
+        "plan", "-i", "fine-lines", "--on", "2026-12-01", "--start", "2026-12-07", "--out", str(tmp_path / "p.toml")
+    )
+    assert series == b""
+    session = output(
+        "aftercare", "--session-date", "2026-12-07", "-i", "fine-lines", "--on", "2026-12-01", "--format", fmt
+    )
+    handout = output("aftercare", "--plan", str(tmp_path / "p.toml"), "--format", fmt)
+    for doc in (session.decode(), handout.decode()):
+        assert ASK in doc
+        assert "No painkillers" not in doc and "No Painkillers" not in doc
+        assert "No exfoliants (AHA/BHA acids, scrubs, peels)" in doc and "No benzoyl peroxide" in doc
+        assert not re.search(r"\bstop\b", doc.replace("don't stop", "").lower())
+
+
+def test_ask_items_are_read_listed_last_and_optional() -> None:
+    text = (Path(catalog.__file__).parent.parent / "protocols" / "texture.toml").read_bytes()
+    proto = catalog.parse(text, "texture.toml")
+    assert isinstance(proto, TreatmentProtocol)
+    skincare = next(p for p in proto.pauses if p.id == "skincare")
+    assert skincare.ask_items == (ASK,)
+    assert ASK not in skincare.items
+    plan = json.loads(
+        output("plan", "-i", "texture", "--on", "2026-12-01", "--start", "2026-12-07", "--format", "json")
+    )
+    items = next(w for w in plan["windows"] if w["id"] == "pause-skincare-1")["items"]
+    assert items[-1] == ASK and items[:-1] == [*skincare.retinoid_items, *skincare.items]
+    # A clinic's own copy from before the key existed still loads (its items are all things to avoid).
+    older = text.replace(b"ask_items = [", b"# ask_items = [")
+    assert next(p for p in catalog.parse(older, "old.toml").pauses if p.id == "skincare").ask_items == ()  # type: ignore[union-attr]
+    with pytest.raises(ProtocolError, match=r"pause\[1\]\.ask_items"):
+        catalog.parse(text.replace(b'ask_items = ["', b'ask_items = [1, "'), "bad.toml")
 
 
 def test_the_checklist_agrees_with_the_windows(tmp_path: Path) -> None:

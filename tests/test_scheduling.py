@@ -149,8 +149,22 @@ def test_retinoid_items_follow_the_screening() -> None:
     unknown = build_plan(p, request(), ON).windows[1].items
     uses = build_plan(p, request(uses_retinoids=True), ON).windows[1].items
     none = build_plan(p, request(uses_retinoids=False), ON).windows[1].items
-    assert unknown == uses == skincare.retinoid_items + skincare.items
-    assert none == skincare.items
+    assert unknown == uses == skincare.retinoid_items + skincare.items + skincare.ask_items
+    assert none == skincare.items + skincare.ask_items
+
+
+def test_a_pause_already_under_way_names_what_the_pause_covers() -> None:
+    # Session 1 on 2026-12-03, planned on 2026-12-01: its 5-day skincare pause began on 2026-11-28.
+    p = proto()
+    skincare = next(x for x in p.pauses if x.id == "skincare")
+
+    def note(**kw: object) -> str:
+        plan = build_plan(p, request(start=D(2026, 12, 3), **kw), ON)
+        return next(n.text for n in plan.notes if "skincare pause started on 2026-11-28" in n.text)
+
+    assert f"({', '.join(skincare.retinoid_items + skincare.items)})" in note()
+    assert f"({', '.join(skincare.items)})" in note(uses_retinoids=False)
+    assert skincare.retinoid_items[0] not in note(uses_retinoids=False)
 
 
 def test_pih_depth_is_one_step_shallower() -> None:

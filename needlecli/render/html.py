@@ -228,7 +228,7 @@ def _before_table(
             key = (line.title, _line_kind(line))
             if key not in boxes:
                 prefix = "No " if line.kind == "pause" else ""
-                boxes[key] = PauseBox(key[1], line.title, tuple(f"{prefix}{i}" for i in line.items))
+                boxes[key] = PauseBox(key[1], line.title, tuple(f"{prefix}{i}" for i in line.items) + line.ask)
     columns = tuple(title for title, _ in boxes)
     rows = []
     for b in befores:

@@ -130,6 +130,7 @@ def _before(b: Before, h: str) -> list[str]:
         lines.append("")
         prefix = "No " if line.kind == "pause" else ""
         lines += [f"- [ ] {prefix}{item}" for item in line.items]
+        lines += [f"- [ ] {item}" for item in line.ask]
         lines.append("")
     return lines
 
