@@ -203,6 +203,15 @@ def test_file_modes_and_summary_json(tmp_path: Path) -> None:
     assert doc["rows"][0]["file"] == "P1.ics"
     for f in out.iterdir():
         assert stat.S_IMODE(f.stat().st_mode) == 0o600, f
+    # The folder batch made is private too (its file names are patient ids); a folder that exists keeps its mode.
+    assert stat.S_IMODE(out.stat().st_mode) == 0o700
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o750)
+    shared.chmod(0o750)
+    assert batch(str(src), "--out-dir", str(shared / "new" / "out"), "--format", "ics")[0] == 0
+    assert stat.S_IMODE((shared / "new" / "out").stat().st_mode) == 0o700
+    assert batch(str(src), "--out-dir", str(shared), "--format", "ics")[0] == 0
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o750
 
 
 def big_csv(path: Path, n: int) -> Path:

@@ -101,7 +101,7 @@ def batch(
 
             public_holidays(cfg.holidays, [day.year], "config clinic.holidays")
         try:
-            out_dir.mkdir(parents=True, exist_ok=True)
+            out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # file names are patient ids: private
             # One batch at a time per folder: a second one stops here, before touching anything.
             lock = core.lock_folder(out_dir)
             if lock is not None:
