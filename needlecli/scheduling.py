@@ -118,8 +118,14 @@ def check_spacing(protocol: TreatmentProtocol, number: int, previous: dt.date, d
     lo = previous + dt.timedelta(weeks=weeks.min)
     hi = previous + dt.timedelta(weeks=weeks.max)
     if not lo <= day <= hi:
+        gap = (day - previous).days
+        apart = (
+            "the same day as"
+            if gap == 0
+            else f"{abs(gap)} day{'' if abs(gap) == 1 else 's'} {'after' if gap > 0 else 'before'}"
+        )
         raise SchedulingError(
-            f"session {number} on {day.isoformat()} would be {(day - previous).days} days after session "
+            f"session {number} on {day.isoformat()} would be {apart} session "
             f"{number - 1} ({previous.isoformat()}); it must fall between {lo.isoformat()} and {hi.isoformat()} "
             f"({weeks.min}-{weeks.max} weeks)"
         )

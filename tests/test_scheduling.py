@@ -208,6 +208,13 @@ def test_reschedule_refuses_what_breaks_the_rules() -> None:
         reschedule(p, plan, 2, D(2027, 1, 2), ON)
     with pytest.raises(SchedulingError, match="must fall between 2026-12-29 and 2027-01-12"):
         reschedule(p, plan, 2, D(2026, 12, 22), ON)
+    with pytest.raises(SchedulingError, match=r"would be 21 days after session 1 \(2026-12-01\)"):
+        reschedule(p, plan, 2, D(2026, 12, 22), ON)
+    with pytest.raises(SchedulingError, match=r"on 2026-12-02 would be 1 day after session 1 \("):
+        reschedule(p, plan, 2, D(2026, 12, 2), ON)
+    assert plan.sessions[1].date == D(2026, 12, 29)
+    with pytest.raises(SchedulingError, match=r"session 3 on 2026-12-28 would be 1 day before session 2 \("):
+        reschedule(p, plan, 3, D(2026, 12, 28), ON)
     with pytest.raises(SchedulingError, match="there is no session 4"):
         reschedule(p, plan, 4, D(2027, 3, 1), ON)
     deferred = build_plan(p, request(start=D(2026, 12, 1), not_before=D(2026, 12, 10)), ON)
