@@ -444,10 +444,14 @@ def patient_of(ctx: Context, cells: list[str] | None) -> str:
 
 
 def plan_row(
-    ctx: Context, number: int, cells: list[str], history: planning.History | None = None
+    ctx: Context,
+    number: int,
+    cells: list[str],
+    history: planning.History | None = None,
+    now: dt.datetime | None = None,
 ) -> tuple[RowResult, bytes | None, str]:
-    """Plan one row, rebuilt over ``history`` when given: (summary, file bytes or None, file name).
-    Never raises."""
+    """Plan one row, rebuilt over ``history`` when given (as of ``now``, else the run's stamp):
+    (summary, file bytes or None, file name). Never raises."""
     pid = patient_of(ctx, cells)
     try:
         if len(cells) < len(ctx.header):
@@ -460,7 +464,7 @@ def plan_row(
         if len(cells) > len(ctx.header):
             raise UsageError(f"unknown column: {len(cells)} cells but the header has {len(ctx.header)}")
         row = dict(zip(ctx.header, cells, strict=True))
-        return _plan(ctx, number, row, history)
+        return _plan(ctx, number, row, history, now)
     except (NeedleError, BadAnswer) as exc:
         return RowResult(number, pid, "error", error=f"row {number}: {exc}"), None, ""
     except Exception as exc:  # a bug must cost one row, not the run (and never print patient data)
@@ -469,7 +473,11 @@ def plan_row(
 
 
 def _plan(
-    ctx: Context, number: int, row: dict[str, str], history: planning.History | None = None
+    ctx: Context,
+    number: int,
+    row: dict[str, str],
+    history: planning.History | None = None,
+    now: dt.datetime | None = None,
 ) -> tuple[RowResult, bytes | None, str]:
     for column in REQUIRED_COLUMNS:
         if not row[column].strip():
@@ -520,7 +528,7 @@ def _plan(
             # Last run's plan for this patient: the same calendar ids, SEQUENCE above, removed items cancelled
             # (a changed indication too: the clinic changed its list, the patient's calendar must follow).
             plan = planning.rebuild_over(
-                plan, history, "batch", ctx.stamp or planning.midnight(ctx.on), same_indication=False
+                plan, history, "batch", now or ctx.stamp or planning.midnight(ctx.on), same_indication=False
             )
         cfg = ctx.config
         patient_document = ctx.fmt == "md"  # md: the patient's aftercare for the series; html/ics: patient files
@@ -1228,9 +1236,27 @@ def _already_written(ctx: Context, task: Task, history: planning.History | None,
     if not digest or task.problem or task.cells is None:
         return None
     result, data, _ = plan_row(ctx, task.row, task.cells, history)
+    if data is not None and hashlib.sha256(data).hexdigest() != digest and history is not None and ctx.fmt == "ics":
+        # A rebuild is stamped with the run's clock (without --on): the stopped run's file has its own
+        # stamp. The same rebuild as of that stamp: if its bytes are the file's, the file is kept.
+        stamp = _calendar_stamp(ctx.out_dir / task.name)
+        if stamp is not None and history.stamp is not None and stamp > history.stamp:
+            result, data, _ = plan_row(ctx, task.row, task.cells, history, stamp)
     if data is None or hashlib.sha256(data).hexdigest() != digest:
         return None
     return dataclasses.replace(result, name=task.name, key=task.key, file=task.name, digest=digest)
+
+
+def _calendar_stamp(path: Path) -> dt.datetime | None:
+    """The latest DTSTAMP of a calendar needle wrote at ``path``, or None."""
+    from needlecli.render.ics import history_of_calendar
+
+    try:
+        with path.open("rb") as fh:
+            found = history_of_calendar(fh.read(1 << 22))
+    except OSError:
+        return None
+    return found[3] if found is not None else None
 
 
 def _removed(ctx: Context, result: RowResult, name: str, history: str = "") -> RowResult:

@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import signal
 import stat
 import subprocess
@@ -445,6 +446,45 @@ def test_a_rerun_keeps_the_current_files_the_record_does_not_know(tmp_path: Path
         assert {k: v for k, v in after.items() if k != "P00003.ics"} == {
             k: v for k, v in folder(clean).items() if k != "P00003.ics"
         }
+
+
+def test_a_stopped_rebuild_stamped_by_the_clock_is_kept_by_the_rerun(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without --on a rebuild is stamped with the clock, so the rerun of a stopped run would stamp the
+    # same rebuild a little later. Simulated: a whole run that changed every row, then its record put
+    # back as it was before (as if the run had been stopped before recording anything).
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(Path(os.environ["NEEDLE_DATA_DIR"]) / "uid_key", data / "uid_key")
+    monkeypatch.setenv("NEEDLE_DATA_DIR", str(data))
+    out = tmp_path / "out"
+
+    def rows(month: int) -> Path:
+        src = tmp_path / f"l{month}.csv"
+        src.write_text(
+            "patient_id,indication,start\n"
+            + "".join(f"P{i},fine-lines,2030-{month:02d}-{1 + i:02d}\n" for i in range(20))
+        )
+        return src
+
+    def batch(src: Path) -> None:
+        r = run_process("batch", str(src), "--out-dir", str(out), "--format", "ics", "--quiet")
+        assert r.returncode == 0, r.stderr
+
+    batch(rows(1))
+    shutil.copytree(data / "batch", tmp_path / "record-before")
+    time.sleep(1.1)  # stamps are to the second: the rebuild gets a later one
+    batch(rows(2))
+    stopped = folder(out)
+    assert b"SEQUENCE:1" in stopped["P3.ics"][1]
+    shutil.rmtree(data / "batch")
+    shutil.copytree(tmp_path / "record-before", data / "batch")
+    time.sleep(1.1)
+    batch(rows(2))
+    assert folder(out) == stopped  # not rebuilt again: no SEQUENCE 2, no new stamp
+    batch(rows(2))
+    assert folder(out) == stopped  # and recorded: the next run reuses the files
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
