@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, TextIO
+from typing import IO, TYPE_CHECKING, Any, TextIO
 
 import typer
 
@@ -267,6 +267,26 @@ def _progress(quiet: bool) -> Progress | None:
     )
 
 
+def _stop_pool(pool: Any, seconds: float = 5.0) -> None:
+    """``pool.terminate()``, bounded. A worker killed while it sent its results (SIGTERM to the whole
+    process group, as a service manager sends it) leaves half a message in the pool's result pipe,
+    and ``terminate()`` then waits for the rest of it for ever. After ``seconds`` the workers still
+    alive are killed and the stop goes on; the waiting thread is a daemon and ends with the process."""
+    import multiprocessing
+    import threading
+
+    def stop() -> None:
+        pool.terminate()
+        pool.join()
+
+    waiter = threading.Thread(target=stop, name="needle-stop-pool", daemon=True)
+    waiter.start()
+    waiter.join(seconds)
+    if waiter.is_alive():
+        for child in multiprocessing.active_children():
+            child.kill()
+
+
 def _run(
     ctx: Context,
     rows: Iterator[Row],
@@ -349,8 +369,7 @@ def _run(
         core.sync_folder(ctx.out_dir)
     except BaseException as exc:
         if pool is not None:
-            pool.terminate()  # Ctrl-C, SIGTERM or a failure: stop the workers now
-            pool.join()
+            _stop_pool(pool)  # Ctrl-C, SIGTERM or a failure: stop the workers now
             pool = None
         with contextlib.suppress(OSError):
             # What a stopped write left behind: with the folder's lock held any batch temp file is this
