@@ -125,9 +125,8 @@ def _label(a: Appointment) -> str:
     return f"{a.kind.capitalize()} {a.number}"
 
 
-def _open_ended(protocol: TreatmentProtocol, appointment: Appointment, label: str) -> Before:
+def _open_ended(appointment: Appointment, label: str, asks: frozenset[str]) -> Before:
     """Before a session that is not planned yet: the same pauses, undated (no dates to give)."""
-    asks = _asks(protocol)
     lines = tuple(_line(w, w.last_day, asks) for w in appointment.windows if w.kind == "pause")
     return Before(label, None, lines)
 
@@ -145,7 +144,7 @@ def handout(protocol: TreatmentProtocol, plan: Plan, series: bool = True) -> Han
         if i + 1 < len(appointments):
             nxt = before(appointments[i + 1], _label(appointments[i + 1]).lower(), asks)
         else:
-            nxt = _open_ended(protocol, a, "any future session" if series else "your next session")
+            nxt = _open_ended(a, "any future session" if series else "your next session", asks)
         out.append(SessionChecklist(_label(a) if series else "Your session", a.date, day_groups(protocol, a), nxt))
     first = before(appointments[0], _label(appointments[0]).lower(), asks) if series and appointments else None
     return Handout(first, tuple(out))

@@ -33,6 +33,7 @@ from needlecli.model import ExportOptions, Plan, ScreeningProtocol, TreatmentPro
 
 if TYPE_CHECKING:
     from needlecli.config import Config
+    from needlecli.render.ics import CalendarHistory
 
 REQUIRED_COLUMNS = ("patient_id", "indication", "start")
 OPTIONAL_COLUMNS = ("name", "sessions", "interval_weeks", "time", "tz")
@@ -1235,28 +1236,34 @@ def _already_written(ctx: Context, task: Task, history: planning.History | None,
     from a run that was never stopped. None when there is nothing to compare or the bytes differ."""
     if not digest or task.problem or task.cells is None:
         return None
+
+    def matches(data: bytes | None) -> bool:
+        return data is not None and hashlib.sha256(data).hexdigest() == digest
+
     result, data, _ = plan_row(ctx, task.row, task.cells, history)
-    if data is not None and hashlib.sha256(data).hexdigest() != digest and history is not None and ctx.fmt == "ics":
+    same = matches(data)
+    if not same and data is not None and history is not None and history.stamp is not None and ctx.fmt == "ics":
         # A rebuild is stamped with the run's clock (without --on): the stopped run's file has its own
         # stamp. The same rebuild as of that stamp: if its bytes are the file's, the file is kept.
-        stamp = _calendar_stamp(ctx.out_dir / task.name)
-        if stamp is not None and history.stamp is not None and stamp > history.stamp:
-            result, data, _ = plan_row(ctx, task.row, task.cells, history, stamp)
-    if data is None or hashlib.sha256(data).hexdigest() != digest:
+        found = _read_calendar(ctx.out_dir / task.name)
+        if found is not None and found[3] > history.stamp:
+            result, data, _ = plan_row(ctx, task.row, task.cells, history, found[3])
+            same = matches(data)
+    if not same:
         return None
     return dataclasses.replace(result, name=task.name, key=task.key, file=task.name, digest=digest)
 
 
-def _calendar_stamp(path: Path) -> dt.datetime | None:
-    """The latest DTSTAMP of a calendar needle wrote at ``path``, or None."""
+def _read_calendar(path: Path) -> CalendarHistory | None:
+    """What a calendar needle wrote at ``path`` says of its plan (`ics.history_of_calendar`), or None
+    when it cannot be read or is not one of needle's."""
     from needlecli.render.ics import history_of_calendar
 
     try:
         with path.open("rb") as fh:
-            found = history_of_calendar(fh.read(1 << 22))
+            return history_of_calendar(fh.read(1 << 22))
     except OSError:
         return None
-    return found[3] if found is not None else None
 
 
 def _removed(ctx: Context, result: RowResult, name: str, history: str = "") -> RowResult:
@@ -1280,14 +1287,11 @@ def _removed(ctx: Context, result: RowResult, name: str, history: str = "") -> R
 def _calendar_history(ctx: Context, path: Path, pid: str) -> str:
     """The history a calendar needle wrote at ``path`` holds (ids, SEQUENCEs, spans), or ""."""
     from needlecli.model import Cancelled
-    from needlecli.render.ics import history_of_calendar
 
     if not pid:
         return ""
     try:
-        with path.open("rb") as fh:
-            data = fh.read(1 << 22)
-        found = history_of_calendar(data)
+        found = _read_calendar(path)
         if found is None:
             return ""
         plan_id, live, gone, stamp = found

@@ -466,9 +466,14 @@ def export(plan: Plan, options: ExportOptions) -> bytes:
     return data
 
 
-def history_of_calendar(
-    data: bytes,
-) -> tuple[str, dict[str, tuple[int, dt.date, dt.date]], list[tuple[str, dt.date, dt.date, int]], dt.datetime] | None:
+#: What `history_of_calendar` reads back: (plan id, key -> (SEQUENCE, first day, last day) of each live
+#: item, the cancelled items as (key, first, last, SEQUENCE), the latest DTSTAMP).
+CalendarHistory = tuple[
+    str, dict[str, tuple[int, dt.date, dt.date]], list[tuple[str, dt.date, dt.date, int]], dt.datetime
+]
+
+
+def history_of_calendar(data: bytes) -> CalendarHistory | None:
     """What a calendar needle wrote says about its plan's revisions, read back with icalendar:
     (plan id, key -> (SEQUENCE, first day, last day) of each live item, the cancelled items as
     (key, first, last, SEQUENCE), the latest DTSTAMP). None when it is not one of needle's calendars
