@@ -38,6 +38,8 @@ class BeforeLine:
     items: tuple[str, ...]
     #: A pause's items to pause only if the physician approves, whole sentences (protocol `ask_items`).
     ask: tuple[str, ...] = ()
+    #: A pause made from the screening's wait after a procedure (its title says how long).
+    procedure: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,31 +71,51 @@ def _relative(w: Window, day: dt.date) -> tuple[int, int]:
     return (w.first_day - day).days, (w.last_day - day).days
 
 
+def _pieces(groups_first: int, groups_last: int | None, bounds: list[int]) -> list[tuple[int, int | None]]:
+    """A checklist group cut where a caution window starts or ends inside it (``bounds``: the first
+    day of a piece), so a caution's items are listed only under days the window covers."""
+    cuts = sorted({b for b in bounds if b > groups_first and (groups_last is None or b <= groups_last)})
+    starts = [groups_first, *cuts]
+    return [(a, (starts[i + 1] - 1) if i + 1 < len(starts) else groups_last) for i, a in enumerate(starts)]
+
+
 def day_groups(protocol: TreatmentProtocol, appointment: Appointment) -> tuple[DayGroup, ...]:
     out = []
     day = appointment.date
+    cautions = [_relative(w, day) for w in appointment.windows if w.kind == "antiviral"]
+    bounds = [b for first, last in cautions for b in (first, last + 1)]
     for g in protocol.checklist:
-        end = g.last_day if g.last_day is not None else g.first_day
-        avoid: list[str] = []
-        do = list(g.do)
-        for w in appointment.windows:
-            first, last = _relative(w, day)
-            if w.kind == "aftercare" and g.last_day is not None and first <= g.first_day and last >= end:
-                avoid += [i for i in w.items if i not in avoid]
-            elif w.kind == "antiviral" and first <= g.first_day <= last:
-                do += [i for i in w.items if i not in do]
-        out.append(
-            DayGroup(
-                first_day=g.first_day,
-                last_day=g.last_day,
-                first_date=day + dt.timedelta(days=g.first_day),
-                last_date=day + dt.timedelta(days=g.last_day) if g.last_day is not None else None,
-                do=tuple(do),
-                avoid=tuple(avoid),
-                facts=g.facts,
+        facts = g.deep_facts if appointment.deep and g.deep_facts is not None else g.facts
+        for i, (a, b) in enumerate(_pieces(g.first_day, g.last_day, bounds)):
+            end = b if b is not None else a
+            avoid: list[str] = []
+            do = list(g.do)
+            for w in appointment.windows:
+                first, last = _relative(w, day)
+                covers = b is not None and first <= a and last >= end
+                if w.kind == "aftercare" and covers:
+                    avoid += [i for i in w.items if i not in avoid]
+                elif w.kind == "antiviral" and covers:
+                    do += [i for i in w.items if i not in do]
+            out.append(
+                DayGroup(
+                    first_day=a,
+                    last_day=b,
+                    first_date=day + dt.timedelta(days=a),
+                    last_date=day + dt.timedelta(days=b) if b is not None else None,
+                    do=tuple(do),
+                    avoid=tuple(avoid),
+                    facts=facts if i == 0 else (),
+                )
             )
-        )
     return tuple(out)
+
+
+def warning_signs(protocol: TreatmentProtocol, plan: Plan) -> tuple[str, ...]:
+    """The signs that mean "call the clinic": the deeper-pass ones when any appointment is a deeper pass."""
+    if protocol.deep_warning_signs is not None and any(a.deep for a in plan.appointments):
+        return protocol.deep_warning_signs
+    return protocol.warning_signs
 
 
 def _line(w: Window, last_day: dt.date, asks: frozenset[str]) -> BeforeLine:
@@ -102,7 +124,8 @@ def _line(w: Window, last_day: dt.date, asks: frozenset[str]) -> BeforeLine:
     if w.kind != "pause":
         return BeforeLine(w.kind, w.title, w.first_day, last_day, w.items)
     avoid = tuple(i for i in w.items if i not in asks)
-    return BeforeLine(w.kind, w.title, w.first_day, last_day, avoid, tuple(i for i in w.items if i in asks))
+    ask = tuple(i for i in w.items if i in asks)
+    return BeforeLine(w.kind, w.title, w.first_day, last_day, avoid, ask, procedure=w.procedure)
 
 
 def _asks(protocol: TreatmentProtocol) -> frozenset[str]:

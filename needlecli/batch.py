@@ -429,7 +429,7 @@ class Context:
                     f"unknown indication {name!r} (use one of {', '.join(self.catalog.INDICATIONS)})"
                     + (f"; did you mean {hint!r}?" if hint else "")
                 )
-            self._protocols[name] = self.catalog.load_treatment(found, protocols_dir)
+            self._protocols[name] = self.catalog.load_treatment(found, protocols_dir, self.screening)
         return self._protocols[name]
 
 

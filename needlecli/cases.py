@@ -46,7 +46,16 @@ VERDICTS: tuple[Verdict, ...] = ("eligible", "caution", "defer", "contraindicate
 Refusal = Literal["contraindicated", "defer"]
 REFUSALS: tuple[Refusal, ...] = ("contraindicated", "defer")
 #: Plan note causes besides the treatment protocol's caution findings.
-OTHER_NOTE_CAUSES: tuple[str, ...] = ("screening", "schedule", "device")
+OTHER_NOTE_CAUSES: tuple[str, ...] = (
+    "screening",
+    "schedule",
+    "device",
+    "device-label",
+    "moved",
+    "sun-trip",
+    "not-screened",
+    "override",
+)
 #: The preferred all-clear value of a whole-number or Fitzpatrick question (a value no rule fires for).
 _ALL_CLEAR_PREFERRED = {"age": 35}
 _ALL_CLEAR_FITZPATRICK = 2
@@ -56,7 +65,7 @@ _TOP_KEYS = ("defaults", "cases")
 _DEFAULT_KEYS = ("answers", "answers_file", "on", "protocol")
 _CASE_KEYS = ("name", "answers", "answers_file", "on", "protocol", "expect", "plan")
 _EXPECT_KEYS = ("verdict", "earliest", "findings", "findings_absent")
-_PLAN_KEYS = ("indication", "start", "sessions", "interval_weeks", "max_depth", "expect")
+_PLAN_KEYS = ("indication", "start", "sessions", "interval_weeks", "max_depth", "zones", "expect")
 _PLAN_EXPECT_KEYS = (
     "refused",
     "first_session",
@@ -66,6 +75,9 @@ _PLAN_EXPECT_KEYS = (
     "depth",
     "notes",
     "notes_absent",
+    "deep",
+    "cautions_in_force",
+    "pause_from",
 )
 
 
@@ -108,6 +120,12 @@ class PlanExpect:
     depth: tuple[tuple[str, float, float], ...] = ()
     notes: tuple[str, ...] = ()
     notes_absent: tuple[str, ...] = ()
+    #: True/False: every/no session gets the deeper-pass aftercare; a tuple: exactly those session numbers do.
+    deep: bool | tuple[int, ...] | None = None
+    #: (finding, session numbers): the sessions a dated caution of that finding is still in force on.
+    cautions_in_force: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    #: (pause id, date): session 1's pause of that id starts on that date (e.g. a procedure's wait).
+    pause_from: tuple[tuple[str, dt.date], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -120,6 +138,8 @@ class PlanCase:
     interval_weeks: int | None = None
     max_depth: float | None = None
     expect: PlanExpect = field(default_factory=PlanExpect)
+    #: The zones treated (empty: the protocol's default zones).
+    zones: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -256,9 +276,10 @@ class _Checker(documents.Checker):
         expect = PlanExpect()
         if "expect" in sub:
             expect = self.plan_expect(sub, f"{path}.expect") or expect
+        zones = self.ids(sub, "zones", path)
         if not indication:
             return None
-        return PlanCase(indication, start, sessions, interval, max_depth, expect)
+        return PlanCase(indication, start, sessions, interval, max_depth, expect, zones)
 
     def plan_expect(self, tab: Mapping[str, Any], path: str) -> PlanExpect | None:
         sub = self.table(tab, "expect", path.rpartition(".")[0])
@@ -268,15 +289,21 @@ class _Checker(documents.Checker):
         refused: Refusal | None = None
         if sub.get("refused") is not False:
             refused = cast("Refusal | None", self.choice(sub, "refused", path, REFUSALS, required=False, none=True))
-        shallower: bool | tuple[int, ...] | None = None
-        val = sub.get("shallower")
-        if isinstance(val, bool):
-            shallower = val
-        elif val is not None:
-            if isinstance(val, list) and all(isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in val):
-                shallower = tuple(sorted(set(cast(list[int], val))))
+        shallower = self.sessions_or_bool(sub, "shallower", path)
+        deep = self.sessions_or_bool(sub, "deep", path)
+        in_force: list[tuple[str, tuple[int, ...]]] = []
+        tab_in_force = self.table(sub, "cautions_in_force", path, required=False)
+        for finding, numbers in (tab_in_force or {}).items():
+            if isinstance(numbers, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in numbers):
+                in_force.append((finding, tuple(sorted(set(cast(list[int], numbers))))))
             else:
-                self.err(f"{path}.shallower", "must be true, false or a list of session numbers, e.g. [1, 2]")
+                self.err(f"{path}.cautions_in_force.{finding}", "must be a list of session numbers, e.g. [1]")
+        pause_from: list[tuple[str, dt.date]] = []
+        tab_from = self.table(sub, "pause_from", path, required=False)
+        for pid in tab_from or {}:
+            day = self.day(tab_from or {}, pid, f"{path}.pause_from", required=True)
+            if day is not None:
+                pause_from.append((pid, day))
         depth_max: list[tuple[str, float]] = []
         dm = self.table(sub, "depth_max", path, required=False)
         for zone in dm or {}:
@@ -304,7 +331,20 @@ class _Checker(documents.Checker):
             depth=tuple(depth),
             notes=self.ids(sub, "notes", path),
             notes_absent=self.ids(sub, "notes_absent", path),
+            deep=deep,
+            cautions_in_force=tuple(in_force),
+            pause_from=tuple(pause_from),
         )
+
+    def sessions_or_bool(self, sub: Mapping[str, Any], key: str, path: str) -> bool | tuple[int, ...] | None:
+        """true, false, or a list of session numbers."""
+        val = sub.get(key)
+        if val is None or isinstance(val, bool):
+            return val
+        if isinstance(val, list) and all(isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in val):
+            return tuple(sorted(set(cast(list[int], val))))
+        self.err(f"{path}.{key}", "must be true, false or a list of session numbers, e.g. [1, 2]")
+        return None
 
     # -- typed getters ------------------------------------------------------
 
@@ -621,6 +661,7 @@ def _plan_facts(
         sessions=want.sessions,
         interval_weeks=want.interval_weeks,
         max_depth=want.max_depth,
+        zones=want.zones,
     )
     refused: str | None = None
     plan: Plan | None = None
@@ -650,16 +691,22 @@ def _plan_facts(
             out.append(
                 Mismatch("plan.antiviral", "every session" if exp.antiviral else "no session", _which(have, numbers))
             )
-    if exp.shallower is not None:
-        have = [s.number for s in sessions if any(_shallower(z.reasons) for z in s.depth)]
-        want_numbers = (numbers if exp.shallower else []) if isinstance(exp.shallower, bool) else list(exp.shallower)
-        if have != want_numbers:
-            expected = (
-                _which(want_numbers, numbers)
-                if not isinstance(exp.shallower, bool)
-                else ("every session" if exp.shallower else "no session")
+    shallower = [s.number for s in sessions if any(_shallower(z.reasons) for z in s.depth)]
+    out += _sessions_fact("plan.shallower", exp.shallower, shallower, numbers)
+    out += _sessions_fact("plan.deep", exp.deep, [s.number for s in sessions if s.deep], numbers)
+    for finding, want_numbers in exp.cautions_in_force:
+        have = [s.number for s in sessions if finding in s.flags]
+        if have != list(want_numbers):
+            out.append(
+                Mismatch(
+                    f"plan.cautions_in_force.{finding}", _which(list(want_numbers), numbers), _which(have, numbers)
+                )
             )
-            out.append(Mismatch("plan.shallower", expected, _which(have, numbers)))
+    for pid, day in exp.pause_from:
+        window = sessions[0].window(f"pause-{pid}")
+        got = window.first_day.isoformat() if window is not None else "no such pause"
+        if window is None or window.first_day != day:
+            out.append(Mismatch(f"plan.pause_from.{pid}", day.isoformat(), got))
     for zone, mm in exp.depth_max:
         deepest = [(z.max_mm, s.number) for s in sessions for z in s.depth if z.zone == zone]
         over = [n for hi, n in deepest if hi > mm + 1e-9]
@@ -670,7 +717,10 @@ def _plan_facts(
             )
     for zone, lo, hi in exp.depth:
         for s in sessions:
-            z = next(x for x in s.depth if x.zone == zone)
+            z = next((x for x in s.depth if x.zone == zone), None)
+            if z is None:
+                out.append(Mismatch(f"plan.depth.{zone}", f"{lo:g}-{hi:g} mm", "not a zone the plan treats (zones)"))
+                break
             if abs(z.min_mm - lo) > 1e-9 or abs(z.max_mm - hi) > 1e-9:
                 out.append(
                     Mismatch(
@@ -682,6 +732,19 @@ def _plan_facts(
     out += _includes("plan.notes", exp.notes, causes)
     out += _excludes("plan.notes_absent", exp.notes_absent, causes)
     return out, tuple(s.date for s in sessions)
+
+
+def _sessions_fact(
+    key: str, expected: bool | tuple[int, ...] | None, have: list[int], numbers: list[int]
+) -> list[Mismatch]:
+    """A fact about which sessions show something: true (every), false (none) or exactly these numbers."""
+    if expected is None:
+        return []
+    want = (numbers if expected else []) if isinstance(expected, bool) else list(expected)
+    if have == want:
+        return []
+    shown = _which(want, numbers) if not isinstance(expected, bool) else ("every session" if expected else "no session")
+    return [Mismatch(key, shown, _which(have, numbers))]
 
 
 def _shallower(reasons: tuple[str, ...]) -> bool:

@@ -23,6 +23,7 @@ from needlecli.model import (
     ChecklistGroup,
     Gate,
     PauseSpec,
+    ProcedureItem,
     Protocol,
     ProtocolInfo,
     Question,
@@ -157,14 +158,70 @@ def load_screening(ref: str = "screening", protocols_dir: Path | None = None) ->
     return proto
 
 
-def load_treatment(ref: str, protocols_dir: Path | None = None) -> TreatmentProtocol:
+def load_treatment(
+    ref: str, protocols_dir: Path | None = None, screening: ScreeningProtocol | None = None
+) -> TreatmentProtocol:
+    """A treatment protocol with its procedure pauses made from the screening protocol in force
+    (``screening``, else the clinic's or the bundled `screening`)."""
     proto = load(ref, protocols_dir)
     if not isinstance(proto, TreatmentProtocol):
         raise ProtocolError(
             proto.info.origin,
             [f"protocol.kind: '{proto.info.name}' is a screening protocol, not a treatment protocol"],
         )
-    return proto
+    if not proto.procedures:
+        return proto
+    return with_procedure_waits(proto, screening or load_screening(STANDARD_SCREENING, protocols_dir))
+
+
+def _wait_of(question: Question) -> tuple[int, int, int] | None:
+    """The longest dated wait (months, weeks, days) of a question's deferring rules, or None."""
+    waits = [
+        (r.months or 0, r.weeks or 0, r.days or 0)
+        for r in question.rules
+        if r.dated and r.category in ("defer", "contraindicated")
+    ]
+    return max(waits, key=lambda w: (w[0] * 31 + w[1] * 7 + w[2], w), default=None)
+
+
+def with_procedure_waits(treatment: TreatmentProtocol, screening: ScreeningProtocol) -> TreatmentProtocol:
+    """The treatment protocol's procedure pauses, one per distinct wait of the screening protocol:
+    a patient who keeps the pause never has a procedure the screening would defer the session for."""
+    groups: dict[tuple[int, int, int], list[str]] = {}
+    for item in treatment.procedures:
+        try:
+            question = screening.question(item.question)
+        except KeyError:
+            raise ProtocolError(
+                treatment.info.origin,
+                [f"procedures.items: {item.question!r} is not a question of screening protocol {screening.info.name}"],
+            ) from None
+        if question.type != "date":
+            raise ProtocolError(treatment.info.origin, [f"procedures.items: {item.question!r} is not a date question"])
+        wait = _wait_of(question)
+        if wait is not None:
+            groups.setdefault(wait, []).append(item.item)
+    pauses = []
+    for (months, weeks, days), items in sorted(
+        groups.items(), key=lambda kv: kv[0][0] * 31 + kv[0][1] * 7 + kv[0][2], reverse=True
+    ):
+        label = "".join(f"{n}{unit}" for n, unit in ((months, "mo"), (weeks, "wk"), (days, "d")) if n)
+        spec = PauseSpec("", "", days, (), months=months, weeks=weeks)
+        title = treatment.procedure_title
+        title = title.replace("{wait}", spec.wait_label) if "{wait}" in title else f"{title} ({spec.wait_label})"
+        pauses.append(
+            PauseSpec(
+                id=f"procedures-{label}",
+                title=title,
+                days_before=days,
+                items=tuple(items),
+                calendar=treatment.procedure_calendar,
+                months=months,
+                weeks=weeks,
+                procedure=True,
+            )
+        )
+    return dataclasses.replace(treatment, procedure_pauses=tuple(pauses))
 
 
 def parse(data: bytes, origin: str) -> Protocol:
@@ -285,6 +342,8 @@ class _Validator(documents.Checker):
                     "checklist",
                     "warning_signs",
                     "wording",
+                    "procedures",
+                    "zones",
                 ),
             )
             return self.treatment(raw, info)
@@ -478,6 +537,9 @@ class _Validator(documents.Checker):
                     continue
                 depth.append((zone, lo, hi))
         step, floor, depth_notes = self.depth(raw)
+        deep = self.deep(raw)
+        default_zones = self.zones(raw)
+        procedures, procedure_title, procedure_calendar = self.procedures(raw)
         pauses = self.pauses(raw)
         windows: list[WindowSpec] = []
         ids: dict[str, str] = {}
@@ -494,9 +556,12 @@ class _Validator(documents.Checker):
         checklist = self.checklist(raw)
         warn = self.table(raw, "warning_signs", "")
         warning_signs: tuple[str, ...] = ()
+        deep_signs: tuple[str, ...] | None = None
         if warn is not None:
-            self.unknown(warn, "warning_signs", ("items",))
+            self.unknown(warn, "warning_signs", ("items", "deep_items"))
             warning_signs = self.strings(warn, "items", "warning_signs")
+            if "deep_items" in warn:
+                deep_signs = self.strings(warn, "deep_items", "warning_signs")
         self.windows_match_checklist(windows, checklist)
         wording = self.wording(raw)
         patient = self.table(raw, "patient_dates", "")
@@ -522,7 +587,60 @@ class _Validator(documents.Checker):
             checklist=checklist,
             warning_signs=warning_signs,
             wording=wording,
+            procedures=procedures,
+            procedure_title=procedure_title,
+            procedure_calendar=procedure_calendar,
+            deep_from_mm=deep[0],
+            deep_through_day=deep[1],
+            deep_warning_signs=deep_signs,
+            default_zones=default_zones,
+            label_max_mm=deep[2],
+            label_note=deep[3],
         )
+
+    def zones(self, raw: Mapping[str, Any]) -> tuple[str, ...]:
+        """``[zones] default``: the zones a plan treats unless `--zones` says otherwise."""
+        tab = self.table(raw, "zones", "", required=False)
+        if tab is None:
+            return ()
+        self.unknown(tab, "zones", ("default",))
+        zones = self.strings(tab, "default", "zones")
+        for zone in zones:
+            if zone not in DEPTH_ZONES:
+                self.err("zones.default", f"unknown zone {zone!r} (zones: {', '.join(DEPTH_ZONES)})")
+        if len(set(zones)) != len(zones):
+            self.err("zones.default", "names a zone twice")
+        return zones
+
+    def deep(self, raw: Mapping[str, Any]) -> tuple[float, int, float, str]:
+        """Deeper-pass settings in ``[depth]``: (deep_from_mm, deep_through_day, label_max_mm, label_note)."""
+        tab = raw.get("depth")
+        if not isinstance(tab, Mapping):
+            return 1.5, 6, 1.5, ""
+        deep_from = self.millimetres(tab, "deep_from_mm", "depth") if "deep_from_mm" in tab else 1.5
+        through = (
+            self.integer(tab, "deep_through_day", "depth", 0, 60, required=False) if "deep_through_day" in tab else 6
+        )
+        label = self.millimetres(tab, "label_max_mm", "depth") if "label_max_mm" in tab else 1.5
+        note = self.string(tab, "label_note", "depth", required=False) if "label_note" in tab else ""
+        return deep_from, through if through is not None else 6, label, note or ""
+
+    def procedures(self, raw: Mapping[str, Any]) -> tuple[tuple[ProcedureItem, ...], str, str]:
+        """``[procedures]``: earlier procedures whose screening waits become pauses before each session."""
+        tab = self.table(raw, "procedures", "", required=False)
+        if tab is None:
+            return (), "", ""
+        self.unknown(tab, "procedures", ("title", "calendar", "items"))
+        title = self.string(tab, "title", "procedures")
+        calendar = self.string(tab, "calendar", "procedures")
+        items: list[ProcedureItem] = []
+        for p, item in self.tables(tab, "items", "procedures"):
+            self.unknown(item, p, ("question", "item"))
+            question = self.string(item, "question", p)
+            if any(i.question == question for i in items):
+                self.err(f"{p}.question", f"{question!r} is named twice")
+            items.append(ProcedureItem(question, self.string(item, "item", p)))
+        return tuple(items), title, calendar
 
     def window(self, w: Mapping[str, Any], p: str, first_allowed: int) -> WindowSpec | None:
         """A window in days around the session (day 0): ``first_day``/``last_day``, or from day 0
@@ -553,12 +671,13 @@ class _Validator(documents.Checker):
             last = None if hours is None else -(-hours // 24)
         if first is None or last is None:
             return None
+        hours_given = self.integer(w, "hours", p, 1, 365 * 24) if forms[0] == "hours" else None
         if last < first:
             self.err(f"{p}.last_day", f"must be >= {p}.first_day ({first}), got {last}")
             return None
         if wid and not wid.replace("-", "").isalnum():
             self.err(f"{p}.id", f"must be letters, digits and dashes, got {wid!r}")
-        return WindowSpec(wid, title, first, last, items)
+        return WindowSpec(wid, title, first, last, items, hours=hours_given)
 
     def pauses(self, raw: Mapping[str, Any]) -> tuple[PauseSpec, ...]:
         out: list[PauseSpec] = []
@@ -610,7 +729,11 @@ class _Validator(documents.Checker):
         tab = self.table(raw, "depth", "")
         if tab is None:
             return 0.0, 0.0, ()
-        self.unknown(tab, "depth", ("step_mm", "floor_mm", "notes"))
+        self.unknown(
+            tab,
+            "depth",
+            ("step_mm", "floor_mm", "notes", "deep_from_mm", "deep_through_day", "label_max_mm", "label_note"),
+        )
         step, floor = (self.millimetres(tab, key, "depth") for key in ("step_mm", "floor_mm"))
         notes: list[tuple[str, str]] = []
         ntab = self.table(tab, "notes", "depth", required=False)
@@ -653,11 +776,12 @@ class _Validator(documents.Checker):
         groups: list[ChecklistGroup] = []
         expected = 0
         for p, g in self.tables(raw, "checklist", ""):
-            self.unknown(g, p, ("first_day", "last_day", "do", "facts"))
+            self.unknown(g, p, ("first_day", "last_day", "do", "facts", "deep_facts"))
             first = self.integer(g, "first_day", p, 0, 365)
             last = self.integer(g, "last_day", p, 0, 365) if "last_day" in g else None
             do = self.strings(g, "do", p)
             facts = self.strings(g, "facts", p, allow_empty=True) if "facts" in g else ()
+            deep_facts = self.strings(g, "deep_facts", p, allow_empty=True) if "deep_facts" in g else None
             if first is None:
                 continue
             if groups and groups[-1].last_day is None:
@@ -667,7 +791,7 @@ class _Validator(documents.Checker):
             if last is not None and last < first:
                 self.err(f"{p}.last_day", f"must be >= {p}.first_day ({first}), got {last}")
             expected = (last if last is not None else first) + 1
-            groups.append(ChecklistGroup(first, last, do, facts))
+            groups.append(ChecklistGroup(first, last, do, facts, deep_facts))
         return tuple(groups)
 
     def millimetres(self, tbl: Mapping[str, Any], key: str, path: str) -> float:

@@ -202,6 +202,9 @@ class WindowSpec:
     first_day: int
     last_day: int
     items: tuple[str, ...]
+    #: A window given in hours after the session: ``last_day`` is the day those hours reach from a
+    #: session ending on day 0 (before midnight); a timed plan counts them from the session's real end.
+    hours: int | None = None
 
 
 @dataclass(frozen=True)
@@ -220,6 +223,29 @@ class PauseSpec:
     #: thinner may be prescribed), each a whole sentence in the patient's words; ``items`` (and
     #: ``retinoid_items``) are things to avoid, which patient documents write as "No ...".
     ask_items: tuple[str, ...] = ()
+    #: Calendar months and weeks before the session, on top of ``days_before`` (a procedure's wait).
+    months: int = 0
+    weeks: int = 0
+    #: Built from the screening protocol's wait after an earlier procedure (``procedures``).
+    procedure: bool = False
+
+    @property
+    def wait_label(self) -> str:
+        """``3 months``, ``4 weeks``, ``14 days``: how long before a session the pause starts."""
+        parts = []
+        for n, unit in ((self.months, "month"), (self.weeks, "week"), (self.days_before, "day")):
+            if n:
+                parts.append(f"{n} {unit}{'' if n == 1 else 's'}")
+        return " ".join(parts) or "0 days"
+
+
+@dataclass(frozen=True)
+class ProcedureItem:
+    """An earlier facial procedure the patient must not have within the screening protocol's wait
+    for ``question`` before a session, in the patient's words (``item``)."""
+
+    question: str
+    item: str
 
 
 @dataclass(frozen=True)
@@ -246,6 +272,8 @@ class ChecklistGroup:
     do: tuple[str, ...]
     #: Facts to tell the patient for these days (not boxes to tick): "redness is normal today".
     facts: tuple[str, ...] = ()
+    #: The facts after a deeper pass (``deep_from_mm``), when they differ; None: the same facts.
+    deep_facts: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -278,10 +306,33 @@ class TreatmentProtocol:
     checklist: tuple[ChecklistGroup, ...]
     warning_signs: tuple[str, ...]
     wording: Wording
+    #: Earlier procedures whose screening waits become pauses before every session (see ``procedure_pauses``).
+    procedures: tuple[ProcedureItem, ...] = ()
+    #: The title and fixed calendar words of those pauses.
+    procedure_title: str = ""
+    procedure_calendar: str = ""
+    #: A session deeper than this (over the zones treated) gets the deeper-pass aftercare.
+    deep_from_mm: float = 1.5
+    #: Deeper-pass aftercare: every aftercare window runs through this day at least.
+    deep_through_day: int = 6
+    #: Warning signs after a deeper pass, when they differ (None: the same).
+    deep_warning_signs: tuple[str, ...] | None = None
+    #: The zones a plan treats unless `--zones` says otherwise (empty: every zone).
+    default_zones: tuple[str, ...] = ()
+    #: Deepest setting a device label covers, and the note a plan deeper than it carries (no device maximum set).
+    label_max_mm: float = 1.5
+    label_note: str = ""
+    #: Pauses built from the screening protocol's procedure waits (``scheduling.with_procedure_waits``).
+    procedure_pauses: tuple[PauseSpec, ...] = ()
 
     @property
-    def longest_pause(self) -> int:
-        return max((p.days_before for p in self.pauses), default=0)
+    def all_pauses(self) -> tuple[PauseSpec, ...]:
+        """The pauses the screening's procedure waits make (longest first), then the protocol's own."""
+        return self.procedure_pauses + self.pauses
+
+    @property
+    def zones(self) -> tuple[str, ...]:
+        return tuple(z for z, _, _ in self.depth_mm)
 
 
 Protocol = ScreeningProtocol | TreatmentProtocol
@@ -344,6 +395,8 @@ class Window:
     revision: int = 0
     #: For a pause: the protocol's fixed calendar wording (the items may name products or vary by answer).
     calendar: str = ""
+    #: A pause made from the screening's wait after an earlier procedure (weeks or months long).
+    procedure: bool = False
 
 
 @dataclass(frozen=True)
@@ -360,6 +413,10 @@ class Appointment:
     end: dt.datetime | None = None
     #: Needle depth by zone for this appointment (cautions may differ between sessions).
     depth: tuple[DepthZone, ...] = ()
+    #: A deeper pass (deeper than the protocol's ``deep_from_mm`` over the zones treated): longer aftercare.
+    deep: bool = False
+    #: Dated caution findings of the screening still in force on this day (their ids).
+    flags: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
@@ -452,6 +509,8 @@ class PlanRequest:
     max_depth_mm: float | None = None
     #: The screening the plan was made under, if any.
     screening: ScreeningBasis | None = None
+    #: The zones treated (`--zones`); empty: the protocol's default zones.
+    zones: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

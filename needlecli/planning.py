@@ -27,6 +27,7 @@ from needlecli.model import (
     Cancelled,
     ClinicRules,
     Finding,
+    Note,
     Plan,
     PlanRequest,
     ProtocolRef,
@@ -78,6 +79,7 @@ class PlanFlags:
     away: tuple[tuple[dt.date, dt.date], ...] = ()
     sun_trips: tuple[tuple[dt.date, dt.date], ...] = ()
     max_depth: float | None = None
+    zones: tuple[str, ...] = ()
 
 
 Refusal = Literal["contraindicated", "undated deferral"]
@@ -98,6 +100,8 @@ class ScreeningTerms:
     findings: tuple[Finding, ...]
     #: What the plan keeps of the screening, to screen its answers again whenever it is read.
     basis: ScreeningBasis
+    #: For the plan's notes: the protocol in force differs from the record's, its overrides.
+    plan_notes: tuple[Note, ...] = ()
 
     def refuse(self, source: str) -> None:
         """Raise the refusal (exit 4 or 3) when the screening does not allow a plan."""
@@ -161,17 +165,23 @@ def basis_of(record: ScreeningRecord, screening: ScreeningProtocol) -> Screening
     return ScreeningBasis(ref, record.evaluated_on, record.verdict, record.earliest_date, tuple(record.answers.items()))
 
 
+def _finding_key(f: Finding) -> tuple[str, str, dt.date | None]:
+    return (f.id, f.category, f.until)
+
+
 def record_terms(
     basis: ScreeningBasis,
     screening: ScreeningProtocol,
     source: str,
     notes: list[str],
+    stored: tuple[Finding, ...] | None = None,
 ) -> ScreeningTerms:
-    """A saved screening (a record, or the one kept in a saved plan), re-evaluated from its answers:
-    never more permissive than the rules.
+    """A saved screening (a record, or the one kept in a saved plan), re-evaluated from its answers
+    under the screening protocol in force: never more permissive than the rules.
 
-    With the screening protocol unchanged, a verdict that disagrees with the answers is refused
-    (a hand-edited file). With a changed protocol, the more restrictive of the two results is used.
+    With the screening protocol unchanged, a verdict or ``stored`` findings (a record's) that disagree
+    with the answers are refused (a hand-edited file). With a changed protocol, the more restrictive of
+    the two verdicts is used, and the findings of both (so a rule loosened since cannot drop a caution).
     """
     try:
         answers, missing = read_answers(screening, dict(basis.answers), f"{source}: answers")
@@ -183,10 +193,26 @@ def record_terms(
         fresh = evaluate(screening, answers, basis.evaluated_on)
     except AnswersError as exc:
         raise RecordError(f"{source}: {exc}") from None
+    same = screening.info.sha256 == basis.protocol.sha256
+    plan_notes: list[Note] = []
+    if not same:
+        plan_notes.append(
+            Note(
+                "screening",
+                f"The screening was made under another version of the screening protocol "
+                f"({basis.protocol.name} {basis.protocol.version}, {basis.protocol.sha256[:12]}); it was checked "
+                f"again under the one in force ({screening.info.name} {screening.info.version}, "
+                f"{screening.info.sha256[:12]}), taking the stricter result.",
+            )
+        )
+    plan_notes += [
+        Note("override", f"Screening protocol {screening.info.name} loosens {qid} (override: {reason}).")
+        for qid, reason in screening.overrides
+    ]
     verdict = as_verdict(basis.verdict)
     earliest = basis.earliest_date
     if (fresh.verdict, fresh.earliest_date) != (verdict, earliest):
-        if screening.info.sha256 == basis.protocol.sha256:
+        if same:
             raise RecordError(f"{source}: the verdict does not match the answers (was it edited?); screen again")
         notes.append(f"the screening protocol changed since {source} was written; using the stricter result")
         if severity_of(fresh.verdict) > severity_of(verdict):
@@ -194,8 +220,19 @@ def record_terms(
         elif fresh.verdict == verdict == "defer":
             both = (earliest, fresh.earliest_date)
             earliest = None if both[0] is None or both[1] is None else max(both[0], both[1])
-    result = dataclasses.replace(fresh, verdict=verdict, earliest_date=earliest)
-    return terms_of(screening, result, answers, basis)
+    findings = fresh.findings
+    if stored is not None:
+        known = {_finding_key(f) for f in fresh.findings}
+        if known != {_finding_key(f) for f in stored}:
+            if same:
+                raise RecordError(
+                    f"{source}: the findings do not match the answers under the screening protocol in force "
+                    "(was it edited?); screen again"
+                )
+            findings += tuple(f for f in stored if _finding_key(f) not in known)
+    result = dataclasses.replace(fresh, verdict=verdict, earliest_date=earliest, findings=findings)
+    terms = terms_of(screening, result, answers, basis)
+    return dataclasses.replace(terms, plan_notes=tuple(plan_notes))
 
 
 def with_patient_dates(protocol: TreatmentProtocol, request: PlanRequest) -> PlanRequest:
@@ -262,6 +299,7 @@ def build_request(
         sun_trips=flags.sun_trips,
         max_depth_mm=flags.max_depth if flags.max_depth is not None else config.device_max_depth_mm,
         screening=screening.basis if screening else None,
+        zones=flags.zones,
     )
     request = with_patient_dates(protocol, request)
     scheduling.validate_request(protocol, request)  # before fetching holidays for a huge range
@@ -298,6 +336,8 @@ def new_plan(
             notes.append(f"the screening is {age} days old ({screening.evaluated_on}); consider screening again")
     request = build_request(protocol, flags, config, on, screening=screening, notes=notes)
     plan = scheduling.build_plan(protocol, request, on, config.uid_key or "")
+    if screening is not None and screening.plan_notes:
+        plan = dataclasses.replace(plan, notes=screening.plan_notes + plan.notes)
     if not allow_past and plan.sessions[0].date < on:
         raise UsageError(
             f"--start: the first session would be on {plan.sessions[0].date.isoformat()}, before "

@@ -120,8 +120,14 @@ def plan_document(plan: Plan) -> dict[str, Any]:
             "clinic_days": format_weekdays(req.clinic.weekdays),
             "closed": sorted(req.clinic.closed),
             "holidays": req.clinic.holidays,
+            "zones": list(req.zones) if req.zones else None,
         },
         "screening": _screening(req.screening),
+        # Derived from the screening's answers every time the plan is read (never read back from a file).
+        "verdict": req.screening.verdict if req.screening is not None else None,
+        "findings": [
+            {"id": f.id, "category": f.category, "until": f.until, "message": f.message} for f in req.findings
+        ],
         "sessions": [
             {
                 "number": s.number,
@@ -129,6 +135,8 @@ def plan_document(plan: Plan) -> dict[str, Any]:
                 "id": s.key,
                 "revision": s.revision,
                 "depth_mm": _depth(s.depth),
+                "deep": s.deep,
+                "cautions": list(s.flags),
             }
             for s in plan.sessions
         ],
@@ -140,6 +148,8 @@ def plan_document(plan: Plan) -> dict[str, Any]:
                 "id": b.key,
                 "revision": b.revision,
                 "depth_mm": _depth(b.depth),
+                "deep": b.deep,
+                "cautions": list(b.flags),
                 "windows": [_window(w) for w in b.windows],
             }
             for b in plan.boosters
@@ -250,6 +260,7 @@ def read_plan(doc: Mapping[str, Any], source: str) -> SavedPlan:
         sun_trips=_spans(c, req, "sun_trips"),
         max_depth_mm=c.number(req, "max_depth_mm", "request", required=False, unit="mm"),
         screening=_read_screening(c, doc),
+        zones=tuple(c.strings(req, "zones", "request")) if "zones" in req else (),
     )
     revisions: dict[str, int] = {}
     signatures: dict[str, tuple[object, ...]] = {}

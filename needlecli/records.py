@@ -22,12 +22,12 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from needlecli import __version__, documents
 from needlecli.answers import MAX_YEAR, MIN_YEAR
 from needlecli.errors import AnswersError, RecordError
-from needlecli.model import AnswerValue, ScreeningProtocol, ScreeningResult
+from needlecli.model import AnswerValue, Category, Finding, ScreeningProtocol, ScreeningResult
 
 MAX_INPUT_BYTES = documents.MAX_BYTES
 
@@ -321,6 +321,8 @@ class ScreeningRecord:
     answers: dict[str, object]
     protocol_origin: str
     protocol_sha256: str
+    #: The findings the record holds (compared with the answers screened again under the protocol in force).
+    findings: tuple[Finding, ...] = ()
 
 
 VERDICTS = ("contraindicated", "defer", "caution", "eligible")
@@ -378,6 +380,20 @@ def read_screening_record(path: Path) -> ScreeningRecord:
         evaluated_on=evaluated_on or dt.date.min,
         uses_retinoids=retinoids if isinstance(retinoids, bool) else None,
         fitzpatrick=fitz if isinstance(fitz, int) and not isinstance(fitz, bool) else None,
+        findings=tuple(_finding(f) for f in findings),
+    )
+
+
+def _finding(f: dict[str, Any]) -> Finding:
+    """A finding as a record holds it (checked by ``_check_consistent``: a known category)."""
+    until = f.get("until")
+    text = f.get("message")
+    return Finding(
+        id=str(f.get("id", "")),
+        category=cast(Category, f.get("category")),
+        message=text if isinstance(text, str) else "",
+        patient_message="",
+        until=until if isinstance(until, dt.date) and not isinstance(until, dt.datetime) else None,
     )
 
 

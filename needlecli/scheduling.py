@@ -159,27 +159,81 @@ def active_cautions(protocol: TreatmentProtocol, request: PlanRequest, day: dt.d
     return tuple(c for c in protocol.cautions if active(c.finding, request, day))
 
 
+def pause_start(pause: PauseSpec, day: dt.date) -> dt.date:
+    """The first day of a pause before a session on ``day``: its months, weeks and days before it.
+
+    A procedure's pause is never shorter than the screening's wait: a procedure the day before the
+    pause starts has ended its wait by the session (month-end clamping checked day by day)."""
+    first = add_months(day, -pause.months) - dt.timedelta(weeks=pause.weeks, days=pause.days_before)
+    if pause.months:
+        while (
+            add_months(first - dt.timedelta(days=1), pause.months)
+            + dt.timedelta(weeks=pause.weeks, days=pause.days_before)
+            > day
+        ):
+            first -= dt.timedelta(days=1)
+    return first
+
+
+def treated_zones(protocol: TreatmentProtocol, request: PlanRequest) -> tuple[str, ...]:
+    """The zones a plan treats: `--zones`, else the protocol's default zones, else every zone."""
+    return request.zones or protocol.default_zones or protocol.zones
+
+
+def is_deep(protocol: TreatmentProtocol, depth: tuple[DepthZone, ...]) -> bool:
+    """A deeper pass: the deepest planned depth over the zones treated is beyond ``deep_from_mm``."""
+    return any(z.max_mm > protocol.deep_from_mm for z in depth)
+
+
+def caution_flags(request: PlanRequest, day: dt.date) -> tuple[str, ...]:
+    """The dated caution findings still in force on ``day`` (a vaccine two weeks ago, isotretinoin)."""
+    return tuple(
+        dict.fromkeys(
+            f.id for f in request.findings if f.category == "caution" and f.until is not None and day < f.until
+        )
+    )
+
+
+def _last_day(spec: WindowSpec, day: dt.date, end: dt.datetime | None) -> int:
+    """A window's last day after a session on ``day``; hours count from the session's real end."""
+    if spec.hours is None or end is None:
+        return spec.last_day
+    reach = end.astimezone(dt.UTC) + dt.timedelta(hours=spec.hours) - dt.timedelta(microseconds=1)
+    assert end.tzinfo is not None
+    return max(spec.last_day, (reach.astimezone(end.tzinfo).date() - day).days)
+
+
 def windows_for(
-    protocol: TreatmentProtocol, request: PlanRequest, number: int, day: dt.date, prefix: str = ""
+    protocol: TreatmentProtocol,
+    request: PlanRequest,
+    number: int,
+    day: dt.date,
+    prefix: str = "",
+    *,
+    deep: bool = False,
+    end: dt.datetime | None = None,
 ) -> tuple[Window, ...]:
     """The pause windows before an appointment on ``day``, the aftercare windows after it, and
     the windows a caution adds around it (the antiviral medicine).
 
     ``prefix`` ("" for sessions, "booster-" for boosters) keeps every window's key unique in its plan.
+    ``deep``: a deeper pass, every aftercare window through the protocol's ``deep_through_day`` at least.
+    ``end``: the session's end, from which windows given in hours are counted.
     """
     out = [
         Window(
             kind="pause",
             spec=f"pause-{pause.id}",
             session=number,
-            first_day=day - dt.timedelta(days=pause.days_before),
+            first_day=pause_start(pause, day),
             last_day=day - dt.timedelta(days=1),
             title=pause.title,
             items=pause_items(pause, request.uses_retinoids),
             key=f"{prefix}pause-{pause.id}-{number}",
             calendar=pause.calendar,
+            procedure=pause.procedure,
         )
-        for pause in protocol.pauses
+        for pause in protocol.all_pauses
     ]
     specs: list[tuple[WindowKind, WindowSpec]] = [("aftercare", spec) for spec in protocol.aftercare]
     specs += [
@@ -188,13 +242,16 @@ def windows_for(
         if c.window is not None
     ]
     for kind, spec in specs:
+        last = _last_day(spec, day, end)
+        if deep and kind == "aftercare":
+            last = max(last, protocol.deep_through_day)
         out.append(
             Window(
                 kind=kind,
                 spec=spec.id,
                 session=number,
                 first_day=day + dt.timedelta(days=spec.first_day),
-                last_day=day + dt.timedelta(days=spec.last_day),
+                last_day=day + dt.timedelta(days=last),
                 title=spec.title,
                 items=spec.items,
                 key=f"{prefix}{kind}-{spec.id}-{number}" if kind == "aftercare" else f"{prefix}{spec.id}-{number}",
@@ -215,13 +272,16 @@ def _times(request: PlanRequest, day: dt.date) -> tuple[dt.datetime | None, dt.d
 
 
 def depth_for(protocol: TreatmentProtocol, request: PlanRequest, day: dt.date) -> tuple[DepthZone, ...]:
-    """Needle depth by zone for an appointment on ``day``: one step shallower while a caution that
-    asks for it covers the day (one step, however many causes), capped at the device maximum."""
+    """Needle depth by zone treated for an appointment on ``day``: one step shallower while a caution
+    that asks for it covers the day (one step, however many causes), capped at the device maximum."""
     causes = tuple(c.finding for c in active_cautions(protocol, request, day) if c.shallower)
     notes = dict(protocol.depth_notes)
     cap = request.max_depth_mm
+    treated = set(treated_zones(protocol, request))
     zones = []
     for zone, lo, hi in protocol.depth_mm:
+        if zone not in treated:
+            continue
         reasons: list[str] = []
         if causes:
             step, floor = protocol.depth_step_mm, protocol.depth_floor_mm
@@ -282,6 +342,17 @@ def validate_request(protocol: TreatmentProtocol, request: PlanRequest) -> None:
     if not 0 <= request.boosters <= MAX_BOOSTERS:
         raise SchedulingError(f"--boosters must be 0 to {MAX_BOOSTERS}, got {request.boosters}")
     check_duration(request.duration_minutes, "request.duration_minutes")
+    unknown = [z for z in request.zones if z not in protocol.zones]
+    if unknown or len(set(request.zones)) != len(request.zones):
+        raise SchedulingError(
+            f"--zones: {', '.join(unknown) or 'a zone named twice'}: give {protocol.info.name}'s zones "
+            f"({', '.join(protocol.zones)}), each once"
+        )
+    if request.max_depth_mm is not None and request.max_depth_mm < protocol.depth_floor_mm:
+        raise SchedulingError(
+            f"--max-depth {request.max_depth_mm:g} mm is below {protocol.info.name}'s shallowest depth "
+            f"({protocol.depth_floor_mm:g} mm)"
+        )
     if not request.clinic.weekdays:
         raise SchedulingError("the clinic has no open weekdays")
 
@@ -329,26 +400,86 @@ def _appointment(
 ) -> Appointment:
     start, end = _times(request, day)
     prefix = "" if kind == "session" else "booster-"
+    depth = depth_for(protocol, request, day)
+    deep = is_deep(protocol, depth)
     return Appointment(
         kind=kind,
         number=number,
         date=day,
         key=f"{kind}-{number}",
-        windows=windows_for(protocol, request, number, day, prefix=prefix),
+        windows=windows_for(protocol, request, number, day, prefix=prefix, deep=deep, end=end),
         start=start,
         end=end,
-        depth=depth_for(protocol, request, day),
+        depth=depth,
+        deep=deep,
+        flags=caution_flags(request, day),
     )
 
 
 def caution_notes(protocol: TreatmentProtocol, request: PlanRequest, days: list[dt.date]) -> tuple[Note, ...]:
-    """A note for every caution that changes the plan (each naming its finding), and the device cap."""
+    """A note for every caution that changes the plan (each naming its finding), the device cap and label."""
     covered = {c.finding for day in days for c in active_cautions(protocol, request, day)}
     notes = [Note(c.finding, c.note) for c in protocol.cautions if c.finding in covered]
+    if request.screening is None:
+        notes.append(
+            Note("not-screened", "Not screened: no screening record was given; screen the patient before session 1.")
+        )
     cap = request.max_depth_mm
-    if cap is not None and any(hi > cap for _, _, hi in protocol.depth_mm):
+    treated = set(treated_zones(protocol, request))
+    deepest = max((hi for zone, _, hi in protocol.depth_mm if zone in treated), default=0.0)
+    if cap is not None and deepest > cap:
         notes.append(Note("device", f"Every depth is capped at the device maximum of {cap:g} mm."))
+    elif cap is None and deepest > protocol.label_max_mm and protocol.label_note:
+        notes.append(Note("device-label", protocol.label_note))
     return tuple(notes)
+
+
+def moved_notes(
+    protocol: TreatmentProtocol, request: PlanRequest, dates: list[dt.date], boosters: list[dt.date]
+) -> tuple[Note, ...]:
+    """A note for every session or booster the clinic calendar moved off its computed date (a closed
+    day, the patient away, the days after a sun trip), naming why."""
+    out: list[Note] = []
+    clinic = request.clinic
+
+    def moved(what: str, target: dt.date, day: dt.date) -> None:
+        if day > target and not any(clinic.is_open(target + dt.timedelta(days=i)) for i in range((day - target).days)):
+            out.append(
+                Note(
+                    "moved",
+                    f"{what} moved from {target.isoformat()} to {day.isoformat()}: {clinic.why_closed(target)}.",
+                )
+            )
+
+    for number in range(2, len(dates) + 1):
+        moved(f"Session {number}", dates[number - 2] + dt.timedelta(weeks=request.interval_weeks), dates[number - 1])
+    previous = dates[-1] if dates else None
+    for number, day in enumerate(boosters, 1):
+        if previous is not None:
+            moved(f"Booster {number}", add_months(previous, protocol.booster_months.default), day)
+        previous = day
+    return tuple(out)
+
+
+def sun_trip_notes(request: PlanRequest, sessions: tuple[Appointment, ...]) -> tuple[Note, ...]:
+    """A sun trip that falls inside a session's aftercare windows is flagged for the clinician."""
+    out = []
+    for first, last in request.sun_trips:
+        for s in sessions:
+            after = [w for w in s.windows if w.kind == "aftercare"]
+            if not after:
+                continue
+            end = max(w.last_day for w in after)
+            if first <= end and last >= s.date:
+                out.append(
+                    Note(
+                        "sun-trip",
+                        f"The sun trip {first.isoformat()}..{last.isoformat()} falls within "
+                        f"{s.kind} {s.label}'s aftercare ({s.date.isoformat()} to {end.isoformat()}): "
+                        "strict sun protection, or move the session.",
+                    )
+                )
+    return tuple(out)
 
 
 def _assemble(
@@ -374,7 +505,10 @@ def _assemble(
         boosters=boosters,
         depth=shallowest(sessions + boosters, protocol, request),
         wording=protocol.wording,
-        notes=kept + caution_notes(protocol, request, [*dates, *booster_dates]),
+        notes=kept
+        + moved_notes(protocol, request, dates, booster_dates)
+        + sun_trip_notes(request, sessions)
+        + caution_notes(protocol, request, [*dates, *booster_dates]),
     )
 
 
@@ -400,15 +534,39 @@ def build_plan(protocol: TreatmentProtocol, request: PlanRequest, on: dt.date, u
                 f"{request.clinic.why_closed(first)}.",
             )
         )
-    for pause in protocol.pauses:
-        pause_start = dates[0] - dt.timedelta(days=pause.days_before)
-        if pause_start < on:
-            avoid = ", ".join(avoid_items(pause, request.uses_retinoids))
+    procedures: list[str] = []
+    for pause in protocol.all_pauses:
+        started = pause_start(pause, dates[0])
+        if started >= on:
+            continue
+        avoid = ", ".join(avoid_items(pause, request.uses_retinoids))
+        if pause.procedure:
+            if request.screening is None:  # a screening asks about these procedures itself
+                procedures.append(f"{avoid} since {started.isoformat()}")
+            continue
+        notes.append(
+            Note(
+                "schedule",
+                f"Session 1's {pause.title.lower()} ({pause.wait_label}) started on {started.isoformat()}, before "
+                f"{on.isoformat()}: check the patient has kept it ({avoid}), or start later.",
+            )
+        )
+    if procedures:
+        notes.append(
+            Note(
+                "schedule",
+                f"Session 1's facial treatments pauses started before {on.isoformat()}: check the patient has had "
+                f"none of these: {'; '.join(procedures)} (or screen them, which asks).",
+            )
+        )
+    for c in active_cautions(protocol, request, dates[0]):
+        if c.window is not None and dates[0] + dt.timedelta(days=c.window.first_day) < on:
+            begins = dates[0] + dt.timedelta(days=c.window.first_day)
             notes.append(
                 Note(
                     "schedule",
-                    f"Session 1's {pause.title.lower()} started on {pause_start.isoformat()}, before "
-                    f"{on.isoformat()}: check the patient has kept it ({avoid}), or start later.",
+                    f"Session 1's {c.window_kind} window ({c.window.title.lower()}) starts on {begins.isoformat()}, "
+                    f"before {on.isoformat()}: it is already past; check the patient has started it, or start later.",
                 )
             )
     return _assemble(protocol, request, on, dates, boosters, plan_id_for(request, key=uid_key), 0, tuple(notes))

@@ -105,7 +105,9 @@ def test_hostile_ids_stay_inside_the_folder(tmp_path: Path) -> None:
     assert "row 13: patient_id: a patient id must be 1-100 printable characters" in err
     # Every calendar is a whole, valid file with distinct UIDs across patients.
     uids = [str(e["UID"]) for f in files for e in icalendar.Calendar.from_ical((out / f).read_bytes()).walk("VEVENT")]
-    assert len(uids) == len(set(uids)) == 18 * len(files)  # 3 sessions, each with 2 pauses and 3 aftercare windows
+    assert (
+        len(uids) == len(set(uids)) == 30 * len(files)
+    )  # 3 sessions, each with 6 pauses (4 from procedure waits) and 3 aftercare windows
 
 
 def test_duplicate_ids_do_not_overwrite(tmp_path: Path) -> None:
@@ -258,7 +260,7 @@ def test_a_killed_run_leaves_only_whole_files_and_a_rerun_completes(tmp_path: Pa
     assert finals and "summary.csv" not in finals  # killed before the end: no summary claims completion
     for name in finals:
         cal = icalendar.Calendar.from_ical((out / name).read_bytes())  # every final file is whole
-        assert len(list(cal.walk("VEVENT"))) == 18
+        assert len(list(cal.walk("VEVENT"))) == 30
     r = run_process("batch", str(src), "--out-dir", str(out), "--jobs", "2", "--quiet", "--on", ON, timeout=300)
     assert r.returncode == 0, r.stderr
     assert len([f for f in os.listdir(out) if f.endswith(".ics")]) == 4000
@@ -290,7 +292,7 @@ def test_ctrl_c_stops_cleanly(tmp_path: Path) -> None:
     assert "summary.csv" not in finals
     assert [f for f in os.listdir(out) if f.startswith(".")] == []  # no temp file with patient data left
     for name in finals:
-        assert len(list(icalendar.Calendar.from_ical((out / name).read_bytes()).walk("VEVENT"))) == 18
+        assert len(list(icalendar.Calendar.from_ical((out / name).read_bytes()).walk("VEVENT"))) == 30
 
 
 def test_a_pipe_given_by_path_is_read_once(tmp_path: Path) -> None:

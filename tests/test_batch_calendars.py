@@ -278,7 +278,7 @@ def test_khal_updates_instead_of_duplicating_after_a_rerun(tmp_path: Path) -> No
     khal_run("import", "--batch", str(out / "P1.ics"))
 
     uids = events(out / "P1.ics")
-    assert len(list(vdir.glob("*.ics"))) == len(uids) == 24  # one event per UID: nothing duplicated
+    assert len(list(vdir.glob("*.ics"))) == len(uids) == 40  # one event per UID: nothing duplicated
     listed = khal_run("list", "--day-format", "", "--format", "{start-date} {start-time} {title} [{status}]",
                       "2027-01-01", "2027-06-01")  # fmt: skip
     sessions_seen = sorted({line.strip() for line in listed.splitlines() if "Microneedling session" in line})

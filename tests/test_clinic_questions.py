@@ -79,7 +79,12 @@ def test_plan_screening_rereads_the_clinic_question(tmp_path: Path) -> None:
             "--patient", "P1", "--out", str(record))  # fmt: skip
         code, out, err = run(
             "plan", "--indication", "fine-lines", "--screening", str(record), "--on", ON, "--format", "json"
-        )
+        )  # checked against the protocol in force, never the path the record names
+        assert code == 2 and f"does not ask; it was screened under {proto}: give that protocol with --protocol" in err
+        code, out, err = run(
+            "plan", "--indication", "fine-lines", "--screening", str(record), "--protocol", str(proto),
+            "--on", ON, "--format", "json",
+        )  # fmt: skip
         assert code == expected, err
         if extra:
             assert "defers treatment with no end date" in err

@@ -252,7 +252,7 @@ def test_isotretinoin_caution_makes_only_the_sessions_inside_it_shallower(tmp_pa
 
 @pytest.mark.parametrize("changes", [{"fitzpatrick": 5}, {"fitzpatrick": "VI"}, {"hyperpigmentation_tendency": True}])
 def test_pih_cautions_make_every_depth_one_step_shallower(tmp_path: Path, changes: dict[str, object]) -> None:
-    doc = plan_doc(record(tmp_path, **changes))
+    doc = plan_doc(record(tmp_path, **changes), "--zones", "cheeks,periorbital,scars")
     for s in doc["sessions"]:
         zones = {z["zone"]: (z["min"], z["max"]) for z in s["depth_mm"]}
         assert zones["cheeks"] == (1.25, 2.25) and zones["periorbital"] == (0.25, 0.25)  # never below 0.25 mm
@@ -276,7 +276,7 @@ def test_device_maximum_caps_every_zone_with_a_note(tmp_path: Path, monkeypatch:
     config = tmp_path / "config.toml"
     config.write_text("[clinic]\ndevice_max_depth_mm = 1.0\n")
     monkeypatch.setenv("NEEDLE_CONFIG", str(config))
-    doc = plan_doc(rec)
+    doc = plan_doc(rec, "--zones", "cheeks,periorbital")
     assert all(z["max"] <= 1.0 for s in doc["sessions"] for z in s["depth_mm"])
     periorbital = next(z for z in doc["depth_mm"] if z["zone"] == "periorbital")
     assert periorbital["note"] == "Outside the orbital rim only."
@@ -313,6 +313,10 @@ def test_windows_follow_the_seed_at_its_conservative_end() -> None:
     )
     spans = {w["id"]: (w["first_day"], w["last_day"]) for w in fine["windows"] if w["session"] == 1}
     assert spans == {
+        "pause-procedures-6mo-1": ("2026-06-07", "2026-12-06"),  # surgery: the screening's 6 months
+        "pause-procedures-3mo-1": ("2026-09-07", "2026-12-06"),  # deep peel, laser: 3 months
+        "pause-procedures-4wk-1": ("2026-11-09", "2026-12-06"),  # filler: 4 weeks
+        "pause-procedures-2wk-1": ("2026-11-23", "2026-12-06"),  # neurotoxin, light peel: 2 weeks
         "pause-sun-1": ("2026-11-23", "2026-12-06"),  # 14 days before
         "pause-skincare-1": ("2026-12-02", "2026-12-06"),  # 5 days before
         "aftercare-no-makeup-1": ("2026-12-07", "2026-12-10"),  # 72 h: through day 3
@@ -395,7 +399,7 @@ def test_a_plan_handout_starts_with_the_pause_before_session_one(tmp_path: Path)
     md = output("aftercare", "--plan", str(saved), "--format", "md", "--on", "2026-12-01").decode()
     first = md.split("\n## ")[1]
     assert first.startswith("Before session 1 (Mon 21 Dec 2026)")
-    assert "Sun and treatments pause: Mon 7 – Sun 20 Dec" in first
+    assert "Sun and waxing pause: Mon 7 – Sun 20 Dec" in first
     assert "Skincare pause: Wed 16 – Sun 20 Dec" in first
 
 

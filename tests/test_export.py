@@ -56,7 +56,7 @@ def test_ics_is_strict_rfc5545(tmp_path: Path) -> None:
     assert [tz["TZID"] for tz in cal.walk("VTIMEZONE")] == ["Europe/London"]
     strict = IcsCalendarStream.calendar_from_ics(data.decode())
     # 3 sessions + 5 windows each (2 pauses, 3 aftercare), 1 booster + 5 windows.
-    assert len(strict.events) == len(events(data)) == 24
+    assert len(strict.events) == len(events(data)) == 40
     for ev in events(data):
         if isinstance(ev.decoded("DTSTART"), dt.datetime):
             continue
@@ -92,7 +92,7 @@ def test_reexport_is_byte_identical_and_uids_stable(tmp_path: Path) -> None:
 def test_uids_unique_within_a_file_and_across_patients(tmp_path: Path) -> None:
     one = [str(e["UID"]) for e in events(output(*plan_args("P-1"), "--format", "ics"))]
     two = [str(e["UID"]) for e in events(output(*plan_args("P-2"), "--format", "ics"))]
-    assert len(set(one)) == len(one) == 24
+    assert len(set(one)) == len(one) == 40
     assert not set(one) & set(two)
     assert all(uid.endswith("@needle.invalid") for uid in one)
 
@@ -190,9 +190,9 @@ def test_calcurse_imports_every_event(tmp_path: Path) -> None:
     m = re.search(r"(\d+) apps / (\d+) events / (\d+) todos / (\d+) skipped", r.stdout)
     assert m, r.stdout
     apps, evs, todos, skipped = map(int, m.groups())
-    assert (apps, evs, todos, skipped) == (4, 20, 0, 0)  # 3 timed sessions + booster; 20 all-day windows
+    assert (apps, evs, todos, skipped) == (4, 36, 0, 0)  # 3 timed sessions + booster; 36 all-day windows
     lines = (home / "apts").read_text().splitlines()
-    assert len(lines) == 24
+    assert len(lines) == 40
     assert any(line.startswith("03/01/2027 @ 10:30") for line in lines), lines
 
 
@@ -338,7 +338,7 @@ def test_a_one_session_export_never_shares_uids_with_the_plan() -> None:
             )
         )
     }
-    assert len(single) == 6 and not plan & single
+    assert len(single) == 10 and not plan & single
 
 
 @pytest.mark.parametrize("zone", ["localtime", "Factory", "posix/Europe/London", "right/UTC"])

@@ -132,7 +132,7 @@ def test_sigterm_during_batch(tmp_path: Path) -> None:
 
     assert [name for name in os.listdir(out) if name.startswith(".")] == []
     for name in os.listdir(out):
-        assert len(list(icalendar.Calendar.from_ical((out / name).read_bytes()).walk("VEVENT"))) == 18
+        assert len(list(icalendar.Calendar.from_ical((out / name).read_bytes()).walk("VEVENT"))) == 30
 
 
 # ----------------------------------------------------------------- privacy and network

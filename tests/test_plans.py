@@ -17,7 +17,7 @@ def test_json_shape_and_dates() -> None:
         (3, "2027-01-26"),
     ]
     assert "start" not in doc["sessions"][0]
-    pause = doc["windows"][1]
+    pause = next(w for w in doc["windows"] if w["id"] == "pause-skincare-1")
     assert pause == {
         "kind": "pause",
         "session": 1,
@@ -29,21 +29,28 @@ def test_json_shape_and_dates() -> None:
         "revision": 0,
     }
     assert pause["items"][0].startswith("retinoids")
-    assert [(w["kind"], w["first_day"], w["last_day"]) for w in doc["windows"][0:5]] == [
+    # The screening's procedure waits (6 months, 3 months, 4 weeks, 2 weeks), sun 14 days, skincare 5 days;
+    # acne-scars treats cheeks and scars to 2.5 mm by default: a deeper pass, every aftercare window
+    # through day 6.
+    assert [(w["kind"], w["first_day"], w["last_day"]) for w in doc["windows"][0:9]] == [
+        ("pause", "2026-06-01", "2026-11-30"),
+        ("pause", "2026-09-01", "2026-11-30"),
+        ("pause", "2026-11-03", "2026-11-30"),
+        ("pause", "2026-11-17", "2026-11-30"),
         ("pause", "2026-11-17", "2026-11-30"),
         ("pause", "2026-11-26", "2026-11-30"),
-        ("aftercare", "2026-12-01", "2026-12-04"),
-        ("aftercare", "2026-12-01", "2026-12-05"),
+        ("aftercare", "2026-12-01", "2026-12-07"),
+        ("aftercare", "2026-12-01", "2026-12-07"),
         ("aftercare", "2026-12-01", "2026-12-07"),
     ]
     assert doc["boosters"] == []
-    assert doc["sessions"][0]["depth_mm"][3] == {"zone": "cheeks", "min": 1.5, "max": 2.5}
-    assert doc["depth_mm"][1] == {
-        "zone": "periorbital",
-        "min": 0.25,
-        "max": 0.5,
-        "note": "Outside the orbital rim only.",
-    }
+    assert doc["sessions"][0]["deep"] is True and doc["sessions"][0]["cautions"] == []
+    assert doc["sessions"][0]["depth_mm"] == [
+        {"zone": "cheeks", "min": 1.5, "max": 2.5},
+        {"zone": "scars", "min": 1.5, "max": 2.5},
+    ]
+    assert doc["screening"] is None and doc["verdict"] is None and doc["findings"] == []
+    assert any(n["cause"] == "not-screened" for n in doc["notes"])
 
 
 def test_broken_saved_plan(tmp_path: Path) -> None:

@@ -169,7 +169,7 @@ def test_a_wrong_case_fails_with_expected_and_got(tmp_path: Path) -> None:
         "  plan.shallower: expected session 1, got every session",
         "  plan.depth_max.cheeks: expected at most 2 mm, got 2.25 mm in every session",
         "  plan.notes: expected to include anticoagulants, got screening, schedule, herpes_history, "
-        "isotretinoin_last_dose",
+        "isotretinoin_last_dose, device-label",
         "FAIL pregnant",
         "  plan: expected a plan, got refused (defer)",
         "ok   all clear",

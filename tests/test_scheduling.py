@@ -29,9 +29,15 @@ def test_default_series_every_four_weeks() -> None:
     plan = build_plan(proto(), request(start=D(2026, 12, 1)), ON)
     assert dates(plan) == [D(2026, 12, 1), D(2026, 12, 29), D(2027, 1, 26)]
     assert plan.boosters == ()
-    # SPEC: sun and treatments 14 days before, skincare 5 days before (to the day before); after it,
-    # makeup for 72 h (through day 3), heat, sweat and exfoliants through day 4, actives through day 6.
+    # SPEC: the screening's own procedure waits (surgery 6 months, laser 3 months, filler 4 weeks,
+    # neurotoxin and peels 2 weeks), sun and waxing 14 days before, skincare 5 days before (to the day
+    # before); after it, makeup for 72 h (through day 3), heat, sweat and exfoliants through day 4,
+    # actives through day 6.
     assert [(w.kind, w.spec, w.first_day, w.last_day) for w in plan.sessions[0].windows] == [
+        ("pause", "pause-procedures-6mo", D(2026, 6, 1), D(2026, 11, 30)),
+        ("pause", "pause-procedures-3mo", D(2026, 9, 1), D(2026, 11, 30)),
+        ("pause", "pause-procedures-4wk", D(2026, 11, 3), D(2026, 11, 30)),
+        ("pause", "pause-procedures-2wk", D(2026, 11, 17), D(2026, 11, 30)),
         ("pause", "pause-sun", D(2026, 11, 17), D(2026, 11, 30)),
         ("pause", "pause-skincare", D(2026, 11, 26), D(2026, 11, 30)),
         ("aftercare", "no-makeup", D(2026, 12, 1), D(2026, 12, 4)),
@@ -105,8 +111,9 @@ def test_boosters_six_months_apart_on_open_days() -> None:
     assert dates(plan)[-1] == D(2027, 1, 26)
     # 2027-07-26 is a Monday; + 6 months = 2028-01-26, a Wednesday.
     assert [b.date for b in plan.boosters] == [D(2027, 7, 26), D(2028, 1, 26)]
-    assert plan.boosters[0].windows[0].key == "booster-pause-sun-1"
-    assert plan.boosters[0].windows[0].last_day == D(2027, 7, 25)
+    sun = plan.boosters[0].window("pause-sun")
+    assert sun is not None and sun.key == "booster-pause-sun-1"
+    assert sun.last_day == D(2027, 7, 25)
 
 
 def test_booster_due_on_a_weekend_at_the_maximum_moves_back() -> None:
@@ -146,9 +153,9 @@ def test_moves_into_the_past_are_refused() -> None:
 def test_retinoid_items_follow_the_screening() -> None:
     p = proto()
     skincare = next(x for x in p.pauses if x.id == "skincare")
-    unknown = build_plan(p, request(), ON).windows[1].items
-    uses = build_plan(p, request(uses_retinoids=True), ON).windows[1].items
-    none = build_plan(p, request(uses_retinoids=False), ON).windows[1].items
+    unknown = build_plan(p, request(), ON).sessions[0].window("pause-skincare").items  # type: ignore[union-attr]
+    uses = build_plan(p, request(uses_retinoids=True), ON).sessions[0].window("pause-skincare").items  # type: ignore[union-attr]
+    none = build_plan(p, request(uses_retinoids=False), ON).sessions[0].window("pause-skincare").items  # type: ignore[union-attr]
     assert unknown == uses == skincare.retinoid_items + skincare.items + skincare.ask_items
     assert none == skincare.items + skincare.ask_items
 
@@ -160,7 +167,7 @@ def test_a_pause_already_under_way_names_what_the_pause_covers() -> None:
 
     def note(**kw: object) -> str:
         plan = build_plan(p, request(start=D(2026, 12, 3), **kw), ON)
-        return next(n.text for n in plan.notes if "skincare pause started on 2026-11-28" in n.text)
+        return next(n.text for n in plan.notes if "skincare pause (5 days) started on 2026-11-28" in n.text)
 
     assert f"({', '.join(skincare.retinoid_items + skincare.items)})" in note()
     assert f"({', '.join(skincare.items)})" in note(uses_retinoids=False)
@@ -170,12 +177,15 @@ def test_a_pause_already_under_way_names_what_the_pause_covers() -> None:
 def test_pih_depth_is_one_step_shallower() -> None:
     p = proto("acne-scars")
     fitz = Finding("fitzpatrick", "caution", "m", "p")
-    normal = {z.zone: (z.min_mm, z.max_mm) for z in build_plan(p, request("acne-scars"), ON).depth}
-    plan = build_plan(p, request("acne-scars", findings=(fitz,)), ON)
+    every = p.zones
+    normal = {z.zone: (z.min_mm, z.max_mm) for z in build_plan(p, request("acne-scars", zones=every), ON).depth}
+    plan = build_plan(p, request("acne-scars", findings=(fitz,), zones=every), ON)
     pih = {z.zone: (z.min_mm, z.max_mm) for z in plan.depth}
     assert normal["cheeks"] == (1.5, 2.5) and pih["cheeks"] == (1.25, 2.25)
     assert normal["periorbital"] == (0.25, 0.5) and pih["periorbital"] == (0.25, 0.25)
-    assert [n.cause for n in plan.notes if n.cause != "schedule"] == ["fitzpatrick"]
+    assert [n.cause for n in plan.notes if n.cause not in ("schedule", "not-screened", "device-label")] == [
+        "fitzpatrick"
+    ]
     assert all(z.reasons == ("fitzpatrick",) for z in plan.sessions[0].depth)
 
 

@@ -13,6 +13,7 @@ from needlecli import catalog, scheduling
 from needlecli.model import ClinicRules, Finding, PlanRequest, Range, TreatmentProtocol
 from needlecli.planning import with_patient_dates
 from needlecli.scheduling import SchedulingError, build_plan, reschedule
+from needlecli.screening import add_months
 
 BASES = [catalog.load_treatment(n) for n in ("fine-lines", "acne-scars", "texture", "deep-scars")]
 STARTS = st.dates(min_value=dt.date(2025, 1, 1), max_value=dt.date(2030, 12, 31))
@@ -103,11 +104,17 @@ def check_invariants(proto: TreatmentProtocol, req: PlanRequest, plan, moved: bo
     for b in plan.boosters:
         for w in b.windows:
             assert w.session == b.number
-    pauses = {f"pause-{p.id}": p.days_before for p in proto.pauses}
+    pauses = {f"pause-{p.id}": p for p in proto.all_pauses}
     for w in plan.windows:
         if w.kind == "pause":
             assert w.last_day == by_session[w.session] - dt.timedelta(days=1)  # every pause ends the day before
-            assert (w.last_day - w.first_day).days == pauses[w.spec] - 1
+            spec = pauses[w.spec]
+            if spec.procedure:  # a procedure on the day before the pause has ended its wait by the session
+                before = w.first_day - dt.timedelta(days=1)
+                end = add_months(before, spec.months) + dt.timedelta(weeks=spec.weeks, days=spec.days_before)
+                assert end <= by_session[w.session]
+            else:
+                assert (w.last_day - w.first_day).days == spec.days_before - 1
     after = proto.after_sun_trip_days
     herpes = any(f.id == "herpes_history" for f in req.findings)
     standard = {zone: (lo, hi) for zone, lo, hi in proto.depth_mm}

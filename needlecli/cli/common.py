@@ -171,6 +171,16 @@ def parse_range(text: str, flag: str, order: str = "ISO") -> tuple[dt.date, dt.d
     return first, last
 
 
+def parse_zones(text: str | None, flag: str = "--zones") -> tuple[str, ...]:
+    """``cheeks,scars``: the zones a plan treats (checked against the protocol when planning)."""
+    if text is None:
+        return ()
+    zones = tuple(z.strip().lower() for z in text.split(","))
+    if not all(zones):
+        raise UsageError(f"{flag}: expected zone names separated by commas, such as cheeks,scars; got {text!r}")
+    return zones
+
+
 def parse_moves(specs: list[str], order: str = "ISO") -> list[tuple[str, dt.date]]:
     """`--move N=DATE` (session N) or `--move BN=DATE` (booster N): (label, date); DATE as any date flag."""
     moves = []
@@ -200,19 +210,36 @@ def load_saved_plan(
             planning.check_patient(saved.request.patient, "patient")
         except UsageError as exc:
             raise RecordError(f"{path}: {exc}") from None
-    protocol = catalog.load_treatment(catalog.ref_of(saved.protocol.origin))
+    from needlecli.config import load_config
+
+    protocols_dir = load_config().protocols_dir
     basis = saved.request.screening
-    screening = catalog.load_screening(catalog.ref_of(basis.protocol.origin)) if basis is not None else None
+    # The screening protocol in force, never the one the file names (an edited file could point anywhere).
+    in_force = catalog.load_screening(catalog.STANDARD_SCREENING, protocols_dir)
+    protocol = catalog.load_treatment(catalog.ref_of(saved.protocol.origin), protocols_dir, in_force)
+    screening = in_force if basis is not None else None
     return planning.saved_plan(protocol, saved, moves, on, str(path), notes, screening, stamp)
 
 
-def load_screening_record(path: Path) -> tuple[ScreeningRecord, ScreeningProtocol]:
-    """A screening record and the screening protocol it names."""
+def load_screening_record(
+    path: Path, protocols_dir: Path | None = None, ref: str | None = None
+) -> tuple[ScreeningRecord, ScreeningProtocol]:
+    """A screening record and the screening protocol in force (``ref`` from `--protocol`, else the
+    clinic's `protocols_dir`, else the bundled one): never a protocol the record names, which an
+    edited record could point anywhere."""
     from needlecli import catalog
     from needlecli.records import read_screening_record
 
     record = read_screening_record(path)
-    return record, catalog.load_screening(catalog.ref_of(record.protocol_origin))
+    protocol = catalog.load_screening(ref or catalog.STANDARD_SCREENING, protocols_dir)
+    unknown = [qid for qid in record.answers if qid not in protocol.ids]
+    if unknown and record.protocol_sha256 != protocol.info.sha256:
+        raise UsageError(
+            f"--screening: {path} answers question {unknown[0]!r}, which screening protocol "
+            f"{protocol.info.name} ({protocol.info.origin}) does not ask; it was screened under "
+            f"{record.protocol_origin}: give that protocol with --protocol"
+        )
+    return record, protocol
 
 
 def complete_treatments(incomplete: str) -> list[str]:

@@ -55,6 +55,12 @@ def plan(
         None, "--interval-weeks", "-w", help="Weeks between sessions.  [default: protocol's]"
     ),
     screening: Path | None = typer.Option(None, "--screening", help="A screening record from `needle screen --out`."),
+    screening_protocol_ref: str | None = typer.Option(
+        None,
+        "--protocol",
+        help="The screening protocol in force for --screening: a name or .toml path.  [default: the clinic's, "
+        "else bundled]",
+    ),
     clinic_days: str | None = typer.Option(None, "--clinic-days", help="Open weekdays: mon-fri or mon,wed,fri."),
     closed: list[str] | None = typer.Option(None, "--closed", help="A closed date, YYYY-MM-DD (repeatable)."),
     holidays: str | None = typer.Option(None, "--holidays", help="Public holidays closed: GB, GB-SCT, US-CA ..."),
@@ -73,6 +79,11 @@ def plan(
     ),
     max_depth: float | None = typer.Option(
         None, "--max-depth", help="The device's deepest setting in mm: caps every zone.  [default: config]"
+    ),
+    zones: str | None = typer.Option(
+        None,
+        "--zones",
+        help="Zones treated, comma-separated: cheeks,scars.  [default: the protocol's default zones]",
     ),
     fmt: str | None = typer.Option(
         None,
@@ -120,6 +131,7 @@ def plan(
             "--sessions": sessions,
             "--interval-weeks": interval_weeks,
             "--screening": screening,
+            "--protocol": screening_protocol_ref,
             "--clinic-days": clinic_days,
             "--closed": closed,
             "--holidays": holidays,
@@ -129,6 +141,7 @@ def plan(
             "--away": away,
             "--sun-trip": sun_trip,
             "--max-depth": max_depth,
+            "--zones": zones,
         }
         clash = [k for k, v in given.items() if v is not None and v != []] + (["--boosters"] if boosters else [])
         if clash:
@@ -142,13 +155,18 @@ def plan(
             raise UsageError("--move needs --from (a saved plan)")
         if indication is None:
             raise UsageError("--indication is required (fine-lines, acne-scars, texture, deep-scars, or a .toml path)")
-        protocol = catalog.load_treatment(indication, cfg.protocols_dir)
         terms = None
+        screening_protocol = None
         if screening is not None:
-            record, screening_protocol = common.load_screening_record(screening)
+            record, screening_protocol = common.load_screening_record(
+                screening, cfg.protocols_dir, screening_protocol_ref
+            )
             patient = planning.patient_of_record(record, patient)
             basis = planning.basis_of(record, screening_protocol)
-            terms = planning.record_terms(basis, screening_protocol, str(screening), notes)
+            terms = planning.record_terms(basis, screening_protocol, str(screening), notes, record.findings)
+        elif screening_protocol_ref is not None:
+            raise UsageError("--protocol goes with --screening (the screening protocol to check the record against)")
+        protocol = catalog.load_treatment(indication, cfg.protocols_dir, screening_protocol)
         flags = planning.PlanFlags(
             patient=patient,
             start=common.parse_flag_date(start, "--start", order) if start else None,
@@ -164,6 +182,7 @@ def plan(
             away=tuple(common.parse_range(a, "--away", order) for a in away or []),
             sun_trips=tuple(common.parse_range(a, "--sun-trip", order) for a in sun_trip or []),
             max_depth=clinic.check_depth(max_depth, "--max-depth") if max_depth is not None else None,
+            zones=common.parse_zones(zones),
         )
         result = planning.new_plan(
             protocol,

@@ -115,11 +115,24 @@ def print_result(
 
 def plan_renderable(plan: Plan) -> Group:
     from needlecli.clinic import format_weekdays
-    from needlecli.render.common import day_text, depth_text, depth_why, span_text, time_text
+    from needlecli.render.common import (
+        aftercare_text,
+        day_text,
+        depth_text,
+        depth_why,
+        finding_rows,
+        flags_text,
+        span_text,
+        table_specs,
+        time_text,
+        verdict_line,
+    )
 
     req = plan.request
     timed = any(s.start for s in plan.sessions)
-    cols = plan.window_specs()
+    cols = table_specs(plan)
+    flagged = any(a.flags for a in plan.appointments)
+    deep = any(a.deep for a in plan.appointments)
     head = Text(f"Treatment plan · {plan.protocol.name} {plan.protocol.version}", style="bold")
     if req.patient:
         head.append(f" · {req.patient}")
@@ -135,17 +148,33 @@ def plan_renderable(plan: Plan) -> Group:
     table.add_column("Date", no_wrap=True)
     if timed:
         table.add_column("Time", no_wrap=True)
+    if flagged:
+        table.add_column("Caution in force")
+    if deep:
+        table.add_column("Aftercare")
     for _, title in cols:
         table.add_column(Text(title), no_wrap=False)
     for a in plan.appointments:
         cells: list[RenderableType] = [a.label, Text(day_text(a.date), style="bold")]
         if timed:
             cells.append(time_text(a.start, a.end))
+        if flagged:
+            cells.append(Text(flags_text(a), style="yellow"))
+        if deep:
+            cells.append(aftercare_text(a))
         for spec, _ in cols:
             w = a.window(spec)
             cells.append(span_text(w.first_day, w.last_day) if w else "")
         table.add_row(*cells)
-    parts: list[RenderableType] = [head, sub, Text(""), table]
+    screening: list[RenderableType] = [Text(verdict_line(plan), style="bold" if req.screening else "yellow")]
+    if req.findings:
+        found = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        for title in ("Finding", "Category", "Until", "Clinician message"):
+            found.add_column(title)
+        for cells_ in finding_rows(req.findings):
+            found.add_row(*(Text(c) for c in cells_))
+        screening.append(found)
+    parts: list[RenderableType] = [head, sub, Text(""), *screening, Text(""), table]
     items = Table.grid(padding=(0, 2))
     items.add_column(no_wrap=True, style="bold")
     items.add_column()

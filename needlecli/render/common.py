@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from needlecli.model import DepthZone
+from needlecli.model import Appointment, DepthZone, Finding, Plan
 
 
 def day_text(d: dt.date, year: bool = True) -> str:
@@ -39,3 +39,36 @@ def depth_why(zone: DepthZone) -> str:
     if zone.note:
         parts.append(zone.note)
     return "; ".join(parts)
+
+
+def table_specs(plan: Plan) -> list[tuple[str, str]]:
+    """(spec, title) of the windows a session table shows a column for: every window around the
+    first session but the procedure pauses (weeks or months long; listed under the table)."""
+    if not plan.sessions:
+        return []
+    return [(w.spec, w.title) for w in plan.sessions[0].windows if not w.procedure]
+
+
+def verdict_line(plan: Plan) -> str:
+    """The screening a plan was made under, in one line (clinician documents)."""
+    basis = plan.request.screening
+    if basis is None:
+        return "Not screened: no screening record was given."
+    return (
+        f"Verdict {basis.verdict} (screened {basis.evaluated_on.isoformat()}, "
+        f"{basis.protocol.name} {basis.protocol.version})"
+    )
+
+
+def finding_rows(findings: tuple[Finding, ...]) -> list[list[str]]:
+    """Every finding of the screening: id, category, until, the clinician's message."""
+    return [[f.id, f.category, f.until.isoformat() if f.until else "", f.message] for f in findings]
+
+
+def flags_text(a: Appointment) -> str:
+    """The dated cautions still in force on an appointment's day (their finding ids)."""
+    return ", ".join(a.flags)
+
+
+def aftercare_text(a: Appointment) -> str:
+    return "deeper pass" if a.deep else "standard"

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import jinja2  # noqa: TID253 - this module is imported only by commands that write HTML
 
-from needlecli.aftercare import Before, BeforeLine, DayGroup, SessionChecklist, days_before, handout
+from needlecli.aftercare import Before, BeforeLine, DayGroup, SessionChecklist, days_before, handout, warning_signs
 from needlecli.model import ExportOptions, Plan, TreatmentProtocol
 from needlecli.render.common import day_text, span_text, time_text
 
@@ -176,7 +176,7 @@ def handout_page(plan: Plan, protocol: TreatmentProtocol, options: ExportOptions
         pause_rows=rows,
         pause_boxes=boxes,
         after=_after_blocks(sheet.sessions),
-        warning_signs=protocol.warning_signs,
+        warning_signs=warning_signs(protocol, plan),
     )
 
 
@@ -186,6 +186,8 @@ def _day_kinds(plan: Plan) -> dict[dt.date, tuple[str, ...]]:
     for a in plan.appointments:
         found.setdefault(a.date, set()).add("session")
         for w in a.windows:
+            if w.procedure:
+                continue  # weeks or months long: in the pause table, not the month pictures
             kind = "medicine" if w.kind == "antiviral" else w.kind
             day = w.first_day
             while day <= w.last_day:
@@ -237,6 +239,8 @@ def _before_table(
             match = next((x for x in b.lines if x.title == title), None)
             if match is None:
                 spans.append("")
+            elif b.session_date is None and match.procedure:
+                spans.append("as its title says")
             elif b.session_date is None:
                 spans.append(f"the {days_before(match, None)} days before it")
             else:

@@ -333,6 +333,7 @@ def _window_event(plan: Plan, w: Window, session_label: str, session_day: dt.dat
     else:  # a caution's window: something to do around the session, in the protocol's plain words
         props = _base(plan, w.key, w.revision, w.title, stamp)
         text = " ".join(w.items) + f" (around your {session_label.lower()})."
+        alarm = (dt.timedelta(hours=-4), f"From tomorrow: {w.title.lower()}")  # 20:00 the evening before
     props.append(("DESCRIPTION", text, True))
     props += _all_day(w.first_day, w.last_day)
     return tuple(props), alarm

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-from needlecli.aftercare import Before, DayGroup, Handout, days_before, handout
+from needlecli.aftercare import Before, DayGroup, Handout, days_before, handout, warning_signs
 from needlecli.clinic import format_weekdays
 from needlecli.model import Appointment, ExportOptions, Plan, Window
-from needlecli.render.common import day_text, depth_text, depth_why, span_text, time_text
+from needlecli.render.common import (
+    aftercare_text,
+    day_text,
+    depth_text,
+    depth_why,
+    finding_rows,
+    flags_text,
+    span_text,
+    table_specs,
+    time_text,
+    verdict_line,
+)
 
 
 def export(plan: Plan, options: ExportOptions) -> bytes:
@@ -16,7 +27,7 @@ def export(plan: Plan, options: ExportOptions) -> bytes:
     assert protocol is not None, "aftercare needs the protocol"
     text = aftercare_markdown(
         handout(protocol, plan, options.series),
-        protocol.warning_signs,
+        warning_signs(protocol, plan),
         clinic_name=options.clinic_name,
         clinic_phone=options.clinic_phone,
         patient_name=options.name,
@@ -36,7 +47,9 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 def plan_markdown(plan: Plan) -> str:
     req = plan.request
     timed = any(s.start for s in plan.sessions)
-    cols = plan.window_specs()
+    cols = table_specs(plan)
+    flagged = any(a.flags for a in plan.appointments)
+    deep = any(a.deep for a in plan.appointments)
     lines = [
         f"# Clinician plan sheet: {plan.protocol.name}",
         "",
@@ -56,11 +69,24 @@ def plan_markdown(plan: Plan) -> str:
     ]
     if timed:
         lines.append(f"- Time zone: {req.tz}")
-    lines += ["", "## Sessions", ""]
-    header = ["#", "Date"] + (["Time"] if timed else []) + [title for _, title in cols]
+    if req.zones or plan.depth:
+        lines.append(f"- Zones treated: {', '.join(z.zone for z in plan.depth)}")
+    lines += ["", "## Screening", "", verdict_line(plan), ""]
+    if req.findings:
+        lines += _table(["Finding", "Category", "Until", "Clinician message"], finding_rows(req.findings))
+        lines.append("")
+    lines += ["## Sessions", ""]
+    header = (
+        ["#", "Date"]
+        + (["Time"] if timed else [])
+        + (["Caution in force"] if flagged else [])
+        + (["Aftercare"] if deep else [])
+        + [title for _, title in cols]
+    )
 
     def row(a: Appointment, label: str) -> list[str]:
         cells = [label, day_text(a.date)] + ([time_text(a.start, a.end)] if timed else [])
+        cells += ([flags_text(a)] if flagged else []) + ([aftercare_text(a)] if deep else [])
         return cells + [_span(a.window(spec)) for spec, _ in cols]
 
     lines += _table(header, [row(s, str(s.number)) for s in plan.sessions])
@@ -102,6 +128,8 @@ def _span(w: Window | None) -> str:
 def _days_note(w: Window, plan: Plan) -> str:
     session = plan.sessions[0].date
     a, b = (w.first_day - session).days, (w.last_day - session).days
+    if w.procedure:
+        return " (to the day before each session)"
     if w.kind == "pause":
         return f" (from {-a} days before to the day before each session)"
     if a == 0:
@@ -123,7 +151,9 @@ def _before(b: Before, h: str) -> list[str]:
     when = f" ({day_text(b.session_date)})" if b.session_date is not None else ""
     lines = [f"{h} Before {b.label}{when}", ""]
     for line in b.lines:
-        if b.session_date is None:
+        if b.session_date is None and line.procedure:
+            lines.append(line.title)  # says how long
+        elif b.session_date is None:
             lines.append(f"{line.title}: for the {days_before(line, None)} days before it")
         else:
             lines.append(f"{line.title}: {span_text(line.first_day, line.last_day)}")
