@@ -283,16 +283,18 @@ def new_plan(
     notes: list[str] | None = None,
     stamp: dt.datetime | None = None,
     allow_past: bool = True,
+    start_flag: str = "--start",
 ) -> Plan:
     """A new series from flags (or a CSV row); refused (exit 3 or 4) when the screening forbids it,
-    and (without ``allow_past``) when its first session would be before ``on``.
+    and (without ``allow_past``) when its first session would be before ``on`` (the error names
+    ``start_flag``, where the start was given).
 
     ``stamp`` is when the plan is made (UTC; default midnight of ``on``): its calendar DTSTAMP."""
     notes = notes if notes is not None else []
     if screening is not None:
         screening.refuse(source)
         if screening.verdict == "defer":
-            notes.append(f"screening defers treatment until {screening.earliest}: sessions start on or after it")
+            notes.append(deferral_note(screening))
         age = (on - screening.evaluated_on).days
         if age > screening.valid_days:
             notes.append(f"the screening is {age} days old ({screening.evaluated_on}); consider screening again")
@@ -300,10 +302,16 @@ def new_plan(
     plan = scheduling.build_plan(protocol, request, on, config.uid_key or "")
     if not allow_past and plan.sessions[0].date < on:
         raise UsageError(
-            f"--start: the first session would be on {plan.sessions[0].date.isoformat()}, before "
-            f"{on.isoformat()} (--on/today); give a later --start, or --allow-past to record a past series"
+            f"{start_flag}: the first session would be on {plan.sessions[0].date.isoformat()}, before "
+            f"{on.isoformat()} (--on/today); give a later {start_flag}, or --allow-past to record "
+            "a past series"
         )
     return dataclasses.replace(plan, stamp=stamp or midnight(on))
+
+
+def deferral_note(screening: ScreeningTerms) -> str:
+    """What `new_plan` says of a dated deferral (the plan itself notes it when it moved the start)."""
+    return f"screening defers treatment until {screening.earliest}: sessions start on or after it"
 
 
 def for_patient(plan: Plan, patient: str, uid_key: str) -> Plan:

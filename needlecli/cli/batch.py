@@ -29,7 +29,9 @@ deferral gives no plan (an outcome, not an error) and a dated deferral moves the
 first session. UTF-8 with or without BOM, `,` or `;`, CRLF or LF.
 
 A row that cannot be read or planned is reported as `row N: reason` (the header
-is row 1) and the others still run. Exit 0 when every row was handled, 1 when
+is row 1) and the others still run; so is a row whose first session would be
+before --on, unless --allow-past. summary.csv's last column, notes, holds each
+plan's notes (a pause already under way, what a caution changes). Exit 0 when every row was handled, 1 when
 any row failed, 2 when the file or flags are unusable. Clinic days, closures,
 holidays, time zone and session length come from `needle config`.
 
@@ -61,6 +63,9 @@ def batch(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or final line."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
     include_name: bool = typer.Option(False, "--include-name", help="Put the `name` column into calendar titles."),
+    allow_past: bool = typer.Option(
+        False, "--allow-past", help="Plan rows whose first session is before --on (else each is a row error)."
+    ),
     clinic_calendar: Path | None = typer.Option(
         None,
         "--clinic-calendar",
@@ -125,6 +130,7 @@ def batch(
             stamp=stamp_of(on, cfg.date_order),
             clinic_calendar=clinic_calendar is not None,
             empty_folder=empty,
+            allow_past=allow_past,
         )
         manifest = core.Manifest.open(out_dir, cfg.uid_key or "")
         total = _count_lines(source)
