@@ -378,6 +378,8 @@ class Context:
     empty_folder: bool = False
     #: Plan a row whose first session is before ``on`` (`--allow-past`); else that row is an error.
     allow_past: bool = False
+    #: Notes said once for the whole run (the config's holidays country): not repeated in each row's.
+    run_notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         from needlecli import catalog
@@ -571,7 +573,7 @@ def _plan(
             protocol=protocol,
         )
         data = ctx.render(plan, options)
-        notes = row_notes(plan, said, terms)
+        notes = row_notes(plan, [n for n in said if n not in ctx.run_notes], terms)
         if same is not None:
             ctx.remember_series(same, plan, data, notes)
     name = f"{safe_name(pid)}.{ctx.fmt}"

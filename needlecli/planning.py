@@ -219,6 +219,27 @@ def holidays_in(region: str, years: range, where: str) -> frozenset[dt.date]:
     return _public_holidays(region, years.start, years.stop, where)
 
 
+#: The most region codes the holidays note names (the US has 46 with holidays of their own).
+SHOWN_REGIONS = 8
+
+
+def region_note(region: str, where: str, on: dt.date) -> str | None:
+    """What to say when ``region`` is a country whose regions add public holidays of their own (judged
+    over the year of ``on`` and the next): it closes only the days common to all of the country."""
+    codes = clinic.regions_adding_holidays(region, (on.year, on.year + 1))
+    if not codes:
+        return None
+    country = clinic.split_region(region, where)[0]
+    shown = ", ".join(codes[:SHOWN_REGIONS])
+    if len(codes) > SHOWN_REGIONS:
+        shown += f" and {len(codes) - SHOWN_REGIONS} more"
+    given = f"--holidays {region}" if where == "--holidays" else f'{where} "{region}"'
+    return (
+        f"{given} closes only the holidays common to all of {country}; "
+        f"for a region's own holidays give its code: {shown}"
+    )
+
+
 def build_request(
     protocol: TreatmentProtocol,
     flags: PlanFlags,
@@ -235,6 +256,9 @@ def build_request(
     region_where = "--holidays" if flags.holidays is not None else "config clinic.holidays"
     if region:
         clinic.split_region(region, region_where)
+        note = region_note(region, region_where, on)
+        if note is not None and note not in notes:
+            notes.append(note)
     at = flags.time if flags.time is not None else config.session_time
     zone = flags.tz if flags.tz is not None else config.time_zone
     if at is not None and zone is None:  # guessed: say so (a configured zone is the clinic's choice)

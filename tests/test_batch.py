@@ -528,3 +528,23 @@ def test_a_note_is_never_a_spreadsheet_formula(tmp_path: Path, monkeypatch: pyte
     assert code == 0, err
     assert summary(out)[0]["notes"].startswith("'=HYPERLINK(1) Herpes history")
     assert json.loads(stdout)["rows"][0]["notes"][0].startswith("=HYPERLINK(1) Herpes history")
+
+
+def test_the_holidays_note_is_said_once_per_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A config with `holidays = "GB"` gets one note for the whole run, not one a row (nor in the rows' notes)."""
+    config = tmp_path / "config.toml"
+    config.write_text('[clinic]\nholidays = "GB"\n')
+    monkeypatch.setenv("NEEDLE_CONFIG", str(config))
+    src = write_csv(
+        tmp_path / "l.csv",
+        "patient_id,indication,start\nP1,fine-lines,2027-08-30\nP2,texture,2027-08-30\nP3,acne-scars,2027-09-06\n",
+    )
+    out = tmp_path / "out"
+    code, _, err = batch(str(src), "--out-dir", str(out), "--format", "json", "--jobs", "1")
+    assert code == 0, err
+    assert err.splitlines()[0] == (
+        'needle: note: config clinic.holidays "GB" closes only the holidays common to all of GB; '
+        "for a region's own holidays give its code: GB-ENG, GB-NIR, GB-SCT, GB-WLS"
+    )
+    assert err.count("GB-ENG") == 1
+    assert [(r["first_session"], r["notes"]) for r in summary(out)][:2] == [("2027-08-30", ""), ("2027-08-30", "")]

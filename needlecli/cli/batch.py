@@ -101,10 +101,16 @@ def batch(
             columns = "columns" if len(read.ignored) > 1 else "column"
             names = ", ".join(read.ignored)
             print(f"needle: note: ignoring {len(read.ignored)} {columns} needle does not use: {names}", file=sys.stderr)
+        run_notes: tuple[str, ...] = ()
         if cfg.holidays:  # an unknown country is one error for the run, not one per row
             from needlecli.clinic import public_holidays
+            from needlecli.planning import region_note
 
             public_holidays(cfg.holidays, [day.year], "config clinic.holidays")
+            regions = region_note(cfg.holidays, "config clinic.holidays", day)  # once, not once a row
+            run_notes = (regions,) if regions else ()
+            for note in run_notes:
+                print(f"needle: note: {note}", file=sys.stderr)
         try:
             out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # file names are patient ids: private
             # One batch at a time per folder: a second one stops here, before touching anything.
@@ -131,6 +137,7 @@ def batch(
             clinic_calendar=clinic_calendar is not None,
             empty_folder=empty,
             allow_past=allow_past,
+            run_notes=run_notes,
         )
         manifest = core.Manifest.open(out_dir, cfg.uid_key or "")
         total = _count_lines(source)
