@@ -316,12 +316,9 @@ def new_plan(
     ``stamp`` is when the plan is made (UTC; default midnight of ``on``): its calendar DTSTAMP."""
     notes = notes if notes is not None else []
     if screening is not None:
-        screening.refuse(source)
+        _gate(screening, source, on, notes)
         if screening.verdict == "defer":
             notes.append(deferral_note(screening))
-        age = (on - screening.evaluated_on).days
-        if age > screening.valid_days:
-            notes.append(f"the screening is {age} days old ({screening.evaluated_on}); consider screening again")
     request = build_request(protocol, flags, config, on, screening=screening, notes=notes)
     plan = scheduling.build_plan(protocol, request, on, config.uid_key or "")
     if not allow_past and plan.sessions[0].date < on:
@@ -331,6 +328,14 @@ def new_plan(
             "a past series"
         )
     return dataclasses.replace(plan, stamp=stamp or midnight(on))
+
+
+def _gate(screening: ScreeningTerms, source: str, on: dt.date, notes: list[str]) -> None:
+    """Refuse what the screening does not allow (exit 4 or 3); note a screening too old to rely on."""
+    screening.refuse(source)
+    age = (on - screening.evaluated_on).days
+    if age > screening.valid_days:
+        notes.append(f"the screening is {age} days old ({screening.evaluated_on}); consider screening again")
 
 
 def deferral_note(screening: ScreeningTerms) -> str:
@@ -539,10 +544,30 @@ def rebuild_over(
     )
 
 
-def one_session(protocol: TreatmentProtocol, flags: PlanFlags, config: Config, day: dt.date, on: dt.date) -> Plan:
-    """A one-session plan on ``day`` as given (`aftercare --session-date`): no spacing or clinic-day rules."""
+def one_session(
+    protocol: TreatmentProtocol,
+    flags: PlanFlags,
+    config: Config,
+    day: dt.date,
+    on: dt.date,
+    *,
+    screening: ScreeningTerms | None = None,
+    source: str = "screening",
+    notes: list[str] | None = None,
+) -> Plan:
+    """A one-session plan on ``day`` as given (`aftercare --session-date`): no spacing or clinic-day rules.
+
+    With a ``screening``, its cautions apply as in a series (the prescribed-medicine window, say); it is
+    refused as `new_plan` refuses it, and so is a day before the end of a dated deferral."""
     if flags.tz is not None and flags.time is None:
         raise UsageError("--tz goes with --time")
+    if screening is not None:
+        _gate(screening, source, on, notes if notes is not None else [])
+        if screening.verdict == "defer" and screening.not_before is not None and day < screening.not_before:
+            raise UsageError(
+                f"--session-date {day.isoformat()}: the screening defers treatment until "
+                f"{screening.not_before.isoformat()}; give a session date on or after it"
+            )
     request = PlanRequest(
         patient=flags.patient or "",
         indication=protocol.info.name,
@@ -553,5 +578,8 @@ def one_session(protocol: TreatmentProtocol, flags: PlanFlags, config: Config, d
         time=flags.time,
         duration_minutes=config.session_minutes,
         tz=flags.tz or config.time_zone or "UTC",
+        uses_retinoids=screening.uses_retinoids if screening else None,
+        findings=screening.findings if screening else (),
+        screening=screening.basis if screening else None,
     )
     return scheduling.single_session_plan(protocol, request, day, on, config.uid_key or "")
