@@ -30,10 +30,11 @@ first session. UTF-8 with or without BOM, `,` or `;`, CRLF or LF.
 
 A row that cannot be read or planned is reported as `row N: reason` (the header
 is row 1) and the others still run; so is a row whose first session would be
-before --on, unless --allow-past. summary.csv's last column, notes, holds each
-plan's notes (a pause already under way, what a caution changes). Exit 0 when every row was handled, 1 when
+before --on, unless --allow-past. Exit 0 when every row was handled, 1 when
 any row failed, 2 when the file or flags are unusable. Clinic days, closures,
 holidays, time zone and session length come from `needle config`.
+summary.csv's last column, notes, holds each plan's notes (a pause already
+under way, what a screening caution changes).
 
 One batch at a time writes into a folder (a second one stops with exit 2).
 summary.csv is removed when a run starts changing files and written when it
