@@ -37,7 +37,18 @@ if TYPE_CHECKING:
 
 REQUIRED_COLUMNS = ("patient_id", "indication", "start")
 OPTIONAL_COLUMNS = ("name", "sessions", "interval_weeks", "time", "tz")
-SUMMARY_FIELDS = ("row", "patient_id", "status", "verdict", "first_session", "last_session", "file", "error")
+#: summary.csv's columns, in order (new ones go at the end: scripts read the columns they know by position).
+SUMMARY_FIELDS = (
+    "row",
+    "patient_id",
+    "status",
+    "verdict",
+    "first_session",
+    "last_session",
+    "file",
+    "error",
+    "notes",
+)
 Status = Literal["planned", "refused", "error"]
 
 
@@ -51,6 +62,8 @@ class RowResult:
     last_session: str = ""
     file: str = ""
     error: str = ""
+    #: The plan's notes and what planning said of the row (a pause already under way, a caution ...).
+    notes: tuple[str, ...] = ()
     # Not in the summary: for the run's own book-keeping (the reuse manifest).
     #: The file name the row owns (planned or not), the row's reuse key, the sha256 of what it wrote.
     name: str = ""
@@ -66,8 +79,10 @@ class RowResult:
     packed: bytes = b""
 
     def as_dict(self) -> dict[str, Any]:
-        """The summary line for --json: what is missing is null (summary.csv leaves it empty)."""
-        return {f: (getattr(self, f) if getattr(self, f) != "" else None) for f in SUMMARY_FIELDS}
+        """The summary line for --json: what is missing is null (summary.csv leaves it empty); the
+        notes are a list (summary.csv joins them with `; `)."""
+        doc = {f: (getattr(self, f) if getattr(self, f) != "" else None) for f in SUMMARY_FIELDS if f != "notes"}
+        return {**doc, "notes": list(self.notes)}
 
 
 # ----------------------------------------------------------------- reading
@@ -361,6 +376,10 @@ class Context:
     #: The folder held no file of the run's format when the run (holding its lock) began: no row's
     #: name can have a calendar an earlier run wrote, so none is looked for (`holds_no_files`).
     empty_folder: bool = False
+    #: Plan a row whose first session is before ``on`` (`--allow-past`); else that row is an error.
+    allow_past: bool = False
+    #: Notes said once for the whole run (the config's holidays country): not repeated in each row's.
+    run_notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         from needlecli import catalog
@@ -368,8 +387,9 @@ class Context:
         self._protocols: dict[str, TreatmentProtocol] = {}
         self.catalog = catalog
         self._render: Callable[[Plan, ExportOptions], bytes] | None = None
-        #: series key -> (the first patient's new plan, its file cut at its plan id): see series_key.
-        self.series: dict[Hashable, tuple[Plan, tuple[bytes, ...]]] = {}
+        #: series key -> (the first patient's new plan, its file cut at its plan id, the row's notes):
+        #: see series_key.
+        self.series: dict[Hashable, tuple[Plan, tuple[bytes, ...], tuple[str, ...]]] = {}
         self._series_bytes = 0
 
     def render(self, plan: Plan, options: ExportOptions) -> bytes:
@@ -394,8 +414,8 @@ class Context:
             return None
         return key
 
-    def remember_series(self, key: Hashable, plan: Plan, data: bytes) -> None:
-        """Keep a new plan and its file for the next row with the same key (up to SERIES kept; past it
+    def remember_series(self, key: Hashable, plan: Plan, data: bytes, notes: tuple[str, ...] = ()) -> None:
+        """Keep a new plan, its file and its row's notes for the next row with the same key (up to SERIES kept; past it
         the older half is forgotten). The file is kept cut at its plan id, where it holds one: only at the
         start of UID lines (ICS), or nowhere (patient documents); any other file is not kept, nor a
         patient document that holds the patient's id anywhere (it names nobody: should one ever, it must
@@ -412,7 +432,7 @@ class Context:
         if len(self.series) >= SERIES or self._series_bytes + size > SERIES_BYTES:
             for old in list(self.series)[: len(self.series) // 2 + 1]:
                 self._series_bytes -= sum(map(len, self.series.pop(old)[1]))
-        self.series[key] = (plan, parts)
+        self.series[key] = (plan, parts, notes)
         self._series_bytes += size
 
     def protocol(self, name: str) -> TreatmentProtocol:
@@ -517,9 +537,20 @@ def _plan(
     if known is not None:
         plan = planning.for_patient(known[0], pid, ctx.config.uid_key or "")
         data = plan.plan_id.encode("ascii").join(known[1])
+        notes = known[2]
     else:
+        said: list[str] = []
         try:
-            plan = planning.new_plan(protocol, flags, ctx.config, ctx.on, screening=terms)
+            plan = planning.new_plan(
+                protocol,
+                flags,
+                ctx.config,
+                ctx.on,
+                screening=terms,
+                notes=said,
+                allow_past=ctx.allow_past,
+                start_flag="start",
+            )
         except ScreeningRefusal:
             assert terms is not None
             why = "contraindicated" if terms.refusal == "contraindicated" else "deferred with no end date (re-assess)"
@@ -542,8 +573,9 @@ def _plan(
             protocol=protocol,
         )
         data = ctx.render(plan, options)
+        notes = row_notes(plan, [n for n in said if n not in ctx.run_notes], terms)
         if same is not None:
-            ctx.remember_series(same, plan, data)
+            ctx.remember_series(same, plan, data, notes)
     name = f"{safe_name(pid)}.{ctx.fmt}"
     made = planning.History.of_plan(plan)
     times = {a.key: (a.start, a.end) for a in plan.appointments if a.start and a.end}
@@ -558,12 +590,23 @@ def _plan(
             first_session=plan.sessions[0].date.isoformat(),
             last_session=plan.sessions[-1].date.isoformat(),
             file=name,
+            notes=notes,
             history=kept,
             clinic=clinic_events,
         ),
         data,
         name,
     )
+
+
+def row_notes(plan: Plan, said: list[str], terms: planning.ScreeningTerms | None) -> tuple[str, ...]:
+    """A planned row's notes for the summary: the plan's own, then what planning said of the row (a
+    deferral once: the plan's note names it when it moved the start)."""
+    notes = [n.text for n in plan.notes]
+    moved = any(n.cause == "screening" for n in plan.notes)
+    skip = planning.deferral_note(terms) if terms is not None and moved else None
+    notes += [n for n in said if n != skip and n not in notes]
+    return tuple(notes)
 
 
 # ----------------------------------------------------------------- what the next run rebuilds over
@@ -742,11 +785,14 @@ class Manifest:
         self._writer = self._connect()
         self._writer.execute(
             "CREATE TABLE IF NOT EXISTS files (name TEXT PRIMARY KEY, key TEXT NOT NULL, digest TEXT NOT NULL, "
-            "verdict TEXT NOT NULL, first TEXT NOT NULL, last TEXT NOT NULL, history TEXT NOT NULL DEFAULT '')"
+            "verdict TEXT NOT NULL, first TEXT NOT NULL, last TEXT NOT NULL, history TEXT NOT NULL DEFAULT '', "
+            "notes TEXT)"
         )
         columns = {row[1] for row in self._writer.execute("PRAGMA table_info(files)")}
         if "history" not in columns:  # a manifest from before histories were kept
             self._writer.execute("ALTER TABLE files ADD COLUMN history TEXT NOT NULL DEFAULT ''")
+        if "notes" not in columns:  # from before the summary had notes: NULL, so no file of it is reused
+            self._writer.execute("ALTER TABLE files ADD COLUMN notes TEXT")
         self._writer.commit()
         self._reader = self._connect(check_same_thread=False)  # for claim_names, in the pool's task thread
         self._pending = 0
@@ -793,19 +839,23 @@ class Manifest:
             self._key, b"needle batch file\0" + name.encode("utf-8", "surrogateescape"), "sha256"
         ).hexdigest()
 
-    def lookup(self, name: str) -> tuple[tuple[str, str, str, str, str] | None, str]:
-        """((key, digest, verdict, first, last) of the file an earlier run wrote under ``name``, or None
-        when it wrote none), and the plan's history ("" when none)."""
+    def lookup(self, name: str) -> tuple[Written | None, str]:
+        """(what an earlier run wrote under ``name``, or None when it wrote none, or wrote it before
+        the summary had notes), and the plan's history ("" when none)."""
         try:
             row = self._reader.execute(
-                "SELECT key, digest, verdict, first, last, history FROM files WHERE name = ?", (self._id(name),)
+                "SELECT key, digest, verdict, first, last, notes, history FROM files WHERE name = ?",
+                (self._id(name),),
             ).fetchone()
         except self._error:
             return None, ""
         if not row:
             return None, ""
-        written = tuple(row[:5]) if row[0] and row[1] else None
-        return written, _unpack(row[5])
+        notes = _notes_of(row[5])
+        written = (
+            Written(row[0], row[1], row[2], row[3], row[4], notes) if row[0] and row[1] and notes is not None else None
+        )
+        return written, _unpack(row[6])
 
     def record(self, result: RowResult) -> None:
         """Note what a row did to its file: written (with the key, digest and history), or removed (the
@@ -818,7 +868,8 @@ class Manifest:
             planned = result.status == "planned" and result.key and result.digest
             if planned or result.history or result.packed:
                 self._writer.execute(
-                    "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO files (name, key, digest, verdict, first, last, history, notes) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         self._id(result.name),
                         result.key if planned else "",
@@ -827,6 +878,7 @@ class Manifest:
                         result.first_session,
                         result.last_session,
                         result.packed or _pack(result.history),
+                        json.dumps(result.notes, ensure_ascii=False) if planned else None,
                     ),
                 )
             else:
@@ -847,6 +899,31 @@ class Manifest:
         for db in (self._reader, self._writer):
             with contextlib.suppress(self._error):
                 db.close()
+
+
+class Written(NamedTuple):
+    """What the manifest keeps of a file an earlier run wrote: the row's reuse key, the file's sha256,
+    and the summary facts of the row."""
+
+    key: str
+    digest: str
+    verdict: str
+    first: str
+    last: str
+    notes: tuple[str, ...]
+
+
+def _notes_of(stored: object) -> tuple[str, ...] | None:
+    """The notes `Manifest.record` stored (None for anything else: that row is planned again)."""
+    if not isinstance(stored, str):
+        return None
+    try:
+        notes = json.loads(stored)
+    except ValueError:
+        return None
+    if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
+        return None
+    return tuple(notes)
 
 
 def _pack(history: str) -> bytes:
@@ -919,6 +996,7 @@ def run_fingerprint(ctx: Context) -> str:
         "on": ctx.on.isoformat(),
         "fmt": ctx.fmt,
         "include_name": ctx.include_name,
+        "allow_past": ctx.allow_past,
         "header": ctx.header,
         "screening": ctx.screening.info.sha256 if ctx.screening is not None else None,
         "config": canon(ctx.config),
@@ -991,7 +1069,7 @@ class Task(NamedTuple):
     problem: str
     #: The reuse key ("" when the row cannot be reused) and what an earlier run wrote under ``name``.
     key: str = ""
-    earlier: tuple[str, str, str, str, str] | None = None
+    earlier: Written | None = None
     #: The history of the plan an earlier run made under ``name`` ("" when none).
     history: str = ""
     #: The sha256 of the file an earlier run recorded writing under ``name`` ("" when none).
@@ -1102,12 +1180,12 @@ def claim_names(
             yield Task(number, cells, name, problem)
             continue
         earlier, history = manifest.lookup(name)
-        recorded = earlier[1] if earlier is not None else ""
+        recorded = earlier.digest if earlier is not None else ""
         if problem or cells is None:
             yield Task(number, cells, name, problem, history=history, recorded=recorded)
             continue
         key = reuse_key(ctx, fingerprint, cells)
-        current = earlier if key and earlier is not None and earlier[0] == key else None
+        current = earlier if key and earlier is not None and earlier.key == key else None
         yield Task(number, cells, name, "", key, current, history, recorded)
 
 
@@ -1192,12 +1270,24 @@ def prepare(ctx: Context, task: Task) -> tuple[RowResult, bytes | None]:
     """
     number, cells, name, problem, key, earlier, history, recorded = task
     on_disk = _digest_of(ctx.out_dir / name) if name and ctx.fmt == "ics" and not ctx.empty_folder else ""
-    if earlier is not None and cells is not None and (on_disk or _digest_of(ctx.out_dir / name)) == earlier[1]:
-        _, digest, verdict, first, last = earlier
+    if earlier is not None and cells is not None and (on_disk or _digest_of(ctx.out_dir / name)) == earlier.digest:
         pid = patient_of(ctx, cells)
         clinic_events = _clinic_events(ctx, pid, history) if ctx.clinic_calendar else b""
         reused = RowResult(
-            number, pid, "planned", verdict, first, last, name, "", name, key, digest, True, history, clinic_events
+            number,
+            pid,
+            "planned",
+            earlier.verdict,
+            earlier.first,
+            earlier.last,
+            name,
+            notes=earlier.notes,
+            name=name,
+            key=key,
+            digest=earlier.digest,
+            reused=True,
+            history=history,
+            clinic=clinic_events,
         )
         return reused, None
     pid = readable_id(ctx, cells)
@@ -1442,5 +1532,12 @@ def chunks(tasks: Iterable[Task], size: int) -> Iterator[list[Task]]:
 
 def summary_csv_line(result: RowResult) -> str:
     buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerow([getattr(result, f) for f in SUMMARY_FIELDS])
+    cells = [as_text_cell("; ".join(result.notes)) if f == "notes" else getattr(result, f) for f in SUMMARY_FIELDS]
+    csv.writer(buf, lineterminator="\n").writerow(cells)
     return buf.getvalue()
+
+
+def as_text_cell(text: str) -> str:
+    """A cell a spreadsheet shows as the text it is: one that starts like a formula (= + - @, a tab
+    or CR) gets a leading ' (OWASP's advice for CSV injection)."""
+    return "'" + text if text.startswith(("=", "+", "-", "@", "\t", "\r")) else text

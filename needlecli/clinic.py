@@ -139,3 +139,30 @@ def public_holidays(code: str, years: Iterable[int], where: str = "--holidays") 
     except NotImplementedError as exc:
         raise UsageError(f"{where}: {exc}") from None
     return frozenset(found.keys())
+
+
+@functools.lru_cache(maxsize=64)
+def regions_adding_holidays(code: str, years: tuple[int, ...]) -> tuple[str, ...]:
+    """The regions of country ``code`` (as --holidays takes them: `GB-ENG`) whose own public holidays
+    close days in ``years`` that the country alone leaves open (`GB`: England's Easter Monday, say).
+    None for a code that names a region already, or a country without data or regional holidays."""
+    country, subdiv = split_region(code)
+    if subdiv is not None:
+        return ()
+    import holidays
+
+    regions = holidays.list_supported_countries().get(country)
+    if not regions:
+        return ()
+    common = holidays.country_holidays(country, years=list(years))
+    found = []
+    for region in regions:
+        if region != region.upper() or not re.fullmatch(r"[A-Z0-9]{1,5}", region):
+            continue  # not a code --holidays can name (the package's city and school-zone categories)
+        try:
+            own = holidays.country_holidays(country, subdiv=region, years=list(years))
+        except NotImplementedError:
+            continue
+        if own.keys() - common.keys():
+            found.append(f"{country}-{region}")
+    return tuple(found)

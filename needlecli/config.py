@@ -61,9 +61,11 @@ days = "mon-fri"
 # Dates the clinic is closed (besides public holidays).
 closed = []
 
-# Public holidays to treat as closed: a country code, optionally with a
-# subdivision, e.g. "GB", "GB-SCT", "US-CA". Leave out for none.
-# holidays = "GB"
+# Public holidays to treat as closed: a country code with its region, e.g.
+# "GB-ENG" for England ("GB-WLS", "GB-SCT", "GB-NIR", "US-CA" ...). A country
+# alone closes only the days common to all of it: "GB" leaves England's Easter
+# Monday and August bank holiday open. Leave out for none.
+# holidays = "GB-ENG"
 
 # IANA time zone for session times, e.g. "Europe/London".
 # time_zone = "Europe/London"

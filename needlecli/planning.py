@@ -256,6 +256,27 @@ def holidays_in(region: str, years: range, where: str) -> frozenset[dt.date]:
     return _public_holidays(region, years.start, years.stop, where)
 
 
+#: The most region codes the holidays note names (the US has 46 with holidays of their own).
+SHOWN_REGIONS = 8
+
+
+def region_note(region: str, where: str, on: dt.date) -> str | None:
+    """What to say when ``region`` is a country whose regions add public holidays of their own (judged
+    over the year of ``on`` and the next): it closes only the days common to all of the country."""
+    codes = clinic.regions_adding_holidays(region, (on.year, on.year + 1))
+    if not codes:
+        return None
+    country = clinic.split_region(region, where)[0]
+    shown = ", ".join(codes[:SHOWN_REGIONS])
+    if len(codes) > SHOWN_REGIONS:
+        shown += f" and {len(codes) - SHOWN_REGIONS} more"
+    given = f"--holidays {region}" if where == "--holidays" else f'{where} "{region}"'
+    return (
+        f"{given} closes only the holidays common to all of {country}; "
+        f"for a region's own holidays give its code: {shown}"
+    )
+
+
 def build_request(
     protocol: TreatmentProtocol,
     flags: PlanFlags,
@@ -272,6 +293,9 @@ def build_request(
     region_where = "--holidays" if flags.holidays is not None else "config clinic.holidays"
     if region:
         clinic.split_region(region, region_where)
+        note = region_note(region, region_where, on)
+        if note is not None and note not in notes:
+            notes.append(note)
     at = flags.time if flags.time is not None else config.session_time
     zone = flags.tz if flags.tz is not None else config.time_zone
     if at is not None and zone is None:  # guessed: say so (a configured zone is the clinic's choice)
@@ -321,29 +345,42 @@ def new_plan(
     notes: list[str] | None = None,
     stamp: dt.datetime | None = None,
     allow_past: bool = True,
+    start_flag: str = "--start",
 ) -> Plan:
     """A new series from flags (or a CSV row); refused (exit 3 or 4) when the screening forbids it,
-    and (without ``allow_past``) when its first session would be before ``on``.
+    and (without ``allow_past``) when its first session would be before ``on`` (the error names
+    ``start_flag``, where the start was given).
 
     ``stamp`` is when the plan is made (UTC; default midnight of ``on``): its calendar DTSTAMP."""
     notes = notes if notes is not None else []
     if screening is not None:
-        screening.refuse(source)
+        _gate(screening, source, on, notes)
         if screening.verdict == "defer":
-            notes.append(f"screening defers treatment until {screening.earliest}: sessions start on or after it")
-        age = (on - screening.evaluated_on).days
-        if age > screening.valid_days:
-            notes.append(f"the screening is {age} days old ({screening.evaluated_on}); consider screening again")
+            notes.append(deferral_note(screening))
     request = build_request(protocol, flags, config, on, screening=screening, notes=notes)
     plan = scheduling.build_plan(protocol, request, on, config.uid_key or "")
     if screening is not None and screening.plan_notes:
         plan = dataclasses.replace(plan, notes=screening.plan_notes + plan.notes)
     if not allow_past and plan.sessions[0].date < on:
         raise UsageError(
-            f"--start: the first session would be on {plan.sessions[0].date.isoformat()}, before "
-            f"{on.isoformat()} (--on/today); give a later --start, or --allow-past to record a past series"
+            f"{start_flag}: the first session would be on {plan.sessions[0].date.isoformat()}, before "
+            f"{on.isoformat()} (--on/today); give a later {start_flag}, or --allow-past to record "
+            "a past series"
         )
     return dataclasses.replace(plan, stamp=stamp or midnight(on))
+
+
+def _gate(screening: ScreeningTerms, source: str, on: dt.date, notes: list[str]) -> None:
+    """Refuse what the screening does not allow (exit 4 or 3); note a screening too old to rely on."""
+    screening.refuse(source)
+    age = (on - screening.evaluated_on).days
+    if age > screening.valid_days:
+        notes.append(f"the screening is {age} days old ({screening.evaluated_on}); consider screening again")
+
+
+def deferral_note(screening: ScreeningTerms) -> str:
+    """What `new_plan` says of a dated deferral (the plan itself notes it when it moved the start)."""
+    return f"screening defers treatment until {screening.earliest}: sessions start on or after it"
 
 
 def for_patient(plan: Plan, patient: str, uid_key: str) -> Plan:
@@ -547,10 +584,30 @@ def rebuild_over(
     )
 
 
-def one_session(protocol: TreatmentProtocol, flags: PlanFlags, config: Config, day: dt.date, on: dt.date) -> Plan:
-    """A one-session plan on ``day`` as given (`aftercare --session-date`): no spacing or clinic-day rules."""
+def one_session(
+    protocol: TreatmentProtocol,
+    flags: PlanFlags,
+    config: Config,
+    day: dt.date,
+    on: dt.date,
+    *,
+    screening: ScreeningTerms | None = None,
+    source: str = "screening",
+    notes: list[str] | None = None,
+) -> Plan:
+    """A one-session plan on ``day`` as given (`aftercare --session-date`): no spacing or clinic-day rules.
+
+    With a ``screening``, its cautions apply as in a series (the prescribed-medicine window, say); it is
+    refused as `new_plan` refuses it, and so is a day before the end of a dated deferral."""
     if flags.tz is not None and flags.time is None:
         raise UsageError("--tz goes with --time")
+    if screening is not None:
+        _gate(screening, source, on, notes if notes is not None else [])
+        if screening.verdict == "defer" and screening.not_before is not None and day < screening.not_before:
+            raise UsageError(
+                f"--session-date {day.isoformat()}: the screening defers treatment until "
+                f"{screening.not_before.isoformat()}; give a session date on or after it"
+            )
     request = PlanRequest(
         patient=flags.patient or "",
         indication=protocol.info.name,
@@ -561,5 +618,8 @@ def one_session(protocol: TreatmentProtocol, flags: PlanFlags, config: Config, d
         time=flags.time,
         duration_minutes=config.session_minutes,
         tz=flags.tz or config.time_zone or "UTC",
+        uses_retinoids=screening.uses_retinoids if screening else None,
+        findings=screening.findings if screening else (),
+        screening=screening.basis if screening else None,
     )
     return scheduling.single_session_plan(protocol, request, day, on, config.uid_key or "")

@@ -446,3 +446,109 @@ def test_dates_in_the_clinic_order_and_indications_in_any_case(tmp_path: Path) -
     assert rows["P3"]["error"] == "row 4: start: '12/31/2026' is not a real calendar date"
     assert rows["P4"]["error"].endswith("did you mean 'acne-scars'?")
     assert json.loads((out / "P1.json").read_text())["indication"] == "acne-scars"
+
+
+def test_a_row_that_would_start_before_on_is_an_error_unless_allow_past(tmp_path: Path) -> None:
+    """As `plan` refuses a first session before --on, batch refuses that row (the others still run);
+    --allow-past records a series already under way. A rerun without it does not keep the past plan."""
+    src = write_csv(
+        tmp_path / "l.csv", "patient_id,indication,start\nP1,fine-lines,2026-11-02\nP2,texture,2026-12-07\n"
+    )
+    out = tmp_path / "out"
+    code, _, err = batch(str(src), "--out-dir", str(out), "--format", "json")
+    assert code == 1
+    assert err.splitlines()[0] == (
+        "row 2: start: the first session would be on 2026-11-02, before 2026-12-01 (--on/today); "
+        "give a later start, or --allow-past to record a past series"
+    )
+    assert [(r["patient_id"], r["status"]) for r in summary(out)] == [("P1", "error"), ("P2", "planned")]
+    assert sorted(os.listdir(out)) == ["P2.json", "summary.csv"]
+    code, _, err = batch(str(src), "--out-dir", str(out), "--format", "json", "--allow-past")
+    assert code == 0, err
+    assert summary(out)[0]["first_session"] == "2026-11-02"
+    code, _, err = batch(str(src), "--out-dir", str(out), "--format", "json")
+    assert code == 1
+    assert summary(out)[0]["error"].endswith("record a past series (removed P1.json from an earlier run)")
+    assert sorted(os.listdir(out)) == ["P2.json", "summary.csv"]
+
+
+def test_the_summary_carries_each_plans_notes(tmp_path: Path) -> None:
+    """summary.csv ends with a `notes` column (the plan's notes, `; `-separated) and --json has them as a
+    list: a pause already under way reaches the clinic. A row that shares another's series, and a row
+    kept from an earlier run, carry the same notes as one planned afresh."""
+    src = write_csv(
+        tmp_path / "l.csv",
+        "patient_id,indication,start,time\n"
+        "P1,fine-lines,2026-12-01,10:00\n"
+        "P2,fine-lines,2026-12-01,10:00\n"
+        "P3,texture,2027-01-04,\n"
+        "P4,nope,2027-01-04,\n",
+    )
+    out = tmp_path / "out"
+    code, stdout, _ = batch(str(src), "--out-dir", str(out), "--format", "ics", "--json", "--jobs", "1")
+    assert code == 1
+    first = (out / "summary.csv").read_text().splitlines()[0]
+    assert first == "row,patient_id,status,verdict,first_session,last_session,file,error,notes"
+    rows = {r["patient_id"]: r for r in summary(out)}
+    notes = rows["P1"]["notes"].split("; ")
+    assert notes[0].startswith("Session 1's sun and waxing pause (14 days) started on 2026-11-17, before 2026-12-01")
+    assert notes[1].startswith("Session 1's skincare pause (5 days) started on 2026-11-26, before 2026-12-01")
+    assert notes[2] == "session times are in UTC (no --tz and no time_zone in the clinic config)"
+    assert len(notes) == 3
+    assert rows["P2"]["notes"] == rows["P1"]["notes"]  # the same series, planned once
+    assert rows["P3"]["notes"] == rows["P4"]["notes"] == ""
+    listed = {r["patient_id"]: r["notes"] for r in json.loads(stdout)["rows"]}
+    assert listed == {"P1": notes, "P2": notes, "P3": [], "P4": []}
+    before = (out / "summary.csv").read_bytes()
+    code, stdout, _ = batch(str(src), "--out-dir", str(out), "--format", "ics", "--json", "--jobs", "1")
+    assert code == 1 and json.loads(stdout)["reused"] == 3
+    assert (out / "summary.csv").read_bytes() == before
+    assert {r["patient_id"]: r["notes"] for r in json.loads(stdout)["rows"]} == listed
+
+
+def test_a_note_is_never_a_spreadsheet_formula(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A clinic's own protocol text that starts like a formula is written as text into summary.csv
+    (a leading ' ), and as it is into --json."""
+    from needlecli import catalog
+
+    folder = tmp_path / "protocols"
+    folder.mkdir()
+    data, _ = catalog.read_source("fine-lines")
+    text = data.decode()
+    old = 'note = "Herpes history: antiviral'
+    assert old in text
+    (folder / "fine-lines.toml").write_text(text.replace(old, 'note = "=HYPERLINK(1) Herpes history: antiviral'))
+    config = tmp_path / "config.toml"
+    config.write_text(f'[clinic]\nprotocols_dir = "{folder}"\n')
+    monkeypatch.setenv("NEEDLE_CONFIG", str(config))
+    header = ["patient_id", "indication", "start", *SCREEN_IDS]
+    values = {**NO, "herpes_history": "yes"}
+    cells = ["P1", "fine-lines", "2027-01-04", *(values[q] for q in SCREEN_IDS)]
+    src = write_csv(tmp_path / "s.csv", ",".join(header) + "\n" + ",".join(cells) + "\n")
+    out = tmp_path / "out"
+    code, stdout, err = batch(str(src), "--out-dir", str(out), "--format", "json", "--json")
+    assert code == 0, err
+    assert summary(out)[0]["notes"].startswith("'=HYPERLINK(1) Herpes history")
+    assert json.loads(stdout)["rows"][0]["notes"][0].startswith("=HYPERLINK(1) Herpes history")
+
+
+def test_the_holidays_note_is_said_once_per_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A config with `holidays = "GB"` gets one note for the whole run, not one a row (nor in the rows' notes)."""
+    config = tmp_path / "config.toml"
+    config.write_text('[clinic]\nholidays = "GB"\n')
+    monkeypatch.setenv("NEEDLE_CONFIG", str(config))
+    src = write_csv(
+        tmp_path / "l.csv",
+        "patient_id,indication,start\nP1,fine-lines,2027-08-30\nP2,texture,2027-08-30\nP3,acne-scars,2027-09-06\n",
+    )
+    out = tmp_path / "out"
+    code, _, err = batch(str(src), "--out-dir", str(out), "--format", "json", "--jobs", "1")
+    assert code == 0, err
+    assert err.splitlines()[0] == (
+        'needle: note: config clinic.holidays "GB" closes only the holidays common to all of GB; '
+        "for a region's own holidays give its code: GB-ENG, GB-NIR, GB-SCT, GB-WLS"
+    )
+    assert err.count("GB-ENG") == 1
+    rows = summary(out)[:2]
+    assert [r["first_session"] for r in rows] == ["2027-08-30", "2027-08-30"]
+    assert all("GB-ENG" not in r["notes"] and "holidays" not in r["notes"] for r in rows)

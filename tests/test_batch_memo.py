@@ -91,7 +91,7 @@ def test_a_remembered_file_is_the_file_rendered_afresh(fmt: str) -> None:
         key = ctx.series_key(protocol, flags, None)
         assert key is not None
         ctx.remember_series(key, first, render(first, options))
-        kept_plan, parts = ctx.series[key]
+        kept_plan, parts, _ = ctx.series[key]
         assert first.plan_id.encode() not in b"".join(parts)
         for patient in ("P2", "Q-77", "a b"):
             plan = planning.for_patient(kept_plan, patient, CONFIG.uid_key or "")
@@ -206,5 +206,5 @@ def test_the_series_kept_stay_within_their_byte_budget(monkeypatch: pytest.Monke
         key = ctx.series_key(protocol, flags, None)
         assert key is not None
         ctx.remember_series(key, plan, render(plan, ExportOptions()))
-        kept = sum(len(b) for _, parts in ctx.series.values() for b in parts)
+        kept = sum(len(b) for _, parts, _ in ctx.series.values() for b in parts)
         assert kept == ctx._series_bytes <= 40_000 and key in ctx.series

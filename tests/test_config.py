@@ -110,6 +110,14 @@ def test_init_writes_the_key_already_in_use(no_user_config: Path) -> None:
     assert not backup_path(no_user_config).exists()
 
 
+def test_the_starter_suggests_a_region_for_public_holidays(no_user_config: Path) -> None:
+    """A country alone closes only its nationwide holidays (GB: not England's Easter Monday): the
+    starter suggests the region's code."""
+    init_config(no_user_config)
+    text = no_user_config.read_text()
+    assert '\n# holidays = "GB-ENG"\n' in text and 'holidays = "GB"' not in text
+
+
 def test_init_without_force_refuses(no_user_config: Path) -> None:
     no_user_config.write_text(CLINIC)
     with pytest.raises(UsageError) as info:

@@ -91,7 +91,7 @@ def test_the_pause_names_every_procedure_with_its_own_wait(tmp_path: Path) -> No
     saved = tmp_path / "plan.toml"
     saved.write_bytes(_saved_toml())
     handout = output("aftercare", "--plan", str(saved), "--on", ON, "--format", "md").decode()
-    assert "Facial treatments pause, 3 months before: Tue 29 Dec – Sun 28 Mar" in handout
+    assert "Facial treatments pause, 3 months before: Tue 29 Dec 2026 – Sun 28 Mar 2027" in handout
     assert "- [ ] No deep peels, dermabrasion or laser treatments" in handout
 
 

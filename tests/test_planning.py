@@ -41,6 +41,36 @@ def test_holidays_and_closed_days() -> None:
     assert [s["date"] for s in doc["sessions"]] == ["2026-12-29", "2027-01-27", "2027-02-24"]
 
 
+GB_NOTE = (
+    "closes only the holidays common to all of GB; for a region's own holidays give its code: "
+    "GB-ENG, GB-NIR, GB-SCT, GB-WLS"
+)
+
+
+def test_a_country_whose_regions_add_holidays_says_so_once() -> None:
+    """`--holidays GB` closes only the UK-wide days: England's Easter Monday and Late Summer Bank
+    Holiday stay open, and one note names the regions' codes; `GB-ENG` closes them, with no note."""
+    start = ("--indication", "fine-lines", "--start", "2027-08-30", "--on", ON, "--format", "json")
+    code, out, err = run("plan", *start, "--holidays", "GB")
+    assert code == 0, err
+    assert err.splitlines() == [f"needle: --holidays GB {GB_NOTE}"]
+    assert json.loads(out)["sessions"][0]["date"] == "2027-08-30"  # the Late Summer Bank Holiday: open
+    code, out, err = run("plan", *start, "--holidays", "GB-ENG")
+    assert (code, err) == (0, "")
+    assert json.loads(out)["sessions"][0]["date"] == "2027-08-31"
+    code, out, err = run("plan", *start[:3], "2027-03-29", *start[4:], "--holidays", "GB-ENG")  # Easter Monday
+    assert (code, err, json.loads(out)["sessions"][0]["date"]) == (0, "", "2027-03-30")
+    code, _, err = run("plan", *start, "--holidays", "IE")  # no regional holidays: nothing to say
+    assert (code, err) == (0, "")
+
+
+def test_the_holidays_note_for_the_config(no_user_config: Path) -> None:
+    no_user_config.write_text('[clinic]\nholidays = "GB"\n')
+    code, _, err = run("plan", "--indication", "fine-lines", "--start", "2027-08-30", "--on", ON, "--format", "json")
+    assert code == 0, err
+    assert err.splitlines() == [f'needle: config clinic.holidays "GB" {GB_NOTE}']
+
+
 def test_time_without_zone_says_utc() -> None:
     code, out, err = run("plan", "--indication", "texture", "--on", ON, "--time", "09:00", "--format", "json")
     assert code == 0

@@ -16,8 +16,11 @@ HELP = """Export the aftercare checklist for one session (--session-date with
 task list grouped by day (--format md), a printable handout (--format html) or
 a calendar file (--format ics); --out takes the format from its extension.
 
-The content comes from the protocol. Exports carry no diagnosis, finding or
-name; --name NAME adds the name for the patient's own copy.
+The content comes from the protocol. With --screening (a record from `needle
+screen --out`), a single session's cautions apply as in `needle plan
+--screening` (a contraindicated record refuses with exit 4, a deferral without
+a date with exit 3). Exports carry no diagnosis, finding or name; --name NAME
+adds the name for the patient's own copy.
 The clinic's name and phone (from `needle config`) go under the warning signs.
 """
 
@@ -25,6 +28,7 @@ EPILOG = """\b
 Examples:
   needle aftercare --session-date 2026-12-01 --indication fine-lines
   needle aftercare --session-date 2026-12-01 --indication fine-lines --format md --out aftercare.md
+  needle aftercare --session-date 2026-12-10 --indication fine-lines --screening p42-screening.toml
   needle aftercare --plan p42-plan.toml --out p42-aftercare.html
   needle aftercare --plan p42-plan.toml --format ics --out p42.ics
   needle aftercare --session-date 2026-12-01 --indication acne-scars --patient P-0042 \\
@@ -40,6 +44,9 @@ def aftercare(
         None, "--indication", "-i", help="With --session-date: the protocol.", autocompletion=complete_treatments
     ),
     plan_file: Path | None = typer.Option(None, "--plan", help="A saved plan (from `needle plan --format toml`)."),
+    screening: Path | None = typer.Option(
+        None, "--screening", help="With --session-date: a screening record (`needle screen --out`); its cautions apply."
+    ),
     fmt: str | None = typer.Option(
         None,
         "--format",
@@ -79,26 +86,38 @@ def aftercare(
     if plan_file is not None:
         if indication or time or tz:
             raise UsageError("--plan fixes the indication and times; drop --indication, --time and --tz")
+        if screening is not None:
+            raise UsageError("--plan keeps its own screening; drop --screening")
         plan = common.load_saved_plan(plan_file, [], day, notes)
         if patient and patient != plan.request.patient:
             raise UsageError(f"--patient {patient!r} does not match the plan's patient {plan.request.patient!r}")
-        protocol = catalog.load_treatment(catalog.ref_of(plan.protocol.origin))
+        protocol = catalog.load_treatment(catalog.ref_of(plan.protocol.origin), cfg.protocols_dir)
     else:
         assert session_date is not None
         if indication is None:
             raise UsageError("--session-date needs --indication (fine-lines, acne-scars, texture, deep-scars)")
-        protocol = catalog.load_treatment(indication, cfg.protocols_dir)
         when = common.parse_flag_date(session_date, "--session-date", order)
+        terms = None
+        screening_protocol = None
+        if screening is not None:
+            record, screening_protocol = common.load_screening_record(screening, cfg.protocols_dir)
+            patient = planning.patient_of_record(record, patient)
+            basis = planning.basis_of(record, screening_protocol)
+            terms = planning.record_terms(basis, screening_protocol, str(screening), notes, record.findings)
+        protocol = catalog.load_treatment(indication, cfg.protocols_dir, screening_protocol)
         flags = planning.PlanFlags(
             patient=patient,
             time=clinic.parse_time(time) if time is not None else None,
             tz=clinic.check_zone(tz) if tz is not None else None,
         )
-        plan = planning.one_session(protocol, flags, cfg, when, day)
+        plan = planning.one_session(
+            protocol, flags, cfg, when, day, screening=terms, source=str(screening), notes=notes
+        )
+    if fmt == "ics" and not plan.request.patient and plan_file is None:
+        # A saved plan keeps its own (random) plan id; a single session's id is derived from its request.
+        raise UsageError("--format ics needs --patient: calendar ids must be unique per patient")
     for note in notes:
         print(f"needle: {note}", file=sys.stderr)
-    if fmt == "ics" and not plan.request.patient:
-        raise UsageError("--format ics needs --patient: calendar ids must be unique per patient")
     options = ExportOptions(
         document="aftercare",
         name=shown_name,

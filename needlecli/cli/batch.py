@@ -29,9 +29,12 @@ deferral gives no plan (an outcome, not an error) and a dated deferral moves the
 first session. UTF-8 with or without BOM, `,` or `;`, CRLF or LF.
 
 A row that cannot be read or planned is reported as `row N: reason` (the header
-is row 1) and the others still run. Exit 0 when every row was handled, 1 when
+is row 1) and the others still run; so is a row whose first session would be
+before --on, unless --allow-past. Exit 0 when every row was handled, 1 when
 any row failed, 2 when the file or flags are unusable. Clinic days, closures,
 holidays, time zone and session length come from `needle config`.
+summary.csv's last column, notes, holds each plan's notes (a pause already
+under way, what a screening caution changes).
 
 One batch at a time writes into a folder (a second one stops with exit 2).
 summary.csv is removed when a run starts changing files and written when it
@@ -61,6 +64,9 @@ def batch(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or final line."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
     include_name: bool = typer.Option(False, "--include-name", help="Put the `name` column into calendar titles."),
+    allow_past: bool = typer.Option(
+        False, "--allow-past", help="Plan rows whose first session is before --on (else each is a row error)."
+    ),
     clinic_calendar: Path | None = typer.Option(
         None,
         "--clinic-calendar",
@@ -96,10 +102,16 @@ def batch(
             columns = "columns" if len(read.ignored) > 1 else "column"
             names = ", ".join(read.ignored)
             print(f"needle: note: ignoring {len(read.ignored)} {columns} needle does not use: {names}", file=sys.stderr)
+        run_notes: tuple[str, ...] = ()
         if cfg.holidays:  # an unknown country is one error for the run, not one per row
             from needlecli.clinic import public_holidays
+            from needlecli.planning import region_note
 
             public_holidays(cfg.holidays, [day.year], "config clinic.holidays")
+            regions = region_note(cfg.holidays, "config clinic.holidays", day)  # once, not once a row
+            run_notes = (regions,) if regions else ()
+            for note in run_notes:
+                print(f"needle: note: {note}", file=sys.stderr)
         try:
             out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # file names are patient ids: private
             # One batch at a time per folder: a second one stops here, before touching anything.
@@ -125,6 +137,8 @@ def batch(
             stamp=stamp_of(on, cfg.date_order),
             clinic_calendar=clinic_calendar is not None,
             empty_folder=empty,
+            allow_past=allow_past,
+            run_notes=run_notes,
         )
         manifest = core.Manifest.open(out_dir, cfg.uid_key or "")
         total = _count_lines(source)

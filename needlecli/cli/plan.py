@@ -28,7 +28,7 @@ EPILOG = """\b
 Examples:
   needle plan --patient P-0042 --indication acne-scars --start 2026-12-01
   needle plan --patient P-0042 --indication deep-scars --screening p42-screening.toml \\
-      --time 10:30 --tz Europe/London --holidays GB --boosters 2 --format json
+      --time 10:30 --tz Europe/London --holidays GB-ENG --boosters 2 --format json
   needle plan --patient P-0042 --indication fine-lines --format toml --out p42-plan.toml
   needle plan --from p42-plan.toml --format ics --out p42.ics
   needle plan --from p42-plan.toml --move 3=2027-02-10 --format toml --out p42-plan.toml
@@ -63,7 +63,7 @@ def plan(
     ),
     clinic_days: str | None = typer.Option(None, "--clinic-days", help="Open weekdays: mon-fri or mon,wed,fri."),
     closed: list[str] | None = typer.Option(None, "--closed", help="A closed date, YYYY-MM-DD (repeatable)."),
-    holidays: str | None = typer.Option(None, "--holidays", help="Public holidays closed: GB, GB-SCT, US-CA ..."),
+    holidays: str | None = typer.Option(None, "--holidays", help="Public holidays closed: GB-ENG, GB-SCT, US-CA ..."),
     time: str | None = typer.Option(None, "--time", help="Session start, HH:MM (24-hour)."),
     duration: int | None = typer.Option(None, "--duration", help="Session length in minutes.  [default: 60]"),
     tz: str | None = typer.Option(None, "--tz", help="IANA time zone, e.g. Europe/London."),
