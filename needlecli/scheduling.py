@@ -422,7 +422,7 @@ def caution_notes(protocol: TreatmentProtocol, request: PlanRequest, days: list[
     notes = [Note(c.finding, c.note) for c in protocol.cautions if c.finding in covered]
     if request.screening is None:
         notes.append(
-            Note("not-screened", "Not screened: no screening record was given; screen the patient before session 1.")
+            Note("not-screened", "Not screened: no screening record was given. Screen the patient before session 1.")
         )
     cap = request.max_depth_mm
     treated = set(treated_zones(protocol, request))
@@ -542,7 +542,7 @@ def build_plan(protocol: TreatmentProtocol, request: PlanRequest, on: dt.date, u
         avoid = ", ".join(avoid_items(pause, request.uses_retinoids))
         if pause.procedure:
             if request.screening is None:  # a screening asks about these procedures itself
-                procedures.append(f"{avoid} since {started.isoformat()}")
+                procedures.append(f"{avoid} (since {started.isoformat()})")
             continue
         notes.append(
             Note(
@@ -556,7 +556,7 @@ def build_plan(protocol: TreatmentProtocol, request: PlanRequest, on: dt.date, u
             Note(
                 "schedule",
                 f"Session 1's facial treatments pauses started before {on.isoformat()}: check the patient has had "
-                f"none of these: {'; '.join(procedures)} (or screen them, which asks).",
+                f"none of these: {', '.join(procedures)} (or screen them, which asks).",
             )
         )
     for c in active_cautions(protocol, request, dates[0]):

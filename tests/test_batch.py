@@ -493,12 +493,17 @@ def test_the_summary_carries_each_plans_notes(tmp_path: Path) -> None:
     notes = rows["P1"]["notes"].split("; ")
     assert notes[0].startswith("Session 1's sun and waxing pause (14 days) started on 2026-11-17, before 2026-12-01")
     assert notes[1].startswith("Session 1's skincare pause (5 days) started on 2026-11-26, before 2026-12-01")
-    assert notes[2] == "session times are in UTC (no --tz and no time_zone in the clinic config)"
-    assert len(notes) == 3
+    assert notes[2].startswith("Session 1's facial treatments pauses started before 2026-12-01")
+    assert notes[3].startswith("Not screened")
+    assert notes[4] == "session times are in UTC (no --tz and no time_zone in the clinic config)"
+    assert len(notes) == 5
     assert rows["P2"]["notes"] == rows["P1"]["notes"]  # the same series, planned once
-    assert rows["P3"]["notes"] == rows["P4"]["notes"] == ""
+    assert rows["P3"]["notes"].endswith(
+        "Not screened: no screening record was given. Screen the patient before session 1."
+    )
+    assert rows["P4"]["notes"] == ""
     listed = {r["patient_id"]: r["notes"] for r in json.loads(stdout)["rows"]}
-    assert listed == {"P1": notes, "P2": notes, "P3": [], "P4": []}
+    assert listed == {"P1": notes, "P2": notes, "P3": rows["P3"]["notes"].split("; "), "P4": []}
     before = (out / "summary.csv").read_bytes()
     code, stdout, _ = batch(str(src), "--out-dir", str(out), "--format", "ics", "--json", "--jobs", "1")
     assert code == 1 and json.loads(stdout)["reused"] == 3
