@@ -38,8 +38,9 @@ class BeforeLine:
     items: tuple[str, ...]
     #: A pause's items to pause only if the physician approves, whole sentences (protocol `ask_items`).
     ask: tuple[str, ...] = ()
-    #: A pause made from the screening's wait after a procedure (its title says how long).
+    #: A pause made from the screening's wait after a procedure (its title says how long), and the wait.
     procedure: bool = False
+    wait: str = ""
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ def _line(w: Window, last_day: dt.date, asks: frozenset[str]) -> BeforeLine:
         return BeforeLine(w.kind, w.title, w.first_day, last_day, w.items)
     avoid = tuple(i for i in w.items if i not in asks)
     ask = tuple(i for i in w.items if i in asks)
-    return BeforeLine(w.kind, w.title, w.first_day, last_day, avoid, ask, procedure=w.procedure)
+    return BeforeLine(w.kind, w.title, w.first_day, last_day, avoid, ask, procedure=w.procedure, wait=w.wait)
 
 
 def _asks(protocol: TreatmentProtocol) -> frozenset[str]:

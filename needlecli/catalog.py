@@ -539,7 +539,7 @@ class _Validator(documents.Checker):
         step, floor, depth_notes = self.depth(raw)
         deep = self.deep(raw)
         default_zones = self.zones(raw)
-        procedures, procedure_title, procedure_calendar = self.procedures(raw)
+        procedures, procedure_title, procedure_calendar, procedure_heading = self.procedures(raw)
         pauses = self.pauses(raw)
         windows: list[WindowSpec] = []
         ids: dict[str, str] = {}
@@ -590,6 +590,7 @@ class _Validator(documents.Checker):
             procedures=procedures,
             procedure_title=procedure_title,
             procedure_calendar=procedure_calendar,
+            procedure_heading=procedure_heading,
             deep_from_mm=deep[0],
             deep_through_day=deep[1],
             deep_warning_signs=deep_signs,
@@ -625,14 +626,15 @@ class _Validator(documents.Checker):
         note = self.string(tab, "label_note", "depth", required=False) if "label_note" in tab else ""
         return deep_from, through if through is not None else 6, label, note or ""
 
-    def procedures(self, raw: Mapping[str, Any]) -> tuple[tuple[ProcedureItem, ...], str, str]:
+    def procedures(self, raw: Mapping[str, Any]) -> tuple[tuple[ProcedureItem, ...], str, str, str]:
         """``[procedures]``: earlier procedures whose screening waits become pauses before each session."""
         tab = self.table(raw, "procedures", "", required=False)
         if tab is None:
-            return (), "", ""
-        self.unknown(tab, "procedures", ("title", "calendar", "items"))
+            return (), "", "", ""
+        self.unknown(tab, "procedures", ("title", "calendar", "heading", "items"))
         title = self.string(tab, "title", "procedures")
         calendar = self.string(tab, "calendar", "procedures")
+        heading = self.string(tab, "heading", "procedures", required=False) or title
         items: list[ProcedureItem] = []
         for p, item in self.tables(tab, "items", "procedures"):
             self.unknown(item, p, ("question", "item"))
@@ -640,7 +642,7 @@ class _Validator(documents.Checker):
             if any(i.question == question for i in items):
                 self.err(f"{p}.question", f"{question!r} is named twice")
             items.append(ProcedureItem(question, self.string(item, "item", p)))
-        return tuple(items), title, calendar
+        return tuple(items), title, calendar, heading
 
     def window(self, w: Mapping[str, Any], p: str, first_allowed: int) -> WindowSpec | None:
         """A window in days around the session (day 0): ``first_day``/``last_day``, or from day 0

@@ -308,9 +308,10 @@ class TreatmentProtocol:
     wording: Wording
     #: Earlier procedures whose screening waits become pauses before every session (see ``procedure_pauses``).
     procedures: tuple[ProcedureItem, ...] = ()
-    #: The title and fixed calendar words of those pauses.
+    #: The title and fixed calendar words of those pauses, and the heading of the box that lists them all.
     procedure_title: str = ""
     procedure_calendar: str = ""
+    procedure_heading: str = ""
     #: A session deeper than this (over the zones treated) gets the deeper-pass aftercare.
     deep_from_mm: float = 1.5
     #: Deeper-pass aftercare: every aftercare window runs through this day at least.
@@ -395,8 +396,10 @@ class Window:
     revision: int = 0
     #: For a pause: the protocol's fixed calendar wording (the items may name products or vary by answer).
     calendar: str = ""
-    #: A pause made from the screening's wait after an earlier procedure (weeks or months long).
+    #: A pause made from the screening's wait after an earlier procedure (weeks or months long), and
+    #: that wait in words ("3 months").
     procedure: bool = False
+    wait: str = ""
 
 
 @dataclass(frozen=True)

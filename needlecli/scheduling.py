@@ -232,6 +232,7 @@ def windows_for(
             key=f"{prefix}pause-{pause.id}-{number}",
             calendar=pause.calendar,
             procedure=pause.procedure,
+            wait=pause.wait_label if pause.procedure else "",
         )
         for pause in protocol.all_pauses
     ]

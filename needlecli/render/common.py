@@ -17,7 +17,7 @@ def span_text(first: dt.date, last: dt.date) -> str:
         return day_text(first, year=False)
     if (first.year, first.month) == (last.year, last.month):
         return f"{first:%a} {first.day} – {day_text(last, year=False)}"
-    if first.year != last.year:  # a months-long pause across New Year: say which year each end is in
+    if first.year != last.year and (last - first).days > 62:  # months long across New Year: which year is which
         return f"{day_text(first)} – {day_text(last)}"
     return f"{day_text(first, year=False)} – {day_text(last, year=False)}"
 

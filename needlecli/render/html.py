@@ -14,6 +14,7 @@ only one that imports jinja2, and it is imported only when the html format is us
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import datetime as dt
 import functools
 from dataclasses import dataclass, field
@@ -102,7 +103,7 @@ class PauseRow:
 
 @dataclass(frozen=True)
 class PauseBox:
-    kind: str  # pause | medicine
+    kind: str  # pause | medicine | procedures
     title: str
     items: tuple[str, ...]
 
@@ -142,6 +143,8 @@ class Page:
     pause_columns: tuple[str, ...]
     pause_rows: tuple[PauseRow, ...]
     pause_boxes: tuple[PauseBox, ...]
+    #: The pauses after earlier procedures (weeks or months long), in one line under the table.
+    procedures: PauseBox | None
     after: tuple[AfterBlock, ...]
     warning_signs: tuple[str, ...]
     weekdays: tuple[str, ...] = field(default=("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su"))
@@ -158,7 +161,9 @@ def handout_page(plan: Plan, protocol: TreatmentProtocol, options: ExportOptions
         for a in plan.appointments
     )
     befores = ([sheet.before_first] if sheet.before_first is not None else []) + [c.next_pause for c in sheet.sessions]
-    columns, rows, boxes = _before_table(befores)
+    columns, rows, boxes = _before_table(befores, protocol.procedure_heading)
+    procedures = next((b for b in boxes if b.kind == "procedures"), None)
+    boxes = tuple(b for b in boxes if b.kind != "procedures")
     kinds = _day_kinds(plan)
     shown = {k for ks in kinds.values() for k in ks}
     return Page(
@@ -175,6 +180,7 @@ def handout_page(plan: Plan, protocol: TreatmentProtocol, options: ExportOptions
         pause_columns=columns,
         pause_rows=rows,
         pause_boxes=boxes,
+        procedures=procedures,
         after=_after_blocks(sheet.sessions),
         warning_signs=warning_signs(protocol, plan),
     )
@@ -220,27 +226,33 @@ def _line_kind(line: BeforeLine) -> str:
 
 
 def _before_table(
-    befores: list[Before],
+    befores: list[Before], procedure_heading: str = ""
 ) -> tuple[tuple[str, ...], tuple[PauseRow, ...], tuple[PauseBox, ...]]:
     """One column per window before a session (by title, in order), one row per appointment,
     and each window's items once (they are the same before every session)."""
     boxes: dict[tuple[str, str], PauseBox] = {}
+    dated: list[str] = []  # the columns; procedure pauses (weeks or months long) share one box, each with its wait
     for b in befores:
         for line in b.lines:
+            if line.procedure:
+                key = ("procedures", "procedures")
+                box = boxes.get(key, PauseBox("procedures", procedure_heading or line.title, ()))
+                said = (f"no {' or '.join(line.items)} for {line.wait}",)
+                boxes[key] = dataclasses.replace(box, items=tuple(dict.fromkeys(box.items + said)))
+                continue
             key = (line.title, _line_kind(line))
             if key not in boxes:
                 prefix = "No " if line.kind == "pause" else ""
                 boxes[key] = PauseBox(key[1], line.title, tuple(f"{prefix}{i}" for i in line.items) + line.ask)
-    columns = tuple(title for title, _ in boxes)
+                dated.append(line.title)
+    columns = tuple(dated)
     rows = []
     for b in befores:
         spans = []
-        for title, _ in boxes:
+        for title in columns:
             match = next((x for x in b.lines if x.title == title), None)
             if match is None:
                 spans.append("")
-            elif b.session_date is None and match.procedure:
-                spans.append("as its title says")
             elif b.session_date is None:
                 spans.append(f"the {days_before(match, None)} days before it")
             else:
