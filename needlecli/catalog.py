@@ -169,9 +169,13 @@ def load_treatment(
             proto.info.origin,
             [f"protocol.kind: '{proto.info.name}' is a screening protocol, not a treatment protocol"],
         )
+    in_force = screening or load_screening(STANDARD_SCREENING, protocols_dir)
+    problems = unknown_findings(proto, in_force)
+    if problems:
+        raise ProtocolError(proto.info.origin, problems)
     if not proto.procedures:
         return proto
-    return with_procedure_waits(proto, screening or load_screening(STANDARD_SCREENING, protocols_dir))
+    return with_procedure_waits(proto, in_force)
 
 
 def _wait_of(question: Question) -> tuple[int, int, int] | None:
@@ -243,7 +247,43 @@ def check(data: bytes, origin: str) -> tuple[list[str], Protocol | None]:
     proto = v.protocol(raw, sha, origin)
     if isinstance(proto, ScreeningProtocol) and not v.problems and origin != f"bundled:{STANDARD_SCREENING}":
         v.problems += _looser_than_standard(proto)
+    if isinstance(proto, TreatmentProtocol) and not v.problems and not origin.startswith("bundled:"):
+        problems, overrides = _treatment_floors(raw, proto)
+        v.problems += problems
+        proto = dataclasses.replace(proto, overrides=overrides)
     return v.problems, (proto if not v.problems else None)
+
+
+def _treatment_floors(
+    raw: Mapping[str, Any], proto: TreatmentProtocol
+) -> tuple[list[str], tuple[tuple[str, str], ...]]:
+    """A clinic's treatment protocol held to the bundled one of its name (a new indication: to every
+    bundled one), and the finding ids of its cautions and procedures to the standard screening protocol."""
+    from needlecli import floors
+
+    bundled = [n for n in INDICATIONS if n in bundled_names()]
+    names = [proto.info.name] if proto.info.name in bundled else bundled
+    standards = [load_treatment(n, None, load_screening(STANDARD_SCREENING)) for n in names]
+    problems, overrides = floors.check(raw, proto, standards)
+    problems += unknown_findings(proto, load_screening(STANDARD_SCREENING))
+    return problems, overrides
+
+
+def unknown_findings(treatment: TreatmentProtocol, screening: ScreeningProtocol) -> list[str]:
+    """Every caution or procedure that names no question of the screening protocol (a typo would
+    silently drop a caution)."""
+    ids = set(screening.ids)
+    out = [
+        f"cautions[{i}].finding: {c.finding!r} is not a question of screening protocol {screening.info.name}"
+        for i, c in enumerate(treatment.cautions)
+        if c.finding not in ids
+    ]
+    out += [
+        f"procedures.items[{i}].question: {p.question!r} is not a question of screening protocol {screening.info.name}"
+        for i, p in enumerate(treatment.procedures)
+        if p.question not in ids
+    ]
+    return out
 
 
 #: The bundled screening protocol every clinic's screening protocol is held against.
@@ -252,7 +292,7 @@ STANDARD_SCREENING = "screening"
 
 def _looser_than_standard(proto: ScreeningProtocol) -> list[str]:
     """A clinic may be stricter than the standard rules, never looser without a recorded reason."""
-    from needlecli.screening import looser_questions
+    from needlecli.screening import looser_gates, looser_questions
 
     standard = load_screening(STANDARD_SCREENING)
     where = {q.id: i for i, q in enumerate(proto.questions)}
@@ -261,6 +301,12 @@ def _looser_than_standard(proto: ScreeningProtocol) -> list[str]:
         problems.append(
             f"questions[{where[qid]}] ({qid}): looser than the standard rule ({rule.category}: {rule.message}); "
             'make it at least as strict, or give the clinic\'s reason as override = "..." on the question'
+        )
+    for qid, gate in looser_gates(proto, standard):
+        problems.append(
+            f"questions[{where[qid]}].asked_if ({qid}): asked only after {gate!r}, which the standard protocol "
+            "does not do: a no there answers it no unasked; remove asked_if, or give the clinic's reason as "
+            'override = "..." on the question'
         )
     return problems
 
@@ -275,7 +321,7 @@ class _Validator(documents.Checker):
         sub = self.table(tbl, key, "")
         if sub is None:
             return None
-        self.unknown(sub, key, names)
+        self.unknown(sub, key, (*names, "override"))
         a, b, d = (self.integer(sub, n, key, lo, hi) for n in names)
         if a is None or b is None or d is None:
             return None
@@ -411,7 +457,7 @@ class _Validator(documents.Checker):
                 self.err(f"{path}.min", "only int questions have min and max")
             elif low is not None and high is not None and high < low:
                 self.err(f"{path}.max", f"must be >= {path}.min ({low}), got {high}")
-            override = self.string(q, "override", path, required=False) or None
+            override = self.reason(q, path)
             rules = self.rules(q, path, qtype, low, high)
             kinds[qid] = qtype
             questions.append(
@@ -517,7 +563,7 @@ class _Validator(documents.Checker):
         depth: list[tuple[str, float, float]] = []
         dtab = self.table(raw, "depth_mm", "")
         if dtab is not None:
-            self.unknown(dtab, "depth_mm", DEPTH_ZONES)
+            self.unknown(dtab, "depth_mm", (*DEPTH_ZONES, "override"))
             for zone in DEPTH_ZONES:
                 p = f"depth_mm.{zone}"
                 val = dtab.get(zone)
@@ -567,7 +613,7 @@ class _Validator(documents.Checker):
         patient = self.table(raw, "patient_dates", "")
         after_trip = 0
         if patient is not None:
-            self.unknown(patient, "patient_dates", ("after_sun_trip_days",))
+            self.unknown(patient, "patient_dates", ("after_sun_trip_days", "override"))
             after_trip = self.integer(patient, "after_sun_trip_days", "patient_dates", 0, 365) or 0
         if sessions is None or interval is None or boosters is None or wording is None:
             return None
@@ -598,6 +644,17 @@ class _Validator(documents.Checker):
             label_max_mm=deep[2],
             label_note=deep[3],
         )
+
+    def reason(self, tbl: Mapping[str, Any], path: str) -> str | None:
+        """An ``override`` line: the clinic's reason for a rule looser than the standard one (text
+        that says something: whitespace is no reason)."""
+        if "override" not in tbl:
+            return None
+        text = self.string(tbl, "override", path, required=False)
+        if not text.strip() or not text.isprintable():
+            self.err(documents.join(path, "override"), "must give the clinic's reason in words (one line)")
+            return None
+        return text.strip()
 
     def zones(self, raw: Mapping[str, Any]) -> tuple[str, ...]:
         """``[zones] default``: the zones a plan treats unless `--zones` says otherwise."""
@@ -631,7 +688,7 @@ class _Validator(documents.Checker):
         tab = self.table(raw, "procedures", "", required=False)
         if tab is None:
             return (), "", "", ""
-        self.unknown(tab, "procedures", ("title", "calendar", "heading", "items"))
+        self.unknown(tab, "procedures", ("title", "calendar", "heading", "items", "override"))
         title = self.string(tab, "title", "procedures")
         calendar = self.string(tab, "calendar", "procedures")
         heading = self.string(tab, "heading", "procedures", required=False) or title
@@ -647,7 +704,7 @@ class _Validator(documents.Checker):
     def window(self, w: Mapping[str, Any], p: str, first_allowed: int) -> WindowSpec | None:
         """A window in days around the session (day 0): ``first_day``/``last_day``, or from day 0
         for ``days`` days, or for ``hours`` hours after the session (every day those hours touch)."""
-        self.unknown(w, p, ("id", "title", "first_day", "last_day", "days", "hours", "items"))
+        self.unknown(w, p, ("id", "title", "first_day", "last_day", "days", "hours", "items", "override"))
         wid = self.string(w, "id", p)
         title = self.string(w, "title", p)
         items = self.strings(w, "items", p)
@@ -684,7 +741,9 @@ class _Validator(documents.Checker):
     def pauses(self, raw: Mapping[str, Any]) -> tuple[PauseSpec, ...]:
         out: list[PauseSpec] = []
         for p, tab in self.tables(raw, "pause", ""):
-            self.unknown(tab, p, ("id", "title", "days_before", "items", "calendar", "retinoid_items", "ask_items"))
+            self.unknown(
+                tab, p, ("id", "title", "days_before", "items", "calendar", "retinoid_items", "ask_items", "override")
+            )
             pid = self.string(tab, "id", p)
             if any(x.id == pid for x in out):
                 self.err(f"{p}.id", f"duplicate pause id {pid!r}")
@@ -707,7 +766,7 @@ class _Validator(documents.Checker):
     def cautions(self, raw: Mapping[str, Any], taken: set[str]) -> tuple[Caution, ...]:
         out: list[Caution] = []
         for p, tab in self.tables(raw, "cautions", "", required=False):
-            self.unknown(tab, p, ("finding", "note", "shallower", "window", "window_kind"))
+            self.unknown(tab, p, ("finding", "note", "shallower", "window", "window_kind", "override"))
             finding = self.string(tab, "finding", p)
             note = self.string(tab, "note", p)
             shallower = bool(self.boolean(tab, "shallower", p, required=False)) if "shallower" in tab else False
@@ -734,7 +793,16 @@ class _Validator(documents.Checker):
         self.unknown(
             tab,
             "depth",
-            ("step_mm", "floor_mm", "notes", "deep_from_mm", "deep_through_day", "label_max_mm", "label_note"),
+            (
+                "step_mm",
+                "floor_mm",
+                "notes",
+                "deep_from_mm",
+                "deep_through_day",
+                "label_max_mm",
+                "label_note",
+                "override",
+            ),
         )
         step, floor = (self.millimetres(tab, key, "depth") for key in ("step_mm", "floor_mm"))
         notes: list[tuple[str, str]] = []

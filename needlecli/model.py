@@ -323,8 +323,10 @@ class TreatmentProtocol:
     #: Deepest setting a device label covers, and the note a plan deeper than it carries (no device maximum set).
     label_max_mm: float = 1.5
     label_note: str = ""
-    #: Pauses built from the screening protocol's procedure waits (``scheduling.with_procedure_waits``).
+    #: Pauses built from the screening protocol's procedure waits (``catalog.with_procedure_waits``).
     procedure_pauses: tuple[PauseSpec, ...] = ()
+    #: (key path, the clinic's reason) for every part looser than the standard (``needlecli.floors``).
+    overrides: tuple[tuple[str, str], ...] = ()
 
     @property
     def all_pauses(self) -> tuple[PauseSpec, ...]:

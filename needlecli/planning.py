@@ -440,15 +440,22 @@ def saved_plan(
     if request.screening is not None:
         if screening is None:
             raise RecordError(f"{source}: the plan's screening protocol is needed to read it")
-        terms = record_terms(request.screening, screening, f"{source}: screening", notes)
+        terms = record_terms(request.screening, screening, f"{source}: screening", notes, saved.findings or None)
         terms.refuse(f"{source}: screening")
         not_before = max(d for d in (terms.not_before, request.not_before) if d is not None)
         request = dataclasses.replace(
             request, not_before=not_before, uses_retinoids=terms.uses_retinoids, findings=terms.findings
         )
-    elif request.not_before is None and request.uses_retinoids is False:
-        # Without a screening nothing says the patient uses no retinoids.
-        request = dataclasses.replace(request, uses_retinoids=None)
+    else:
+        derived = _screening_derived(protocol, saved)
+        if derived:
+            raise RecordError(
+                f"{source}: carries what a screening imposes ({', '.join(derived)}) but not the screening "
+                "that made it ([screening] is missing; was it edited?); plan again from the screening record"
+            )
+        if request.uses_retinoids is False:
+            # Without a screening nothing says the patient uses no retinoids.
+            request = dataclasses.replace(request, uses_retinoids=None)
     scheduling.validate_request(protocol, request)
     if request.clinic.holidays and moves:
         # Moves may reach years the saved holidays do not cover: add those years again.
@@ -481,6 +488,23 @@ def saved_plan(
     if moves or revised:
         return dataclasses.replace(plan, stamp=next_stamp(kept, stamp or midnight(on)))
     return dataclasses.replace(plan, stamp=kept)
+
+
+def _screening_derived(protocol: TreatmentProtocol, saved: SavedPlan) -> list[str]:
+    """What a saved plan without a screening still carries that only a screening makes: a deferral's
+    start, findings or a verdict, caution windows, caution or screening notes."""
+    out = []
+    if saved.request.not_before is not None:
+        out.append("request.not_before")
+    if saved.findings or saved.verdict:
+        out.append("findings" if saved.findings else "verdict")
+    caution_windows = {c.window.id for c in protocol.cautions if c.window is not None}
+    if any(key.rsplit("-", 1)[0].removeprefix("booster-") in caution_windows for key in saved.signatures):
+        out.append("caution windows")
+    causes = {c.finding for c in protocol.cautions} | {"screening"}
+    if any(n.cause in causes for n in saved.notes):
+        out.append("screening notes")
+    return out
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from needlecli.model import (
     Cancelled,
     ClinicRules,
     DepthZone,
+    Finding,
     Note,
     Plan,
     PlanRequest,
@@ -202,6 +203,9 @@ class SavedPlan:
     notes: tuple[Note, ...]
     stamp: dt.datetime | None = None
     cancelled: tuple[Cancelled, ...] = ()
+    #: The findings and verdict the file shows (derived: compared with its screening, never trusted).
+    findings: tuple[Finding, ...] = ()
+    verdict: str | None = None
 
 
 _NO_DATE = dt.date.min  # stands in for a date that failed its check (never used: the problems are raised)
@@ -332,7 +336,28 @@ def read_plan(doc: Mapping[str, Any], source: str) -> SavedPlan:
             )
             for p, x in c.tables(doc, "cancelled", "", required=False, allow_empty=True)
         ),
+        findings=_findings(c, doc),
+        verdict=doc.get("verdict") if isinstance(doc.get("verdict"), str) else None,
     )
+
+
+def _findings(c: Checker, doc: Mapping[str, Any]) -> tuple[Finding, ...]:
+    """The findings a saved plan shows (any category the file names counts as the strictest)."""
+    out = []
+    for p, f in c.tables(doc, "findings", "", required=False, allow_empty=True):
+        until = f.get("until")
+        category = f.get("category")
+        message = f.get("message")
+        out.append(
+            Finding(
+                id=c.string(f, "id", p),
+                category=category if category in ("defer", "caution") else "contraindicated",
+                message=message if isinstance(message, str) else "",
+                patient_message="",
+                until=until if isinstance(until, dt.date) and not isinstance(until, dt.datetime) else None,
+            )
+        )
+    return tuple(out)
 
 
 def _spans(c: Checker, req: Mapping[str, Any], key: str) -> tuple[tuple[dt.date, dt.date], ...]:

@@ -425,6 +425,10 @@ def caution_notes(protocol: TreatmentProtocol, request: PlanRequest, days: list[
         notes.append(
             Note("not-screened", "Not screened: no screening record was given. Screen the patient before session 1.")
         )
+    notes += [
+        Note("override", f"Treatment protocol {protocol.info.name} loosens {path} (override: {reason}).")
+        for path, reason in protocol.overrides
+    ]
     cap = request.max_depth_mm
     treated = set(treated_zones(protocol, request))
     deepest = max((hi for zone, _, hi in protocol.depth_mm if zone in treated), default=0.0)

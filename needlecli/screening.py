@@ -151,8 +151,11 @@ def quiet_number(question: Question) -> int | None:
     return None
 
 
-#: Answer dates to compare two waits on: month ends, a leap day, mid-month.
-_PROBE_DAYS = (dt.date(2024, 1, 31), dt.date(2024, 2, 29), dt.date(2025, 8, 31), dt.date(2026, 3, 15))
+#: Answer dates to compare two waits on: every day of a leap cycle (2000, a leap year, to 2003), which
+#: holds every day of the month of every month in leap and common years. Calendar-month waits end on
+#: days that depend only on those, so a wait at least as long on each of them is at least as long on
+#: any date (2100, a common century year, falls like 2001).
+_PROBE_DAYS = tuple(dt.date(2000, 1, 1) + dt.timedelta(days=i) for i in range(366 + 3 * 365))
 
 
 def covers(rule: Rule, standard: Rule) -> bool:
@@ -189,6 +192,21 @@ def looser_questions(protocol: ScreeningProtocol, standard: ScreeningProtocol) -
         for rule in ref.rules:
             if q.type != ref.type or not any(covers(r, rule) for r in q.rules):
                 out.append((ref.id, rule))
+    return out
+
+
+def looser_gates(protocol: ScreeningProtocol, standard: ScreeningProtocol) -> list[tuple[str, str]]:
+    """(question id, gate) for every question the interview asks only after a gate that the standard
+    protocol does not put it behind: a "no" at the gate answers it "no" unasked, so gating loosens it.
+    A question with an ``override`` is exempt."""
+    ref = {q.id: q for q in standard.questions}
+    out = []
+    for q in protocol.questions:
+        if q.asked_if is None or q.override:
+            continue
+        standard_q = ref.get(q.id)
+        if standard_q is not None and standard_q.asked_if != q.asked_if:
+            out.append((q.id, q.asked_if))
     return out
 
 
