@@ -118,8 +118,10 @@ def from_suffix(
     implied = by_suffix.get(suffix)
     if fmt is None:
         return implied or default
-    if implied is not None and implied != fmt:
-        raise UsageError(f"--out: the extension {suffix} means --format {implied}, not {fmt}")
+    known = {e.suffix: f for f, e in EXPORTERS.items()} | (extra or {})
+    means = implied or known.get(suffix)
+    if means is not None and means != fmt:
+        raise UsageError(f"--out: the extension {suffix} means --format {means}, not {fmt}")
     return fmt
 
 

@@ -88,7 +88,7 @@ def name_problem(path: Path) -> str | None:
 def _write(path: Path, chunks: bytes | Iterable[bytes], mode: int) -> None:
     data = chunks if isinstance(chunks, bytes) else None
     parts: Iterable[bytes] = (chunks,) if isinstance(chunks, bytes) else chunks
-    fd = _own_fd(path)
+    fd = own_fd(path)
     if fd is not None:  # /dev/stdout, /dev/fd/N: this process's own open file, as the shell opened it
         if fd in (1, 2):
             with contextlib.suppress(AttributeError, OSError, ValueError):
@@ -179,7 +179,7 @@ def _write_all(fd: int, data: bytes) -> None:
 _FD_LINK = re.compile(r"/(?:proc/self|proc/(\d+)|dev)/fd/(\d+)")
 
 
-def _own_fd(path: Path) -> int | None:
+def own_fd(path: Path) -> int | None:
     """The descriptor N when ``path`` is (or links to) ``/dev/fd/N`` or ``/proc/self/fd/N`` of this
     process (``/dev/stdout`` is such a link on Linux): written with ``write(N)``, so the file
     the shell opened keeps its offset and ``>>`` appends, instead of the file being replaced."""

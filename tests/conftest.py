@@ -24,6 +24,7 @@ def _no_user_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     if not (data / "uid_key").exists():
         data.mkdir(exist_ok=True)
         (data / "uid_key").write_text("test-uid-key-0123456789abcdef\n")
+        (data / "uid_key").chmod(0o600)  # as needle makes it: a key others can read is warned about
     monkeypatch.setenv("NEEDLE_DATA_DIR", str(data))
     # `needle --help` keeps click's rendering in a cache folder: the tests' own, never the user's.
     monkeypatch.setenv("NEEDLE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "needle-cache"))

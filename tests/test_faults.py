@@ -54,13 +54,13 @@ def test_unwritable_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_cli_disk_full_keeps_the_existing_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     target = tmp_path / "p.ics"
-    target.write_bytes(b"BEGIN:VCALENDAR\r\nold\r\nEND:VCALENDAR\r\n")
+    target.write_bytes(b"BEGIN:VCALENDAR\r\nPRODID:-//needle//needle 0.1.0//EN\r\nold\r\nEND:VCALENDAR\r\n")
     monkeypatch.setattr(os, "fsync", disk_full)
     code, _, err = run(
         "plan", "--patient", "P1", "--indication", "fine-lines", "--on", ON, "--format", "ics", "--out", str(target)
     )
     assert code == 2 and "No space left on device" in err and err.count("\n") == 1
-    assert target.read_bytes() == b"BEGIN:VCALENDAR\r\nold\r\nEND:VCALENDAR\r\n"
+    assert target.read_bytes() == b"BEGIN:VCALENDAR\r\nPRODID:-//needle//needle 0.1.0//EN\r\nold\r\nEND:VCALENDAR\r\n"
     assert hidden(tmp_path) == []
 
 

@@ -125,7 +125,7 @@ def test_screen_out_dash_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_a_link_to_a_regular_file_is_written_through(tmp_path: Path) -> None:
     target = tmp_path / "real" / "plan.json"
     target.parent.mkdir()
-    target.write_text("old")
+    target.write_text('{"record": "needle-plan", "patient": ""}')  # a plan needle wrote earlier
     link = tmp_path / "current.json"
     link.symlink_to(target)
     code, _, err = run(*PLAN_JSON, "--out", str(link))

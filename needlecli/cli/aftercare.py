@@ -116,6 +116,9 @@ def aftercare(
     if fmt == "ics" and not plan.request.patient and plan_file is None:
         # A saved plan keeps its own (random) plan id; a single session's id is derived from its request.
         raise UsageError("--format ics needs --patient: calendar ids must be unique per patient")
+    from needlecli import outfiles
+
+    outfiles.guard(out, fmt, plan.request.patient or None, (plan_file, screening))
     for note in notes:
         print(f"needle: {note}", file=sys.stderr)
     options = ExportOptions(

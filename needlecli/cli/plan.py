@@ -212,6 +212,10 @@ def plan(
         saved = read_plan(doc, str(out))
         result = planning.rebuild_over(result, saved, f"--out {out}", common.stamp_of(on, order))
         notes.append(f"rebuilt over {out}: same calendar ids, revision {result.revision}")
+    from needlecli import outfiles
+
+    if not (fmt == "toml" and from_ is None):  # a saved plan over a saved plan: rebuilt over it above
+        outfiles.guard(out, fmt, result.request.patient or None, (from_, screening))
     for note in notes:
         print(f"needle: {note}", file=sys.stderr)
     if fmt == "table":

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from needlecli.cli.common import complete_screenings
-from needlecli.errors import VERDICT_EXIT_CODES, AnswersError
+from needlecli.errors import VERDICT_EXIT_CODES, AnswersError, UsageError
 
 HELP = """Screen a patient for microneedling contraindications.
 
@@ -70,7 +70,12 @@ def screen(
     patient = check_patient(patient)
     clinician = clinician or cfg.clinician
     if out is not None:
+        from needlecli import outfiles
+
         check_out(out, stdout_ok=False)  # stdout shows the verdict
+        if out.suffix.lower() not in ("", ".toml"):
+            raise UsageError(f"--out: a screening record is TOML; {out.name} says {out.suffix}")
+        outfiles.guard(out, "record", patient or "", (answers_file,))  # before any question is asked
     if out is None or json_out:
         require_stdout()  # nothing would be shown or kept
     proto = catalog.load_screening(protocol, cfg.protocols_dir)
