@@ -323,6 +323,20 @@ def check_header(raw: list[str], screening_ids: Iterable[str]) -> Header:
             f"missing column(s): {', '.join(missing)}" + (f" (is {near[0]!r} meant to be it?)" if near else "")
         )
     screening = [q for q in ids if q in first_of]
+    near_questions = [
+        (text, close[0])
+        for text in raw
+        if _column_name(text) not in known
+        and (close := difflib.get_close_matches(_column_name(text), [q for q in ids if q not in first_of], 1, 0.8))
+    ]
+    if near_questions:
+        # A misspelt screening header must never pass as "not screened": one, or all of them.
+        text, qid = near_questions[0]
+        more = f" (and {len(near_questions) - 1} more)" if len(near_questions) > 1 else ""
+        raise UsageError(
+            f"column {text!r} looks like the screening question {qid!r}{more}; fix the header (screening columns "
+            "must be all or none, spelt as the question ids)"
+        )
     if screening and len(screening) != len(ids):
         absent = [q for q in ids if q not in first_of]
         raise UsageError(f"screening columns must be all or none; missing: {', '.join(absent)}")
@@ -1309,12 +1323,17 @@ def prepare(ctx: Context, task: Task) -> tuple[RowResult, bytes | None]:
             return kept, None
         history = _newer_history(ctx, history, _calendar_history(ctx, ctx.out_dir / name, pid), pid)
         found = history_of(ctx, history, pid) if history else None
+    foreign = bool(name) and not ctx.empty_folder and _foreign(ctx, ctx.out_dir / name, recorded)
     if problem or cells is None:
         result = RowResult(number, pid, "error", error=problem, name=name)
-        return _removed(ctx, result, name, history), None
+        return (result if foreign else _removed(ctx, result, name, history)), None
     result, data, _ = plan_row(ctx, number, cells, found[0] if found is not None else None)
     if data is None:
-        return _removed(ctx, dataclasses.replace(result, name=name, key=key), name, history), None
+        result = dataclasses.replace(result, name=name, key=key)
+        return (result if foreign else _removed(ctx, result, name, history)), None
+    if foreign:
+        error = f"row {number}: {name} exists in {ctx.out_dir} and is not a file needle wrote; move it, and run again"
+        return RowResult(number, pid, "error", error=error, name=name), None
     return dataclasses.replace(result, name=name, key=key, file=name, digest=hashlib.sha256(data).hexdigest()), data
 
 
@@ -1449,6 +1468,34 @@ def holds_no_files(folder: Path, fmt: str) -> bool:
         return not any(entry.name.lower().endswith(suffix) for entry in entries)
 
 
+#: What a batch in each format writes, as `outfiles.identify` names it.
+_KIND_OF_FORMAT = {
+    "ics": "calendar",
+    "toml": "saved plan",
+    "json": "saved plan",
+    "md": "Markdown document",
+    "html": "handout",
+}
+
+
+def _foreign(ctx: Context, path: Path, recorded: str) -> bool:
+    """Is there a file at ``path`` that needle did not write (neither the one the folder's record
+    knows, nor recognisably one of needle's of this run's kind)? Such a file is never replaced or
+    removed: the row that would write it is an error instead."""
+    from needlecli import outfiles
+
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    if not stat.S_ISREG(st.st_mode) or recorded:
+        # A link is replaced, never followed (its target is kept); a folder fails the write; a file
+        # the folder's record says a run wrote under this name stays this run's to replace.
+        return False
+    kind, _ = outfiles.identify(path)
+    return kind != _KIND_OF_FORMAT.get(ctx.fmt)
+
+
 def _remove_stale(path: Path) -> bool:
     try:
         path.unlink()
@@ -1532,12 +1579,16 @@ def chunks(tasks: Iterable[Task], size: int) -> Iterator[list[Task]]:
 
 def summary_csv_line(result: RowResult) -> str:
     buf = io.StringIO()
-    cells = [as_text_cell("; ".join(result.notes)) if f == "notes" else getattr(result, f) for f in SUMMARY_FIELDS]
+    cells = [_cell("; ".join(result.notes) if f == "notes" else getattr(result, f)) for f in SUMMARY_FIELDS]
     csv.writer(buf, lineterminator="\n").writerow(cells)
     return buf.getvalue()
 
 
+def _cell(value: object) -> object:
+    return as_text_cell(value) if isinstance(value, str) else value
+
+
 def as_text_cell(text: str) -> str:
     """A cell a spreadsheet shows as the text it is: one that starts like a formula (= + - @, a tab
-    or CR) gets a leading ' (OWASP's advice for CSV injection)."""
-    return "'" + text if text.startswith(("=", "+", "-", "@", "\t", "\r")) else text
+    or CR, after any spaces a spreadsheet skips) gets a leading ' (OWASP's advice for CSV injection)."""
+    return "'" + text if text.lstrip(" ").startswith(("=", "+", "-", "@", "\t", "\r")) else text
