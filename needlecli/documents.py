@@ -378,6 +378,11 @@ class Checker:
         if isinstance(val, bool) or not isinstance(val, (int, float)):
             self.err(join(path, key), f"must be a number{' of ' + unit if unit else ''}, not {kind(val)}")
             return None
+        import math
+
+        if isinstance(val, float) and not math.isfinite(val):
+            self.err(join(path, key), f"must be a number{' of ' + unit if unit else ''}, not {val}")
+            return None
         return float(val)
 
     def boolean(self, tbl: Mapping[str, Any], key: str, path: str, required: bool = True) -> bool | None:

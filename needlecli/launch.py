@@ -57,27 +57,68 @@ def cache_key(args: list[str]) -> str:
     return "help-" + hashlib.sha256("\n".join(parts).encode("utf-8", "surrogateescape")).hexdigest()[:32] + ".txt"
 
 
+#: A cached help text is a few KiB; anything larger (a link to /dev/zero) is not one of ours.
+MAX_CACHED_BYTES = 1 << 20
+
+
 def main() -> None:
     args = sys.argv[1:]
     if cacheable(args) and not any(k.startswith("_NEEDLE_COMPLETE") for k in os.environ):
-        try:
-            path = os.path.join(cache_dir(), cache_key(args))
-            with open(path, "rb") as fh:
-                text = fh.read()
-        except (OSError, ValueError):
+        if sys.stdout is None:  # `needle --help >&-`
+            _fail("stdout is closed")
+        text = _cached(args)
+        if text is None:
             _render_and_keep(args)
             return
-        try:
-            sys.stdout.buffer.write(text)
-            sys.stdout.flush()
-        except BrokenPipeError:
-            _quiet_broken_pipe()
-        except (OSError, ValueError):
-            sys.exit(1)
+        _write(text)
         sys.exit(0)
     from needlecli.cli import main as run
 
     run()
+
+
+def _cached(args: list[str]) -> bytes | None:
+    """The kept text for ``args``: a regular file of at most MAX_CACHED_BYTES, else None."""
+    import stat
+
+    try:
+        fd = os.open(os.path.join(cache_dir(), cache_key(args)), os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except (OSError, ValueError):
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_CACHED_BYTES:
+            return None
+        data = os.read(fd, MAX_CACHED_BYTES + 1)
+        return data if len(data) <= MAX_CACHED_BYTES else None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _write(text: bytes) -> None:
+    """Print ``text``; a pipe closed early ends quietly (141), a full device or a closed stdout is one line."""
+    try:
+        sys.stdout.buffer.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _quiet_broken_pipe()
+    except (OSError, ValueError) as exc:
+        _fail(f"cannot write to stdout: {getattr(exc, 'strerror', None) or exc}")
+
+
+def _fail(message: str) -> None:
+    """One line on stderr and exit 2, as every needle error; stdout is not flushed again at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        if sys.stdout is not None:
+            os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    if sys.stderr is not None:
+        print(f"needle: error: {message}", file=sys.stderr)
+    os._exit(2)
 
 
 def _render_and_keep(args: list[str]) -> None:
@@ -100,11 +141,7 @@ def _render_and_keep(args: list[str]) -> None:
         out.flush()
         sys.stdout = real
     text = buffer.getvalue()
-    try:
-        sys.stdout.buffer.write(text)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        _quiet_broken_pipe()
+    _write(text)
     if code in (0, None) and text:
         _keep(os.path.join(cache_dir(), cache_key(args)), text)
     sys.exit(code)

@@ -262,7 +262,7 @@ def read_plan(doc: Mapping[str, Any], source: str) -> SavedPlan:
         tz=tz or "UTC",
         away=_spans(c, req, "away"),
         sun_trips=_spans(c, req, "sun_trips"),
-        max_depth_mm=c.number(req, "max_depth_mm", "request", required=False, unit="mm"),
+        max_depth_mm=_depth_cap(c, req),
         screening=_read_screening(c, doc),
         zones=tuple(c.strings(req, "zones", "request")) if "zones" in req else (),
     )
@@ -271,7 +271,7 @@ def read_plan(doc: Mapping[str, Any], source: str) -> SavedPlan:
 
     def item(tbl: Mapping[str, Any], p: str, *signature: object) -> None:
         key = c.string(tbl, "id", p)
-        revisions[key] = c.integer(tbl, "revision", p) or 0
+        revisions[key] = c.integer(tbl, "revision", p, 0, MAX_REVISION) or 0
         signatures[key] = signature
 
     session_dates: list[dt.date] = []
@@ -297,7 +297,7 @@ def read_plan(doc: Mapping[str, Any], source: str) -> SavedPlan:
         for p, n in c.tables(doc, "notes", "", required=False, allow_empty=True)
     ]
     plan_id = c.string(doc, "plan_id", "")
-    revision = c.integer(doc, "revision", "")
+    revision = c.integer(doc, "revision", "", 0, MAX_REVISION)
     created_on = c.date(doc, "created_on", "")
     ref = ProtocolRef(
         name=c.string(proto, "name", "protocol"),
@@ -305,10 +305,19 @@ def read_plan(doc: Mapping[str, Any], source: str) -> SavedPlan:
         sha256=c.string(proto, "sha256", "protocol"),
         origin=c.string(proto, "origin", "protocol"),
     )
-    if c.problems:
+    stamp = _stamp(c, doc)
+    cancelled = tuple(
+        Cancelled(
+            c.string(x, "id", p),
+            c.date(x, "first_day", p) or _NO_DATE,
+            c.date(x, "last_day", p) or _NO_DATE,
+            c.integer(x, "revision", p, 0, MAX_REVISION) or 0,
+        )
+        for p, x in c.tables(doc, "cancelled", "", required=False, allow_empty=True)
+    )
+    findings = _findings(c, doc)
+    if c.problems:  # every check above, stamp and cancellations included, before anything is used
         raise RecordError(f"{source}: {c.summary()}")
-    if any(v < 0 for v in revisions.values()) or (revision or 0) < 0:
-        raise RecordError(f"{source}: revisions must be 0 or more")
     if len(session_dates) != request.sessions:
         raise RecordError(
             f"{source}: sessions: has {len(session_dates)} sessions but request.sessions is {request.sessions}"
@@ -326,17 +335,9 @@ def read_plan(doc: Mapping[str, Any], source: str) -> SavedPlan:
         revisions=revisions,
         signatures=signatures,
         notes=tuple(notes),
-        stamp=_stamp(c, doc),
-        cancelled=tuple(
-            Cancelled(
-                c.string(x, "id", p),
-                c.date(x, "first_day", p) or _NO_DATE,
-                c.date(x, "last_day", p) or _NO_DATE,
-                c.integer(x, "revision", p, 0, 1_000_000) or 0,
-            )
-            for p, x in c.tables(doc, "cancelled", "", required=False, allow_empty=True)
-        ),
-        findings=_findings(c, doc),
+        stamp=stamp,
+        cancelled=cancelled,
+        findings=findings,
         verdict=doc.get("verdict") if isinstance(doc.get("verdict"), str) else None,
     )
 
@@ -358,6 +359,18 @@ def _findings(c: Checker, doc: Mapping[str, Any]) -> tuple[Finding, ...]:
             )
         )
     return tuple(out)
+
+
+#: A revision past this is no edit a clinic makes (a calendar's SEQUENCE is a 32-bit number in practice).
+MAX_REVISION = 1_000_000
+
+
+def _depth_cap(c: Checker, req: Mapping[str, Any]) -> float | None:
+    cap = c.number(req, "max_depth_mm", "request", required=False, unit="mm")
+    if cap is not None and not 0 < cap <= 3.0:
+        c.err("request.max_depth_mm", f"must be more than 0 and at most 3.0 mm, got {cap:g}")
+        return None
+    return cap
 
 
 def _spans(c: Checker, req: Mapping[str, Any], key: str) -> tuple[tuple[dt.date, dt.date], ...]:

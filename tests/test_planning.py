@@ -261,7 +261,7 @@ def test_hand_edited_boosters_and_revisions_are_refused(tmp_path: Path) -> None:
     assert code == 2 and "booster 1 on 2026-12-02 must fall 3-6 months after" in err
     saved.write_text(good.replace("revision = 0", "revision = -3", 1))
     code, _, err = run("plan", "--from", str(saved))
-    assert code == 2 and "revisions must be 0 or more" in err
+    assert code == 2 and "revision: must be between 0 and 1000000, got -3" in err
 
 
 def test_a_plan_in_the_past_needs_allow_past() -> None:
