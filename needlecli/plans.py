@@ -293,7 +293,7 @@ def read_plan(doc: Mapping[str, Any], source: str) -> SavedPlan:
         windows(b, p)
     windows(doc, "")
     notes = [
-        Note(c.string(n, "cause", p), c.string(n, "text", p))
+        Note(_printable(c, n, "cause", p), _printable(c, n, "text", p))
         for p, n in c.tables(doc, "notes", "", required=False, allow_empty=True)
     ]
     plan_id = c.string(doc, "plan_id", "")
@@ -363,6 +363,14 @@ def _findings(c: Checker, doc: Mapping[str, Any]) -> tuple[Finding, ...]:
 
 #: A revision past this is no edit a clinic makes (a calendar's SEQUENCE is a 32-bit number in practice).
 MAX_REVISION = 1_000_000
+
+
+def _printable(c: Checker, tbl: Mapping[str, Any], key: str, path: str) -> str:
+    """Text shown at the terminal and in documents: printable, one line (no escape sequences)."""
+    text = c.string(tbl, key, path)
+    if text and not text.isprintable():
+        c.err(f"{path}.{key}", "must be printable text on one line")
+    return text
 
 
 def _depth_cap(c: Checker, req: Mapping[str, Any]) -> float | None:

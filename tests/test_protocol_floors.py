@@ -256,3 +256,76 @@ def test_floors_module_reports_overrides() -> None:
     loose = dataclasses.replace(standard, depth_step_mm=0.1)
     problems, overrides = floors.check(raw, loose, [standard])
     assert problems == [] and overrides == (("depth.step_mm", "a reason"),)
+
+
+# ---------------------------------------------------------------- any edit of a saved plan
+
+
+def _leaves(doc: object, path: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    if isinstance(doc, dict):
+        return [p for k, v in doc.items() for p in _leaves(v, (*path, k))] + ([path] if path else [])
+    if isinstance(doc, list):
+        return [p for i, v in enumerate(doc) for p in _leaves(v, (*path, i))] + ([path] if path else [])
+    return [path]
+
+
+def _edit(doc: object, path: tuple[object, ...], value: object) -> None:
+    node = doc
+    for k in path[:-1]:
+        node = node[k]  # type: ignore[index]
+    if value is _DELETE:
+        del node[path[-1]]  # type: ignore[attr-defined]
+    else:
+        node[path[-1]] = value  # type: ignore[index]
+
+
+_DELETE = object()
+_SAVED: dict[str, bytes] = {}
+
+
+def _saved_plan_bytes(tmp: Path) -> bytes:
+    if "plan" not in _SAVED:
+        rec = screening_record(tmp, isotretinoin_last_dose="2026-09-01", herpes_history=True, fitzpatrick=5)
+        out = tmp / "p.toml"
+        output("plan", "--on", ON, "-i", "fine-lines", "--screening", str(rec), "--patient", "P1",
+               "--format", "toml", "--out", str(out))  # fmt: skip
+        _SAVED["plan"] = out.read_bytes()
+    return _SAVED["plan"]
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_no_edit_of_a_saved_plan_loosens_it(tmp_path: Path, data: st.DataObject) -> None:
+    import tomllib
+
+    import tomli_w
+
+    from needlecli import planning
+    from needlecli.errors import NeedleError
+    from needlecli.plans import read_plan
+
+    original = tomllib.loads(_saved_plan_bytes(tmp_path).decode())
+    path = data.draw(st.sampled_from(_leaves(original)))
+    value = data.draw(st.sampled_from([_DELETE, False, True, 0, -1, 99, "", "x", D(2000, 1, 1), D(2027, 1, 4), [], {}]))
+    edited = tomllib.loads(tomli_w.dumps(original))
+    _edit(edited, path, value)
+    treatment = catalog.load_treatment("fine-lines")
+    screening = catalog.load_screening()
+    base = planning.saved_plan(treatment, read_plan(original, "p"), [], D(2026, 12, 1), "p", [], screening)
+    try:
+        plan = planning.saved_plan(treatment, read_plan(edited, "p"), [], D(2026, 12, 1), "p", [], screening)
+    except NeedleError:
+        return  # refused: never looser
+    except (TypeError, AttributeError, KeyError, ValueError) as exc:  # pragma: no cover - a crash is a bug
+        raise AssertionError(f"{path} = {value!r}: {exc!r}") from exc
+    assert plan.sessions[0].date >= D(2027, 3, 1)  # isotretinoin 2026-09-01 defers six months
+    for s in plan.sessions:
+        assert any(w.kind == "antiviral" for w in s.windows), (path, value)
+        skincare = s.window("pause-skincare")
+        assert skincare is not None and any("retinoid" in i for i in skincare.items), (path, value)
+    deepest = {z.zone: z.max_mm for s in base.sessions for z in s.depth}
+    for s in plan.sessions:
+        for z in s.depth:
+            assert z.max_mm <= deepest.get(z.zone, z.max_mm) + 1e-9, (path, value, z)

@@ -36,6 +36,17 @@ def export(plan: Plan, options: ExportOptions) -> bytes:
     return text.encode("utf-8")
 
 
+#: Characters Markdown gives a meaning to: escaped in names and contact details, so `![](http://x/y.png)`
+#: in a clinic or patient name stays text (no image fetched by a viewer) and `<Clinic>` stays visible.
+_MD_SPECIAL = frozenset("\\`*_[]()<>!#|~")
+
+
+def md_text(text: str) -> str:
+    """Free text (a name, a phone) as literal Markdown, after a label on its line ("For:", "Call:"):
+    every character that starts inline markup escaped (links, images, HTML, emphasis, code)."""
+    return "".join("\\" + c if c in _MD_SPECIAL else c for c in text)
+
+
 def _row(cells: list[str]) -> str:
     return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
@@ -180,7 +191,7 @@ def aftercare_markdown(
     """
     lines = ["# Aftercare after microneedling", ""]
     if patient_name:
-        lines += [f"For: {patient_name}", ""]
+        lines += [f"For: {md_text(patient_name)}", ""]
     lines += [f"Tick each box as you go. {daily}", ""]
     several = len(sheet.sessions) > 1
     h = "###" if several else "##"
@@ -199,6 +210,6 @@ def aftercare_markdown(
     lines += ["## Call the clinic if you notice", ""]
     lines += [f"- {sign}" for sign in warning_signs]
     lines.append("")
-    contact = " · ".join(x for x in (clinic_name, clinic_phone) if x)
+    contact = " · ".join(md_text(x) for x in (clinic_name, clinic_phone) if x)
     lines.append(f"Call: {contact}" if contact else "Call the clinic that treated you.")
     return "\n".join(lines).rstrip() + "\n"
