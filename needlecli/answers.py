@@ -306,7 +306,9 @@ def read_answers(
         except BadAnswer as exc:
             problems.append(f"{key}: {exc}")
     if problems:
-        raise AnswersError(f"{source}: " + "; ".join(problems))
+        from needlecli.documents import summary
+
+        raise AnswersError(f"{source}: " + summary(problems))  # the first few, and how many more
     missing = [q for q in ids if q not in answers]
     return answers, missing
 

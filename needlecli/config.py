@@ -374,7 +374,9 @@ def init_config(path: Path, force: bool = False, new_uid_key: bool = False) -> W
         exists = path.exists()
         if exists and not force:
             raise UsageError(f"{path} already exists (use --force to rewrite it, keeping its values and uid_key)")
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.parent.exists():
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.chmod(path.parent, 0o700)  # whatever the umask: the folder holds the calendar id key's config
         problem = name_problem(path)
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename not in (None, str(path)) else ""

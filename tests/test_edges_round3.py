@@ -77,3 +77,21 @@ def test_saved_plan_values_no_clinic_writes_are_one_error(tmp_path: Path, old: s
     path.write_text(text.replace(old, new, 1))
     code, out, err = run("plan", "--from", str(path), "--on", ON, "--format", "ics")
     assert code == 2 and out == "" and said in err, err
+
+
+def test_eighty_thousand_unknown_keys_are_one_short_line(tmp_path: Path) -> None:
+    answers = tmp_path / "a.toml"
+    answers.write_text("".join(f"j{i} = 1\n" for i in range(80_000)))
+    code, _, err = run("screen", "--answers", str(answers), "--on", ON)
+    assert code == 2 and err.count("\n") == 1 and len(err) < 2_000
+    assert "(and 79990 more problem(s))" in err
+
+
+def test_config_init_makes_a_private_folder_whatever_the_umask(tmp_path: Path) -> None:
+    config = tmp_path / "new" / "config.toml"
+    env = {**os.environ, "NEEDLE_CONFIG": str(config), "NEEDLE_DATA_DIR": str(tmp_path / "data")}
+    r = subprocess.run(["sh", "-c", 'umask 000 && exec "$@"', "sh", *NEEDLE, "config", "init"], env=env,
+                       capture_output=True, timeout=60)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert (config.parent.stat().st_mode & 0o777) == 0o700
+    assert (config.stat().st_mode & 0o777) == 0o600
