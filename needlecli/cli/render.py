@@ -149,7 +149,7 @@ def plan_renderable(plan: Plan) -> Group:
     if timed:
         table.add_column("Time", no_wrap=True)
     if flagged:
-        table.add_column("Caution in force")
+        table.add_column("Caution in force", overflow="fold", min_width=12)
     if deep:
         table.add_column("Aftercare")
     for _, title in cols:
