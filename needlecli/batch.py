@@ -21,6 +21,7 @@ import json
 import os
 import re
 import stat
+import unicodedata
 from collections.abc import Callable, Container, Hashable, Iterable, Iterator, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -1107,29 +1108,40 @@ class Claims(MutableMapping[str, tuple[int, int]]):
         self._db = sqlite3.connect("", check_same_thread=False)  # "": private, on disk, deleted on close
         self._db.execute("CREATE TABLE names (name TEXT PRIMARY KEY, row INTEGER, ident INTEGER, stem TEXT)")
         self._db.execute("CREATE INDEX stems ON names (stem)")
+        self._table = "names"
 
     def __getitem__(self, name: str) -> tuple[int, int]:
-        found = self._db.execute("SELECT row, ident FROM names WHERE name = ?", (name,)).fetchone()
+        found = self._db.execute(f"SELECT row, ident FROM {self._table} WHERE name = ?", (name,)).fetchone()
         if found is None:
             raise KeyError(name)
         return int(found[0]), int(found[1])
 
     def __contains__(self, name: object) -> bool:
-        return self._db.execute("SELECT 1 FROM names WHERE name = ?", (name,)).fetchone() is not None
+        return self._db.execute(f"SELECT 1 FROM {self._table} WHERE name = ?", (name,)).fetchone() is not None
 
     def __setitem__(self, name: str, value: tuple[int, int]) -> None:
         from needlecli.records import temp_stem
 
-        self._db.execute("INSERT OR REPLACE INTO names VALUES (?, ?, ?, ?)", (name, *value, temp_stem(name)))
+        self._db.execute(f"INSERT OR REPLACE INTO {self._table} VALUES (?, ?, ?, ?)", (name, *value, temp_stem(name)))
 
     def __delitem__(self, name: str) -> None:
-        self._db.execute("DELETE FROM names WHERE name = ?", (name,))
+        self._db.execute(f"DELETE FROM {self._table} WHERE name = ?", (name,))
 
     def __iter__(self) -> Iterator[str]:
-        return (row[0] for row in self._db.execute("SELECT name FROM names").fetchall())
+        return (row[0] for row in self._db.execute(f"SELECT name FROM {self._table}").fetchall())
 
     def __len__(self) -> int:
-        return int(self._db.execute("SELECT count(*) FROM names").fetchone()[0])
+        return int(self._db.execute(f"SELECT count(*) FROM {self._table}").fetchone()[0])
+
+    def folded(self) -> MutableMapping[str, tuple[int, int]]:
+        """The same claims under a key for collisions: the name of the id in NFC, in any case."""
+        folded = Claims.__new__(Claims)
+        folded._db = self._db
+        folded._table = "folds"
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS folds (name TEXT PRIMARY KEY, row INTEGER, ident INTEGER, stem TEXT)"
+        )
+        return folded
 
     def stems(self) -> Container[str]:
         """The temp-file stems (`records.temp_stem`) of the names given out, for `remove_temp_files`."""
@@ -1143,6 +1155,11 @@ class Claims(MutableMapping[str, tuple[int, int]]):
 
     def close(self) -> None:
         self._db.close()
+
+
+def _ident(pid: str) -> int:
+    """A stable number for a patient id (the same in every process: Python's str hash is salted)."""
+    return int.from_bytes(hashlib.sha256(pid.encode("utf-8", "surrogateescape")).digest()[:7], "big")
 
 
 def claim_names(
@@ -1160,6 +1177,7 @@ def claim_names(
     (row, hash of the id)) is filled as names are given out.
     """
     taken: MutableMapping[str, tuple[int, int]] = {} if claimed is None else claimed
+    folds: MutableMapping[str, tuple[int, int]] = taken.folded() if isinstance(taken, Claims) else {}
     id_column = ctx.header.index("patient_id")
     for number, cells, problem in rows:
         if not problem and cells is not None and id_column >= len(cells):
@@ -1174,11 +1192,15 @@ def claim_names(
             yield Task(number, cells, "", problem or f"row {number}: {exc}")
             continue
         name = f"{safe_name(pid)}.{ctx.fmt}"
-        if name in taken:
-            first, ident = taken[name]
+        # One claim for ids that are the same text in another Unicode form (Zoë typed or pasted) and
+        # for names that differ only in case: one file on a case-insensitive disk (macOS, Windows).
+        same = unicodedata.normalize("NFC", pid)
+        claim = f"{safe_name(same)}.{ctx.fmt}".casefold()
+        if claim in folds:
+            first, ident = folds[claim]
             if problem:
                 yield Task(number, cells, "", problem)
-            elif ident == hash(pid):
+            elif ident == _ident(same):
                 yield Task(
                     number,
                     cells,
@@ -1186,10 +1208,12 @@ def claim_names(
                     f"row {number}: patient_id {pid!r} is already on row {first} (one row per patient)",
                 )
             else:
-                why = f"row {number}: patient_id {pid!r} gives the same file name as row {first}'s ({name})"
+                why = (
+                    f"row {number}: patient_id {pid!r} gives the same file name as row {first}'s ({name}, in any case)"
+                )
                 yield Task(number, cells, "", why)
             continue
-        taken[name] = (number, hash(pid))
+        taken[name] = folds[claim] = (number, _ident(same))
         if manifest is None:
             yield Task(number, cells, name, problem)
             continue

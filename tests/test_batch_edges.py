@@ -71,3 +71,21 @@ def test_batch_never_removes_or_replaces_a_file_it_did_not_write(tmp_path: Path)
     src.write_text("patient_id,indication,start\nP3,nope,2026-12-07\n")
     run("batch", str(src), "--out-dir", str(out), "--on", ON, "--format", "ics")
     assert not (out / "P3.ics").exists()
+
+
+def test_unicode_and_case_twins_never_share_or_split_a_file(tmp_path: Path) -> None:
+    nfc, nfd = "Zo\u00eb-1", "Zoe\u0308-1"
+    src = write(
+        tmp_path / "l.csv",
+        f"patient_id,indication,start\n{nfc},fine-lines,2026-12-07\n{nfd},fine-lines,2026-12-07\n"
+        "P1,fine-lines,2026-12-07\np1,fine-lines,2026-12-07\n",
+    )
+    out = tmp_path / "out"
+    code, _, _ = run("batch", str(src), "--out-dir", str(out), "--on", ON, "--format", "ics")
+    assert code == 1
+    with (out / "summary.csv").open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["status"] for r in rows] == ["planned", "error", "planned", "error"]
+    assert "is already on row 2" in rows[1]["error"]  # the same id, typed in another Unicode form
+    assert "same file name as row 4's (p1.ics, in any case)" in rows[3]["error"]
+    assert len(list(out.glob("*.ics"))) == 2
