@@ -245,6 +245,8 @@ def coerce(question: Question, value: object, order: str = DEFAULT_ORDER) -> Ans
         raise BadAnswer("must be a Fitzpatrick type 1-6")
     if isinstance(value, str) and value.strip().upper() in ROMAN:
         return ROMAN[value.strip().upper()]
+    if isinstance(value, str) and value.strip() in ("1", "2", "3", "4", "5", "6"):  # "6" as a CSV cell takes it
+        return int(value.strip())
     raise BadAnswer(f"must be a Fitzpatrick type 1-6 (or I-VI), not {_show(value)}")
 
 

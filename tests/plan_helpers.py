@@ -162,3 +162,14 @@ def saved_plan(tmp_path: Path, patient: str = "P-0042") -> Path:
     path = tmp_path / f"{patient}.toml"
     output(*plan_args(patient), "--format", "toml", "--out", str(path))
     return path
+
+
+def screening_without_herpes_rule(reason: str = "prescriber decides") -> str:
+    """The bundled screening protocol with the herpes history rule removed, as a clinic would loosen
+    it: valid only with its override line."""
+    text = (catalog._bundled_folder() / "screening.toml").read_text(encoding="utf-8")
+    start = text.index('id = "herpes_history"')
+    rule = text.index("[[questions.rules]]", start)
+    end = text.index("[[questions]]", rule)
+    head = text[:start] + f'id = "herpes_history"\noverride = "{reason}"\n'
+    return head + text[start + len('id = "herpes_history"\n') : rule] + text[end:]

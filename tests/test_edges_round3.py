@@ -95,3 +95,27 @@ def test_config_init_makes_a_private_folder_whatever_the_umask(tmp_path: Path) -
     assert r.returncode == 0, r.stderr
     assert (config.parent.stat().st_mode & 0o777) == 0o700
     assert (config.stat().st_mode & 0o777) == 0o600
+
+
+def test_an_overridden_eligible_verdict_never_says_no_contraindications(tmp_path: Path) -> None:
+    from tests.plan_helpers import screening_without_herpes_rule
+
+    proto = tmp_path / "clinic.toml"
+    proto.write_text(screening_without_herpes_rule())
+    answers = tmp_path / "a.toml"
+    answers.write_text(
+        (Path(__file__).parent.parent / "examples" / "eligible.toml")
+        .read_text()
+        .replace("herpes_history = false", "herpes_history = true")
+    )
+    code, out, _ = run("screen", "--answers", str(answers), "--protocol", str(proto), "--on", ON)
+    assert code == 0 and "no contraindications found" not in out
+    assert "ELIGIBLE under this clinic's rules" in out and "herpes_history (override: prescriber decides)" in out
+
+
+def test_fitzpatrick_six_as_text_is_six_in_a_file_too(tmp_path: Path) -> None:
+    from tests.plan_helpers import toml_answers
+
+    answers = toml_answers(tmp_path, fitzpatrick='"6"')
+    code, out, err = run("screen", "--answers", str(answers), "--on", ON, "--json")
+    assert code == 0, err and '"fitzpatrick"' in out

@@ -19,7 +19,7 @@ from needlecli.errors import ProtocolError
 from needlecli.model import Finding, Rule
 from needlecli.screening import covers, wait_end
 from tests.harness import output, run
-from tests.plan_helpers import ON, plan_json, request, screening_record
+from tests.plan_helpers import ON, plan_json, request, screening_record, screening_without_herpes_rule
 
 D = dt.date
 
@@ -232,10 +232,8 @@ def test_a_saved_plan_keeps_the_findings_of_a_loosened_protocol(
     output("plan", "--on", ON, "-i", "fine-lines", "--screening", str(rec), "--patient", "P1",
            "--format", "toml", "--out", str(saved))  # fmt: skip
     # The clinic later loosens herpes history (with a reason): the plan keeps its antiviral windows.
-    text = bundled("screening")
-    i = text.index('id = "herpes_history"')
-    looser = text[:i] + text[i:].replace("when = true", "when = false", 1)
-    looser = looser.replace('id = "herpes_history"\n', 'id = "herpes_history"\noverride = "prescriber decides"\n', 1)
+    looser = screening_without_herpes_rule()
+    assert catalog.check(looser.encode(), "clinic.toml")[0] == []
     folder = tmp_path / "protocols"
     folder.mkdir()
     (folder / "screening.toml").write_text(looser)

@@ -42,6 +42,13 @@ def result_panel(
 
     parts: list[RenderableType] = []
     head = Text(HEADLINE[result.verdict], style=STYLE[result.verdict])
+    if result.verdict == "eligible" and protocol.overrides:
+        # Under this clinic's loosened rules, not the standard ones: never "no contraindications" alone.
+        head = Text(
+            "ELIGIBLE under this clinic's rules — looser than the standard for "
+            + "; ".join(f"{q} (override: {why})" for q, why in protocol.overrides),
+            style=STYLE[result.verdict],
+        )
     parts.append(head)
     when = Text()
     evaluated = result.evaluated_on
