@@ -89,3 +89,12 @@ def test_unicode_and_case_twins_never_share_or_split_a_file(tmp_path: Path) -> N
     assert "is already on row 2" in rows[1]["error"]  # the same id, typed in another Unicode form
     assert "same file name as row 4's (p1.ics, in any case)" in rows[3]["error"]
     assert len(list(out.glob("*.ics"))) == 2
+
+
+def test_an_unscreened_row_in_1900_is_an_error_without_allow_past(tmp_path: Path) -> None:
+    src = write(tmp_path / "l.csv", "patient_id,indication,start\nP1,fine-lines,1900-01-01\n")
+    code, _, _ = run("batch", str(src), "--out-dir", str(tmp_path / "out"), "--on", ON)
+    assert code == 1
+    with (tmp_path / "out" / "summary.csv").open(newline="", encoding="utf-8") as fh:
+        (row,) = csv.DictReader(fh)
+    assert row["status"] == "error" and "before 2026-12-01" in row["error"] and "--allow-past" in row["error"]
