@@ -777,6 +777,30 @@ _LOCK_FD: int | None = None
 # ----------------------------------------------------------------- what earlier runs wrote
 
 
+#: A folder's record unused for this long is removed (its folder is gone, or was never run again):
+#: without it a rerun only plans every row again, so nothing is lost but time.
+MANIFEST_DAYS = 180
+
+
+def prune_manifests(home: Path, keep: Path, now: float | None = None) -> int:
+    """Remove the records of folders no run has used for MANIFEST_DAYS (each ~15 MB per 20k rows)."""
+    import time
+
+    limit = (now if now is not None else time.time()) - MANIFEST_DAYS * 86400
+    removed = 0
+    with contextlib.suppress(OSError), os.scandir(home) as entries:
+        for entry in entries:
+            if not entry.name.endswith(".sqlite3") or entry.path == str(keep):
+                continue
+            with contextlib.suppress(OSError):
+                if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < limit:
+                    for suffix in ("", "-wal", "-shm"):
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(entry.path + suffix)
+                    removed += 1
+    return removed
+
+
 class Manifest:
     """What earlier runs wrote into one output folder, so a rerun keeps files that are still current.
 
@@ -832,8 +856,10 @@ class Manifest:
             home.mkdir(parents=True, exist_ok=True, mode=0o700)
             path = home / (hashlib.sha256(ident.encode("utf-8", "surrogateescape")).hexdigest()[:32] + ".sqlite3")
             os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600))
+            os.utime(path)  # used now: kept by prune_manifests for another MANIFEST_DAYS
         except (OSError, ValueError):
             return None
+        prune_manifests(home, keep=path)
         for _attempt in range(2):
             try:
                 return cls(path, key)

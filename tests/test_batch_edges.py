@@ -98,3 +98,20 @@ def test_an_unscreened_row_in_1900_is_an_error_without_allow_past(tmp_path: Path
     with (tmp_path / "out" / "summary.csv").open(newline="", encoding="utf-8") as fh:
         (row,) = csv.DictReader(fh)
     assert row["status"] == "error" and "before 2026-12-01" in row["error"] and "--allow-past" in row["error"]
+
+
+def test_records_of_folders_unused_for_half_a_year_are_removed(tmp_path: Path) -> None:
+    import os
+    import time
+
+    data = Path(os.environ["NEEDLE_DATA_DIR"]) / "batch"
+    data.mkdir(parents=True, exist_ok=True)
+    old, recent = data / ("0" * 32 + ".sqlite3"), data / ("1" * 32 + ".sqlite3")
+    for path in (old, recent, data / ("0" * 32 + ".sqlite3-wal")):
+        path.write_bytes(b"")
+    year_ago = time.time() - 365 * 86400
+    os.utime(old, (year_ago, year_ago))
+    src = write(tmp_path / "l.csv", "patient_id,indication,start\nP1,fine-lines,2026-12-07\n")
+    assert run("batch", str(src), "--out-dir", str(tmp_path / "out"), "--on", ON)[0] == 0
+    assert not old.exists() and not (data / ("0" * 32 + ".sqlite3-wal")).exists()
+    assert recent.exists()
