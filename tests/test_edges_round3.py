@@ -119,3 +119,15 @@ def test_fitzpatrick_six_as_text_is_six_in_a_file_too(tmp_path: Path) -> None:
     answers = toml_answers(tmp_path, fitzpatrick='"6"')
     code, out, err = run("screen", "--answers", str(answers), "--on", ON, "--json")
     assert code == 0, err and '"fitzpatrick"' in out
+
+
+def test_a_slashed_date_in_an_answers_file_is_echoed_as_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.plan_helpers import toml_answers
+
+    config = tmp_path / "config.toml"
+    config.write_text('[clinic]\ndate_order = "DMY"\n')
+    monkeypatch.setenv("NEEDLE_CONFIG", str(config))
+    answers = toml_answers(tmp_path, vaccine_last_date='"03/10/2026"')
+    code, _, err = run("screen", "--answers", str(answers), "--on", ON, "--json")
+    assert code == 0, err
+    assert "vaccine_last_date '03/10/2026' read as Sat 3 Oct 2026 (date_order DMY)" in err

@@ -85,6 +85,14 @@ def screen(
         raw = records.read_answers_file(answers_file)
         source = str(answers_file)
     given, missing = answers_mod.read_answers(proto, raw, source, cfg.date_order)
+    for qid, value in raw.items():  # "03/10/2026" means 3 Oct or 10 Mar: say which it was read as
+        read = given.get(qid)
+        if isinstance(value, str) and isinstance(read, dt.date) and value.strip() != read.isoformat():
+            print(
+                f"needle: {source}: {qid} {value.strip()!r} read as {read:%a} {read.day} {read:%b %Y} "
+                f"(date_order {cfg.date_order})",
+                file=sys.stderr,
+            )
 
     interactive = bool(missing) and stdin_is_terminal() and str(answers_file) != "-"
     if missing and not interactive:
