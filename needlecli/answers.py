@@ -13,7 +13,7 @@ import difflib
 import re
 from collections.abc import Mapping
 
-from needlecli.errors import AnswersError
+from needlecli.errors import AnswersError, summary
 from needlecli.model import AnswerValue, Question, ScreeningProtocol
 
 ROMAN = {"I": 1, "II": 2, "III": 3, "IV": 4, "V": 5, "VI": 6}
@@ -308,8 +308,6 @@ def read_answers(
         except BadAnswer as exc:
             problems.append(f"{key}: {exc}")
     if problems:
-        from needlecli.documents import summary
-
         raise AnswersError(f"{source}: " + summary(problems))  # the first few, and how many more
     missing = [q for q in ids if q not in answers]
     return answers, missing

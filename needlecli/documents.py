@@ -27,6 +27,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, cast
 
+from needlecli import errors
 from needlecli.answers import MAX_YEAR, MIN_YEAR
 from needlecli.errors import one_line
 
@@ -214,11 +215,7 @@ def _too_long() -> str:
     return f"a number has more than {MAX_INT_DIGITS} digits"
 
 
-def summary(problems: list[str], limit: int = 10) -> str:
-    """Problems as one line: the first ``limit`` joined with '; ', then how many more."""
-    shown = "; ".join(problems[:limit])
-    more = len(problems) - limit
-    return shown + (f" (and {more} more problem(s))" if more > 0 else "")
+summary = errors.summary  # problems as one line (defined with the errors: the pure core uses it too)
 
 
 # ----------------------------------------------------------------- checking

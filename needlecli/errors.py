@@ -109,3 +109,10 @@ class Terminated(KeyboardInterrupt):
 def interrupt_code(exc: BaseException) -> int:
     """The exit code of a stop: Ctrl-C, SIGTERM or SIGHUP."""
     return exc.exit_code if isinstance(exc, Terminated) else INTERRUPTED
+
+
+def summary(problems: list[str], limit: int = 10) -> str:
+    """Problems as one line: the first ``limit`` joined with '; ', then how many more."""
+    shown = "; ".join(problems[:limit])
+    more = len(problems) - limit
+    return shown + (f" (and {more} more problem(s))" if more > 0 else "")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import hmac
 from collections.abc import Callable, Mapping
@@ -164,14 +165,18 @@ def pause_start(pause: PauseSpec, day: dt.date) -> dt.date:
 
     A procedure's pause is never shorter than the screening's wait: a procedure the day before the
     pause starts has ended its wait by the session (month-end clamping checked day by day)."""
-    first = add_months(day, -pause.months) - dt.timedelta(weeks=pause.weeks, days=pause.days_before)
-    if pause.months:
-        while (
-            add_months(first - dt.timedelta(days=1), pause.months)
-            + dt.timedelta(weeks=pause.weeks, days=pause.days_before)
-            > day
-        ):
-            first -= dt.timedelta(days=1)
+    if not pause.months:
+        return day - dt.timedelta(weeks=pause.weeks, days=pause.days_before)
+    return _months_before(pause.months, pause.weeks, pause.days_before, day)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _months_before(months: int, weeks: int, days: int, day: dt.date) -> dt.date:
+    """``pause_start`` of a wait in calendar months (remembered: month arithmetic is the costly part of
+    planning, and a batch asks for the same few thousand session days again and again)."""
+    first = add_months(day, -months) - dt.timedelta(weeks=weeks, days=days)
+    while add_months(first - dt.timedelta(days=1), months) + dt.timedelta(weeks=weeks, days=days) > day:
+        first -= dt.timedelta(days=1)
     return first
 
 
