@@ -1601,12 +1601,6 @@ def sync_folder(folder: Path) -> None:
             os.close(fd)
 
 
-def work(task: Task) -> RowResult:
-    """run_task in a worker process (the context was set by init_worker)."""
-    assert _CTX is not None
-    return run_task(_CTX, task)
-
-
 def work_chunk(tasks: list[Task]) -> list[RowResult]:
     """run_chunk in a worker process (the context was set by init_worker)."""
     assert _CTX is not None

@@ -28,6 +28,7 @@ from needlecli import documents, planning
 from needlecli.answers import BadAnswer, parse_date, read_answers
 from needlecli.errors import Contraindicated, Deferred, NeedleError
 from needlecli.model import (
+    MAX_DEPTH_MM,
     AnswerValue,
     Plan,
     Question,
@@ -271,8 +272,8 @@ class _Checker(documents.Checker):
         sessions = self.integer(sub, "sessions", path, 1, 20, required=False)
         interval = self.integer(sub, "interval_weeks", path, 1, 52, required=False)
         max_depth = self.number(sub, "max_depth", path, required=False, unit="mm")
-        if max_depth is not None and not 0 < max_depth <= 3.0:
-            self.err(f"{path}.max_depth", f"must be more than 0 and at most 3.0 mm, got {max_depth:g}")
+        if max_depth is not None and not 0 < max_depth <= MAX_DEPTH_MM:
+            self.err(f"{path}.max_depth", f"must be more than 0 and at most {MAX_DEPTH_MM} mm, got {max_depth:g}")
         expect = PlanExpect()
         if "expect" in sub:
             expect = self.plan_expect(sub, f"{path}.expect") or expect

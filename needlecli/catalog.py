@@ -17,6 +17,7 @@ from needlecli import choices, documents
 from needlecli.errors import ProtocolError
 from needlecli.model import (
     CATEGORIES,
+    MAX_DEPTH_MM,
     REQUIRED_QUESTIONS,
     Category,
     Caution,
@@ -55,7 +56,6 @@ DEPTH_ZONES: tuple[str, ...] = (
     "scars",
 )
 INDICATIONS: tuple[str, ...] = ("fine-lines", "acne-scars", "texture", "deep-scars")
-MAX_DEPTH_MM = 3.0
 _PACKAGE = "needlecli.protocols"
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from needlecli.errors import UsageError
-from needlecli.model import WEEKDAYS
+from needlecli.model import MAX_DEPTH_MM, WEEKDAYS
 
 
 def parse_weekdays(text: str, where: str = "--clinic-days") -> frozenset[int]:
@@ -106,7 +106,6 @@ def check_duration(minutes: int, where: str = "--duration") -> int:
 
 
 #: The deepest needle a device setting can be (a bound on typos; the protocol's depths are the rule).
-MAX_DEPTH_MM = 3.0
 
 
 def check_depth(mm: float, where: str = "--max-depth") -> float:

@@ -21,6 +21,7 @@ from typing import Any
 from needlecli import documents
 from needlecli.clinic import SESSION_MINUTES, check_zone, parse_time, parse_weekdays, split_region
 from needlecli.errors import UsageError
+from needlecli.model import MAX_DEPTH_MM
 
 KEYS: tuple[str, ...] = (
     "name",
@@ -39,8 +40,6 @@ KEYS: tuple[str, ...] = (
     "uid_key",
 )
 DATE_ORDERS: tuple[str, ...] = ("ISO", "DMY", "MDY")
-#: The deepest any protocol may go (catalog.MAX_DEPTH_MM); a device maximum cannot exceed it.
-MAX_DEVICE_DEPTH_MM = 3.0
 
 STARTER = """\
 # needle clinic configuration. Flags given on the command line override these.
@@ -238,8 +237,8 @@ def _date_order(c: documents.Checker, tbl: Mapping[str, Any], key: str, _: Path)
 
 def _device_depth(c: documents.Checker, tbl: Mapping[str, Any], key: str, _: Path) -> object:
     val = c.number(tbl, key, "clinic", unit="mm")
-    if val is not None and not 0 < val <= MAX_DEVICE_DEPTH_MM:
-        c.err(f"clinic.{key}", f"must be more than 0 and at most {MAX_DEVICE_DEPTH_MM} mm, got {val:g}")
+    if val is not None and not 0 < val <= MAX_DEPTH_MM:
+        c.err(f"clinic.{key}", f"must be more than 0 and at most {MAX_DEPTH_MM} mm, got {val:g}")
         return None
     return val
 

@@ -69,6 +69,10 @@ REQUIRED_QUESTIONS: tuple[str, ...] = (
     "uses_retinoids",
 )
 
+#: The deepest needle depth any protocol, device or plan may name, in mm (the seed: 0.25-2.5 mm; no
+#: pen goes deeper than 3 mm). Defined once: protocols, the config, saved plans and cases check it.
+MAX_DEPTH_MM = 3.0
+
 #: An answer: bool for yes/no, a date or None for "date or none", int 1-6 for Fitzpatrick.
 AnswerValue = bool | dt.date | int | None
 

@@ -18,6 +18,7 @@ from needlecli.clinic import format_weekdays
 from needlecli.documents import Checker
 from needlecli.errors import NeedleError, RecordError
 from needlecli.model import (
+    MAX_DEPTH_MM,
     Cancelled,
     ClinicRules,
     DepthZone,
@@ -375,8 +376,8 @@ def _printable(c: Checker, tbl: Mapping[str, Any], key: str, path: str) -> str:
 
 def _depth_cap(c: Checker, req: Mapping[str, Any]) -> float | None:
     cap = c.number(req, "max_depth_mm", "request", required=False, unit="mm")
-    if cap is not None and not 0 < cap <= 3.0:
-        c.err("request.max_depth_mm", f"must be more than 0 and at most 3.0 mm, got {cap:g}")
+    if cap is not None and not 0 < cap <= MAX_DEPTH_MM:
+        c.err("request.max_depth_mm", f"must be more than 0 and at most {MAX_DEPTH_MM} mm, got {cap:g}")
         return None
     return cap
 

@@ -237,7 +237,7 @@ def _uid(plan: Plan, key: str) -> str:
 # ----------------------------------------------------------------- what a calendar holds
 #
 # The calendar is first described as plain data (CalendarSpec): each component's properties in the
-# order they are added, as (NAME, value as given to ``Component.add``, shared). ``plan_calendar`` (the
+# order they are added, as (NAME, value as given to ``Component.add``, shared). ``export`` (the
 # reference) turns the description into icalendar components with ``add()`` and calls ``to_ical()``;
 # `needlecli.render.ics_fast` serialises the same description with icalendar's own content lines and
 # a memo (batch). One description, two ways to write it: their bytes are the same (tests/test_ics_fast.py).
@@ -346,7 +346,7 @@ def calendar_spec(
     calendar_name: str = "Microneedling plan",
     clinic: tuple[str | None, str | None, str | None] = (None, None, None),
 ) -> CalendarSpec:
-    """What the plan's calendar holds (see ``plan_calendar``), as plain data."""
+    """What the plan's calendar holds (see ``export``), as plain data."""
     props: list[Prop] = [
         ("PRODID", PRODID, True),
         ("VERSION", "2.0", True),
@@ -432,23 +432,6 @@ def calendar_component(spec: CalendarSpec) -> icalendar.Calendar:
             ev.add_component(alarm_component(*alarm))
         cal.add_component(ev)
     return cal
-
-
-def plan_calendar(
-    plan: Plan,
-    *,
-    name: str | None = None,
-    calendar_name: str = "Microneedling plan",
-    clinic: tuple[str | None, str | None, str | None] = (None, None, None),
-) -> bytes:
-    """The whole plan as an RFC 5545 calendar (CRLF, folded lines).
-
-    ``clinic`` is (name, phone, address): sessions carry them (the address as LOCATION) so a
-    patient's phone can get them there; windows do not.
-    """
-    spec = calendar_spec(plan, name=name, calendar_name=calendar_name, clinic=clinic)
-    data: bytes = calendar_component(spec).to_ical()
-    return data
 
 
 CALENDAR_NAMES = {"plan": "Microneedling plan", "aftercare": "Microneedling aftercare"}
