@@ -83,8 +83,10 @@ def _pieces(groups_first: int, groups_last: int | None, bounds: list[int]) -> li
 def day_groups(protocol: TreatmentProtocol, appointment: Appointment) -> tuple[DayGroup, ...]:
     out = []
     day = appointment.date
-    cautions = [_relative(w, day) for w in appointment.windows if w.kind == "antiviral"]
-    bounds = [b for first, last in cautions for b in (first, last + 1)]
+    # Cut where any window starts or ends inside a group (a caution's medicine, an aftercare window
+    # made longer by a deeper pass or a late session's hours): every day lists exactly what covers it.
+    spans = [_relative(w, day) for w in appointment.windows if w.kind != "pause"]
+    bounds = [b for first, last in spans for b in (first, last + 1)]
     for g in protocol.checklist:
         facts = g.deep_facts if appointment.deep and g.deep_facts is not None else g.facts
         for i, (a, b) in enumerate(_pieces(g.first_day, g.last_day, bounds)):

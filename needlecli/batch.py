@@ -1538,10 +1538,12 @@ def _foreign(ctx: Context, path: Path, recorded: str) -> bool:
         st = os.lstat(path)
     except OSError:
         return False
-    if not stat.S_ISREG(st.st_mode) or recorded:
-        # A link is replaced, never followed (its target is kept); a folder fails the write; a file
-        # the folder's record says a run wrote under this name stays this run's to replace.
-        return False
+    if not stat.S_ISREG(st.st_mode):
+        return False  # a link is replaced, never followed (its target is kept); a folder fails the write
+    if recorded and _digest_of(path) == recorded:
+        return False  # byte for byte what a run wrote and recorded
+    # Anything else only when it is recognisably one of needle's: a user's own file put under a name
+    # a run once used (or edited into something else) is theirs now.
     kind, _ = outfiles.identify(path)
     return kind != _KIND_OF_FORMAT.get(ctx.fmt)
 

@@ -178,14 +178,15 @@ def load_treatment(
     return with_procedure_waits(proto, in_force)
 
 
-def _wait_of(question: Question) -> tuple[int, int, int] | None:
-    """The longest dated wait (months, weeks, days) of a question's deferring rules, or None."""
-    waits = [
-        (r.months or 0, r.weeks or 0, r.days or 0)
-        for r in question.rules
-        if r.dated and r.category in ("defer", "contraindicated")
-    ]
-    return max(waits, key=lambda w: (w[0] * 31 + w[1] * 7 + w[2], w), default=None)
+def _waits_of(question: Question) -> list[tuple[int, int, int]]:
+    """The dated waits (months, weeks, days) of a question's deferring rules, each once."""
+    return list(
+        dict.fromkeys(
+            (r.months or 0, r.weeks or 0, r.days or 0)
+            for r in question.rules
+            if r.dated and r.category in ("defer", "contraindicated")
+        )
+    )
 
 
 def with_procedure_waits(treatment: TreatmentProtocol, screening: ScreeningProtocol) -> TreatmentProtocol:
@@ -202,8 +203,7 @@ def with_procedure_waits(treatment: TreatmentProtocol, screening: ScreeningProto
             ) from None
         if question.type != "date":
             raise ProtocolError(treatment.info.origin, [f"procedures.items: {item.question!r} is not a date question"])
-        wait = _wait_of(question)
-        if wait is not None:
+        for wait in _waits_of(question):  # every rule's: months and days cannot be ranked on all dates
             groups.setdefault(wait, []).append(item.item)
     pauses = []
     for (months, weeks, days), items in sorted(
@@ -278,11 +278,15 @@ def unknown_findings(treatment: TreatmentProtocol, screening: ScreeningProtocol)
         for i, c in enumerate(treatment.cautions)
         if c.finding not in ids
     ]
-    out += [
-        f"procedures.items[{i}].question: {p.question!r} is not a question of screening protocol {screening.info.name}"
-        for i, p in enumerate(treatment.procedures)
-        if p.question not in ids
-    ]
+    dates = {q.id for q in screening.questions if q.type == "date"}
+    for i, p in enumerate(treatment.procedures):
+        if p.question not in ids:
+            out.append(
+                f"procedures.items[{i}].question: {p.question!r} is not a question of screening protocol "
+                f"{screening.info.name}"
+            )
+        elif p.question not in dates:
+            out.append(f"procedures.items[{i}].question: {p.question!r} is not a date question")
     return out
 
 
@@ -609,6 +613,12 @@ class _Validator(documents.Checker):
             if "deep_items" in warn:
                 deep_signs = self.strings(warn, "deep_items", "warning_signs")
         self.windows_match_checklist(windows, checklist)
+        ends = {g.last_day for g in checklist if g.last_day is not None}
+        if checklist and deep[1] not in ends and deep[1] > min((w.last_day for w in windows), default=0):
+            self.err(
+                "depth.deep_through_day",
+                f"{deep[1]} does not end a checklist group (groups end on days {', '.join(map(str, sorted(ends)))})",
+            )
         wording = self.wording(raw)
         patient = self.table(raw, "patient_dates", "")
         after_trip = 0
@@ -680,7 +690,7 @@ class _Validator(documents.Checker):
             self.integer(tab, "deep_through_day", "depth", 0, 60, required=False) if "deep_through_day" in tab else 6
         )
         label = self.millimetres(tab, "label_max_mm", "depth") if "label_max_mm" in tab else 1.5
-        note = self.string(tab, "label_note", "depth", required=False) if "label_note" in tab else ""
+        note = self.string(tab, "label_note", "depth") if "label_note" in tab else ""
         return deep_from, through if through is not None else 6, label, note or ""
 
     def procedures(self, raw: Mapping[str, Any]) -> tuple[tuple[ProcedureItem, ...], str, str, str]:

@@ -142,6 +142,10 @@ def _pauses(f: _Floors, standards: Sequence[TreatmentProtocol]) -> None:
             gone = sorted(needed - set(getattr(have, attr)))
             if gone:
                 f.looser(f"{path}.{attr}", table, f"drops {', '.join(repr(g) for g in gone)}")
+        avoid = {i for s in standards for x in s.pauses for i in (*x.items, *x.retinoid_items)}
+        softened = sorted(set(have.ask_items) & avoid)
+        if softened:  # something to avoid, listed as something to pause only if a physician approves
+            f.looser(f"{path}.ask_items", table, f"makes {', '.join(repr(s) for s in softened)} optional")
     wanted = set.intersection(*({x.question for x in s.procedures} for s in standards))
     gone = sorted(wanted - {x.question for x in f.proto.procedures})
     if gone:
@@ -199,6 +203,10 @@ def _cautions(f: _Floors, standards: Sequence[TreatmentProtocol]) -> None:
                 f.looser(f"{path}.window", table, "no window around each session")
             elif w.first_day > first or w.last_day < last:
                 f.looser(f"{path}.window", table, f"days {w.first_day}..{w.last_day} (standard {first}..{last})")
+            else:
+                items = set.intersection(*(set(x.items) for x in windows))
+                if not items <= set(w.items):
+                    f.looser(f"{path}.window.items", table, "drops what the standard window asks the patient to do")
 
 
 def _depth(f: _Floors, standards: Sequence[TreatmentProtocol]) -> None:

@@ -41,8 +41,11 @@ def identify(path: Path) -> tuple[str | None, str | None]:
     text = head.decode("utf-8", "replace")
     if text.startswith("BEGIN:VCALENDAR") and "PRODID:-//needle//" in text:
         return "calendar", None
-    if '<meta name="generator" content="needle">' in text:
-        return "handout", None
+    if '<meta name="generator" content="needle">' in text or (
+        text.upper().startswith("<!DOCTYPE HTML>")
+        and ("<title>Your treatment calendar and aftercare" in text or "<title>Your aftercare" in text)
+    ):
+        return "handout", None  # the generator line since this version; the handout's title before it
     if text.startswith(("# Clinician plan sheet", "# Aftercare after microneedling")):
         return "Markdown document", None
     if text.startswith("Treatment plan · "):
@@ -68,7 +71,7 @@ def _patient(path: Path) -> str | None:
         doc = documents.parse_json(data) if data.lstrip().startswith(b"{") else documents.parse_toml(data)
     except (documents.DocumentError, OSError, ValueError):
         return None
-    patient = doc.get("patient") if isinstance(doc, dict) else None
+    patient = doc.get("patient", "") if isinstance(doc, dict) else None
     return patient if isinstance(patient, str) else None
 
 
@@ -97,5 +100,5 @@ def guard(out: Path | None, writing: str, patient: str | None = None, inputs: It
         raise UsageError(
             f"--out: {out} holds a {kind}{whose}; writing a {wanted} would replace it; choose another file"
         )
-    if theirs and patient is not None and theirs != patient:
+    if theirs is not None and patient is not None and theirs != patient:
         raise UsageError(f"--out: {out} holds the {kind} of another patient; choose another file")

@@ -437,11 +437,13 @@ def saved_plan(
             f"({saved.protocol.version} -> {protocol.info.version}); windows follow the current file"
         )
     request = with_patient_dates(protocol, saved.request)
+    said: tuple[Note, ...] = ()  # what the screening protocol in force says of this plan's screening
     if request.screening is not None:
         if screening is None:
             raise RecordError(f"{source}: the plan's screening protocol is needed to read it")
         terms = record_terms(request.screening, screening, f"{source}: screening", notes, saved.findings or None)
         terms.refuse(f"{source}: screening")
+        said = terms.plan_notes
         not_before = max(d for d in (terms.not_before, request.not_before) if d is not None)
         request = dataclasses.replace(
             request, not_before=not_before, uses_retinoids=terms.uses_retinoids, findings=terms.findings
@@ -485,6 +487,8 @@ def saved_plan(
         booster = label.upper().startswith("B")
         plan = scheduling.reschedule(protocol, plan, int(label.lstrip("Bb")), day, on, booster=booster)
     plan = dataclasses.replace(plan, cancelled=saved.cancelled)
+    if said:
+        plan = dataclasses.replace(plan, notes=tuple(n for n in said if n not in plan.notes) + plan.notes)
     if moves or revised:
         return dataclasses.replace(plan, stamp=next_stamp(kept, stamp or midnight(on)))
     return dataclasses.replace(plan, stamp=kept)
@@ -498,6 +502,7 @@ def _screening_derived(protocol: TreatmentProtocol, saved: SavedPlan) -> list[st
         out.append("request.not_before")
     if saved.findings or saved.verdict:
         out.append("findings" if saved.findings else "verdict")
+    out += saved.marks
     caution_windows = {c.window.id for c in protocol.cautions if c.window is not None}
     if any(key.rsplit("-", 1)[0].removeprefix("booster-") in caution_windows for key in saved.signatures):
         out.append("caution windows")
@@ -625,6 +630,11 @@ def one_session(
     refused as `new_plan` refuses it, and so is a day before the end of a dated deferral."""
     if flags.tz is not None and flags.time is None:
         raise UsageError("--tz goes with --time")
+    if screening is not None and day < screening.evaluated_on:
+        raise UsageError(
+            f"--session-date {day.isoformat()}: before the screening ({screening.evaluated_on.isoformat()}); "
+            "a session is never planned before its screening"
+        )
     if screening is not None:
         _gate(screening, source, on, notes if notes is not None else [])
         if screening.verdict == "defer" and screening.not_before is not None and day < screening.not_before:

@@ -207,6 +207,8 @@ class SavedPlan:
     #: The findings and verdict the file shows (derived: compared with its screening, never trusted).
     findings: tuple[Finding, ...] = ()
     verdict: str | None = None
+    #: Traces of a screening the file shows on its sessions: caution ids in force, depths made shallower.
+    marks: tuple[str, ...] = ()
 
 
 _NO_DATE = dt.date.min  # stands in for a date that failed its check (never used: the problems are raised)
@@ -317,6 +319,7 @@ def read_plan(doc: Mapping[str, Any], source: str) -> SavedPlan:
         for p, x in c.tables(doc, "cancelled", "", required=False, allow_empty=True)
     )
     findings = _findings(c, doc)
+    marks = _marks(doc)
     if c.problems:  # every check above, stamp and cancellations included, before anything is used
         raise RecordError(f"{source}: {c.summary()}")
     if len(session_dates) != request.sessions:
@@ -340,7 +343,25 @@ def read_plan(doc: Mapping[str, Any], source: str) -> SavedPlan:
         cancelled=cancelled,
         findings=findings,
         verdict=doc.get("verdict") if isinstance(doc.get("verdict"), str) else None,
+        marks=marks,
     )
+
+
+def _marks(doc: Mapping[str, Any]) -> tuple[str, ...]:
+    """What only a screening puts on an appointment: the dated cautions in force on it, and depths
+    made shallower by a finding (any reason but the device maximum)."""
+    out: set[str] = set()
+    for key in ("sessions", "boosters"):
+        for item in doc.get(key) or ():
+            if not isinstance(item, Mapping):
+                continue
+            if item.get("cautions"):
+                out.add("cautions in force")
+            for zone in item.get("depth_mm") or ():
+                reasons = zone.get("reasons") if isinstance(zone, Mapping) else None
+                if isinstance(reasons, list) and any(r != "device maximum" for r in reasons):
+                    out.add("shallower depths")
+    return tuple(sorted(out))
 
 
 def _findings(c: Checker, doc: Mapping[str, Any]) -> tuple[Finding, ...]:

@@ -517,7 +517,7 @@ def _assemble(
         wording=protocol.wording,
         notes=kept
         + moved_notes(protocol, request, dates, booster_dates)
-        + sun_trip_notes(request, sessions)
+        + sun_trip_notes(request, sessions + boosters)
         + caution_notes(protocol, request, [*dates, *booster_dates]),
     )
 

@@ -279,7 +279,7 @@ def test_a_rerun_skips_current_files_and_is_byte_identical(tmp_path: Path) -> No
     assert code == 0 and doc["reused"] == 40 and doc["counts"]["planned"] == 40
     assert folder(out) == before
     # A file changed by hand, a changed row and a changed date are planned again; the rest is reused.
-    (out / "P00001.json").write_text("{}")
+    (out / "P00001.json").write_text('{"record": "needle-plan", "patient": "P00001"}')  # still needle's
     src.write_text(listing(40).replace("P00002,texture,2026-12-03", "P00002,texture,2026-12-04"))
     code, stdout, _ = batch(str(src), "--out-dir", str(out), "--format", "json", "--json", "--jobs", "1")
     assert code == 0 and json.loads(stdout)["reused"] == 38

@@ -195,7 +195,12 @@ def parse_moves(specs: list[str], order: str = "ISO") -> list[tuple[str, dt.date
 
 
 def load_saved_plan(
-    path: Path, moves: list[tuple[str, dt.date]], on: dt.date, notes: list[str], stamp: dt.datetime | None = None
+    path: Path,
+    moves: list[tuple[str, dt.date]],
+    on: dt.date,
+    notes: list[str],
+    stamp: dt.datetime | None = None,
+    screening_ref: str | None = None,
 ) -> Plan:
     """A saved plan (`--from`, `aftercare --plan`), checked against its protocol, with the moves applied."""
     from needlecli import catalog, planning
@@ -215,7 +220,7 @@ def load_saved_plan(
     protocols_dir = load_config().protocols_dir
     basis = saved.request.screening
     # The screening protocol in force, never the one the file names (an edited file could point anywhere).
-    in_force = catalog.load_screening(catalog.STANDARD_SCREENING, protocols_dir)
+    in_force = catalog.load_screening(screening_ref or catalog.STANDARD_SCREENING, protocols_dir)
     protocol = catalog.load_treatment(catalog.ref_of(saved.protocol.origin), protocols_dir, in_force)
     screening = in_force if basis is not None else None
     return planning.saved_plan(protocol, saved, moves, on, str(path), notes, screening, stamp)

@@ -58,8 +58,8 @@ def plan(
     screening_protocol_ref: str | None = typer.Option(
         None,
         "--protocol",
-        help="The screening protocol in force for --screening: a name or .toml path.  [default: the clinic's, "
-        "else bundled]",
+        help="The screening protocol in force for --screening or --from: a name or .toml path.  [default: the "
+        "clinic's, else bundled]",
     ),
     clinic_days: str | None = typer.Option(None, "--clinic-days", help="Open weekdays: mon-fri or mon,wed,fri."),
     closed: list[str] | None = typer.Option(None, "--closed", help="A closed date, YYYY-MM-DD (repeatable)."),
@@ -131,7 +131,6 @@ def plan(
             "--sessions": sessions,
             "--interval-weeks": interval_weeks,
             "--screening": screening,
-            "--protocol": screening_protocol_ref,
             "--clinic-days": clinic_days,
             "--closed": closed,
             "--holidays": holidays,
@@ -149,7 +148,9 @@ def plan(
                 f"--from: the saved plan fixes {', '.join(clash)}; only --move, --format, --out, --on apply"
             )
         moves = common.parse_moves(move or [], order)
-        result = common.load_saved_plan(from_, moves, day, notes, common.stamp_of(on, order))
+        result = common.load_saved_plan(
+            from_, moves, day, notes, common.stamp_of(on, order), screening_ref=screening_protocol_ref
+        )
     else:
         if move:
             raise UsageError("--move needs --from (a saved plan)")
@@ -165,7 +166,7 @@ def plan(
             basis = planning.basis_of(record, screening_protocol)
             terms = planning.record_terms(basis, screening_protocol, str(screening), notes, record.findings)
         elif screening_protocol_ref is not None:
-            raise UsageError("--protocol goes with --screening (the screening protocol to check the record against)")
+            raise UsageError("--protocol goes with --screening or --from (the screening protocol to check against)")
         protocol = catalog.load_treatment(indication, cfg.protocols_dir, screening_protocol)
         flags = planning.PlanFlags(
             patient=patient,
