@@ -415,7 +415,7 @@ def init_config(path: Path, force: bool = False, new_uid_key: bool = False) -> W
             f"(their events do not update any more); the old key stays {where}"
         )
     else:
-        key = kept_key or keys.uid_key(Config(path=path, exists=False), announce=False)
+        key = kept_key or keys.uid_key(None, announce=False)
 
     text = STARTER.replace("{uid_key}", key)
     kept: list[str] = []
@@ -450,3 +450,12 @@ def _toml_line(key: str, value: object) -> str | None:
     if not (isinstance(value, simple) or (isinstance(value, list) and all(isinstance(v, simple) for v in value))):
         return None
     return tomli_w.dumps({key: value}).rstrip("\n")
+
+
+def with_uid_key(config: Config) -> Config:
+    """The config with the calendar id key filled in: its own, else the one in the data folder."""
+    import dataclasses
+
+    from needlecli import keys
+
+    return dataclasses.replace(config, uid_key=keys.uid_key(config.uid_key))

@@ -8,12 +8,10 @@ otherwise needle creates a key on first use and keeps it in the user's data fold
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import sys
 from pathlib import Path
 
-from needlecli.config import Config
 from needlecli.errors import UsageError
 
 FILE = "uid_key"
@@ -38,15 +36,15 @@ MAX_KEY_BYTES = 4096
 MIN_KEY_CHARS = 16
 
 
-def uid_key(config: Config, announce: bool = True) -> str:
+def uid_key(configured: str | None = None, announce: bool = True) -> str:
     """The config's key, else the one in the data folder, created (0600) on first use.
 
     An existing key file that is empty, too short, not a regular file or unreadable is an error
     naming the file, never silently replaced: calendars already sent depend on it. A new key is
     written whole under a temporary name and linked into place, so the file is never seen empty or
     half-written, and two first uses at once end with one key that both use."""
-    if config.uid_key:
-        return config.uid_key
+    if configured:
+        return configured
     folder = data_dir()
     path = folder / FILE
     key = _read_key(path)
@@ -140,7 +138,3 @@ def _create_key(folder: Path, path: Path) -> str | None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
     return key
-
-
-def with_uid_key(config: Config) -> Config:
-    return dataclasses.replace(config, uid_key=uid_key(config))

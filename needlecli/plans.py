@@ -352,12 +352,14 @@ def _marks(doc: Mapping[str, Any]) -> tuple[str, ...]:
     made shallower by a finding (any reason but the device maximum)."""
     out: set[str] = set()
     for key in ("sessions", "boosters"):
-        for item in doc.get(key) or ():
+        items = doc.get(key)
+        for item in items if isinstance(items, list) else ():
             if not isinstance(item, Mapping):
                 continue
             if item.get("cautions"):
                 out.add("cautions in force")
-            for zone in item.get("depth_mm") or ():
+            zones = item.get("depth_mm")
+            for zone in zones if isinstance(zones, list) else ():
                 reasons = zone.get("reasons") if isinstance(zone, Mapping) else None
                 if isinstance(reasons, list) and any(r != "device maximum" for r in reasons):
                     out.add("shallower depths")

@@ -116,3 +116,47 @@ def test_the_planning_path_is_written_once() -> None:
         found = imports(names[user])
         assert "needlecli.planning" in found, user
         assert not any(m.startswith("needlecli.scheduling") for m in found), f"{user} plans by itself"
+
+
+def _graph() -> dict[str, set[str]]:
+    """Module -> the package modules it imports at run time (anywhere in the file), below the CLI."""
+    mods = modules()
+    graph: dict[str, set[str]] = {}
+    for name, path in mods.items():
+        if name.startswith("cli") or name in ENTRY_POINTS:
+            continue
+        deps = set()
+        for imp in runtime_imports(path):
+            if not imp.startswith("needlecli."):
+                continue
+            target = imp.removeprefix("needlecli.")
+            while target and target not in mods:
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                deps.add(target)
+        graph[name] = deps
+    return graph
+
+
+def test_no_import_cycle_below_the_cli() -> None:
+    """A module never depends on itself through others (config -> keys -> config was one)."""
+    graph = _graph()
+    state: dict[str, int] = {}
+    path: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        path.append(node)
+        for dep in sorted(graph.get(node, ())):
+            if state.get(dep) == 1:
+                found.append([*path[path.index(dep) :], dep])
+            elif dep not in state:
+                visit(dep)
+        path.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+    assert found == [], [" -> ".join(c) for c in found]

@@ -71,7 +71,6 @@ def test_two_first_uses_at_once_end_with_one_key(data: Path, tmp_path: Path) -> 
 
 def test_a_full_disk_on_first_use_leaves_no_key(data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from needlecli import keys
-    from needlecli.config import Config
     from needlecli.errors import UsageError
 
     real_write = os.write
@@ -81,7 +80,7 @@ def test_a_full_disk_on_first_use_leaves_no_key(data: Path, monkeypatch: pytest.
 
     monkeypatch.setattr(keys.os, "write", full)
     with pytest.raises(UsageError, match="No space left on device"):
-        keys.uid_key(Config(path=Path("<test>"), exists=False))
+        keys.uid_key(None)
     monkeypatch.setattr(keys.os, "write", real_write)
     assert list(data.iterdir()) == []  # nothing half-written: the next run creates the key afresh
-    assert len(keys.uid_key(Config(path=Path("<test>"), exists=False), announce=False)) == 32
+    assert len(keys.uid_key(None, announce=False)) == 32

@@ -63,9 +63,9 @@ def aftercare(
     include_name: bool = typer.Option(False, "--include-name", help="Show the name (implied by --name)."),
     on: str | None = typer.Option(None, "--on", help="Export date, YYYY-MM-DD.  [default: today]"),
 ) -> None:
-    from needlecli import catalog, choices, clinic, keys, planning
+    from needlecli import catalog, choices, clinic, planning
     from needlecli.cli import common
-    from needlecli.config import load_config
+    from needlecli.config import load_config, with_uid_key
     from needlecli.model import ExportOptions
 
     config = load_config()
@@ -81,7 +81,7 @@ def aftercare(
         common.check_out(out)
     if (session_date is None) == (plan_file is None):
         raise UsageError("give either --session-date (with --indication) or --plan")
-    cfg = keys.with_uid_key(config)
+    cfg = with_uid_key(config)
     notes: list[str] = []
     if plan_file is not None:
         if indication or time or tz:

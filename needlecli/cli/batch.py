@@ -76,12 +76,12 @@ def batch(
     ),
 ) -> None:
     from needlecli import batch as core
-    from needlecli import catalog, choices, keys
+    from needlecli import catalog, choices
     from needlecli.cli.common import parse_on, stamp_of
-    from needlecli.config import load_config
+    from needlecli.config import load_config, with_uid_key
 
     fmt = choices.pick(fmt, export.formats("plan"), "--format")  # ICS, Md ...
-    cfg = keys.with_uid_key(load_config())  # calendar ids keyed as `plan` keys them
+    cfg = with_uid_key(load_config())  # calendar ids keyed as `plan` keys them
     day = parse_on(on, order=cfg.date_order)
     n_jobs = jobs if jobs is not None else (os.cpu_count() or 1)
     if not 1 <= n_jobs <= 64:

@@ -104,9 +104,9 @@ def plan(
         None, "--move", help="With --from: N=DATE moves session N, BN=DATE booster N (repeatable)."
     ),
 ) -> None:
-    from needlecli import catalog, choices, clinic, keys, planning
+    from needlecli import catalog, choices, clinic, planning
     from needlecli.cli import common
-    from needlecli.config import load_config
+    from needlecli.config import load_config, with_uid_key
     from needlecli.model import ExportOptions
     from needlecli.records import writes_in_place
 
@@ -121,7 +121,7 @@ def plan(
     export.choose(fmt, "plan", VIEWS)
     if out is not None:
         common.check_out(out)
-    cfg = keys.with_uid_key(config)
+    cfg = with_uid_key(config)
     notes: list[str] = []
     if from_ is not None:
         given = {
