@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-import re
 from collections.abc import Mapping
 
+from needlecli.dates import (
+    DEFAULT_ORDER,
+    BadAnswer,
+    check_year,
+    parse_date,
+)
 from needlecli.errors import AnswersError, summary
 from needlecli.model import AnswerValue, Question, ScreeningProtocol
 
@@ -20,190 +25,6 @@ ROMAN = {"I": 1, "II": 2, "III": 3, "IV": 4, "V": 5, "VI": 6}
 TRUE_WORDS = frozenset({"y", "yes", "true", "1"})
 FALSE_WORDS = frozenset({"n", "no", "false", "0"})
 NONE_WORDS = frozenset({"", "none", "no", "n", "false", "never", "-"})
-
-
-class BadAnswer(ValueError):
-    """One answer that cannot be used; the message says what is expected.
-
-    Messages never repeat the answer itself (answers are patient data and stderr may be logged):
-    they read "not a real calendar date", "must be true or false, not a string".
-    """
-
-
-# ----------------------------------------------------------------- dates
-# (the public face is needlecli.dates; see its docstring)
-
-#: The values of the config's `date_order` (SPEC.md); ISO is the default.
-ORDERS: tuple[str, ...] = ("ISO", "DMY", "MDY")
-DEFAULT_ORDER = "ISO"
-#: Dates far outside a clinic's horizon are typos, and would overflow date arithmetic.
-MIN_YEAR, MAX_YEAR = 1900, 2200
-#: Longer than any date anyone types: refused before any work.
-MAX_LENGTH = 40
-
-MONTH_NAMES: tuple[str, ...] = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
-WEEKDAY_NAMES: tuple[str, ...] = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_MONTHS: dict[str, int] = {
-    **{name.casefold(): i for i, name in enumerate(MONTH_NAMES, 1)},
-    **{name[:3].casefold(): i for i, name in enumerate(MONTH_NAMES, 1)},
-    "sept": 9,
-}
-_WEEKDAYS: dict[str, int] = {
-    **{name.casefold(): i for i, name in enumerate(WEEKDAY_NAMES)},
-    **{name[:3].casefold(): i for i, name in enumerate(WEEKDAY_NAMES)},
-    "tues": 1,
-    "thur": 3,
-    "thurs": 3,
-}
-
-_NUMERIC = re.compile(r"(\d+)([-/.])(\d+)\2(\d+)")
-_COMPACT = re.compile(r"\d{8}")
-_WORDY = re.compile(r"[A-Za-z0-9 ,./-]+")
-_TOKEN = re.compile(r"(\d+)(st|nd|rd|th)?|([A-Za-z]+)", re.IGNORECASE)
-
-
-def check_order(order: str) -> str:
-    """A `date_order` value, in capitals; ValueError for anything else."""
-    upper = order.strip().upper()
-    if upper not in ORDERS:
-        raise ValueError(f"date order must be {', '.join(ORDERS[:-1])} or {ORDERS[-1]}")
-    return upper
-
-
-def layout(order: str = DEFAULT_ORDER) -> str:
-    """How a numeric date is written in ``order``: ``YYYY-MM-DD``, ``DD/MM/YYYY`` or ``MM/DD/YYYY``."""
-    return {"DMY": "DD/MM/YYYY", "MDY": "MM/DD/YYYY"}.get(check_order(order), "YYYY-MM-DD")
-
-
-def forms(order: str = DEFAULT_ORDER) -> str:
-    """The accepted forms with examples (31 May 2026), for error messages and help."""
-    order = check_order(order)
-    if order == "DMY":
-        return "DD/MM/YYYY, YYYY-MM-DD or a month name, e.g. 31/05/2026, 2026-05-31 or 31 May 2026"
-    if order == "MDY":
-        return "MM/DD/YYYY, YYYY-MM-DD or a month name, e.g. 05/31/2026, 2026-05-31 or May 31, 2026"
-    return "YYYY-MM-DD or a month name, e.g. 2026-05-31 or 31 May 2026"
-
-
-def not_a_date(order: str = DEFAULT_ORDER) -> BadAnswer:
-    return BadAnswer(f"not a date; use {forms(order)}")
-
-
-def parse_date(text: str, order: str = DEFAULT_ORDER) -> dt.date:
-    """Read a date as a person types it (the forms: `needlecli.dates`); BadAnswer if it is none.
-
-    ``order`` is the clinic's `date_order` (``ISO``, ``DMY`` or ``MDY``) for day and month
-    written as numbers.
-    """
-    order = check_order(order)
-    s = text.strip()
-    if not s or len(s) > MAX_LENGTH or not s.isascii():
-        raise not_a_date(order)
-    numeric = _NUMERIC.fullmatch(s)
-    if numeric:
-        return _numeric(numeric.group(1), numeric.group(3), numeric.group(4), order)
-    if _COMPACT.fullmatch(s):
-        return _make(int(s[:4]), int(s[4:6]), int(s[6:]))
-    if _WORDY.fullmatch(s) and any(c.isalpha() for c in s):
-        return _wordy(s, order)
-    raise not_a_date(order)
-
-
-def _numeric(a: str, b: str, c: str, order: str) -> dt.date:
-    if len(a) == 4 and len(b) <= 2 and len(c) <= 2:  # year first: ISO, in every order
-        return _make(int(a), int(b), int(c))
-    if len(a) <= 2 and len(b) <= 2:
-        if len(c) == 4:
-            if order == "ISO":
-                raise BadAnswer(
-                    "ambiguous (day and month as numbers need date_order DMY or MDY in the clinic config); "
-                    "use YYYY-MM-DD or a month name, e.g. 2026-05-31 or 31 May 2026"
-                )
-            day, month = (a, b) if order == "DMY" else (b, a)
-            return _make(int(c), int(month), int(day))
-        if len(c) <= 2:
-            raise BadAnswer(f"a date with a two-digit year; write the year in full, as in {layout(order)}")
-    raise not_a_date(order)
-
-
-def _wordy(s: str, order: str) -> dt.date:
-    """A date with a month name: one month, one day (1-2 digits), one four-digit year, and
-    optionally a weekday, separated by spaces, commas, dots, hyphens or slashes."""
-    rest = _TOKEN.sub(" ", s)
-    if rest.strip(" ,./-"):
-        raise not_a_date(order)
-    month: int | None = None
-    weekday: int | None = None
-    numbers: list[str] = []
-    for m in _TOKEN.finditer(s):
-        digits, suffix, word = m.group(1), m.group(2), m.group(3)
-        if digits is not None:
-            if suffix and len(digits) > 2:
-                raise not_a_date(order)
-            numbers.append(digits)
-            continue
-        key = word.casefold()
-        if key in _MONTHS and month is None:
-            month = _MONTHS[key]
-        elif key in _WEEKDAYS and weekday is None:
-            weekday = _WEEKDAYS[key]
-        else:
-            raise not_a_date(order)
-    if month is None:
-        raise not_a_date(order)
-    years = [n for n in numbers if len(n) == 4]
-    days = [n for n in numbers if len(n) <= 2]
-    if len(numbers) == 2 and len(years) == 1 and len(days) == 1:
-        day = _make(int(years[0]), month, int(days[0]))
-        if weekday is not None and day.weekday() != weekday:
-            raise BadAnswer("not on the weekday it names; check the day")
-        return day
-    if len(numbers) == 2 and len(days) == 2:
-        raise BadAnswer("a date with a two-digit year; write the year in full, e.g. 31 May 2026")
-    if len(numbers) < 2:
-        raise BadAnswer("not a full date; give the day, the month and the year, e.g. 31 May 2026")
-    raise not_a_date(order)
-
-
-def _make(year: int, month: int, day: int) -> dt.date:
-    if not MIN_YEAR <= year <= MAX_YEAR:
-        raise BadAnswer(f"out of range (years {MIN_YEAR}-{MAX_YEAR})")
-    try:
-        return dt.date(year, month, day)
-    except ValueError:
-        raise BadAnswer("not a real calendar date") from None
-
-
-def check_year(day: dt.date) -> dt.date:
-    """A date (from TOML, or computed) within the years needle handles; BadAnswer otherwise."""
-    if not MIN_YEAR <= day.year <= MAX_YEAR:
-        raise BadAnswer(f"out of range (years {MIN_YEAR}-{MAX_YEAR})")
-    return day
-
-
-def describe(day: dt.date) -> str:
-    """The date in a form nobody can misread, in any date order: ``Tue 5 May 2026``."""
-    return f"{WEEKDAY_NAMES[day.weekday()][:3]} {day.day} {MONTH_NAMES[day.month - 1][:3]} {day.year}"
-
-
-def is_numeric_day_month(text: str) -> bool:
-    """Whether ``text`` writes day and month as numbers in the clinic's order (``03/05/2026``): the
-    form a reader of another order would misread, so the date understood is worth echoing."""
-    m = _NUMERIC.fullmatch(text.strip())
-    return m is not None and len(m.group(1)) <= 2 and len(m.group(4)) == 4
 
 
 # ----------------------------------------------------------------- answers

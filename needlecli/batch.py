@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, NamedTuple
 
 from needlecli import clinic, export, planning
-from needlecli.answers import BadAnswer, parse_date, parse_text
+from needlecli.answers import parse_text
+from needlecli.dates import BadAnswer, parse_date
 from needlecli.errors import NeedleError, ScreeningRefusal, UsageError
 from needlecli.model import ExportOptions, Plan, ScreeningProtocol, TreatmentProtocol
 
@@ -665,7 +666,7 @@ def history_text(ctx: Context, h: planning.History, times: Times | None = None) 
 def history_of(ctx: Context, text: str, pid: str) -> tuple[planning.History, Times] | None:
     """The history and appointment times `history_text` wrote for patient ``pid``; None when ``text``
     is not one, or is another patient's (anything wrong only means planning afresh)."""
-    from needlecli.answers import MAX_YEAR, MIN_YEAR
+    from needlecli.dates import MAX_YEAR, MIN_YEAR
     from needlecli.model import Cancelled
 
     try:

@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from needlecli import documents, planning
-from needlecli.answers import BadAnswer, parse_date, read_answers
+from needlecli.answers import read_answers
+from needlecli.dates import BadAnswer, parse_date
 from needlecli.errors import Contraindicated, Deferred, NeedleError
 from needlecli.model import (
     MAX_DEPTH_MM,

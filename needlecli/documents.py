@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from needlecli import errors
-from needlecli.answers import MAX_YEAR, MIN_YEAR
+from needlecli.dates import MAX_YEAR, MIN_YEAR
 from needlecli.errors import one_line
 
 #: Largest file any loader reads (protocols, answers, records, saved plans, config).

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from needlecli import __version__, documents
-from needlecli.answers import MAX_YEAR, MIN_YEAR
+from needlecli.dates import MAX_YEAR, MIN_YEAR
 from needlecli.errors import AnswersError, RecordError
 from needlecli.model import AnswerValue, Category, Finding, ScreeningProtocol, ScreeningResult
 

@@ -27,6 +27,7 @@ from typing import cast
 from zoneinfo import ZoneInfo
 
 from needlecli.clinic import check_duration
+from needlecli.dates import add_months
 from needlecli.errors import SchedulingError
 from needlecli.model import (
     Appointment,
@@ -44,7 +45,6 @@ from needlecli.model import (
     WindowKind,
     WindowSpec,
 )
-from needlecli.screening import add_months
 
 __all__ = ["SchedulingError", "build_plan", "rebuild", "reschedule", "single_session_plan"]
 

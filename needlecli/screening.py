@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
+from needlecli.dates import add_months
 from needlecli.errors import AnswersError
 from needlecli.model import (
     SEVERITY,
@@ -19,14 +20,6 @@ from needlecli.model import (
     ScreeningResult,
     Verdict,
 )
-
-
-def add_months(day: dt.date, months: int) -> dt.date:
-    """Calendar-month arithmetic: 2026-08-31 + 6 months = 2027-02-28."""
-    from dateutil.relativedelta import relativedelta  # imported on first use: start-up
-
-    result: dt.date = day + relativedelta(months=months)
-    return result
 
 
 def wait_end(rule: Rule, day: dt.date) -> dt.date:

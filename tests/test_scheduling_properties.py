@@ -10,10 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from needlecli import catalog, scheduling
+from needlecli.dates import add_months
 from needlecli.model import ClinicRules, Finding, PlanRequest, Range, TreatmentProtocol
 from needlecli.planning import with_patient_dates
 from needlecli.scheduling import SchedulingError, build_plan, reschedule
-from needlecli.screening import add_months
 
 BASES = [catalog.load_treatment(n) for n in ("fine-lines", "acne-scars", "texture", "deep-scars")]
 STARTS = st.dates(min_value=dt.date(2025, 1, 1), max_value=dt.date(2030, 12, 31))

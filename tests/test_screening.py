@@ -7,8 +7,9 @@ import datetime as dt
 import pytest
 
 from needlecli import catalog
+from needlecli.dates import add_months
 from needlecli.model import AnswerValue, ScreeningProtocol
-from needlecli.screening import add_months, all_no, evaluate
+from needlecli.screening import all_no, evaluate
 
 D = dt.date
 ON = D(2026, 12, 1)

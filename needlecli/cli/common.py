@@ -28,7 +28,7 @@ def stamp_of(on: str | None, order: str = "ISO") -> dt.datetime:
     """When a plan revision is made: now (UTC, to the second), or midnight of --on (reproducible)."""
     if on is None:
         return dt.datetime.now(dt.UTC).replace(microsecond=0)
-    from needlecli.answers import parse_date
+    from needlecli.dates import parse_date
 
     return dt.datetime.combine(parse_date(on, order), dt.time(), tzinfo=dt.UTC)  # --on, read (and echoed) before
 
@@ -37,7 +37,7 @@ def parse_flag_date(value: str, flag: str, order: str = "ISO") -> dt.date:
     """A date flag's value: ISO, a month name, or day and month as numbers in the clinic's date
     ``order`` (`needlecli.dates`). A date written the order-dependent way (03/05/2026) is echoed
     on stderr as understood ("--start 03/05/2026: Sun 3 May 2026"), so a misread shows at once."""
-    from needlecli.answers import BadAnswer, describe, is_numeric_day_month, parse_date
+    from needlecli.dates import BadAnswer, describe, is_numeric_day_month, parse_date
 
     try:
         day = parse_date(value, order)

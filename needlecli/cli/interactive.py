@@ -36,7 +36,8 @@ from rich.prompt import Prompt
 from rich.table import Table
 from rich.text import Text, TextType
 
-from needlecli.answers import BadAnswer, describe, format_answer, layout, parse_date, parse_text
+from needlecli.answers import format_answer, parse_text
+from needlecli.dates import BadAnswer, describe, layout, parse_date
 from needlecli.model import AnswerValue, Gate, Question, Rule, ScreeningProtocol
 
 
