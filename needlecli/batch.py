@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, NamedTuple
 
-from needlecli import clinic, export, planning
+from needlecli import clinic, export, identity, planning
 from needlecli.answers import parse_text
 from needlecli.dates import BadAnswer, parse_date
 from needlecli.errors import NeedleError, ScreeningRefusal, UsageError
@@ -348,22 +348,6 @@ def check_header(raw: list[str], screening_ids: Iterable[str]) -> Header:
 # ----------------------------------------------------------------- file names
 
 
-_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def safe_name(patient_id: str) -> str:
-    """A file name stem from a patient id: no separators, no `..`, not hidden, bounded.
-
-    When anything had to change, a short hash of the original id is appended so
-    that two ids that clean up the same never share a file.
-    """
-    stem = _SAFE.sub("_", patient_id).strip("._-")[:60] or "patient"
-    if stem != patient_id:
-        digest = hashlib.sha256(patient_id.encode("utf-8")).hexdigest()[:8]
-        stem = f"{stem}-{digest}"
-    return stem
-
-
 # ----------------------------------------------------------------- planning one row
 
 
@@ -519,7 +503,7 @@ def _plan(
     for column in REQUIRED_COLUMNS:
         if not row[column].strip():
             raise UsageError(f"{column} is empty")
-    pid = planning.check_patient(row["patient_id"], "patient_id") or ""
+    pid = identity.check_patient(row["patient_id"], "patient_id") or ""
     if ctx.include_name and row.get("name") and not row["name"].isprintable():
         raise UsageError("name: must be one line of printable text")
     protocol = ctx.protocol(row["indication"])
@@ -592,7 +576,7 @@ def _plan(
         notes = row_notes(plan, [n for n in said if n not in ctx.run_notes], terms)
         if same is not None:
             ctx.remember_series(same, plan, data, notes)
-    name = f"{safe_name(pid)}.{ctx.fmt}"
+    name = f"{identity.safe_name(pid)}.{ctx.fmt}"
     made = planning.History.of_plan(plan)
     times = {a.key: (a.start, a.end) for a in plan.appointments if a.start and a.end}
     kept = history_text(ctx, made, times)
@@ -637,11 +621,8 @@ Times = dict[str, tuple[dt.datetime, dt.datetime]]
 
 
 def patient_mark(ctx: Context, pid: str) -> str:
-    """A keyed hash of a patient id (the calendar id key): what a history keeps instead of the id."""
-    import hmac
-
-    key = (ctx.config.uid_key or "").encode("utf-8")
-    return hmac.new(key, b"needle batch patient\0" + pid.encode("utf-8", "surrogateescape"), "sha256").hexdigest()[:32]
+    """A keyed hash of a patient id: what a history keeps instead of the id (`identity.patient_mark`)."""
+    return identity.patient_mark(ctx.config.uid_key or "", pid)
 
 
 def history_text(ctx: Context, h: planning.History, times: Times | None = None) -> str:
@@ -1214,15 +1195,15 @@ def claim_names(
         try:
             if not problem and not patient_of(ctx, cells).strip():
                 raise UsageError("patient_id is empty")
-            planning.check_patient(pid, "patient_id")
+            identity.check_patient(pid, "patient_id")
         except NeedleError as exc:
             yield Task(number, cells, "", problem or f"row {number}: {exc}")
             continue
-        name = f"{safe_name(pid)}.{ctx.fmt}"
+        name = f"{identity.safe_name(pid)}.{ctx.fmt}"
         # One claim for ids that are the same text in another Unicode form (Zoë typed or pasted) and
         # for names that differ only in case: one file on a case-insensitive disk (macOS, Windows).
         same = unicodedata.normalize("NFC", pid)
-        claim = f"{safe_name(same)}.{ctx.fmt}".casefold()
+        claim = f"{identity.safe_name(same)}.{ctx.fmt}".casefold()
         if claim in folds:
             first, ident = folds[claim]
             if problem:

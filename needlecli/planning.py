@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Literal
 from needlecli import clinic, scheduling
 from needlecli.answers import read_answers
 from needlecli.errors import AnswersError, Contraindicated, Deferred, RecordError, UsageError
+from needlecli.identity import plan_id_for
 from needlecli.model import (
     AnswerValue,
     Cancelled,
@@ -47,15 +48,6 @@ if TYPE_CHECKING:
     from needlecli.config import Config
     from needlecli.plans import SavedPlan
     from needlecli.records import ScreeningRecord
-
-
-def check_patient(value: str | None, where: str = "--patient") -> str | None:
-    """Patient ids go into (keyed) UIDs and (cleaned) file names: 1-100 printable characters."""
-    if value is None:
-        return None
-    if not value.strip() or len(value) > 100 or not value.isprintable():
-        raise UsageError(f"{where}: a patient id must be 1-100 printable characters")
-    return value
 
 
 @dataclass(frozen=True)
@@ -388,7 +380,7 @@ def for_patient(plan: Plan, patient: str, uid_key: str) -> Plan:
     only the request's patient and the plan id derived from it differ (a batch plans many patients
     alike and computes each such series once). tests/test_batch_memo.py holds it to ``new_plan``."""
     request = dataclasses.replace(plan.request, patient=patient)
-    return dataclasses.replace(plan, request=request, plan_id=scheduling.plan_id_for(request, key=uid_key))
+    return dataclasses.replace(plan, request=request, plan_id=plan_id_for(request, key=uid_key))
 
 
 def midnight(day: dt.date) -> dt.datetime:

@@ -336,7 +336,7 @@ def read_screening_record(path: Path) -> ScreeningRecord:
     patient = c.string(doc, "patient", "", allow_empty=True)
     if patient:  # shown at the terminal and saved into plans: checked as --patient is
         from needlecli.errors import UsageError
-        from needlecli.planning import check_patient
+        from needlecli.identity import check_patient
 
         try:
             check_patient(patient, "patient")

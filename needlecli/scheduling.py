@@ -20,8 +20,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-import hashlib
-import hmac
 from collections.abc import Callable, Mapping
 from typing import cast
 from zoneinfo import ZoneInfo
@@ -29,6 +27,7 @@ from zoneinfo import ZoneInfo
 from needlecli.clinic import check_duration
 from needlecli.dates import add_months
 from needlecli.errors import SchedulingError
+from needlecli.identity import plan_id_for
 from needlecli.model import (
     Appointment,
     AppointmentKind,
@@ -322,19 +321,6 @@ def holiday_years(protocol: TreatmentProtocol, request: PlanRequest, first: dt.d
     """Years of public holidays a plan can touch: the series and every booster, with a year to spare."""
     days = request.sessions * protocol.interval_weeks.max * 7 + request.boosters * protocol.booster_months.max * 31
     return range(first.year, first.year + days // 365 + 2)
-
-
-def plan_id_for(request: PlanRequest, kind: str = "plan", key: str = "") -> str:
-    """Stable identity: the same patient, indication and start give the same plan id.
-
-    ``kind`` keeps a one-session aftercare export from ever sharing ids with a series plan.
-    With the clinic's ``key`` (config `uid_key`) the id is an HMAC, so nobody holding a
-    calendar file can recover the patient id or indication by guessing them.
-    """
-    seed = f"needle-{kind}\0{request.patient}\0{request.indication}\0{request.start.isoformat()}".encode()
-    if key:
-        return hmac.new(key.encode("utf-8"), seed, hashlib.sha256).hexdigest()[:16]
-    return hashlib.sha256(seed).hexdigest()[:16]
 
 
 def validate_request(protocol: TreatmentProtocol, request: PlanRequest) -> None:

@@ -14,7 +14,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "needlecli"
 
 #: The pure core: plain functions over dataclasses. No files, clock, environment or printing.
-PURE = ("model", "dates", "screening", "scheduling", "aftercare", "answers", "planning", "export")
+PURE = ("model", "dates", "identity", "screening", "scheduling", "aftercare", "answers", "planning", "export")
 #: Modules the pure core may import from needlecli (themselves pure, or only data parsing).
 PURE_MAY_IMPORT = {*PURE, "errors", "clinic"}
 #: Third-party or standard modules a pure module never imports.

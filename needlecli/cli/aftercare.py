@@ -63,7 +63,7 @@ def aftercare(
     include_name: bool = typer.Option(False, "--include-name", help="Show the name (implied by --name)."),
     on: str | None = typer.Option(None, "--on", help="Export date, YYYY-MM-DD.  [default: today]"),
 ) -> None:
-    from needlecli import catalog, choices, clinic, planning
+    from needlecli import catalog, choices, clinic, identity, planning
     from needlecli.cli import common
     from needlecli.config import load_config, with_uid_key
     from needlecli.model import ExportOptions
@@ -71,7 +71,7 @@ def aftercare(
     config = load_config()
     order = config.date_order
     day = common.parse_on(on, order=order)
-    patient = planning.check_patient(patient)
+    patient = identity.check_patient(patient)
     shown_name = common.check_name(name, include_name)
     if fmt is not None:
         fmt = choices.pick(fmt, export.formats("aftercare"), "--format")  # ICS, Md ...

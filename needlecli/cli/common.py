@@ -203,7 +203,7 @@ def load_saved_plan(
     screening_ref: str | None = None,
 ) -> Plan:
     """A saved plan (`--from`, `aftercare --plan`), checked against its protocol, with the moves applied."""
-    from needlecli import catalog, planning
+    from needlecli import catalog, identity, planning
     from needlecli.plans import read_plan
     from needlecli.records import read_toml_file
 
@@ -212,7 +212,7 @@ def load_saved_plan(
         from needlecli.errors import RecordError
 
         try:
-            planning.check_patient(saved.request.patient, "patient")
+            identity.check_patient(saved.request.patient, "patient")
         except UsageError as exc:
             raise RecordError(f"{path}: {exc}") from None
     from needlecli.config import load_config

@@ -104,7 +104,7 @@ def plan(
         None, "--move", help="With --from: N=DATE moves session N, BN=DATE booster N (repeatable)."
     ),
 ) -> None:
-    from needlecli import catalog, choices, clinic, planning
+    from needlecli import catalog, choices, clinic, identity, planning
     from needlecli.cli import common
     from needlecli.config import load_config, with_uid_key
     from needlecli.model import ExportOptions
@@ -113,7 +113,7 @@ def plan(
     config = load_config()
     order = config.date_order
     day = common.parse_on(on, order=order)
-    patient = planning.check_patient(patient)
+    patient = identity.check_patient(patient)
     shown_name = common.check_name(name, include_name)
     if fmt is not None:
         fmt = choices.pick(fmt, (*VIEWS, *export.formats("plan")), "--format")  # ICS, Md ...

@@ -63,7 +63,7 @@ def screen(
     from needlecli import catalog, records, screening
     from needlecli.cli.common import check_out, parse_on, require_stdout, stdin_is_terminal
     from needlecli.config import load_config
-    from needlecli.planning import check_patient
+    from needlecli.identity import check_patient
 
     cfg = load_config()
     day = parse_on(on, order=cfg.date_order)

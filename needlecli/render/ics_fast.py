@@ -51,7 +51,7 @@ MEMO_LINES = 8192
 MEMO_BLOCKS = 512
 
 CRLF = b"\r\n"
-#: A plan id as a UID starts with it (`scheduling.plan_id_for`), and the stand-in the UID memo keeps.
+#: A plan id as a UID starts with it (`identity.plan_id_for`), and the stand-in the UID memo keeps.
 _PLAN_ID = re.compile(r"[0-9a-f]{16}")
 PLACEHOLDER_ID = "0" * 16
 
