@@ -693,7 +693,7 @@ def _plan_facts(
             out.append(
                 Mismatch("plan.antiviral", "every session" if exp.antiviral else "no session", _which(have, numbers))
             )
-    shallower = [s.number for s in sessions if any(_shallower(z.reasons) for z in s.depth)]
+    shallower = [s.number for s in sessions if any(z.causes for z in s.depth)]
     out += _sessions_fact("plan.shallower", exp.shallower, shallower, numbers)
     out += _sessions_fact("plan.deep", exp.deep, [s.number for s in sessions if s.deep], numbers)
     for finding, want_numbers in exp.cautions_in_force:
@@ -747,11 +747,6 @@ def _sessions_fact(
         return []
     shown = _which(want, numbers) if not isinstance(expected, bool) else ("every session" if expected else "no session")
     return [Mismatch(key, shown, _which(have, numbers))]
-
-
-def _shallower(reasons: tuple[str, ...]) -> bool:
-    """A zone made shallower by a finding (not only capped at the device maximum)."""
-    return any(r != "device maximum" for r in reasons)
 
 
 def _wanted(refused: str | None) -> str:

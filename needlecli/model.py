@@ -522,14 +522,26 @@ class PlanRequest:
     zones: tuple[str, ...] = ()
 
 
+#: What documents call a range capped at the device's deepest setting (plan JSON `reasons`).
+DEVICE_MAXIMUM = "device maximum"
+
+
 @dataclass(frozen=True)
 class DepthZone:
     zone: str
     min_mm: float
     max_mm: float
-    #: Why the range differs from the protocol's (finding ids, "device maximum"), and the zone's own note.
-    reasons: tuple[str, ...] = ()
+    #: The findings that made the range one step shallower (their ids).
+    causes: tuple[str, ...] = ()
     note: str = ""
+    #: Capped at the device's deepest setting (`device_max_depth_mm`, `--max-depth`).
+    capped: bool = False
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """Why the range differs from the protocol's, as documents list it: the finding ids, then
+        "device maximum" when capped."""
+        return self.causes + ((DEVICE_MAXIMUM,) if self.capped else ())
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from needlecli.clinic import format_weekdays
 from needlecli.documents import Checker
 from needlecli.errors import NeedleError, RecordError
 from needlecli.model import (
+    DEVICE_MAXIMUM,
     MAX_DEPTH_MM,
     Cancelled,
     ClinicRules,
@@ -361,7 +362,7 @@ def _marks(doc: Mapping[str, Any]) -> tuple[str, ...]:
             zones = item.get("depth_mm")
             for zone in zones if isinstance(zones, list) else ():
                 reasons = zone.get("reasons") if isinstance(zone, Mapping) else None
-                if isinstance(reasons, list) and any(r != "device maximum" for r in reasons):
+                if isinstance(reasons, list) and any(r != DEVICE_MAXIMUM for r in reasons):
                     out.add("shallower depths")
     return tuple(sorted(out))
 

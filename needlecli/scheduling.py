@@ -287,17 +287,15 @@ def depth_for(protocol: TreatmentProtocol, request: PlanRequest, day: dt.date) -
     for zone, lo, hi in protocol.depth_mm:
         if zone not in treated:
             continue
-        reasons: list[str] = []
         if causes:
             step, floor = protocol.depth_step_mm, protocol.depth_floor_mm
             lo = max(floor, round(lo - step, 2))
             hi = max(lo, round(hi - step, 2))
-            reasons += causes
-        if cap is not None and hi > cap:
+        capped = cap is not None and hi > cap
+        if cap is not None and capped:
             hi = cap
             lo = min(lo, cap)
-            reasons.append("device maximum")
-        zones.append(DepthZone(zone, lo, hi, tuple(reasons), notes.get(zone, "")))
+        zones.append(DepthZone(zone, lo, hi, causes, notes.get(zone, ""), capped))
     return tuple(zones)
 
 
@@ -312,8 +310,8 @@ def shallowest(
         zones = [a.depth[i] for a in appointments]
         lo = min(z.min_mm for z in zones)
         hi = min(z.max_mm for z in zones)
-        reasons = tuple(dict.fromkeys(r for z in zones for r in z.reasons))
-        out.append(DepthZone(first.zone, lo, max(lo, hi), reasons, first.note))
+        causes = tuple(dict.fromkeys(c for z in zones for c in z.causes))
+        out.append(DepthZone(first.zone, lo, max(lo, hi), causes, first.note, any(z.capped for z in zones)))
     return tuple(out)
 
 

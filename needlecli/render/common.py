@@ -34,9 +34,8 @@ def depth_text(lo: float, hi: float) -> str:
 
 def depth_why(zone: DepthZone) -> str:
     """Why a zone's range differs from the protocol's, and the zone's own note (clinician documents)."""
-    causes = [r for r in zone.reasons if r != "device maximum"]
-    parts = [f"one step shallower ({', '.join(causes)})"] if causes else []
-    if "device maximum" in zone.reasons:
+    parts = [f"one step shallower ({', '.join(zone.causes)})"] if zone.causes else []
+    if zone.capped:
         parts.append("capped at the device maximum")
     if zone.note:
         parts.append(zone.note)
