@@ -59,6 +59,7 @@ class RowResult:
     row: int
     patient_id: str
     status: Status
+    _: dataclasses.KW_ONLY  # the rest by name: fourteen positional strings were easy to swap
     verdict: str = ""
     first_session: str = ""
     last_session: str = ""
@@ -1323,10 +1324,10 @@ def prepare(ctx: Context, task: Task) -> tuple[RowResult, bytes | None]:
             number,
             pid,
             "planned",
-            earlier.verdict,
-            earlier.first,
-            earlier.last,
-            name,
+            verdict=earlier.verdict,
+            first_session=earlier.first,
+            last_session=earlier.last,
+            file=name,
             notes=earlier.notes,
             name=name,
             key=key,
