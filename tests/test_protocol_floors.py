@@ -305,7 +305,10 @@ def test_no_edit_of_a_saved_plan_loosens_it(tmp_path: Path, data: st.DataObject)
     from needlecli.plans import read_plan
 
     original = tomllib.loads(_saved_plan_bytes(tmp_path).decode())
-    path = data.draw(st.sampled_from(_leaves(original)))
+    # Every field but the screening's answers: they are what the plan is derived from (an answer
+    # edited so that its findings change is refused, see the test below; one with no finding of its
+    # own, uses_retinoids, is the clinic's to change).
+    path = data.draw(st.sampled_from([p for p in _leaves(original) if p[:2] != ("screening", "answers")]))
     value = data.draw(st.sampled_from([_DELETE, False, True, 0, -1, 99, "", "x", D(2000, 1, 1), D(2027, 1, 4), [], {}]))
     edited = tomllib.loads(tomli_w.dumps(original))
     _edit(edited, path, value)
@@ -327,3 +330,15 @@ def test_no_edit_of_a_saved_plan_loosens_it(tmp_path: Path, data: st.DataObject)
     for s in plan.sessions:
         for z in s.depth:
             assert z.max_mm <= deepest.get(z.zone, z.max_mm) + 1e-9, (path, value, z)
+
+
+def test_an_answer_edited_in_a_saved_plan_is_refused_when_its_findings_change(tmp_path: Path) -> None:
+    rec = screening_record(tmp_path, herpes_history=True)
+    saved = tmp_path / "p.toml"
+    output("plan", "--on", ON, "-i", "fine-lines", "--screening", str(rec), "--patient", "P1",
+           "--format", "toml", "--out", str(saved))  # fmt: skip
+    text = saved.read_text()
+    assert "herpes_history = true" in text
+    saved.write_text(text.replace("herpes_history = true", "herpes_history = false"))
+    code, _, err = run("plan", "--from", str(saved), "--on", ON, "--format", "json")
+    assert code == 2 and "does not match the answers (was it edited?)" in err
