@@ -1111,13 +1111,18 @@ class Claims(MutableMapping[str, tuple[int, int]]):
     SQLite database (pages spill to a temp file the OS removes): memory stays flat for any list
     length, where a dict grows ~130 bytes a row. Written by the pool's task thread, read after it."""
 
-    def __init__(self) -> None:
+    def __init__(self, table: str = "names", db: Any = None) -> None:
+        """``table``: one name per claim; ``db``: another Claims' database, for a second table in it."""
         import sqlite3
 
-        self._db = sqlite3.connect("", check_same_thread=False)  # "": private, on disk, deleted on close
-        self._db.execute("CREATE TABLE names (name TEXT PRIMARY KEY, row INTEGER, ident INTEGER, stem TEXT)")
-        self._db.execute("CREATE INDEX stems ON names (stem)")
-        self._table = "names"
+        # "": private, on disk, deleted on close
+        self._db = db if db is not None else sqlite3.connect("", check_same_thread=False)
+        self._table = table
+        self._db.execute(
+            f"CREATE TABLE IF NOT EXISTS {table} (name TEXT PRIMARY KEY, row INTEGER, ident INTEGER, stem TEXT)"
+        )
+        if db is None:  # the run's own names: `stems` looks them up by temp-file stem
+            self._db.execute(f"CREATE INDEX {table}_stems ON {table} (stem)")
 
     def __getitem__(self, name: str) -> tuple[int, int]:
         found = self._db.execute(f"SELECT row, ident FROM {self._table} WHERE name = ?", (name,)).fetchone()
@@ -1144,21 +1149,15 @@ class Claims(MutableMapping[str, tuple[int, int]]):
 
     def folded(self) -> MutableMapping[str, tuple[int, int]]:
         """The same claims under a key for collisions: the name of the id in NFC, in any case."""
-        folded = Claims.__new__(Claims)
-        folded._db = self._db
-        folded._table = "folds"
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS folds (name TEXT PRIMARY KEY, row INTEGER, ident INTEGER, stem TEXT)"
-        )
-        return folded
+        return Claims("folds", self._db)
 
     def stems(self) -> Container[str]:
         """The temp-file stems (`records.temp_stem`) of the names given out, for `remove_temp_files`."""
-        db = self._db
+        db, table = self._db, self._table
 
         class Stems:
             def __contains__(self, stem: object) -> bool:
-                return db.execute("SELECT 1 FROM names WHERE stem = ? LIMIT 1", (stem,)).fetchone() is not None
+                return db.execute(f"SELECT 1 FROM {table} WHERE stem = ? LIMIT 1", (stem,)).fetchone() is not None
 
         return Stems()
 
@@ -1356,7 +1355,7 @@ def prepare(ctx: Context, task: Task) -> tuple[RowResult, bytes | None]:
             return kept, None
         history = _newer_history(ctx, history, _calendar_history(ctx, ctx.out_dir / name, pid), pid)
         found = history_of(ctx, history, pid) if history else None
-    foreign = bool(name) and not ctx.empty_folder and _foreign(ctx, ctx.out_dir / name, recorded)
+    foreign = bool(name) and not ctx.empty_folder and _foreign(ctx, ctx.out_dir / name, recorded, on_disk)
     if problem or cells is None:
         result = RowResult(number, pid, "error", error=problem, name=name)
         return (result if foreign else _removed(ctx, result, name, history)), None
@@ -1511,10 +1510,11 @@ _KIND_OF_FORMAT = {
 }
 
 
-def _foreign(ctx: Context, path: Path, recorded: str) -> bool:
+def _foreign(ctx: Context, path: Path, recorded: str, digest: str = "") -> bool:
     """Is there a file at ``path`` that needle did not write (neither the one the folder's record
     knows, nor recognisably one of needle's of this run's kind)? Such a file is never replaced or
-    removed: the row that would write it is an error instead."""
+    removed: the row that would write it is an error instead. ``digest``: the file's sha256 when the
+    caller already has it (a calendar's, read once per row)."""
     from needlecli import outfiles
 
     try:
@@ -1523,7 +1523,7 @@ def _foreign(ctx: Context, path: Path, recorded: str) -> bool:
         return False
     if not stat.S_ISREG(st.st_mode):
         return False  # a link is replaced, never followed (its target is kept); a folder fails the write
-    if recorded and _digest_of(path) == recorded:
+    if recorded and (digest or _digest_of(path)) == recorded:
         return False  # byte for byte what a run wrote and recorded
     # Anything else only when it is recognisably one of needle's: a user's own file put under a name
     # a run once used (or edited into something else) is theirs now.

@@ -7,6 +7,7 @@ pure core functions in `screening`.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -354,6 +355,19 @@ class Finding:
     message: str
     patient_message: str
     until: dt.date | None = None
+
+
+def finding_in_file(table: Mapping[str, object], fid: str) -> Finding:
+    """A finding as a screening record or saved plan shows it (compared with the answers, never
+    trusted): a category the file does not name right counts as the strictest."""
+    category, message, until = table.get("category"), table.get("message"), table.get("until")
+    return Finding(
+        id=fid,
+        category=category if category == "defer" or category == "caution" else "contraindicated",
+        message=message if isinstance(message, str) else "",
+        patient_message="",
+        until=until if isinstance(until, dt.date) and not isinstance(until, dt.datetime) else None,
+    )
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from needlecli.model import (
     ProtocolRef,
     ScreeningBasis,
     Window,
+    finding_in_file,
 )
 
 T = TypeVar("T")
@@ -371,18 +372,7 @@ def _findings(c: Checker, doc: Mapping[str, Any]) -> tuple[Finding, ...]:
     """The findings a saved plan shows (any category the file names counts as the strictest)."""
     out = []
     for p, f in c.tables(doc, "findings", "", required=False, allow_empty=True):
-        until = f.get("until")
-        category = f.get("category")
-        message = f.get("message")
-        out.append(
-            Finding(
-                id=c.string(f, "id", p),
-                category=category if category in ("defer", "caution") else "contraindicated",
-                message=message if isinstance(message, str) else "",
-                patient_message="",
-                until=until if isinstance(until, dt.date) and not isinstance(until, dt.datetime) else None,
-            )
-        )
+        out.append(finding_in_file(f, c.string(f, "id", p)))
     return tuple(out)
 
 

@@ -22,12 +22,12 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from needlecli import __version__, documents
 from needlecli.dates import MAX_YEAR, MIN_YEAR
 from needlecli.errors import AnswersError, RecordError
-from needlecli.model import AnswerValue, Category, Finding, ScreeningProtocol, ScreeningResult
+from needlecli.model import AnswerValue, Finding, ScreeningProtocol, ScreeningResult, finding_in_file
 
 MAX_INPUT_BYTES = documents.MAX_BYTES
 
@@ -380,20 +380,7 @@ def read_screening_record(path: Path) -> ScreeningRecord:
         evaluated_on=evaluated_on or dt.date.min,
         uses_retinoids=retinoids if isinstance(retinoids, bool) else None,
         fitzpatrick=fitz if isinstance(fitz, int) and not isinstance(fitz, bool) else None,
-        findings=tuple(_finding(f) for f in findings),
-    )
-
-
-def _finding(f: dict[str, Any]) -> Finding:
-    """A finding as a record holds it (checked by ``_check_consistent``: a known category)."""
-    until = f.get("until")
-    text = f.get("message")
-    return Finding(
-        id=str(f.get("id", "")),
-        category=cast(Category, f.get("category")),
-        message=text if isinstance(text, str) else "",
-        patient_message="",
-        until=until if isinstance(until, dt.date) and not isinstance(until, dt.datetime) else None,
+        findings=tuple(finding_in_file(f, str(f.get("id", ""))) for f in findings),
     )
 
 

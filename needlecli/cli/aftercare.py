@@ -88,10 +88,9 @@ def aftercare(
             raise UsageError("--plan fixes the indication and times; drop --indication, --time and --tz")
         if screening is not None:
             raise UsageError("--plan keeps its own screening; drop --screening")
-        plan = common.load_saved_plan(plan_file, [], day, notes)
+        plan, protocol = common.load_saved_plan(plan_file, [], day, notes)
         if patient and patient != plan.request.patient:
             raise UsageError(f"--patient {patient!r} does not match the plan's patient {plan.request.patient!r}")
-        protocol = catalog.load_treatment(catalog.ref_of(plan.protocol.origin), cfg.protocols_dir)
     else:
         assert session_date is not None
         if indication is None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from needlecli.errors import Terminated, UsageError
 
 if TYPE_CHECKING:
-    from needlecli.model import Plan, ScreeningProtocol
+    from needlecli.model import Plan, ScreeningProtocol, TreatmentProtocol
     from needlecli.records import ScreeningRecord
 
 
@@ -201,8 +201,9 @@ def load_saved_plan(
     notes: list[str],
     stamp: dt.datetime | None = None,
     screening_ref: str | None = None,
-) -> Plan:
-    """A saved plan (`--from`, `aftercare --plan`), checked against its protocol, with the moves applied."""
+) -> tuple[Plan, TreatmentProtocol]:
+    """A saved plan (`--from`, `aftercare --plan`), checked against its protocol, with the moves
+    applied; and that treatment protocol (its checklists and handout words), loaded once."""
     from needlecli import catalog, identity, planning
     from needlecli.plans import read_plan
     from needlecli.records import read_toml_file
@@ -223,7 +224,7 @@ def load_saved_plan(
     in_force = catalog.load_screening(screening_ref or catalog.STANDARD_SCREENING, protocols_dir)
     protocol = catalog.load_treatment(catalog.ref_of(saved.protocol.origin), protocols_dir, in_force)
     screening = in_force if basis is not None else None
-    return planning.saved_plan(protocol, saved, moves, on, str(path), notes, screening, stamp)
+    return planning.saved_plan(protocol, saved, moves, on, str(path), notes, screening, stamp), protocol
 
 
 def load_screening_record(

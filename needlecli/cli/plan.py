@@ -148,7 +148,7 @@ def plan(
                 f"--from: the saved plan fixes {', '.join(clash)}; only --move, --format, --out, --on apply"
             )
         moves = common.parse_moves(move or [], order)
-        result = common.load_saved_plan(
+        result, protocol = common.load_saved_plan(
             from_, moves, day, notes, common.stamp_of(on, order), screening_ref=screening_protocol_ref
         )
     else:
@@ -227,7 +227,12 @@ def plan(
         else:
             common.emit(plan_table_text(result).encode("utf-8"), out)
         return
-    options = ExportOptions(
-        document="plan", name=shown_name, clinic_name=cfg.name, clinic_phone=cfg.phone, clinic_address=cfg.address
+    options = ExportOptions(  # the protocol the plan was made with: the handout's words, not loaded again
+        document="plan",
+        name=shown_name,
+        clinic_name=cfg.name,
+        clinic_phone=cfg.phone,
+        clinic_address=cfg.address,
+        protocol=protocol,
     )
     common.emit(export.render(fmt, result, options), out)
