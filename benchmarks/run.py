@@ -275,7 +275,7 @@ def main() -> int:
     cwd.mkdir()
     env = {
         **os.environ,
-        "NEEDLE_CONFIG": str(work / "no-config.toml"),
+        "NEEDLE_CONFIG": os.devnull,  # no clinic config: every value the default
         "NEEDLE_DATA_DIR": str(work / "data"),
     }
     for name in ("PYTHONDONTWRITEBYTECODE", "VIRTUAL_ENV", "PYTHONPATH"):

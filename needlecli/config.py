@@ -139,11 +139,27 @@ def config_path() -> Path:
     return app_dir("needle") / "config.toml"
 
 
+def explicit_none(path: Path) -> bool:
+    """``NEEDLE_CONFIG=/dev/null``: run without any clinic config (as ``GIT_CONFIG_GLOBAL=/dev/null``)."""
+    return str(path) == os.devnull
+
+
 def load_config(path: Path | None = None) -> Config:
+    """The clinic config. The default location may be absent (every value is then the default);
+    a file named by ``$NEEDLE_CONFIG`` (or ``path``) must exist: a typo in it would otherwise drop
+    the clinic's settings (its device cap among them) without a word. ``/dev/null`` names no config."""
+    named = path is not None or bool(os.environ.get("NEEDLE_CONFIG"))
     path = path or config_path()
+    if explicit_none(path):
+        return Config(path=path, exists=False, sources=dict.fromkeys(KEYS, "default"))
     try:
         data = documents.read_bytes(path, "a config file")
     except documents.NoSuchFile:
+        if named:
+            raise UsageError(
+                f"config {path}: no such file (named by NEEDLE_CONFIG; create it with `needle config init`, "
+                f"or set NEEDLE_CONFIG={os.devnull} to run without a clinic config)"
+            ) from None
         return Config(path=path, exists=False, sources=dict.fromkeys(KEYS, "default"))
     except documents.DocumentError as exc:
         raise UsageError(f"config {path}: {exc}") from None
@@ -369,6 +385,8 @@ def init_config(path: Path, force: bool = False, new_uid_key: bool = False) -> W
     from needlecli import keys
     from needlecli.records import name_problem, write_atomic
 
+    if explicit_none(path):
+        raise UsageError(f"NEEDLE_CONFIG={path} names no config file: point it at the file to write")
     try:
         exists = path.exists()
         if exists and not force:

@@ -14,10 +14,10 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.ge
 @pytest.fixture(autouse=True)
 def _no_user_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never read the developer's own clinic config (tests that need one set their own)."""
-    if "NEEDLE_CONFIG" not in os.environ or not os.environ["NEEDLE_CONFIG"].startswith(
+    if os.environ.get("NEEDLE_CONFIG") != os.devnull and not os.environ.get("NEEDLE_CONFIG", "").startswith(
         str(tmp_path_factory.getbasetemp())
     ):
-        monkeypatch.setenv("NEEDLE_CONFIG", str(tmp_path_factory.getbasetemp() / "no-config.toml"))
+        monkeypatch.setenv("NEEDLE_CONFIG", os.devnull)
     # Calendar ids are keyed by a key in the user's data folder: tests use one fixed key of their own,
     # so golden files are the same on every machine and no test writes into the real home.
     data = tmp_path_factory.getbasetemp() / "needle-data"

@@ -68,7 +68,9 @@ def test_json_document_uses_null_and_numbers(no_user_config: Path) -> None:
     assert (doc["path"], doc["exists"]) == (str(no_user_config), True)
 
 
-def test_json_document_without_a_file(no_user_config: Path) -> None:
+def test_json_document_without_a_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NEEDLE_CONFIG")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))  # the default place, with nothing there
     doc = json_document(load_config())
     assert doc["exists"] is False
     assert doc["values"]["session_minutes"] == {"value": 60, "source": "default"}
@@ -192,6 +194,28 @@ def test_keys_that_are_no_settings_are_left_out_and_said(no_user_config: Path) -
     assert (cfg.name, cfg.phone, cfg.session_minutes) == ("A", None, 60)
 
 
-def test_config_show_text_still_says_not_set(no_user_config: Path) -> None:
-    code, out, _ = run("config", "show")
+def test_config_show_text_still_says_not_set() -> None:
+    code, out, _ = run("config", "show")  # NEEDLE_CONFIG=/dev/null: no clinic config
     assert code == 0 and "(not set)" in out
+    assert out.splitlines()[0] == f"config file: {os.devnull} (none: defaults in use)"
+
+
+def test_a_named_config_that_does_not_exist_is_an_error(no_user_config: Path) -> None:
+    """A typo in NEEDLE_CONFIG would otherwise drop every clinic setting (the device cap among them)."""
+    for args in (["config", "show"], ["screen", "--answers", "x.toml"], ["protocols", "list"]):
+        code, out, err = run(*args)
+        assert code == 2 and out == "", (args, err)
+        assert err == (
+            f"needle: error: config {no_user_config}: no such file (named by NEEDLE_CONFIG; create it with "
+            f"`needle config init`, or set NEEDLE_CONFIG={os.devnull} to run without a clinic config)\n"
+        ), args
+    code, out, _ = run("config", "init")  # the one command that makes it
+    assert code == 0 and no_user_config.exists()
+    code, out, err = run("config", "show")
+    assert code == 0 and out.splitlines()[0] == f"config file: {no_user_config}", err
+
+
+def test_dev_null_names_no_config_and_is_never_written() -> None:
+    code, _, err = run("config", "init")
+    said = f"NEEDLE_CONFIG={os.devnull} names no config file: point it at the file to write"
+    assert code == 2 and err == f"needle: error: {said}\n"

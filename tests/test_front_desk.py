@@ -219,6 +219,7 @@ def test_every_date_flag_takes_the_clinic_order(tmp_path: Path, no_user_config: 
 
 
 def test_string_dates_in_an_answers_file_take_the_clinic_order(tmp_path: Path, no_user_config: Path) -> None:
+    no_user_config.write_text("")  # the default order first (an empty clinic config)
     answers = json_answers(tmp_path, isotretinoin_last_dose="31/08/2026", filler_last_date="20 Nov 2026")
     code, out, err = run("screen", "--answers", str(answers), "--on", ON, "--json")
     assert code == 2 and "isotretinoin_last_dose: ambiguous" in err and "filler_last_date" not in err

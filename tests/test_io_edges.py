@@ -423,7 +423,7 @@ def test_every_loader_at_the_year_limits(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("NEEDLE_CONFIG", str(cfg))
     code, _, err = run("config", "show")
     check(code, err)
-    monkeypatch.setenv("NEEDLE_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("NEEDLE_CONFIG", os.devnull)
     # a case file
     cases = tmp_path / "cases.toml"
     cases.write_text(
@@ -485,6 +485,7 @@ def cli_cases(tmp: Path) -> dict[str, list[list[str]]]:
 def cases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, list[list[str]]]]:
     tmp = tmp_path_factory.mktemp("io")
     with pytest.MonkeyPatch.context() as mp:
+        (tmp / "config.toml").write_text("")  # an empty clinic config: every value the default
         mp.setenv("NEEDLE_CONFIG", str(tmp / "config.toml"))  # the builders run before the per-test fixtures
         built = cli_cases(tmp)
     yield built
@@ -496,6 +497,7 @@ def test_every_command_has_a_case(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("cmd", [" ".join(c) for c in COMMANDS])
 def test_every_command_with_stdout_closed(cases: dict[str, list[list[str]]], cmd: str, tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text("")  # `config init --force` rewrites it
     env = {"NEEDLE_CONFIG": str(tmp_path / "config.toml")}
     for args in cases[cmd]:
         r = subprocess.run(
@@ -522,6 +524,7 @@ def test_closed_stdout_is_said(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("cmd", [" ".join(c) for c in COMMANDS])
 def test_every_command_with_an_ascii_stdout(cases: dict[str, list[list[str]]], cmd: str, tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text("")  # `config init --force` rewrites it
     env = {"NEEDLE_CONFIG": str(tmp_path / "config.toml"), "PYTHONIOENCODING": "ascii", "PYTHONUTF8": "0"}
     for args in cases[cmd]:
         r = subprocess.run(

@@ -20,7 +20,7 @@ def data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "data"
     folder.mkdir()
     monkeypatch.setenv("NEEDLE_DATA_DIR", str(folder))
-    monkeypatch.setenv("NEEDLE_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("NEEDLE_CONFIG", os.devnull)
     return folder
 
 
@@ -54,7 +54,7 @@ def test_a_key_readable_by_others_is_a_warning(data: Path) -> None:
 
 
 def test_two_first_uses_at_once_end_with_one_key(data: Path, tmp_path: Path) -> None:
-    env = {**os.environ, "NEEDLE_DATA_DIR": str(data), "NEEDLE_CONFIG": str(tmp_path / "none.toml")}
+    env = {**os.environ, "NEEDLE_DATA_DIR": str(data), "NEEDLE_CONFIG": os.devnull}
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "needlecli", *PLAN], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE

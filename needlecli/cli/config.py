@@ -26,7 +26,10 @@ def show(json_out: bool = typer.Option(False, "--json", help="Print as JSON.")) 
         print(json.dumps(json_document(cfg), indent=2))
         return
     rows = describe(cfg)
-    print(f"config file: {cfg.path}" + ("" if cfg.exists else " (not found; defaults in use)"))
+    from needlecli.config import explicit_none
+
+    absent = " (none: defaults in use)" if explicit_none(cfg.path) else " (not found; defaults in use)"
+    print(f"config file: {cfg.path}" + ("" if cfg.exists else absent))
     width = max(len(k) for k, _, _ in rows)
     for key, value, source in rows:
         print(f"  {key:<{width}}  {value:<30}  ({source})")
