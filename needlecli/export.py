@@ -21,9 +21,11 @@ if TYPE_CHECKING:  # the registry is read at start-up (for --help): no model, no
 
 
 class Exporter:
-    """One file format: its name, file suffix, help, the documents it can hold, and its renderer."""
+    """One file format: its name, file suffix, help, the documents it can hold, its renderer, and
+    what `batch` does with its files (format-specific behaviour lives here, not in `if fmt ==`)."""
 
-    __slots__ = ("documents", "format", "help", "many", "patients", "suffix", "target")
+    __slots__ = ("batch_document", "documents", "format", "help", "kind", "many", "patients", "reads_back",
+                 "suffix", "target")  # fmt: skip
 
     def __init__(
         self,
@@ -32,8 +34,12 @@ class Exporter:
         help: str,
         documents: tuple[Document, ...],
         target: str,
+        *,
+        kind: str,
         many: str = "",
         patients: Literal["", "ids", "none"] = "",
+        batch_document: Document = "plan",
+        reads_back: Literal["", "calendar", "saved plan"] = "",
     ) -> None:
         self.format = fmt
         self.suffix = suffix
@@ -41,6 +47,8 @@ class Exporter:
         self.documents = documents
         #: ``module:function`` under needlecli.render, imported on first use.
         self.target = target
+        #: What `outfiles.identify` calls a file of this format needle wrote ("calendar", "handout" ...).
+        self.kind = kind
         #: ``module:Class`` of a renderer for many plans in one process (batch), whose
         #: ``render(plan, options)`` returns the same bytes faster; "" when the function serves.
         self.many = many
@@ -48,18 +56,29 @@ class Exporter:
         #: handout, the aftercare checklist) holds when no name is shown: "none" (the same bytes for
         #: every patient with the same plan), "ids" (the plan id, only at the start of each UID line),
         #: "" (anything: a clinician document names the patient). Batch renders a series shared by many
-        #: patients once for "none" and "ids" (`batch.Context.series`).
+        #: patients once for "none" and "ids" (`batch.context.Context.series`).
         self.patients = patients
+        #: The document batch writes for each patient in this format.
+        self.batch_document = batch_document
+        #: What batch reads back from a file of this format an earlier run left (a moved folder, a lost
+        #: record): a calendar's item revisions, or a saved plan's history; "" for nothing.
+        self.reads_back = reads_back
 
     def render(self, plan: Plan, options: ExportOptions) -> bytes:
         return self.renderer(many=False)(plan, options)
 
     def renderer(self, many: bool) -> Render:
         """The function that renders one plan; with ``many``, a fresh renderer built to render a
-        whole batch in one process (it may keep what it learns between calls)."""
+        whole batch in one process (it may keep what it learns between calls), when this format has
+        one proven under the installed libraries (else the function itself)."""
         if many and self.many:
             module, _, name = self.many.partition(":")
-            return cast("Render", getattr(importlib.import_module(f"needlecli.render.{module}"), name)().render)
+            try:
+                found = importlib.import_module(f"needlecli.render.{module}")
+            except ImportError:  # a library version it was not written for: the library writes
+                found = None
+            if found is not None and getattr(found, "proven", lambda: True)():
+                return cast("Render", getattr(found, name)().render)
         module, _, function = self.target.partition(":")
         return cast("Render", getattr(importlib.import_module(f"needlecli.render.{module}"), function))
 
@@ -68,26 +87,38 @@ BOTH: tuple[Document, ...] = ("plan", "aftercare")
 EXPORTERS: dict[str, Exporter] = {
     e.format: e
     for e in (
-        Exporter("json", ".json", "the plan as JSON (clinician)", ("plan",), "data:export_json"),
-        Exporter("toml", ".toml", "a saved plan for --from (clinician)", ("plan",), "data:export_toml"),
+        Exporter("json", ".json", "the plan as JSON (clinician)", ("plan",), "data:export_json", kind="saved plan"),
+        Exporter(
+            "toml",
+            ".toml",
+            "a saved plan for --from (clinician)",
+            ("plan",),
+            "data:export_toml",
+            kind="saved plan",
+            reads_back="saved plan",
+        ),
         Exporter(
             "md",
             ".md",
             "Markdown: the plan sheet, or the aftercare checklist",
             BOTH,
             "markdown:export",
+            kind="Markdown document",
             patients="none",
+            batch_document="aftercare",  # the patient's checklist for the series
         ),
         Exporter(
             "ics",
             ".ics",
             "a calendar file (patient)",
             BOTH,
-            "ics_fast:render",
+            "ics:export",  # icalendar's own serialiser; batch: the proven shortcut below
+            kind="calendar",
             many="ics_fast:CalendarRenderer",
             patients="ids",
+            reads_back="calendar",
         ),
-        Exporter("html", ".html", "a printable patient handout", BOTH, "html:export", patients="none"),
+        Exporter("html", ".html", "a printable patient handout", BOTH, "html:export", kind="handout", patients="none"),
     )
 }
 

@@ -6,6 +6,8 @@ keyed mark derived from it. Pure: the calendar id key is an argument, never read
 - ``safe_name``: a file name stem from a patient id (no separators, not hidden, bounded).
 - ``plan_id_for``: the plan id (the first part of every calendar UID), an HMAC with the key.
 - ``patient_mark``: what a batch's record of its folder keeps instead of the id.
+- ``item_key``/``appointment_of``: the key of a plan item (the second part of its calendar UID),
+  and the kind and number of a session or booster read back from it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,23 @@ from needlecli.errors import UsageError
 
 if TYPE_CHECKING:
     from needlecli.model import PlanRequest
+
+
+#: The domain of every calendar UID needle writes: ``{plan id}-{item key}@needle.invalid``.
+UID_DOMAIN = "needle.invalid"
+
+_APPOINTMENT = re.compile(r"(session|booster)-([1-9][0-9]{0,5})")
+
+
+def item_key(kind: str, number: int) -> str:
+    """The key of a plan's session or booster ``number`` (``session-2``, ``booster-1``)."""
+    return f"{kind}-{number}"
+
+
+def appointment_of(key: str) -> tuple[str, int] | None:
+    """(kind, number) of the session or booster an item key names; None for any other item."""
+    found = _APPOINTMENT.fullmatch(key)
+    return (found.group(1), int(found.group(2))) if found else None
 
 
 def check_patient(value: str | None, where: str = "--patient") -> str | None:

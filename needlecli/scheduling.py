@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 from needlecli.clinic import check_duration
 from needlecli.dates import add_months
 from needlecli.errors import SchedulingError
-from needlecli.identity import plan_id_for
+from needlecli.identity import item_key, plan_id_for
 from needlecli.model import (
     Appointment,
     AppointmentKind,
@@ -396,7 +396,7 @@ def _appointment(
         kind=kind,
         number=number,
         date=day,
-        key=f"{kind}-{number}",
+        key=item_key(kind, number),
         windows=windows_for(protocol, request, number, day, prefix=prefix, deep=deep, end=end),
         start=start,
         end=end,

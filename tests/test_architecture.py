@@ -112,7 +112,7 @@ def test_pure_modules_read_no_clock_environment_or_file(name: str) -> None:
 def test_the_planning_path_is_written_once() -> None:
     """`plan`, `aftercare` and `batch` reach plans only through needlecli.planning."""
     names = modules()
-    for user in ("cli.plan", "cli.aftercare", "batch"):
+    for user in ("cli.plan", "cli.aftercare", "batch.row"):
         found = imports(names[user])
         assert "needlecli.planning" in found, user
         assert not any(m.startswith("needlecli.scheduling") for m in found), f"{user} plans by itself"
@@ -160,3 +160,33 @@ def test_no_import_cycle_below_the_cli() -> None:
         if node not in state:
             visit(node)
     assert found == [], [" -> ".join(c) for c in found]
+
+
+#: The floors of the house, bottom up. A module imports only from its own floor or below: the pure
+#: core never reaches the files, the files never reach a renderer, nothing but the CLI reaches batch.
+FLOORS: tuple[tuple[str, ...], ...] = (
+    ("errors", "dates", "model", "identity", "choices"),  # the ground: names and values
+    ("screening", "scheduling", "aftercare", "answers", "clinic", "floors", "planning", "export"),  # the pure core
+    ("documents", "keys", "records", "plans", "config", "catalog", "cases", "outfiles"),  # files and protocols
+    ("render",),  # documents for people and calendars
+    ("batch",),  # a clinic's list
+)
+
+
+def _floor(name: str) -> int:
+    top = name.split(".")[0]
+    for level, rooms in enumerate(FLOORS):
+        if top in rooms:
+            return level
+    raise AssertionError(f"needlecli/{name} is on no floor: add it to FLOORS")
+
+
+def test_every_module_is_on_a_floor_and_no_arrow_points_up() -> None:
+    up = [
+        f"{name} (floor {_floor(name)}) -> {dep} (floor {_floor(dep)})"
+        for name, deps in _graph().items()
+        if name
+        for dep in deps
+        if dep and _floor(dep) > _floor(name)
+    ]
+    assert up == []

@@ -313,13 +313,12 @@ def test_batch_ics_is_byte_for_byte_what_plan_writes(tmp_path: Path) -> None:
 
 def test_batch_renders_ics_with_one_renderer_per_process() -> None:
     from needlecli import export
+    from needlecli.render.ics import export as one_plan
     from needlecli.render.ics_fast import CalendarRenderer
-    from needlecli.render.ics_fast import render as one_plan
 
     fast = export.EXPORTERS["ics"].renderer(many=True)
     assert isinstance(getattr(fast, "__self__", None), CalendarRenderer)
-    # One plan (`needle plan`): the same renderer, made once for the process (the bytes of the
-    # reference `ics.export`: tests/test_ics_fast.py), so a single calendar starts no slower.
+    # One plan (`needle plan`, `aftercare`): icalendar's own serialiser, the reference writer.
     assert export.EXPORTERS["ics"].renderer(many=False) is one_plan
     assert export.EXPORTERS["json"].renderer(many=True) is export.EXPORTERS["json"].renderer(many=False)
 
@@ -327,7 +326,8 @@ def test_batch_renders_ics_with_one_renderer_per_process() -> None:
 def test_a_damaged_or_planted_history_only_means_planning_afresh() -> None:
     import zlib
 
-    from needlecli.batch import _pack, _unpack
+    from needlecli.batch.history import pack as _pack
+    from needlecli.batch.history import unpack as _unpack
 
     assert _unpack(_pack('{"v":1}')) == '{"v":1}'
     assert _unpack(b"not zlib") == "" and _unpack("text") == "" and _unpack(None) == ""

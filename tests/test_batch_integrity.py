@@ -217,7 +217,10 @@ def test_a_huge_line_is_one_row(tmp_path: Path) -> None:
 
 
 def test_an_interrupted_rerun_leaves_no_summary_from_before(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from needlecli import batch as core
+    from needlecli.batch import engine, reconcile
+    from needlecli.batch.context import Context
+    from needlecli.batch.names import Task
+    from needlecli.batch.results import RowResult
 
     src = tmp_path / "l.csv"
     src.write_text(listing(30))
@@ -225,16 +228,16 @@ def test_an_interrupted_rerun_leaves_no_summary_from_before(tmp_path: Path, monk
     assert batch(str(src), "--out-dir", str(out), "--format", "json", "--jobs", "1")[0] == 0
     assert (out / "summary.csv").exists()
     src.write_text(listing(30).replace("P00003,deep-scars,2026-12-04", "P00003,laser,2026-12-04"))
-    real = core.run_task
+    real = reconcile.handle
     seen = []
 
-    def stop_at_row_10(ctx: core.Context, task: core.Task) -> core.RowResult:
+    def stop_at_row_10(ctx: Context, task: Task) -> RowResult:
         seen.append(task[0])
         if task[0] == 10:
             raise KeyboardInterrupt
         return real(ctx, task)
 
-    monkeypatch.setattr(core, "run_task", stop_at_row_10)
+    monkeypatch.setattr(engine, "handle", stop_at_row_10)
     code, _, err = run("batch", str(src), "--out-dir", str(out), "--format", "json", "--jobs", "1", "--on", ON)
     assert code == 130 and "batch interrupted" in err
     assert not (out / "P00003.json").exists()  # removed: the list now fails it
@@ -548,7 +551,7 @@ def test_the_reuse_key_hides_patient_data(tmp_path: Path) -> None:
 
 
 def test_the_name_table_is_a_mapping_kept_out_of_memory() -> None:
-    from needlecli.batch import Claims
+    from needlecli.batch.names import Claims
     from needlecli.records import temp_stem
 
     claims = Claims()
@@ -567,13 +570,15 @@ def test_the_name_table_is_a_mapping_kept_out_of_memory() -> None:
 
 def test_a_failed_write_in_a_chunk_costs_its_row_only(tmp_path: Path) -> None:
     """The writer thread's failure comes back as that row's error; the chunk's other files are whole."""
-    from needlecli import batch as core
+    from needlecli.batch.context import Context
+    from needlecli.batch.names import Task
+    from needlecli.batch.reconcile import handle_chunk
     from needlecli.config import Config
 
     out = tmp_path / "out"
     out.mkdir()
     (out / "P2.json").mkdir()  # a folder where P2's file should go: its write fails
-    ctx = core.Context(
+    ctx = Context(
         on=dt.date(2026, 12, 1),
         fmt="json",
         out_dir=out,
@@ -581,8 +586,8 @@ def test_a_failed_write_in_a_chunk_costs_its_row_only(tmp_path: Path) -> None:
         screening=None,
         config=Config(path=tmp_path / "none.toml", exists=False),
     )
-    tasks = [core.Task(n, [f"P{n}", "texture", "2026-12-02"], f"P{n}.json", "") for n in (1, 2, 3)]
-    results = core.run_chunk(ctx, tasks)
+    tasks = [Task(n, [f"P{n}", "texture", "2026-12-02"], f"P{n}.json", "") for n in (1, 2, 3)]
+    results = handle_chunk(ctx, tasks)
     assert [r.status for r in results] == ["planned", "error", "planned"]
     assert results[1].error == f"row 2: cannot write {out / 'P2.json'}: it is a folder"
     for n in (1, 3):

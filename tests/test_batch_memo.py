@@ -13,7 +13,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from needlecli import batch, catalog, export, planning
+from needlecli import catalog, export, planning
+from needlecli.batch import context, reconcile
+from needlecli.batch.context import Context
 from needlecli.config import Config
 from needlecli.errors import NeedleError
 from needlecli.model import ExportOptions
@@ -86,16 +88,16 @@ def test_a_remembered_file_is_the_file_rendered_afresh(fmt: str) -> None:
         flags = planning.PlanFlags(start=dt.date(2027, 3, rng.randint(1, 28)), time=dt.time(10, 30), tz="Europe/London")
         options = ExportOptions(document="aftercare" if fmt == "md" else "plan", protocol=protocol,
                                 clinic_name="Clinic; Ltd, Leeds", clinic_phone="0113 496 0000")  # fmt: skip
-        ctx = batch.Context(on=ON, fmt=fmt, out_dir=Path("."), header=[], screening=None, config=CONFIG)
+        ctx = Context(on=ON, fmt=fmt, out_dir=Path("."), header=[], screening=None, config=CONFIG)
         first = planning.new_plan(protocol, _for(flags, "P1"), CONFIG, ON)
         key = ctx.series_key(protocol, flags, None)
         assert key is not None
         ctx.remember_series(key, first, render(first, options))
-        kept_plan, parts, _ = ctx.series[key]
-        assert first.plan_id.encode() not in b"".join(parts)
+        kept_plan, template, _ = ctx.series[key]
+        assert first.plan_id.encode() not in b"".join(template.parts)
         for patient in ("P2", "Q-77", "a b"):
             plan = planning.for_patient(kept_plan, patient, CONFIG.uid_key or "")
-            assert plan.plan_id.encode().join(parts) == render(plan, options), (fmt, indication, patient)
+            assert template.with_plan_id(plan.plan_id) == render(plan, options), (fmt, indication, patient)
 
 
 @pytest.mark.parametrize("fmt", ["md", "html"])
@@ -104,7 +106,7 @@ def test_a_file_that_names_its_patient_is_never_remembered(fmt: str) -> None:
     patient."""
     protocol = catalog.load_treatment("fine-lines")
     flags = planning.PlanFlags(start=dt.date(2027, 3, 1))
-    ctx = batch.Context(on=ON, fmt=fmt, out_dir=Path("."), header=[], screening=None, config=CONFIG)
+    ctx = Context(on=ON, fmt=fmt, out_dir=Path("."), header=[], screening=None, config=CONFIG)
     plan = planning.new_plan(protocol, _for(flags, "PT-4711"), CONFIG, ON)
     key = ctx.series_key(protocol, flags, None)
     assert key is not None
@@ -117,7 +119,7 @@ def test_a_file_that_names_its_patient_is_never_remembered(fmt: str) -> None:
 def test_clinician_formats_are_never_remembered() -> None:
     """JSON and TOML name the patient: each row is planned and written afresh."""
     for fmt in ("json", "toml"):
-        ctx = batch.Context(on=ON, fmt=fmt, out_dir=Path("."), header=[], screening=None, config=CONFIG)
+        ctx = Context(on=ON, fmt=fmt, out_dir=Path("."), header=[], screening=None, config=CONFIG)
         protocol = catalog.load_treatment("fine-lines")
         assert ctx.series_key(protocol, planning.PlanFlags(start=dt.date(2027, 1, 4)), None) is None
 
@@ -142,7 +144,7 @@ def test_a_batch_of_shared_series_writes_what_one_plan_at_a_time_writes(
         for out, memo in ((remembered, True), (afresh, False)):
             with monkeypatch.context() as m:
                 if not memo:
-                    m.setattr(batch.Context, "series_key", lambda *_: None)
+                    m.setattr(Context, "series_key", lambda *_: None)
                 real = planning.new_plan
 
                 def counted(
@@ -164,12 +166,12 @@ def test_a_batch_of_shared_series_writes_what_one_plan_at_a_time_writes(
 
 
 def test_a_folder_with_no_file_of_the_format_is_told_apart(tmp_path: Path) -> None:
-    assert batch.holds_no_files(tmp_path, "ics")
+    assert reconcile.holds_no_files(tmp_path, "ics")
     (tmp_path / "summary.csv").write_text("")
     (tmp_path / "P1.md").write_text("")
-    assert batch.holds_no_files(tmp_path, "ics") and not batch.holds_no_files(tmp_path, "md")
+    assert reconcile.holds_no_files(tmp_path, "ics") and not reconcile.holds_no_files(tmp_path, "md")
     (tmp_path / "P2.ICS").write_text("")  # the same name as P2.ics where case does not count
-    assert not batch.holds_no_files(tmp_path, "ics")
+    assert not reconcile.holds_no_files(tmp_path, "ics")
 
 
 def test_rows_look_for_an_earlier_calendar_only_where_one_can_be(
@@ -178,8 +180,8 @@ def test_rows_look_for_an_earlier_calendar_only_where_one_can_be(
     """Into a folder with no calendar in it, no row looks for one under its name; into a folder that
     has one (a moved folder, a lost record), every row does, and the found calendar's SEQUENCE counts."""
     looked: list[str] = []
-    real = batch._digest_of
-    monkeypatch.setattr(batch, "_digest_of", lambda path: looked.append(path.name) or real(path))
+    real = reconcile._digest_of
+    monkeypatch.setattr(reconcile, "_digest_of", lambda path: looked.append(path.name) or real(path))
     src, out = tmp_path / "list.csv", tmp_path / "plans"
     src.write_text("patient_id,indication,start\nP1,fine-lines,2027-01-04\nP2,texture,2027-01-05\n")
 
@@ -196,8 +198,8 @@ def test_rows_look_for_an_earlier_calendar_only_where_one_can_be(
 
 
 def test_the_series_kept_stay_within_their_byte_budget(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(batch, "SERIES_BYTES", 40_000)  # about two calendars
-    ctx = batch.Context(on=ON, fmt="ics", out_dir=Path("."), header=[], screening=None, config=CONFIG)
+    monkeypatch.setattr(context, "SERIES_BYTES", 40_000)  # about two calendars
+    ctx = Context(on=ON, fmt="ics", out_dir=Path("."), header=[], screening=None, config=CONFIG)
     render = export.EXPORTERS["ics"].renderer(many=False)
     protocol = catalog.load_treatment("fine-lines")
     for day in range(4, 14):
@@ -206,5 +208,5 @@ def test_the_series_kept_stay_within_their_byte_budget(monkeypatch: pytest.Monke
         key = ctx.series_key(protocol, flags, None)
         assert key is not None
         ctx.remember_series(key, plan, render(plan, ExportOptions()))
-        kept = sum(len(b) for _, parts, _ in ctx.series.values() for b in parts)
+        kept = sum(template.size for _, template, _ in ctx.series.values())
         assert kept == ctx._series_bytes <= 40_000 and key in ctx.series

@@ -114,7 +114,6 @@ def test_the_fast_renderer_writes_the_reference_bytes(case: tuple[Plan, ExportOp
     assert ics_fast.CalendarRenderer().render(plan, options) == want  # cold
     assert WARM.render(plan, options) == want  # warm: every example so far in its memo
     assert FORGETFUL.render(plan, options) == want
-    assert ics_fast.render(plan, options) == want  # this process's renderer
     assert ics.calendar_component(ics.spec_of(plan, options)).to_ical() == want
 
 
@@ -308,3 +307,28 @@ def test_uids_are_made_once_per_item_not_once_per_patient() -> None:
         assert renderer.render(plan, ExportOptions()) == ics.export(plan, ExportOptions())
     assert made and all(v.startswith(ics_fast.PLACEHOLDER_ID) for v in made)
     assert len(made) == len(set(made)) == len(plan.appointments) + len(plan.windows)
+
+
+def test_the_shortcut_serves_only_icalendar_versions_it_was_proven_under(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under any other icalendar, batch writes through `ics.export`: the library writes."""
+    from needlecli import export
+    from needlecli.render import ics, ics_fast
+
+    assert ics_fast.proven()  # the suite runs on a proven version (else the equality tests say why)
+    assert ics_fast.proven("7.3.2") and not ics_fast.proven("7.4.0") and not ics_fast.proven("8.0")
+    assert not ics_fast.proven("7") and not ics_fast.proven("seven.three")
+    exporter = export.EXPORTERS["ics"]
+    assert exporter.renderer(many=False) is ics.export  # single plans: always icalendar's serialiser
+    assert type(exporter.renderer(many=True).__self__) is ics_fast.CalendarRenderer  # type: ignore[attr-defined]
+    monkeypatch.setattr(ics_fast, "PROVEN", ((7, 2),))
+    assert exporter.renderer(many=True) is ics.export
+
+
+def test_a_calendar_is_cut_only_at_the_start_of_its_uids() -> None:
+    from needlecli.render.ics_fast import template
+
+    cal = b"BEGIN:VEVENT\r\nUID:0123456789abcdef-session-1@needle.invalid\r\nEND:VEVENT\r\n"
+    cut = template(cal, "0123456789abcdef")
+    assert cut is not None and cut.with_plan_id("fedcba9876543210") == cal.replace(b"0123", b"fedc").replace(
+        b"456789abcdef", b"ba9876543210")  # fmt: skip
+    assert template(cal + b"DESCRIPTION:0123456789abcdef\r\n", "0123456789abcdef") is None

@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, TextIO
+from typing import IO, TYPE_CHECKING, TextIO
 
 import typer
 
@@ -17,7 +17,10 @@ from needlecli.errors import RowsFailed, UsageError, one_line
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-    from needlecli.batch import Context, Manifest, Row, RowResult
+    from needlecli.batch.context import Context
+    from needlecli.batch.manifest import Manifest
+    from needlecli.batch.results import RowResult
+    from needlecli.batch.rows import Row
 
 HELP = """Plan every patient of a CSV list (a file, or - for stdin) and write one
 file per patient into --out-dir, plus summary.csv with a line per input row.
@@ -75,8 +78,11 @@ def batch(
         metavar="FILE.ics",
     ),
 ) -> None:
-    from needlecli import batch as core
     from needlecli import catalog, choices
+    from needlecli.batch import engine, folder
+    from needlecli.batch import rows as core_rows
+    from needlecli.batch.context import Context
+    from needlecli.batch.manifest import Manifest
     from needlecli.cli.common import parse_on, stamp_of
     from needlecli.config import load_config, with_uid_key
 
@@ -92,11 +98,11 @@ def batch(
         _check_clinic_calendar(clinic_calendar, out_dir)
     stream = _open(source)
     lock: int | None = None
-    manifest: core.Manifest | None = None
+    manifest: Manifest | None = None
     try:
-        header, rows = core.read_rows(stream)
+        header, rows = core_rows.read_rows(stream)
         screening = catalog.load_screening(protocol, cfg.protocols_dir)
-        read = core.check_header(header, screening.ids)
+        read = core_rows.check_header(header, screening.ids)
         header, screened = read.columns, read.screened
         if read.ignored and not json_out:
             columns = "columns" if len(read.ignored) > 1 else "column"
@@ -112,21 +118,8 @@ def batch(
             run_notes = (regions,) if regions else ()
             for note in run_notes:
                 print(f"needle: note: {note}", file=sys.stderr)
-        try:
-            out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # file names are patient ids: private
-            # One batch at a time per folder: a second one stops here, before touching anything.
-            lock = core.lock_folder(out_dir)
-            if lock is not None:
-                core.remove_temp_files(out_dir)  # left by an earlier run that was killed mid-write
-            # With the lock held, a folder with no file of the format gets none from anyone but this run.
-            empty = lock is not None and core.holds_no_files(out_dir, fmt)
-            # From here on files change: a summary of an earlier run must not stay as if current.
-            with contextlib.suppress(FileNotFoundError):
-                (out_dir / "summary.csv").unlink()
-                core.sync_folder(out_dir)
-        except OSError as exc:
-            raise UsageError(f"--out-dir: cannot use {out_dir}: {exc.strerror or exc}") from None
-        ctx = core.Context(
+        lock, empty = engine.open_folder(out_dir, fmt)
+        ctx = Context(
             on=day,
             fmt=fmt,
             out_dir=out_dir,
@@ -140,25 +133,13 @@ def batch(
             allow_past=allow_past,
             run_notes=run_notes,
         )
-        manifest = core.Manifest.open(out_dir, cfg.uid_key or "")
-        total = _count_lines(source)
+        manifest = Manifest.open(out_dir, cfg.uid_key or "")
         from needlecli.cli.common import sigterm_as_interrupt
         from needlecli.errors import interrupt_code
 
         try:
             with sigterm_as_interrupt():
-                counts = _run(
-                    ctx,
-                    rows,
-                    n_jobs,
-                    quiet or json_out,
-                    json_out,
-                    total,
-                    quiet,
-                    manifest,
-                    lock is not None,
-                    clinic_calendar,
-                )
+                counts = _run(ctx, rows, n_jobs, quiet, json_out, source, manifest, lock is not None, clinic_calendar)
         except KeyboardInterrupt as exc:
             print(
                 "needle: batch interrupted; the files written so far are whole, summary.csv was not "
@@ -170,7 +151,7 @@ def batch(
         if manifest is not None:
             manifest.close()
         if lock is not None:
-            core.unlock_folder(lock)
+            folder.unlock_folder(lock)
         if stream is not sys.stdin:
             stream.close()
     reused = counts.pop("reused")
@@ -281,152 +262,76 @@ def _progress(quiet: bool) -> Progress | None:
     )
 
 
-def _stop_pool(pool: Any, seconds: float = 5.0) -> None:
-    """``pool.terminate()``, bounded. A worker killed while it sent its results (SIGTERM to the whole
-    process group, as a service manager sends it) leaves half a message in the pool's result pipe,
-    and ``terminate()`` then waits for the rest of it for ever. After ``seconds`` the workers still
-    alive are killed and the stop goes on; the waiting thread is a daemon and ends with the process."""
-    import multiprocessing
-    import threading
-
-    def stop() -> None:
-        pool.terminate()
-        pool.join()
-
-    waiter = threading.Thread(target=stop, name="needle-stop-pool", daemon=True)
-    waiter.start()
-    waiter.join(seconds)
-    if waiter.is_alive():
-        for child in multiprocessing.active_children():
-            child.kill()
-
-
 def _run(
     ctx: Context,
     rows: Iterator[Row],
     n_jobs: int,
     quiet: bool,
     json_out: bool,
-    total: int | None = None,
-    quiet_errors: bool = False,
-    manifest: Manifest | None = None,
-    locked: bool = False,
-    clinic_calendar: Path | None = None,
+    source: str,
+    manifest: Manifest | None,
+    locked: bool,
+    clinic_calendar: Path | None,
 ) -> dict[str, int]:
-    """Plan every row; write summary.csv (and the --json document) only when the run completes.
-
-    The counts returned include ``reused``: planned rows whose file from an earlier run was current.
-    """
+    """`engine.run` with what the terminal shows as it goes; the --json document once it completes."""
     import json
     import tempfile
 
-    from needlecli import batch as core
-    from needlecli.errors import RecordError
+    from needlecli.batch import engine
 
-    counts = {"planned": 0, "refused": 0, "error": 0}
-    reused = 0
-    progress = _progress(quiet)
-    try:
-        # mkstemp: a fresh name, created exclusively with mode 0600 (never through a planted symlink).
-        fd, tmp_name = tempfile.mkstemp(prefix=".summary.csv.", suffix=core.TEMP_SUFFIX, dir=ctx.out_dir)
-    except OSError as exc:
-        raise RecordError(f"cannot write in {ctx.out_dir}: {exc.strerror or exc}") from None
-    summary_tmp = Path(tmp_name)
+    progress = _progress(quiet or json_out)
     rows_json = tempfile.TemporaryFile("w+", encoding="utf-8", dir=ctx.out_dir) if json_out else None  # noqa: SIM115
-    # The clinic calendar's events, spooled in input order (flat memory), written whole at the end.
-    clinic_events = tempfile.TemporaryFile("w+b", dir=ctx.out_dir) if clinic_calendar else None  # noqa: SIM115
-    claimed = core.Claims()
-    fingerprint = core.run_fingerprint(ctx) if manifest is not None else ""
-    pool = None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as summary:
-            summary.write(",".join(core.SUMMARY_FIELDS) + "\n")
-            tasks = core.claim_names(ctx, rows, claimed, manifest, fingerprint)
-            results: Iterator[RowResult]
-            if n_jobs == 1:
-                results = (core.run_task(ctx, t) for t in tasks)
-            else:
-                import multiprocessing
-
-                pool = multiprocessing.get_context("fork").Pool(n_jobs, core.init_worker, (ctx, os.getpid()))
-                # Chunks of rows: each worker's writer thread syncs one file while it plans the next.
-                results = (r for chunk in pool.imap(core.work_chunk, core.chunks(tasks, 32)) for r in chunk)
-            task = progress.add_task("plan", total=total) if progress else None
-            if progress:
-                progress.start()
-            for result in results:
-                counts[result.status] += 1
-                reused += result.reused
-                if manifest is not None:
-                    manifest.record(result)  # after the worker synced the file
-                if result.status == "error" and not quiet_errors:
-                    line = one_line(result.error)
-                    if progress:
-                        progress.console.print(line, markup=False, highlight=False)
-                    else:
-                        print(line, file=sys.stderr)
-                summary.write(core.summary_csv_line(result))
-                if clinic_events is not None and result.clinic:
-                    clinic_events.write(result.clinic)
-                if rows_json is not None:
-                    rows_json.write(("," if sum(counts.values()) > 1 else "") + "\n  " + json.dumps(result.as_dict()))
-                if progress and task is not None:
-                    progress.advance(task)
-            summary.flush()
-            try:
-                os.fsync(summary.fileno())  # on disk before it takes the name
-            except OSError as exc:  # whole for every reader all the same: say so, and go on
-                print(f"needle: warning: summary.csv may not be on disk yet: {exc.strerror or exc}", file=sys.stderr)
-        if clinic_calendar is not None and clinic_events is not None:
-            _write_clinic_calendar(clinic_calendar, clinic_events, ctx.config.name)
-        os.replace(summary_tmp, ctx.out_dir / "summary.csv")
-        core.sync_folder(ctx.out_dir)
-    except BaseException as exc:
-        if pool is not None:
-            _stop_pool(pool)  # Ctrl-C, SIGTERM or a failure: stop the workers now
-            pool = None
-        with contextlib.suppress(OSError):
-            # What a stopped write left behind: with the folder's lock held any batch temp file is this
-            # run's or stale; without it, only those of the names this run gave out.
-            core.remove_temp_files(ctx.out_dir, None if locked else claimed.stems())
-        if isinstance(exc, OSError):  # the summary or the list itself: a full disk, a read-only folder
-            where = exc.filename or ctx.out_dir
-            raise RecordError(f"batch stopped: {where}: {exc.strerror or exc}; summary.csv was not written") from None
-        raise
+        if progress:
+            progress.start()
+        show = _shown(progress, _count_lines(source), quiet, rows_json)
+        counts = engine.run(
+            ctx,
+            rows,
+            jobs=n_jobs,
+            manifest=manifest,
+            locked=locked,
+            clinic_calendar=clinic_calendar,
+            on_result=show,
+        )
+        if rows_json is not None:
+            rows_json.seek(0)
+            sys.stdout.write('{"rows": [')
+            for chunk in iter(lambda: rows_json.read(1 << 16), ""):
+                sys.stdout.write(chunk)
+            reused = counts["reused"]
+            rest = {k: v for k, v in counts.items() if k != "reused"}
+            sys.stdout.write('\n], "counts": ' + json.dumps(rest) + ', "reused": ' + str(reused) + "}\n")
     finally:
         if progress:
             progress.stop()
-        if pool is not None:
-            pool.close()
-            pool.join()
-        with contextlib.suppress(OSError):
-            summary_tmp.unlink()
-        claimed.close()
-        if clinic_events is not None:
-            clinic_events.close()
-    if rows_json is not None:
-        rows_json.seek(0)
-        sys.stdout.write('{"rows": [')
-        for chunk in iter(lambda: rows_json.read(1 << 16), ""):
-            sys.stdout.write(chunk)
-        sys.stdout.write('\n], "counts": ' + json.dumps(counts) + ', "reused": ' + str(reused) + "}\n")
-        rows_json.close()
-    return {**counts, "reused": reused}
+        if rows_json is not None:
+            rows_json.close()
+    return counts
 
 
-def _write_clinic_calendar(path: Path, events: IO[bytes], clinic_name: str | None) -> None:
-    """The clinic calendar: icalendar's head and tail of a calendar around the spooled events,
-    written atomically (0600) in one pass."""
-    from needlecli.records import write_atomic
-    from needlecli.render.clinic_ics import frame
+def _shown(
+    progress: Progress | None, total: int | None, quiet_errors: bool, rows_json: IO[str] | None
+) -> Callable[[RowResult], None]:
+    """What the terminal shows of each row as the run goes: the progress bar, the row's error line,
+    and (with --json) its line of the rows document, spooled until the run completes."""
+    import json
 
-    head, tail = frame(clinic_name)
+    task = progress.add_task("plan", total=total) if progress else None
+    seen = 0
 
-    def chunks() -> Iterator[bytes]:
-        yield head
-        events.seek(0)
-        while block := events.read(1 << 20):
-            yield block
-        yield tail
+    def show(result: RowResult) -> None:
+        nonlocal seen
+        seen += 1
+        if result.status == "error" and not quiet_errors:
+            line = one_line(result.error)
+            if progress:
+                progress.console.print(line, markup=False, highlight=False)
+            else:
+                print(line, file=sys.stderr)
+        if rows_json is not None:
+            rows_json.write(("," if seen > 1 else "") + "\n  " + json.dumps(result.as_dict()))
+        if progress and task is not None:
+            progress.advance(task)
 
-    write_atomic(path, chunks())
+    return show

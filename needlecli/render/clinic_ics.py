@@ -14,15 +14,13 @@ Every byte comes from icalendar.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Mapping
 
 import icalendar  # noqa: TID253 - imported only by `batch --clinic-calendar`
 
+from needlecli.identity import UID_DOMAIN, appointment_of
 from needlecli.planning import History
-from needlecli.render.ics import PRODID, UID_DOMAIN
-
-_APPOINTMENT = re.compile(r"(session|booster)-([0-9]+)")
+from needlecli.render.ics import PRODID
 
 #: key -> (start, end) of each timed appointment, as aware datetimes.
 Times = Mapping[str, tuple[dt.datetime, dt.datetime]]
@@ -30,11 +28,7 @@ Times = Mapping[str, tuple[dt.datetime, dt.datetime]]
 
 def appointments(history: History) -> list[tuple[str, str, int]]:
     """(key, kind, number) of every session and booster in the history, sessions first, by number."""
-    found = []
-    for key in history.items:
-        match = _APPOINTMENT.fullmatch(key)
-        if match:
-            found.append((key, match.group(1), int(match.group(2))))
+    found = [(key, *kind) for key in history.items if (kind := appointment_of(key)) is not None]
     return sorted(found, key=lambda a: (a[1] != "session", a[2]))
 
 
@@ -61,7 +55,7 @@ def events(patient: str, history: History, times: Times, *, address: str | None 
             ev.add("location", address)
         out.append(ev.to_ical())
     for c in history.cancelled:
-        if _APPOINTMENT.fullmatch(c.key):
+        if appointment_of(c.key) is not None:
             ev = _event(history.plan_id, c.key, c.revision, f"{patient} · cancelled", stamp)
             ev.add("dtstart", c.first_day)
             ev.add("dtend", c.last_day + dt.timedelta(days=1))

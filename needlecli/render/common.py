@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import NamedTuple
 
 from needlecli.model import Appointment, DepthZone, Finding, Plan
 
@@ -73,3 +74,17 @@ def flags_text(a: Appointment) -> str:
 
 def aftercare_text(a: Appointment) -> str:
     return "deeper pass" if a.deep else "standard"
+
+
+class Template(NamedTuple):
+    """A file cut at its plan id: ``with_plan_id`` is the same file for another plan id (batch's
+    series shared by many patients). One part when the file holds no plan id."""
+
+    parts: tuple[bytes, ...]
+
+    def with_plan_id(self, plan_id: str) -> bytes:
+        return plan_id.encode("ascii").join(self.parts)
+
+    @property
+    def size(self) -> int:
+        return sum(map(len, self.parts))

@@ -1,9 +1,14 @@
 """The batch ICS writer: the bytes of `needlecli.render.ics.export`, many calendars a second.
 
-`ics.export` builds icalendar components with ``add()`` and calls ``to_ical()``, for every
-patient. A batch writes thousands of calendars that share almost every line (the same
-VTIMEZONE, reminders, titles, pause texts, dates), so a ``CalendarRenderer``, one per worker
-process, writes the same calendar description (``ics.calendar_spec``) and lets icalendar
+**The one exception to "the library writes".** Every other calendar needle writes (`plan`,
+`aftercare`, `export`) is icalendar's own ``to_ical()`` through `ics.export`. A batch writes
+thousands of calendars that share almost every line (the same VTIMEZONE, reminders, titles, pause
+texts, dates), and building icalendar components for each costs most of a batch's time. So a
+``CalendarRenderer``, one per worker process, serves `batch` only (the export registry's ``many``
+renderer for ICS), and only under the icalendar versions it was proven against (``PROVEN``):
+under any other, batch writes through `ics.export` too.
+
+What it caches: it writes the same calendar description (``ics.calendar_spec``) and lets icalendar
 produce each distinct line only once:
 
 - every content line is made by icalendar: the value encoded by ``Component.add``, taken
@@ -24,8 +29,10 @@ produce each distinct line only once:
   tests/test_ics_fast.py holds `fold` to ``_foldline`` on random text full of escapes and
   multi-byte characters.
 
-The bytes equal ``ics.export(plan, options)`` for any plan and options: tests/test_ics_fast.py
-checks that on random plans, and that a warm memo never puts one calendar's line in another.
+What proves it: the bytes equal ``ics.export(plan, options)`` for any plan and options:
+tests/test_ics_fast.py checks that on random plans, and that a warm memo never puts one
+calendar's line in another. `template` gives batch "the same calendar for another plan id"
+(patients who share a series share every byte but the plan id at the start of each UID).
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from zoneinfo import ZoneInfo
 from icalendar.parser.string import _foldline  # noqa: TID253 - imported only by commands that write ICS
 
 from needlecli.render import ics
+from needlecli.render.common import Template
 
 if TYPE_CHECKING:
     from collections.abc import Hashable
@@ -50,10 +58,34 @@ MEMO_LINES = 8192
 #: VALARM and VTIMEZONE blocks a renderer keeps.
 MEMO_BLOCKS = 512
 
+#: The icalendar versions (major, minor) the byte-equality was proven against (the test suite runs
+#: on the version installed; add one here only after it passes there).
+PROVEN = ((7, 3),)
+
 CRLF = b"\r\n"
 #: A plan id as a UID starts with it (`identity.plan_id_for`), and the stand-in the UID memo keeps.
 _PLAN_ID = re.compile(r"[0-9a-f]{16}")
 PLACEHOLDER_ID = "0" * 16
+
+
+def proven(version: str | None = None) -> bool:
+    """Is the installed icalendar (or ``version``) one this renderer was proven equal under?"""
+    if version is None:
+        from importlib.metadata import version as installed
+
+        version = installed("icalendar")
+    parts = version.split(".")[:2]
+    return len(parts) == 2 and all(p.isdecimal() for p in parts) and (int(parts[0]), int(parts[1])) in PROVEN
+
+
+def template(data: bytes, plan_id: str) -> Template | None:
+    """The calendar ``data`` cut at its plan id, for the same calendar under another plan id: only
+    when the id stands nowhere but at the start of each UID's value (a calendar's short ids could
+    collide with its syntax, `-P1D`; any other place is not cut)."""
+    parts = tuple(data.split(plan_id.encode("ascii")))
+    if not all(part.endswith(CRLF + b"UID:") for part in parts[:-1]):
+        return None
+    return Template(parts)
 
 
 def fold(line: str) -> bytes:
@@ -304,17 +336,3 @@ class CalendarRenderer:
         if got is None:
             got = self._block(key, ics.alarm_component(*alarm).to_ical())
         return got
-
-
-_RENDERER: tuple[int, CalendarRenderer] | None = None
-
-
-def render(plan: Plan, options: ExportOptions) -> bytes:
-    """``ics.export(plan, options)``'s bytes from this process's renderer (made on first use; a forked
-    child makes its own)."""
-    import os
-
-    global _RENDERER
-    if _RENDERER is None or _RENDERER[0] != os.getpid():
-        _RENDERER = (os.getpid(), CalendarRenderer())
-    return _RENDERER[1].render(plan, options)

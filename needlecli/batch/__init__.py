@@ -1,0 +1,1 @@
+"""Batch planning over a clinic's CSV list."""

@@ -1,0 +1,158 @@
+"""The run: every row handled (here, or by worker processes), summary.csv and the clinic calendar
+written only when the run completes, and nothing half-done left behind when it does not.
+
+The command line (`cli/batch.py`) reads its flags, builds the `Context` and calls `run`; what it
+shows while the run goes (progress, each row's error, the --json rows) it does in ``on_result``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from needlecli.batch import folder, names, workers
+from needlecli.batch.context import Context
+from needlecli.batch.manifest import Manifest, run_fingerprint
+from needlecli.batch.reconcile import handle, holds_no_files
+from needlecli.batch.results import SUMMARY_FIELDS, RowResult, summary_csv_line
+from needlecli.batch.rows import Row
+from needlecli.errors import RecordError, UsageError
+
+#: Rows a worker process takes at a time.
+CHUNK = 32
+
+
+def open_folder(out_dir: Path, fmt: str) -> tuple[int | None, bool]:
+    """Make the output folder ready for a run: created (0700: file names are patient ids), the
+    folder's lock taken (a second batch stops here, before touching anything), the temp files of a
+    killed run removed, and the summary of an earlier run removed (from here on files change).
+
+    Returns the lock (None where the file system has none) and whether the folder held no file of the
+    format (with the lock held, none can appear but this run's: no earlier calendar is looked for)."""
+    lock: int | None = None
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        lock = folder.lock_folder(out_dir)
+        if lock is not None:
+            folder.remove_temp_files(out_dir)
+        empty = lock is not None and holds_no_files(out_dir, fmt)
+        with contextlib.suppress(FileNotFoundError):
+            (out_dir / "summary.csv").unlink()
+            folder.sync_folder(out_dir)
+    except OSError as exc:
+        folder.unlock_folder(lock)
+        raise UsageError(f"--out-dir: cannot use {out_dir}: {exc.strerror or exc}") from None
+    return lock, empty
+
+
+def run(
+    ctx: Context,
+    rows: Iterable[Row],
+    *,
+    jobs: int = 1,
+    manifest: Manifest | None = None,
+    locked: bool = False,
+    clinic_calendar: Path | None = None,
+    on_result: Callable[[RowResult], None] | None = None,
+    start_method: str | None = None,
+) -> dict[str, int]:
+    """Handle every row, in input order; write summary.csv (and the clinic calendar) only when the
+    run completes. ``on_result`` sees each row's result after its file is on disk and recorded.
+
+    Returns the counts by status and ``reused`` (planned rows whose file from an earlier run was
+    current). On any failure or interrupt the workers are stopped, the run's temp files removed (all
+    batch temp files when ``locked``, else only those of the names it gave out) and the error raised.
+    """
+    import tempfile
+
+    counts = {"planned": 0, "refused": 0, "error": 0}
+    reused = 0
+    try:
+        # mkstemp: a fresh name, created exclusively with mode 0600 (never through a planted symlink).
+        fd, tmp_name = tempfile.mkstemp(prefix=".summary.csv.", suffix=folder.TEMP_SUFFIX, dir=ctx.out_dir)
+    except OSError as exc:
+        raise RecordError(f"cannot write in {ctx.out_dir}: {exc.strerror or exc}") from None
+    summary_tmp = Path(tmp_name)
+    # The clinic calendar's events, spooled in input order (flat memory), written whole at the end.
+    clinic_events = tempfile.TemporaryFile("w+b", dir=ctx.out_dir) if clinic_calendar else None  # noqa: SIM115
+    claimed = names.Claims()
+    fingerprint = run_fingerprint(ctx) if manifest is not None else ""
+    pool = None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as summary:
+            summary.write(",".join(SUMMARY_FIELDS) + "\n")
+            tasks = names.claim_names(ctx, rows, claimed, manifest, fingerprint)
+            results: Iterator[RowResult]
+            if jobs == 1:
+                results = (handle(ctx, t) for t in tasks)
+            else:
+                pool = workers.start(ctx, jobs, start_method)
+                results = workers.results(pool, tasks, CHUNK)
+            for result in results:
+                counts[result.status] += 1
+                reused += result.reused
+                if manifest is not None:
+                    manifest.record(result)  # after the worker synced the file
+                summary.write(summary_csv_line(result))
+                if clinic_events is not None and result.clinic:
+                    clinic_events.write(result.clinic)
+                if on_result is not None:
+                    on_result(result)
+            _sync(summary)
+        if clinic_calendar is not None and clinic_events is not None:
+            write_clinic_calendar(clinic_calendar, clinic_events, ctx.config.name)
+        os.replace(summary_tmp, ctx.out_dir / "summary.csv")
+        folder.sync_folder(ctx.out_dir)
+    except BaseException as exc:
+        if pool is not None:
+            workers.stop(pool)  # Ctrl-C, SIGTERM or a failure: stop the workers now
+            pool = None
+        with contextlib.suppress(OSError):
+            # What a stopped write left behind: with the folder's lock held any batch temp file is this
+            # run's or stale; without it, only those of the names this run gave out.
+            folder.remove_temp_files(ctx.out_dir, None if locked else claimed.stems())
+        if isinstance(exc, OSError):  # the summary or the list itself: a full disk, a read-only folder
+            where = exc.filename or ctx.out_dir
+            raise RecordError(f"batch stopped: {where}: {exc.strerror or exc}; summary.csv was not written") from None
+        raise
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
+        with contextlib.suppress(OSError):
+            summary_tmp.unlink()
+        claimed.close()
+        if clinic_events is not None:
+            clinic_events.close()
+    return {**counts, "reused": reused}
+
+
+def _sync(summary: Any) -> None:
+    import sys
+
+    summary.flush()
+    try:
+        os.fsync(summary.fileno())  # on disk before it takes the name
+    except OSError as exc:  # whole for every reader all the same: say so, and go on
+        print(f"needle: warning: summary.csv may not be on disk yet: {exc.strerror or exc}", file=sys.stderr)
+
+
+def write_clinic_calendar(path: Path, events: IO[bytes], clinic_name: str | None) -> None:
+    """The clinic calendar: icalendar's head and tail of a calendar around the spooled events,
+    written atomically (0600) in one pass."""
+    from needlecli.records import write_atomic
+    from needlecli.render.clinic_ics import frame
+
+    head, tail = frame(clinic_name)
+
+    def chunks() -> Iterator[bytes]:
+        yield head
+        events.seek(0)
+        while block := events.read(1 << 20):
+            yield block
+        yield tail
+
+    write_atomic(path, chunks())

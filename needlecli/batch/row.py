@@ -1,0 +1,178 @@
+"""One row to one plan: the request its cells make, screened when the list has the screening
+columns, planned and rendered (a series computed for an earlier patient is reused).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from needlecli import clinic, export, identity, planning
+from needlecli.answers import parse_text
+from needlecli.batch.context import Context
+from needlecli.batch.history import events_of, history_text
+from needlecli.batch.results import RowResult
+from needlecli.batch.rows import MAX_CELL, REQUIRED_COLUMNS, is_utf8
+from needlecli.dates import BadAnswer, parse_date
+from needlecli.errors import NeedleError, ScreeningRefusal, UsageError
+from needlecli.model import ExportOptions, Plan
+
+
+def _int(value: str, column: str) -> int:
+    if not (value.isascii() and value.isdecimal()):
+        raise UsageError(f"{column}: {value!r} is not a whole number")
+    return int(value)
+
+
+def patient_of(ctx: Context, cells: list[str] | None) -> str:
+    idx = ctx.header.index("patient_id")
+    return cells[idx] if cells is not None and idx < len(cells) else ""
+
+
+def plan_row(
+    ctx: Context,
+    number: int,
+    cells: list[str],
+    history: planning.History | None = None,
+    now: dt.datetime | None = None,
+) -> tuple[RowResult, bytes | None, str]:
+    """Plan one row, rebuilt over ``history`` when given (as of ``now``, else the run's stamp):
+    (summary, file bytes or None, file name). Never raises."""
+    pid = patient_of(ctx, cells)
+    try:
+        if len(cells) < len(ctx.header):
+            absent = ctx.header[len(cells) :]
+            questions = ctx.screening.ids if ctx.screening is not None else ()
+            required = [c for c in absent if c in REQUIRED_COLUMNS or c in questions]
+            if required:
+                raise UsageError(f"missing column {required[0]!r} ({len(cells)} of {len(ctx.header)} cells)")
+            cells = cells + [""] * len(absent)  # optional trailing cells left out: empty
+        if len(cells) > len(ctx.header):
+            raise UsageError(f"unknown column: {len(cells)} cells but the header has {len(ctx.header)}")
+        row = dict(zip(ctx.header, cells, strict=True))
+        return _plan_cells(ctx, number, row, history, now)
+    except (NeedleError, BadAnswer) as exc:
+        return RowResult(number, pid, "error", error=f"row {number}: {exc}"), None, ""
+    except Exception as exc:  # a bug must cost one row, not the run (and never print patient data)
+        error = f"row {number}: internal error ({type(exc).__name__}); please report it"
+        return RowResult(number, pid, "error", error=error), None, ""
+
+
+def _plan_cells(
+    ctx: Context,
+    number: int,
+    row: dict[str, str],
+    history: planning.History | None = None,
+    now: dt.datetime | None = None,
+) -> tuple[RowResult, bytes | None, str]:
+    for column in REQUIRED_COLUMNS:
+        if not row[column].strip():
+            raise UsageError(f"{column} is empty")
+    pid = identity.check_patient(row["patient_id"], "patient_id") or ""
+    if ctx.include_name and row.get("name") and not row["name"].isprintable():
+        raise UsageError("name: must be one line of printable text")
+    protocol = ctx.protocol(row["indication"])
+    order = ctx.config.date_order
+    try:
+        start = parse_date(row["start"], order)
+    except BadAnswer as exc:
+        raise UsageError(f"start: {row['start']!r} is {exc}") from None
+    flags = planning.PlanFlags(
+        patient=pid,
+        start=start,
+        sessions=_int(row["sessions"], "sessions") if row.get("sessions") else None,
+        interval_weeks=_int(row["interval_weeks"], "interval_weeks") if row.get("interval_weeks") else None,
+        time=clinic.parse_time(row["time"], "time") if row.get("time") else None,
+        tz=clinic.check_zone(row["tz"], "tz") if row.get("tz") else None,
+    )
+    terms = None
+    if ctx.screening is not None:
+        answers = {}
+        for q in ctx.screening.questions:
+            try:
+                answers[q.id] = parse_text(q, row[q.id], order)
+            except BadAnswer as exc:
+                raise UsageError(f"{q.id}: {exc}") from None
+        terms = planning.screen_answers(ctx.screening, answers, ctx.on)
+    shown = (row.get("name") or None) if ctx.include_name else None
+    # A fresh series like one already made in this process except for the patient: that plan with this
+    # patient's id and plan id, and its file with the plan id put in (see Context.series).
+    same = ctx.series_key(protocol, flags, terms) if history is None and shown is None else None
+    known = ctx.series.get(same) if same is not None else None
+    if known is not None:
+        plan = planning.for_patient(known[0], pid, ctx.config.uid_key or "")
+        data = known[1].with_plan_id(plan.plan_id)
+        notes = known[2]
+    else:
+        said: list[str] = []
+        try:
+            plan = planning.new_plan(
+                protocol,
+                flags,
+                ctx.config,
+                ctx.on,
+                screening=terms,
+                notes=said,
+                allow_past=ctx.allow_past,
+                start_flag="start",
+            )
+        except ScreeningRefusal:
+            assert terms is not None
+            why = "contraindicated" if terms.refusal == "contraindicated" else "deferred with no end date (re-assess)"
+            error = f"no plan: {why} ({', '.join(terms.refusing_findings())})"
+            return RowResult(number, pid, "refused", verdict=terms.verdict, error=error), None, ""
+        if history is not None and history.patient == pid:
+            # Last run's plan for this patient: the same calendar ids, SEQUENCE above, removed items cancelled
+            # (a changed indication too: the clinic changed its list, the patient's calendar must follow).
+            plan = planning.rebuild_over(
+                plan, history, "batch", now or ctx.stamp or planning.midnight(ctx.on), same_indication=False
+            )
+        cfg = ctx.config
+        options = ExportOptions(
+            document=export.EXPORTERS[ctx.fmt].batch_document,
+            name=shown,
+            clinic_name=cfg.name,
+            clinic_phone=cfg.phone,
+            clinic_address=cfg.address,
+            protocol=protocol,
+        )
+        data = ctx.render(plan, options)
+        notes = row_notes(plan, [n for n in said if n not in ctx.run_notes], terms)
+        if same is not None:
+            ctx.remember_series(same, plan, data, notes)
+    name = f"{identity.safe_name(pid)}.{ctx.fmt}"
+    made = planning.History.of_plan(plan)
+    times = {a.key: (a.start, a.end) for a in plan.appointments if a.start and a.end}
+    kept = history_text(ctx, made, times)
+    clinic_events = events_of(ctx, pid, made, times) if ctx.clinic_calendar else b""
+    return (
+        RowResult(
+            number,
+            pid,
+            "planned",
+            verdict=terms.verdict if terms else "",
+            first_session=plan.sessions[0].date.isoformat(),
+            last_session=plan.sessions[-1].date.isoformat(),
+            file=name,
+            notes=notes,
+            history=kept,
+            clinic=clinic_events,
+        ),
+        data,
+        name,
+    )
+
+
+def row_notes(plan: Plan, said: list[str], terms: planning.ScreeningTerms | None) -> tuple[str, ...]:
+    """A planned row's notes for the summary: the plan's own, then what planning said of the row (a
+    deferral once: the plan's note names it when it moved the start)."""
+    notes = [n.text for n in plan.notes]
+    moved = any(n.cause == "screening" for n in plan.notes)
+    skip = planning.deferral_note(terms) if terms is not None and moved else None
+    notes += [n for n in said if n != skip and n not in notes]
+    return tuple(notes)
+
+
+def readable_id(ctx: Context, cells: list[str] | None) -> str:
+    """The row's patient id cell when it could be read (text, not too long), else ""."""
+    pid = patient_of(ctx, cells)
+    return pid if len(pid) <= MAX_CELL and is_utf8(pid) else ""
