@@ -19,13 +19,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from needlecli import clinic, scheduling
+from needlecli import clinic, revisions, scheduling
 from needlecli.answers import read_answers
 from needlecli.errors import AnswersError, Contraindicated, Deferred, RecordError, UsageError
 from needlecli.identity import plan_id_for
 from needlecli.model import (
     AnswerValue,
-    Cancelled,
     ClinicRules,
     Finding,
     Note,
@@ -38,10 +37,10 @@ from needlecli.model import (
     Span,
     TreatmentProtocol,
     Verdict,
-    Window,
     as_verdict,
     severity_of,
 )
+from needlecli.revisions import midnight, next_stamp
 from needlecli.screening import evaluate
 
 if TYPE_CHECKING:
@@ -383,18 +382,6 @@ def for_patient(plan: Plan, patient: str, uid_key: str) -> Plan:
     return dataclasses.replace(plan, request=request, plan_id=plan_id_for(request, key=uid_key))
 
 
-def midnight(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
-
-
-def next_stamp(previous: dt.datetime | None, now: dt.datetime) -> dt.datetime:
-    """A new revision's stamp: now, and always later than the revision before it (a same-day
-    reschedule with --on must still look newer to a calendar client)."""
-    if previous is None:
-        return now
-    return max(now, previous + dt.timedelta(seconds=1))
-
-
 def patient_of_record(record: ScreeningRecord, patient: str | None) -> str | None:
     """The patient a plan is for: the flag, which must agree with the record's patient id."""
     if patient is not None and not record.patient:
@@ -459,8 +446,8 @@ def saved_plan(
         request = dataclasses.replace(
             request, clinic=dataclasses.replace(request.clinic, closed=request.clinic.closed | extra)
         )
-    scheduling.check_saved(protocol, request, saved.session_dates, source, saved.booster_dates)
-    plan = scheduling.rebuild(
+    revisions.check_saved(protocol, request, saved.session_dates, source, saved.booster_dates)
+    plan = revisions.rebuild(
         protocol,
         request,
         plan_id=saved.plan_id,
@@ -477,7 +464,7 @@ def saved_plan(
     revised = plan.revision != saved.revision
     for label, day in moves:
         booster = label.upper().startswith("B")
-        plan = scheduling.reschedule(protocol, plan, int(label.lstrip("Bb")), day, on, booster=booster)
+        plan = revisions.reschedule(protocol, plan, int(label.lstrip("Bb")), day, on, booster=booster)
     plan = dataclasses.replace(plan, cancelled=saved.cancelled)
     if said:
         plan = dataclasses.replace(plan, notes=tuple(n for n in said if n not in plan.notes) + plan.notes)
@@ -502,107 +489,6 @@ def _screening_derived(protocol: TreatmentProtocol, saved: SavedPlan) -> list[st
     if any(n.cause in causes for n in saved.notes):
         out.append("screening notes")
     return out
-
-
-@dataclass(frozen=True)
-class History:
-    """What a rebuild needs of an earlier revision of a plan: its ids, revisions and item spans.
-
-    From a saved plan file (`History.of_saved`) or, for `batch`, from what the run before wrote
-    into the same folder (`History.of_plan`, kept between runs by the batch manifest).
-    """
-
-    patient: str
-    indication: str
-    plan_id: str
-    revision: int
-    created_on: dt.date
-    stamp: dt.datetime | None
-    #: key -> (revision, first day, last day) of every item the earlier revision had.
-    items: dict[str, tuple[int, dt.date, dt.date]]
-    cancelled: tuple[Cancelled, ...] = ()
-
-    @classmethod
-    def of_saved(cls, saved: SavedPlan) -> History:
-        items = {}
-        for key, signature in saved.signatures.items():
-            first = signature[0]
-            last = signature[1] if len(signature) > 1 else first
-            assert isinstance(first, dt.date) and isinstance(last, dt.date)
-            items[key] = (saved.revisions.get(key, 0), first, last)
-        return cls(
-            saved.request.patient,
-            saved.request.indication,
-            saved.plan_id,
-            saved.revision,
-            saved.created_on,
-            saved.stamp,
-            items,
-            saved.cancelled,
-        )
-
-    def withdrawn(self, now: dt.datetime) -> History:
-        """This history once its plan is withdrawn (the patient refused, or no longer plannable): every
-        item cancelled one revision above, as of ``now`` (a later rebuild revives them above that)."""
-        gone = tuple(Cancelled(key, first, last, rev + 1) for key, (rev, first, last) in self.items.items())
-        return dataclasses.replace(
-            self,
-            revision=self.revision + 1,
-            stamp=next_stamp(self.stamp or midnight(self.created_on), now),
-            items={},
-            cancelled=tuple(c for c in self.cancelled if c.key not in self.items) + gone,
-        )
-
-    @classmethod
-    def of_plan(cls, plan: Plan) -> History:
-        items = {}
-        for item in scheduling.plan_items(plan):
-            if isinstance(item, Window):
-                items[item.key] = (item.revision, item.first_day, item.last_day)
-            else:
-                items[item.key] = (item.revision, item.date, item.date)
-        return cls(
-            plan.request.patient,
-            plan.request.indication,
-            plan.plan_id,
-            plan.revision,
-            plan.created_on,
-            plan.stamp,
-            items,
-            plan.cancelled,
-        )
-
-
-def rebuild_over(
-    plan: Plan, saved: SavedPlan | History, source: str, now: dt.datetime, *, same_indication: bool = True
-) -> Plan:
-    """A plan rebuilt over an earlier one (`--out` onto a saved plan, `batch` into last run's folder):
-    the same calendar ids for items that still exist, each with a SEQUENCE above the saved one; items
-    that no longer exist are kept as cancelled, so a calendar that imported the old plan updates and
-    removes instead of duplicating. ``same_indication=False`` (batch: the clinic changed a patient's
-    indication in its list) rebuilds over a plan of another indication for the same patient too."""
-    before = saved if isinstance(saved, History) else History.of_saved(saved)
-    if before.patient != plan.request.patient or (same_indication and before.indication != plan.request.indication):
-        raise UsageError(f"{source}: holds the plan of another patient or indication; choose another --out file")
-    items = scheduling.plan_items(plan)
-    keys = {i.key for i in items}
-    revisions = {key: before.items[key][0] + 1 for key in keys if key in before.items}
-    for c in before.cancelled:  # an item cancelled before and back now: above its cancellation
-        if c.key in keys and c.key not in revisions:
-            revisions[c.key] = c.revision + 1
-
-    def revision(key: str, _signature: scheduling.Signature) -> int:
-        return revisions.get(key, 0)
-
-    rebuilt = scheduling.with_revisions(dataclasses.replace(plan, plan_id=before.plan_id), revision)
-    gone = [Cancelled(key, first, last, rev + 1) for key, (rev, first, last) in before.items.items() if key not in keys]
-    still = tuple(c for c in before.cancelled if c.key not in keys and c.key not in before.items)
-    return dataclasses.replace(
-        rebuilt,
-        revision=before.revision + 1,
-        cancelled=still + tuple(gone),
-        stamp=next_stamp(before.stamp or midnight(before.created_on), now),
-    )
 
 
 def one_session(

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import cast
 from zoneinfo import ZoneInfo
 
@@ -45,14 +45,14 @@ from needlecli.model import (
     WindowSpec,
 )
 
-__all__ = ["SchedulingError", "build_plan", "rebuild", "reschedule", "single_session_plan"]
+__all__ = ["SchedulingError", "build_plan", "single_session_plan"]
 
 MAX_BOOSTERS = 20
 #: How far ahead the first session may be searched for before giving up.
 FIRST_SESSION_HORIZON_DAYS = 366
 
 
-def _fmt(day: dt.date) -> str:
+def day_label(day: dt.date) -> str:
     return f"{day.isoformat()} ({day:%a})"
 
 
@@ -73,7 +73,8 @@ def first_session_date(request: PlanRequest) -> dt.date:
     found = next_open(request.clinic, earliest, horizon)
     if found is None:
         raise SchedulingError(
-            f"session 1: no open clinic day between {_fmt(earliest)} and {_fmt(horizon)}; check the clinic days"
+            f"session 1: no open clinic day between {day_label(earliest)} and {day_label(horizon)}; "
+            "check the clinic days"
         )
     return found
 
@@ -86,8 +87,8 @@ def next_session_date(protocol: TreatmentProtocol, request: PlanRequest, number:
     found = next_open(request.clinic, target, latest)
     if found is None:
         raise SchedulingError(
-            f"session {number}: no open clinic day between {_fmt(target)} ({request.interval_weeks} weeks after "
-            f"session {number - 1} on {previous.isoformat()}) and {_fmt(latest)} (the {weeks.max}-week maximum "
+            f"session {number}: no open clinic day between {day_label(target)} ({request.interval_weeks} weeks after "
+            f"session {number - 1} on {previous.isoformat()}) and {day_label(latest)} (the {weeks.max}-week maximum "
             f"for {protocol.info.name}); move a session or reopen a day"
         )
     return found
@@ -106,7 +107,7 @@ def next_booster_date(protocol: TreatmentProtocol, request: PlanRequest, number:
         day -= dt.timedelta(days=1)
     if found is None:
         raise SchedulingError(
-            f"booster {number}: no open clinic day between {_fmt(earliest)} and {_fmt(latest)} "
+            f"booster {number}: no open clinic day between {day_label(earliest)} and {day_label(latest)} "
             f"({months.min}-{months.max} months after {previous.isoformat()})"
         )
     return found
@@ -347,7 +348,7 @@ def validate_request(protocol: TreatmentProtocol, request: PlanRequest) -> None:
         raise SchedulingError("the clinic has no open weekdays")
 
 
-def _compute(
+def compute_dates(
     protocol: TreatmentProtocol,
     request: PlanRequest,
     fixed: Mapping[int, dt.date],
@@ -476,7 +477,7 @@ def sun_trip_notes(request: PlanRequest, sessions: tuple[Appointment, ...]) -> t
     return tuple(out)
 
 
-def _assemble(
+def assemble(
     protocol: TreatmentProtocol,
     request: PlanRequest,
     on: dt.date,
@@ -509,7 +510,7 @@ def _assemble(
 def build_plan(protocol: TreatmentProtocol, request: PlanRequest, on: dt.date, uid_key: str = "") -> Plan:
     """Compute the whole series for a request, planned on ``on``."""
     validate_request(protocol, request)
-    dates, boosters = _compute(protocol, request, {})
+    dates, boosters = compute_dates(protocol, request, {})
     notes: list[Note] = []
     if request.not_before is not None and request.not_before > request.start:
         notes.append(
@@ -563,161 +564,7 @@ def build_plan(protocol: TreatmentProtocol, request: PlanRequest, on: dt.date, u
                     f"before {on.isoformat()}: it is already past; check the patient has started it, or start later.",
                 )
             )
-    return _assemble(protocol, request, on, dates, boosters, plan_id_for(request, key=uid_key), 0, tuple(notes))
-
-
-def reschedule(
-    protocol: TreatmentProtocol, plan: Plan, number: int, day: dt.date, on: dt.date, booster: bool = False
-) -> Plan:
-    """Move session ``number`` (or booster ``number``) to ``day`` and recompute what follows it:
-    the later sessions, windows and boosters. Earlier ones stay. Every item keeps its key; an item
-    whose dates changed gets its revision raised, so calendar clients update it instead of adding a copy.
-    """
-    request = plan.request
-    label = f"B{number}" if booster else str(number)
-    items = plan.boosters if booster else plan.sessions
-    if not 1 <= number <= len(items):
-        what = "booster" if booster else "session"
-        raise SchedulingError(f"--move: there is no {what} {label} (the plan has {len(items)})")
-    if not request.clinic.is_open(day):
-        horizon = day + dt.timedelta(days=FIRST_SESSION_HORIZON_DAYS)
-        after = next_open(request.clinic, day, horizon)
-        hint = f"; the next open day is {_fmt(after)}" if after else ""
-        raise SchedulingError(f"--move {label}={day.isoformat()}: {request.clinic.why_closed(day)}{hint}")
-    if day < on:
-        raise SchedulingError(f"--move {label}={day.isoformat()}: that is before {on.isoformat()} (today)")
-    if request.not_before is not None and day < request.not_before:
-        raise SchedulingError(
-            f"--move {label}={day.isoformat()}: the screening defers treatment until {request.not_before.isoformat()}"
-        )
-    if booster:
-        fixed = {s.number: s.date for s in plan.sessions}
-        pinned = {b.number: b.date for b in plan.boosters if b.number < number} | {number: day}
-        dates, boosters = _compute(protocol, request, fixed, pinned)
-    else:
-        fixed = {s.number: s.date for s in plan.sessions if s.number < number}
-        fixed[number] = day  # later sessions follow the rules again from the moved one
-        dates, boosters = _compute(protocol, request, fixed)
-    new = _assemble(protocol, request, on, dates, boosters, plan.plan_id, plan.revision + 1, plan.notes)
-    return _carry_revisions(plan, new)
-
-
-Signature = tuple[object, ...]
-
-
-def _signature(item: Appointment | Window) -> Signature:
-    """What a calendar client sees change: the dates (and a window's items)."""
-    if isinstance(item, Window):
-        return (item.first_day, item.last_day, item.items)
-    return (item.date,)
-
-
-def with_revisions(plan: Plan, revision: Callable[[str, Signature], int]) -> Plan:
-    """The plan with every item's revision set by ``revision(key, signature)``."""
-
-    def appointment(a: Appointment) -> Appointment:
-        windows = tuple(dataclasses.replace(w, revision=revision(w.key, _signature(w))) for w in a.windows)
-        return dataclasses.replace(a, revision=revision(a.key, _signature(a)), windows=windows)
-
-    return dataclasses.replace(
-        plan,
-        sessions=tuple(appointment(s) for s in plan.sessions),
-        boosters=tuple(appointment(b) for b in plan.boosters),
-    )
-
-
-def plan_items(plan: Plan) -> list[Appointment | Window]:
-    """Every item of a plan that has an identity and a revision: appointments and their windows."""
-    items: list[Appointment | Window] = []
-    for a in plan.appointments:
-        items += [a, *a.windows]
-    return items
-
-
-def _carry_revisions(old: Plan, new: Plan) -> Plan:
-    """Keep each item's revision, raised by one where its dates changed; new items start at 0."""
-    before = {item.key: (item.revision, _signature(item)) for item in plan_items(old)}
-
-    def revision(key: str, sig: Signature) -> int:
-        if key not in before:
-            return 0
-        rev, old_sig = before[key]
-        return rev + 1 if old_sig != sig else rev
-
-    return with_revisions(new, revision)
-
-
-def check_saved(
-    protocol: TreatmentProtocol,
-    request: PlanRequest,
-    dates: tuple[dt.date, ...],
-    source: str,
-    boosters: tuple[dt.date, ...] = (),
-) -> None:
-    """A saved plan's sessions and boosters must still obey the rules (a hand-edited file must not slip through)."""
-    if len(boosters) != request.boosters:
-        raise SchedulingError(f"{source}: has {len(boosters)} boosters but request.boosters is {request.boosters}")
-    previous = dates[-1] if dates else None
-    for number, day in enumerate(boosters, 1):
-        if not request.clinic.is_open(day):
-            raise SchedulingError(f"{source}: booster {number} on {day.isoformat()}: {request.clinic.why_closed(day)}")
-        if previous is not None and not add_months(previous, protocol.booster_months.min) <= day <= add_months(
-            previous, protocol.booster_months.max
-        ):
-            raise SchedulingError(
-                f"{source}: booster {number} on {day.isoformat()} must fall {protocol.booster_months.min}-"
-                f"{protocol.booster_months.max} months after {previous.isoformat()}"
-            )
-        previous = day
-    for number, day in enumerate(dates, 1):
-        if not request.clinic.is_open(day):
-            raise SchedulingError(f"{source}: session {number} on {day.isoformat()}: {request.clinic.why_closed(day)}")
-        if request.not_before is not None and day < request.not_before:
-            raise SchedulingError(
-                f"{source}: session {number} on {day.isoformat()} is before the screening deferral "
-                f"({request.not_before.isoformat()})"
-            )
-        if number > 1:
-            try:
-                check_spacing(protocol, number, dates[number - 2], day)
-            except SchedulingError as exc:
-                raise SchedulingError(f"{source}: {exc}") from None
-
-
-def rebuild(
-    protocol: TreatmentProtocol,
-    request: PlanRequest,
-    *,
-    plan_id: str,
-    revision: int,
-    created_on: dt.date,
-    session_dates: tuple[dt.date, ...],
-    booster_dates: tuple[dt.date, ...],
-    revisions: Mapping[str, int],
-    notes: tuple[Note, ...],
-    signatures: Mapping[str, Signature] | None = None,
-    on: dt.date | None = None,
-) -> Plan:
-    """Turn a saved plan's dates back into a full Plan (windows from the protocol, revisions kept).
-
-    If the protocol changed since the plan was saved, an item whose dates or items now differ
-    from ``signatures`` gets its revision raised (and the plan's, with ``on`` as its new date),
-    so calendar clients replace the old event instead of keeping it.
-    """
-    plan = _assemble(protocol, request, created_on, list(session_dates), list(booster_dates), plan_id, revision, notes)
-    saved = signatures or {}
-    changed: list[str] = []
-
-    def rev(key: str, sig: Signature) -> int:
-        if key in saved and saved[key] != sig:
-            changed.append(key)
-            return revisions.get(key, 0) + 1
-        return revisions.get(key, 0)
-
-    plan = with_revisions(plan, rev)
-    if changed:
-        plan = dataclasses.replace(plan, revision=revision + 1, created_on=on or created_on)
-    return plan
+    return assemble(protocol, request, on, dates, boosters, plan_id_for(request, key=uid_key), 0, tuple(notes))
 
 
 def single_session_plan(
@@ -725,4 +572,4 @@ def single_session_plan(
 ) -> Plan:
     """A one-session plan on ``day`` as given (for `needle aftercare --session-date`): no spacing rules."""
     single = dataclasses.replace(request, start=day, sessions=1, boosters=0)
-    return _assemble(protocol, single, on, [day], [], plan_id_for(single, "aftercare", uid_key), 0, ())
+    return assemble(protocol, single, on, [day], [], plan_id_for(single, "aftercare", uid_key), 0, ())

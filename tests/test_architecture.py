@@ -14,7 +14,9 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "needlecli"
 
 #: The pure core: plain functions over dataclasses. No files, clock, environment or printing.
-PURE = ("model", "dates", "identity", "screening", "scheduling", "aftercare", "answers", "planning", "export")
+PURE = (
+    "model", "dates", "identity", "screening", "scheduling", "revisions", "aftercare", "answers", "planning", "export",
+)  # fmt: skip
 #: Modules the pure core may import from needlecli (themselves pure, or only data parsing).
 PURE_MAY_IMPORT = {*PURE, "errors", "clinic"}
 #: Third-party or standard modules a pure module never imports.
@@ -166,8 +168,10 @@ def test_no_import_cycle_below_the_cli() -> None:
 #: core never reaches the files, the files never reach a renderer, nothing but the CLI reaches batch.
 FLOORS: tuple[tuple[str, ...], ...] = (
     ("errors", "dates", "model", "identity", "choices"),  # the ground: names and values
-    ("screening", "scheduling", "aftercare", "answers", "clinic", "floors", "planning", "export"),  # the pure core
-    ("documents", "keys", "records", "plans", "config", "catalog", "cases", "outfiles"),  # files and protocols
+    # the pure core
+    ("screening", "scheduling", "revisions", "aftercare", "answers", "clinic", "floors", "planning", "export"),
+    # files and protocols
+    ("documents", "keys", "records", "plans", "config", "catalog", "validation", "case_file", "cases", "outfiles"),
     ("render",),  # documents for people and calendars
     ("batch",),  # a clinic's list
 )
@@ -190,3 +194,13 @@ def test_every_module_is_on_a_floor_and_no_arrow_points_up() -> None:
         if dep and _floor(dep) > _floor(name)
     ]
     assert up == []
+
+
+#: A module a newcomer can read in one sitting.
+MAX_LINES = 650
+
+
+@pytest.mark.parametrize("name", sorted(modules()))
+def test_no_module_is_a_house_of_its_own(name: str) -> None:
+    lines = len(modules()[name].read_text().splitlines())
+    assert lines <= MAX_LINES, f"needlecli/{name} has {lines} lines"

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from needlecli import catalog, planning, plans
+from needlecli import catalog, planning, plans, revisions
 from needlecli.config import Config
 from needlecli.errors import NeedleError
 from needlecli.model import ExportOptions, Plan
@@ -87,7 +87,7 @@ def plans_and_options(draw: st.DrawFn) -> tuple[Plan, ExportOptions]:
             )
             rebuilt = planning.new_plan(protocol, again, CONFIG, ON, screening=screening)
             now = dt.datetime(2026, 12, 2, draw(st.integers(0, 23)), draw(st.integers(0, 59)), tzinfo=dt.UTC)
-            plan = planning.rebuild_over(rebuilt, saved, "saved", now)
+            plan = revisions.rebuild_over(rebuilt, saved, "saved", now)
     except NeedleError:
         assume(False)
     options = ExportOptions(

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from needlecli import aftercare, catalog, scheduling
+from needlecli import aftercare, catalog, scheduling, validation
 from needlecli.config import Config
 from needlecli.model import Finding, ScreeningProtocol
 from needlecli.screening import evaluate, wait_end
@@ -229,7 +229,7 @@ def test_zones_are_checked() -> None:
 @settings(max_examples=60, deadline=None)
 @given(
     indication=st.sampled_from(catalog.INDICATIONS),
-    zones=st.sets(st.sampled_from(catalog.DEPTH_ZONES), min_size=1),
+    zones=st.sets(st.sampled_from(validation.DEPTH_ZONES), min_size=1),
     start=st.dates(D(2026, 12, 1), D(2028, 12, 31)),
     cap=st.one_of(st.none(), st.sampled_from([0.5, 1.0, 1.5, 2.0, 2.5])),
 )

@@ -10,7 +10,8 @@ import pytest
 from needlecli import catalog
 from needlecli.clinic import public_holidays
 from needlecli.model import ClinicRules, Finding, Range, TreatmentProtocol
-from needlecli.scheduling import SchedulingError, build_plan, reschedule
+from needlecli.revisions import reschedule
+from needlecli.scheduling import SchedulingError, build_plan
 from tests.plan_helpers import MON_FRI, request
 
 D = dt.date

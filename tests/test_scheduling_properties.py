@@ -13,7 +13,8 @@ from needlecli import catalog, scheduling
 from needlecli.dates import add_months
 from needlecli.model import ClinicRules, Finding, PlanRequest, Range, TreatmentProtocol
 from needlecli.planning import with_patient_dates
-from needlecli.scheduling import SchedulingError, build_plan, reschedule
+from needlecli.revisions import reschedule
+from needlecli.scheduling import SchedulingError, build_plan
 
 BASES = [catalog.load_treatment(n) for n in ("fine-lines", "acne-scars", "texture", "deep-scars")]
 STARTS = st.dates(min_value=dt.date(2025, 1, 1), max_value=dt.date(2030, 12, 31))

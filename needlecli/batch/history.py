@@ -8,7 +8,7 @@ import datetime as dt
 import json
 import re
 
-from needlecli import identity, planning
+from needlecli import identity, revisions
 from needlecli.batch.context import Context
 
 #: The highest revision a kept history may hold: far above any real plan's, far below what a calendar
@@ -24,7 +24,7 @@ def patient_mark(ctx: Context, pid: str) -> str:
     return identity.patient_mark(ctx.config.uid_key or "", pid)
 
 
-def history_text(ctx: Context, h: planning.History, times: Times | None = None) -> str:
+def history_text(ctx: Context, h: revisions.History, times: Times | None = None) -> str:
     """What a later run needs to rebuild over a plan (and to write its clinic calendar events), as
     compact JSON: ids, revisions, item spans, cancelled items and the appointments' times. Never the
     patient id (a keyed hash of it) or the indication: the manifest is kept outside the folder."""
@@ -43,7 +43,7 @@ def history_text(ctx: Context, h: planning.History, times: Times | None = None) 
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
 
 
-def history_of(ctx: Context, text: str, pid: str) -> tuple[planning.History, Times] | None:
+def history_of(ctx: Context, text: str, pid: str) -> tuple[revisions.History, Times] | None:
     """The history and appointment times `history_text` wrote for patient ``pid``; None when ``text``
     is not one, or is another patient's (anything wrong only means planning afresh)."""
     from needlecli.dates import MAX_YEAR, MIN_YEAR
@@ -87,7 +87,7 @@ def history_of(ctx: Context, text: str, pid: str) -> tuple[planning.History, Tim
             return None
         if not re.fullmatch(r"[0-9a-f]{16}", text_of(doc["plan_id"])):  # what plan ids look like
             return None
-        history = planning.History(
+        history = revisions.History(
             pid,
             text_of(doc["indication"]),
             text_of(doc["plan_id"]),
@@ -108,7 +108,7 @@ def events_of_history(ctx: Context, pid: str, history: str) -> bytes:
     return b"" if found is None else events_of(ctx, pid, *found)
 
 
-def events_of(ctx: Context, pid: str, history: planning.History, times: Times) -> bytes:
+def events_of(ctx: Context, pid: str, history: revisions.History, times: Times) -> bytes:
     from needlecli.render import clinic_ics
 
     try:

@@ -12,7 +12,7 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from needlecli import export, planning
+from needlecli import export, revisions
 from needlecli.batch.context import Context
 from needlecli.batch.folder import write_file
 from needlecli.batch.history import events_of_history, history_of, history_text
@@ -160,7 +160,7 @@ def decide(ctx: Context, task: Task) -> tuple[RowResult, bytes | None]:
     return dataclasses.replace(result, name=name, key=key, file=name, digest=hashlib.sha256(data).hexdigest()), data
 
 
-def _already_written(ctx: Context, task: Task, history: planning.History | None, digest: str) -> RowResult | None:
+def _already_written(ctx: Context, task: Task, history: revisions.History | None, digest: str) -> RowResult | None:
     """The row planned as this run plans it (over ``history``, the one the record kept), when the
     file already in the folder is byte for byte what that writes: a run stopped after writing the
     file and before recording it (Ctrl-C, SIGTERM, a kill, a crash). The file is kept and recorded;
@@ -211,7 +211,7 @@ def _removed(ctx: Context, result: RowResult, name: str, history: str = "") -> R
     if found is not None:
         before = found[0]
         try:
-            after = before.withdrawn(ctx.stamp or planning.midnight(ctx.on)) if before.items else before
+            after = before.withdrawn(ctx.stamp or revisions.midnight(ctx.on)) if before.items else before
             kept = history_text(ctx, after)
             clinic_events = events_of_history(ctx, result.patient_id, kept) if ctx.clinic_calendar else b""
         except Exception:  # a history that cannot be withdrawn is dropped, never the run
@@ -234,7 +234,7 @@ def _calendar_history(ctx: Context, path: Path, pid: str) -> str:
             return ""
         plan_id, live, gone, stamp = found
         revision = max([r for r, _, _ in live.values()] + [c[3] for c in gone])
-        history = planning.History(
+        history = revisions.History(
             pid, "", plan_id, revision, stamp.date(), stamp, live, tuple(Cancelled(k, f, la, r) for k, f, la, r in gone)
         )
         text = history_text(ctx, history)
@@ -264,7 +264,7 @@ def _saved_history(ctx: Context, path: Path) -> str:
         doc = read_toml_file(path, "saved plan")
         if doc.get("record") != "needle-plan":
             return ""
-        return history_text(ctx, planning.History.of_saved(read_plan(doc, str(path))))
+        return history_text(ctx, revisions.History.of_saved(read_plan(doc, str(path))))
     except NeedleError:
         return ""
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from needlecli import clinic, export, identity, planning
+from needlecli import clinic, export, identity, planning, revisions
 from needlecli.answers import parse_text
 from needlecli.batch.context import Context
 from needlecli.batch.history import events_of, history_text
@@ -32,7 +32,7 @@ def plan_row(
     ctx: Context,
     number: int,
     cells: list[str],
-    history: planning.History | None = None,
+    history: revisions.History | None = None,
     now: dt.datetime | None = None,
 ) -> tuple[RowResult, bytes | None, str]:
     """Plan one row, rebuilt over ``history`` when given (as of ``now``, else the run's stamp):
@@ -61,7 +61,7 @@ def _plan_cells(
     ctx: Context,
     number: int,
     row: dict[str, str],
-    history: planning.History | None = None,
+    history: revisions.History | None = None,
     now: dt.datetime | None = None,
 ) -> tuple[RowResult, bytes | None, str]:
     for column in REQUIRED_COLUMNS:
@@ -123,8 +123,8 @@ def _plan_cells(
         if history is not None and history.patient == pid:
             # Last run's plan for this patient: the same calendar ids, SEQUENCE above, removed items cancelled
             # (a changed indication too: the clinic changed its list, the patient's calendar must follow).
-            plan = planning.rebuild_over(
-                plan, history, "batch", now or ctx.stamp or planning.midnight(ctx.on), same_indication=False
+            plan = revisions.rebuild_over(
+                plan, history, "batch", now or ctx.stamp or revisions.midnight(ctx.on), same_indication=False
             )
         cfg = ctx.config
         options = ExportOptions(
@@ -140,7 +140,7 @@ def _plan_cells(
         if same is not None:
             ctx.remember_series(same, plan, data, notes)
     name = f"{identity.safe_name(pid)}.{ctx.fmt}"
-    made = planning.History.of_plan(plan)
+    made = revisions.History.of_plan(plan)
     times = {a.key: (a.start, a.end) for a in plan.appointments if a.start and a.end}
     kept = history_text(ctx, made, times)
     clinic_events = events_of(ctx, pid, made, times) if ctx.clinic_calendar else b""

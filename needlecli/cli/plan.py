@@ -104,7 +104,7 @@ def plan(
         None, "--move", help="With --from: N=DATE moves session N, BN=DATE booster N (repeatable)."
     ),
 ) -> None:
-    from needlecli import catalog, choices, clinic, identity, planning
+    from needlecli import catalog, choices, clinic, identity, planning, revisions
     from needlecli.cli import common
     from needlecli.config import load_config, with_uid_key
     from needlecli.model import ExportOptions
@@ -211,7 +211,7 @@ def plan(
         if doc.get("record") != "needle-plan":
             raise UsageError(f"--out: {out} exists and is not a saved needle plan; choose another file")
         saved = read_plan(doc, str(out))
-        result = planning.rebuild_over(result, saved, f"--out {out}", common.stamp_of(on, order))
+        result = revisions.rebuild_over(result, saved, f"--out {out}", common.stamp_of(on, order))
         notes.append(f"rebuilt over {out}: same calendar ids, revision {result.revision}")
     from needlecli import outfiles
 

@@ -172,7 +172,7 @@ def test(
 ) -> None:
     """Run example patients through the protocols: each case's verdict, earliest date and plan facts
     must be as expected. Prints `ok NAME` or `FAIL NAME` with expected vs got, then `N passed, M failed`."""
-    from needlecli import cases
+    from needlecli import case_file, cases
     from needlecli.config import Config, load_config
 
     with contextlib.ExitStack() as stack:
@@ -188,7 +188,7 @@ def test(
         for label, path in files:
             try:
                 ready.append((label, _load_cases(label, path, protocols_dir)))
-            except cases.CaseFileError as exc:
+            except case_file.CaseFileError as exc:
                 bad.append(str(exc))
         if bad:
             from needlecli.errors import one_line
@@ -221,15 +221,15 @@ def _short(label: str) -> str:
 
 def _load_cases(label: str, path: Path, protocols_dir: Path | None) -> list[cases.ReadyCase]:
     """Read, check and resolve one case file; CaseFileError (one line, every problem) if it is bad."""
-    from needlecli import cases, documents
+    from needlecli import case_file, cases, documents
 
     try:
         raw = documents.parse_toml(documents.read_bytes(path, "a case file"))
     except documents.NoSuchFile:
-        raise cases.CaseFileError(label, ["no such file"]) from None
+        raise case_file.CaseFileError(label, ["no such file"]) from None
     except documents.DocumentError as exc:
-        raise cases.CaseFileError(label, [str(exc)]) from None
-    parsed, problems = cases.parse_case_file(raw)
+        raise case_file.CaseFileError(label, [str(exc)]) from None
+    parsed, problems = case_file.parse_case_file(raw)
     return cases.prepare(parsed, _loaders(path.parent, protocols_dir), label, problems)
 
 

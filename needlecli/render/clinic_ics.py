@@ -19,7 +19,7 @@ from collections.abc import Mapping
 import icalendar  # noqa: TID253 - imported only by `batch --clinic-calendar`
 
 from needlecli.identity import UID_DOMAIN, appointment_of
-from needlecli.planning import History
+from needlecli.revisions import History
 from needlecli.render.ics import PRODID
 
 #: key -> (start, end) of each timed appointment, as aware datetimes.
