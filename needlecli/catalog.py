@@ -14,6 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from needlecli import choices, documents
+from needlecli.bundled import STANDARD_SCREENING as STANDARD_SCREENING
+from needlecli.bundled import bundled_folder as bundled_folder
+from needlecli.bundled import bundled_names as bundled_names
+from needlecli.bundled import indications as indications
 from needlecli.errors import ProtocolError
 from needlecli.model import (
     PauseSpec,
@@ -24,25 +28,7 @@ from needlecli.model import (
 )
 from needlecli.validation import Validator
 
-INDICATIONS: tuple[str, ...] = ("fine-lines", "acne-scars", "texture", "deep-scars")
-_PACKAGE = "needlecli.protocols"
-
-
 # ----------------------------------------------------------------- finding files
-
-
-def _bundled_folder() -> Path:
-    """The folder of the protocols shipped in the package (`needlecli.protocols`, a plain folder in
-    every install pip makes). Read as files: `importlib.resources` would add ~10 ms to every start."""
-    import importlib
-
-    package = importlib.import_module(_PACKAGE)  # an empty package: its folder is what matters
-    return Path(next(iter(package.__path__)))
-
-
-def bundled_names() -> list[str]:
-    """Names of the protocols shipped inside the package, sorted."""
-    return sorted(name[:-5] for name in os.listdir(_bundled_folder()) if name.endswith(".toml"))
 
 
 def clinic_names(protocols_dir: Path | None) -> list[str]:
@@ -94,7 +80,7 @@ def read_source(ref: str, protocols_dir: Path | None = None) -> tuple[bytes, str
     """Return (file bytes, origin) for a protocol name (the clinic's folder first) or a file path."""
     origin = locate(ref, protocols_dir)
     if origin.startswith("bundled:"):
-        return (_bundled_folder() / f"{ref_of(origin)}.toml").read_bytes(), origin
+        return (bundled_folder() / f"{ref_of(origin)}.toml").read_bytes(), origin
     return read_file(Path(origin))
 
 
@@ -230,7 +216,7 @@ def _treatment_floors(
     bundled one), and the finding ids of its cautions and procedures to the standard screening protocol."""
     from needlecli import floors
 
-    bundled = [n for n in INDICATIONS if n in bundled_names()]
+    bundled = list(indications())
     names = [proto.info.name] if proto.info.name in bundled else bundled
     standards = [load_treatment(n, None, load_screening(STANDARD_SCREENING)) for n in names]
     problems, overrides = floors.check(raw, proto, standards)
@@ -260,7 +246,6 @@ def unknown_findings(treatment: TreatmentProtocol, screening: ScreeningProtocol)
 
 
 #: The bundled screening protocol every clinic's screening protocol is held against.
-STANDARD_SCREENING = "screening"
 
 
 def _looser_than_standard(proto: ScreeningProtocol) -> list[str]:

@@ -21,7 +21,7 @@ from typing import Any
 from needlecli import documents
 from needlecli.clinic import SESSION_MINUTES, check_zone, parse_time, parse_weekdays, split_region
 from needlecli.errors import UsageError
-from needlecli.model import MAX_DEPTH_MM
+from needlecli.model import MAX_DEPTH_MM, Document, ExportOptions, TreatmentProtocol
 
 KEYS: tuple[str, ...] = (
     "name",
@@ -130,6 +130,28 @@ def app_dir(app: str = "needle", platform: str | None = None, environ: Mapping[s
         return Path(os.path.join(os.path.expanduser("~/Library/Application Support"), app))
     folder = env.get("XDG_CONFIG_HOME", os.path.expanduser("~/.config"))
     return Path(os.path.join(folder, "-".join(app.split()).lower()))
+
+
+def export_options(
+    config: Config,
+    document: Document,
+    *,
+    name: str | None = None,
+    protocol: TreatmentProtocol | None = None,
+    series: bool = True,
+) -> ExportOptions:
+    """What a renderer needs besides the plan: the clinic's name, phone and address from ``config``
+    (the one place they are taken from it), the patient's name when shown, and the treatment
+    protocol the plan was made with (its checklists and handout words: never loaded again)."""
+    return ExportOptions(
+        document=document,
+        name=name,
+        clinic_name=config.name,
+        clinic_phone=config.phone,
+        clinic_address=config.address,
+        protocol=protocol,
+        series=series,
+    )
 
 
 def config_path() -> Path:

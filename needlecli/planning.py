@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -40,7 +40,7 @@ from needlecli.model import (
     as_verdict,
     severity_of,
 )
-from needlecli.revisions import midnight, next_stamp
+from needlecli.revisions import midnight, next_stamp, rebuild_over
 from needlecli.screening import evaluate
 
 if TYPE_CHECKING:
@@ -337,12 +337,15 @@ def new_plan(
     stamp: dt.datetime | None = None,
     allow_past: bool = True,
     start_flag: str = "--start",
+    fresh_id: Callable[[], str] | None = None,
 ) -> Plan:
     """A new series from flags (or a CSV row); refused (exit 3 or 4) when the screening forbids it,
     and (without ``allow_past``) when its first session would be before ``on`` (the error names
     ``start_flag``, where the start was given).
 
-    ``stamp`` is when the plan is made (UTC; default midnight of ``on``): its calendar DTSTAMP."""
+    ``stamp`` is when the plan is made (UTC; default midnight of ``on``): its calendar DTSTAMP.
+    A plan for no patient id has nothing to key its calendar ids on: with ``fresh_id`` (the caller's
+    source of random ids; a saved plan keeps the one it got) its plan id is a fresh one."""
     notes = notes if notes is not None else []
     if screening is not None:
         _gate(screening, source, on, notes)
@@ -358,7 +361,17 @@ def new_plan(
             f"{on.isoformat()} (--on/today); give a later {start_flag}, or --allow-past to record "
             "a past series"
         )
+    if not request.patient and fresh_id is not None:
+        plan = dataclasses.replace(plan, plan_id=fresh_id())
     return dataclasses.replace(plan, stamp=stamp or midnight(on))
+
+
+def over_saved(plan: Plan, saved: SavedPlan, out: str, now: dt.datetime, notes: list[str]) -> Plan:
+    """A new plan written as a saved plan over the saved plan ``saved`` at ``out`` (`plan --out
+    p.toml` again): rebuilt over it, so the calendars that imported it update instead of doubling."""
+    rebuilt = rebuild_over(plan, saved, f"--out {out}", now)
+    notes.append(f"rebuilt over {out}: same calendar ids, revision {rebuilt.revision}")
+    return rebuilt
 
 
 def _gate(screening: ScreeningTerms, source: str, on: dt.date, notes: list[str]) -> None:

@@ -12,11 +12,12 @@ import datetime as dt
 import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from needlecli.clinic import format_weekdays
 from needlecli.documents import Checker
-from needlecli.errors import NeedleError, RecordError
+from needlecli.errors import NeedleError, RecordError, UsageError
 from needlecli.model import (
     DEVICE_MAXIMUM,
     MAX_DEPTH_MM,
@@ -446,3 +447,24 @@ def _stamp(c: Checker, doc: Mapping[str, Any]) -> dt.datetime | None:
         c.err("stamp", "must be a date-time with its offset (UTC)")
         return None
     return value.astimezone(dt.UTC)
+
+
+def read_saved_plan(path: Path) -> SavedPlan | None:
+    """The saved plan at ``path``, read bounded and checked (`read_plan`), its patient id checked as
+    ``--patient`` is (it is shown at the terminal and put into file names). None when the file is
+    not a needle plan at all (no ``record = "needle-plan"``): each caller says what that means for
+    it. The one reader of a saved plan file: `plan --from`, `aftercare --plan`, `plan --out` over a
+    saved plan and `batch --format toml` all come here."""
+    from needlecli.identity import check_patient
+    from needlecli.records import read_toml_file
+
+    doc = read_toml_file(path, "saved plan")
+    if doc.get("record") != RECORD:
+        return None
+    saved = read_plan(doc, str(path))
+    if saved.request.patient:
+        try:
+            check_patient(saved.request.patient, "patient")
+        except UsageError as exc:
+            raise RecordError(f"{path}: {exc}") from None
+    return saved

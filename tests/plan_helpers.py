@@ -167,7 +167,7 @@ def saved_plan(tmp_path: Path, patient: str = "P-0042") -> Path:
 def screening_without_herpes_rule(reason: str = "prescriber decides") -> str:
     """The bundled screening protocol with the herpes history rule removed, as a clinic would loosen
     it: valid only with its override line."""
-    text = (catalog._bundled_folder() / "screening.toml").read_text(encoding="utf-8")
+    text = (catalog.bundled_folder() / "screening.toml").read_text(encoding="utf-8")
     start = text.index('id = "herpes_history"')
     rule = text.index("[[questions.rules]]", start)
     end = text.index("[[questions]]", rule)

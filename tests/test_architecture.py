@@ -167,7 +167,7 @@ def test_no_import_cycle_below_the_cli() -> None:
 #: The floors of the house, bottom up. A module imports only from its own floor or below: the pure
 #: core never reaches the files, the files never reach a renderer, nothing but the CLI reaches batch.
 FLOORS: tuple[tuple[str, ...], ...] = (
-    ("errors", "dates", "model", "identity", "choices"),  # the ground: names and values
+    ("errors", "dates", "model", "identity", "choices", "bundled"),  # the ground: names and values
     # the pure core
     ("screening", "scheduling", "revisions", "aftercare", "answers", "clinic", "floors", "planning", "export"),
     # files and protocols
@@ -204,3 +204,15 @@ MAX_LINES = 650
 def test_no_module_is_a_house_of_its_own(name: str) -> None:
     lines = len(modules()[name].read_text().splitlines())
     assert lines <= MAX_LINES, f"needlecli/{name} has {lines} lines"
+
+
+def test_every_package_is_in_the_wheel() -> None:
+    """A package missing from pyproject's list installs without it (and works only from a checkout)."""
+    import tomllib
+
+    listed = set(tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {
+        "needlecli" + "".join(f".{p}" for p in init.parent.relative_to(PACKAGE).parts)
+        for init in PACKAGE.rglob("__init__.py")
+    }
+    assert found <= listed, sorted(found - listed)

@@ -55,7 +55,7 @@ def test_mixed_rows(tmp_path: Path) -> None:
     code, _, err = batch(str(src), "--out-dir", str(out), "--format", "json", "--jobs", "1")
     assert code == 1
     assert err.splitlines()[:5] == [
-        "row 5: unknown indication 'laser' (use one of fine-lines, acne-scars, texture, deep-scars)",
+        "row 5: unknown indication 'laser' (use one of acne-scars, deep-scars, fine-lines, texture)",
         "row 6: start: '2026-02-30' is not a real calendar date",
         "row 7: sessions 9 is outside texture's range 3-6",
         "row 8: missing column 'start' (2 of 5 cells)",

@@ -29,7 +29,7 @@ ZONES = ("Europe/London", "Europe/Dublin", "America/Havana", "Australia/Lord_How
 
 @st.composite
 def series(draw: st.DrawFn) -> tuple[str, planning.PlanFlags, planning.ScreeningTerms | None]:
-    indication = draw(st.sampled_from(catalog.INDICATIONS))
+    indication = draw(st.sampled_from(catalog.indications()))
     protocol = catalog.load_treatment(indication)
     timed = draw(st.booleans())
     flags = planning.PlanFlags(
@@ -83,7 +83,7 @@ def test_a_remembered_file_is_the_file_rendered_afresh(fmt: str) -> None:
     exporter = export.EXPORTERS[fmt]
     render = exporter.renderer(many=False)
     rng = random.Random(7)
-    for indication in catalog.INDICATIONS:
+    for indication in catalog.indications():
         protocol = catalog.load_treatment(indication)
         flags = planning.PlanFlags(start=dt.date(2027, 3, rng.randint(1, 28)), time=dt.time(10, 30), tz="Europe/London")
         options = ExportOptions(document="aftercare" if fmt == "md" else "plan", protocol=protocol,
@@ -132,7 +132,7 @@ def test_a_batch_of_shared_series_writes_what_one_plan_at_a_time_writes(
     header = "patient_id,name,indication,start,sessions,time,tz"
     rows = []
     for i in range(24):
-        indication = catalog.INDICATIONS[i % 2]
+        indication = catalog.indications()[i % 2]
         start = "2027-01-04" if i % 3 else "2027-01-11"
         name = "Ann O'Neil" if i % 5 == 0 else ""
         rows.append(f"P{i:03d},{name},{indication},{start},3,10:30,Europe/London")

@@ -56,7 +56,7 @@ TEXT = st.text(
 
 @st.composite
 def plans_and_options(draw: st.DrawFn) -> tuple[Plan, ExportOptions]:
-    indication = draw(st.sampled_from(catalog.INDICATIONS))
+    indication = draw(st.sampled_from(catalog.indications()))
     protocol = catalog.load_treatment(indication)
     zone = draw(st.one_of(st.sampled_from(ODD_ZONES), st.sampled_from(ALL_ZONES)))
     timed = draw(st.booleans())
@@ -122,7 +122,7 @@ def varied_cases(n: int) -> list[tuple[Plan, ExportOptions]]:
     out = []
     names = (None, "Zoë; O'Brien, Jr", "a\\b,c", "名前 テスト", None, "Émile Zola")
     for i in range(n):
-        protocol = catalog.load_treatment(catalog.INDICATIONS[i % 4])
+        protocol = catalog.load_treatment(catalog.indications()[i % 4])
         flags = planning.PlanFlags(
             patient=f"P{i:04d}",
             start=dt.date(2027, 1 + i % 12, 1 + (i * 7) % 28),

@@ -101,7 +101,7 @@ def _saved_toml() -> bytes:
 def test_a_clinic_that_changes_a_wait_changes_the_handout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = tmp_path / "protocols"
     folder.mkdir()
-    text = (catalog._bundled_folder() / "screening.toml").read_text()
+    text = (catalog.bundled_folder() / "screening.toml").read_text()
     # Stricter than the standard: laser defers 4 months (no override needed to be stricter).
     stricter = text.replace("months = 3\n", "months = 4\n", 1)
     assert stricter != text
@@ -121,7 +121,7 @@ def test_a_clinic_that_changes_a_wait_changes_the_handout(tmp_path: Path, monkey
         min_size=5,
         max_size=5,
     ),
-    indication=st.sampled_from(catalog.INDICATIONS),
+    indication=st.sampled_from(catalog.indications()),
 )
 def test_no_patient_pause_lets_a_procedure_closer_than_the_screening_wait(
     session: dt.date, waits: list[tuple[int, int, int]], indication: str
@@ -177,7 +177,7 @@ def _with_waits(protocol: ScreeningProtocol, waits: dict[str, tuple[int, int, in
             "radiation_last_date": st.dates(D(2020, 1, 1), D(2025, 11, 30)),
         },
     ),
-    indication=st.sampled_from(catalog.INDICATIONS),
+    indication=st.sampled_from(catalog.indications()),
 )
 def test_every_finding_of_a_screening_appears_on_the_clinician_sheet(
     changes: dict[str, object], indication: str
@@ -228,7 +228,7 @@ def test_zones_are_checked() -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(
-    indication=st.sampled_from(catalog.INDICATIONS),
+    indication=st.sampled_from(catalog.indications()),
     zones=st.sets(st.sampled_from(validation.DEPTH_ZONES), min_size=1),
     start=st.dates(D(2026, 12, 1), D(2028, 12, 31)),
     cap=st.one_of(st.none(), st.sampled_from([0.5, 1.0, 1.5, 2.0, 2.5])),
@@ -290,7 +290,7 @@ def test_a_medicine_window_already_under_way_is_named(tmp_path: Path) -> None:
 
 @settings(max_examples=40, deadline=None)
 @given(
-    indication=st.sampled_from(catalog.INDICATIONS),
+    indication=st.sampled_from(catalog.indications()),
     start=st.dates(D(2026, 12, 1), D(2028, 6, 30)),
     last=st.integers(0, 12),
     first=st.integers(-3, 0),
@@ -386,7 +386,7 @@ def test_a_record_whose_answers_and_findings_disagree_is_refused(tmp_path: Path)
 
 def test_a_changed_protocol_and_its_overrides_show_in_the_plan(tmp_path: Path) -> None:
     rec = screening_record(tmp_path, herpes_history=True)
-    text = (catalog._bundled_folder() / "screening.toml").read_text()
+    text = (catalog.bundled_folder() / "screening.toml").read_text()
     stricter = text.replace("months = 3\n", "months = 4\n", 1)
     clinic = tmp_path / "clinic-screening.toml"
     clinic.write_text(stricter)

@@ -25,7 +25,7 @@ D = dt.date
 
 
 def bundled(name: str) -> str:
-    return (catalog._bundled_folder() / f"{name}.toml").read_text(encoding="utf-8")
+    return (catalog.bundled_folder() / f"{name}.toml").read_text(encoding="utf-8")
 
 
 def validate(tmp_path: Path, text: str, name: str = "mine.toml") -> tuple[int, str]:
@@ -110,7 +110,7 @@ def test_a_caution_naming_no_question_of_the_protocol_in_force_is_refused(
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    indication=st.sampled_from(catalog.INDICATIONS),
+    indication=st.sampled_from(catalog.indications()),
     days_before=st.integers(1, 30),
     step=st.sampled_from([0.05, 0.1, 0.25, 0.5]),
     interval_min=st.integers(1, 8),

@@ -17,7 +17,7 @@ D = dt.date
 
 
 def bundled(name: str) -> str:
-    return (catalog._bundled_folder() / f"{name}.toml").read_text(encoding="utf-8")
+    return (catalog.bundled_folder() / f"{name}.toml").read_text(encoding="utf-8")
 
 
 def test_two_filler_rules_give_two_pauses_never_one_shorter_than_either() -> None:

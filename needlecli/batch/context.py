@@ -120,12 +120,12 @@ class Context:
             from needlecli import catalog, choices
 
             protocols_dir = self.config.protocols_dir
-            options = dict.fromkeys([*catalog.INDICATIONS, *catalog.names(protocols_dir)])
+            options = dict.fromkeys([*catalog.indications(), *catalog.names(protocols_dir)])
             found = choices.find(name, options)
             if found is None:
                 hint = choices.suggestion(name, options)
                 raise UsageError(
-                    f"unknown indication {name!r} (use one of {', '.join(catalog.INDICATIONS)})"
+                    f"unknown indication {name!r} (use one of {', '.join(catalog.indications())})"
                     + (f"; did you mean {hint!r}?" if hint else "")
                 )
             self._protocols[name] = catalog.load_treatment(found, protocols_dir, self.screening)

@@ -255,18 +255,15 @@ def _newer_history(ctx: Context, kept: str, on_disk: str, pid: str) -> str:
 
 def _saved_history(ctx: Context, path: Path) -> str:
     """The history of a saved needle plan at ``path`` (`batch --format toml` into a folder of them), or ""."""
-    from needlecli.plans import read_plan
-    from needlecli.records import read_toml_file
+    from needlecli.plans import read_saved_plan
 
     if not path.is_file():
         return ""
     try:
-        doc = read_toml_file(path, "saved plan")
-        if doc.get("record") != "needle-plan":
-            return ""
-        return history_text(ctx, revisions.History.of_saved(read_plan(doc, str(path))))
+        saved = read_saved_plan(path)
     except NeedleError:
         return ""
+    return history_text(ctx, revisions.History.of_saved(saved)) if saved is not None else ""
 
 
 def _digest_of(path: Path) -> str:

@@ -12,9 +12,10 @@ from needlecli.batch.context import Context
 from needlecli.batch.history import events_of, history_text
 from needlecli.batch.results import RowResult
 from needlecli.batch.rows import MAX_CELL, REQUIRED_COLUMNS, is_utf8
+from needlecli.config import export_options
 from needlecli.dates import BadAnswer, parse_date
 from needlecli.errors import NeedleError, ScreeningRefusal, UsageError
-from needlecli.model import ExportOptions, Plan
+from needlecli.model import Plan
 
 
 def _int(value: str, column: str) -> int:
@@ -127,14 +128,7 @@ def _plan_cells(
                 plan, history, "batch", now or ctx.stamp or revisions.midnight(ctx.on), same_indication=False
             )
         cfg = ctx.config
-        options = ExportOptions(
-            document=export.EXPORTERS[ctx.fmt].batch_document,
-            name=shown,
-            clinic_name=cfg.name,
-            clinic_phone=cfg.phone,
-            clinic_address=cfg.address,
-            protocol=protocol,
-        )
+        options = export_options(cfg, export.EXPORTERS[ctx.fmt].batch_document, name=shown, protocol=protocol)
         data = ctx.render(plan, options)
         notes = row_notes(plan, [n for n in said if n not in ctx.run_notes], terms)
         if same is not None:

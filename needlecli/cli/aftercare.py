@@ -65,8 +65,7 @@ def aftercare(
 ) -> None:
     from needlecli import catalog, choices, clinic, identity, planning
     from needlecli.cli import common
-    from needlecli.config import load_config, with_uid_key
-    from needlecli.model import ExportOptions
+    from needlecli.config import export_options, load_config, with_uid_key
 
     config = load_config()
     order = config.date_order
@@ -94,7 +93,7 @@ def aftercare(
     else:
         assert session_date is not None
         if indication is None:
-            raise UsageError("--session-date needs --indication (fine-lines, acne-scars, texture, deep-scars)")
+            raise UsageError(f"--session-date needs --indication ({', '.join(catalog.indications())})")
         when = common.parse_flag_date(session_date, "--session-date", order)
         terms = None
         screening_protocol = None
@@ -120,13 +119,5 @@ def aftercare(
     outfiles.guard(out, fmt, plan.request.patient or None, (plan_file, screening))
     for note in notes:
         print(f"needle: {note}", file=sys.stderr)
-    options = ExportOptions(
-        document="aftercare",
-        name=shown_name,
-        clinic_name=cfg.name,
-        clinic_phone=cfg.phone,
-        clinic_address=cfg.address,
-        protocol=protocol,
-        series=plan_file is not None,
-    )
+    options = export_options(cfg, "aftercare", name=shown_name, protocol=protocol, series=plan_file is not None)
     common.emit(export.render(fmt, plan, options), out)

@@ -204,18 +204,13 @@ def load_saved_plan(
 ) -> tuple[Plan, TreatmentProtocol]:
     """A saved plan (`--from`, `aftercare --plan`), checked against its protocol, with the moves
     applied; and that treatment protocol (its checklists and handout words), loaded once."""
-    from needlecli import catalog, identity, planning
-    from needlecli.plans import read_plan
-    from needlecli.records import read_toml_file
+    from needlecli import catalog, planning
+    from needlecli.errors import RecordError
+    from needlecli.plans import RECORD, read_saved_plan
 
-    saved = read_plan(read_toml_file(path, "saved plan"), str(path))
-    if saved.request.patient:  # shown at the terminal and put into file names: checked as --patient is
-        from needlecli.errors import RecordError
-
-        try:
-            identity.check_patient(saved.request.patient, "patient")
-        except UsageError as exc:
-            raise RecordError(f"{path}: {exc}") from None
+    saved = read_saved_plan(path)
+    if saved is None:
+        raise RecordError(f'{path}: not a needle plan (record = "{RECORD}" is missing)')
     from needlecli.config import load_config
 
     protocols_dir = load_config().protocols_dir

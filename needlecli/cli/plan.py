@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from needlecli import export
+from needlecli.bundled import indications
 from needlecli.cli.common import complete_formats, complete_treatments
 from needlecli.errors import UsageError
 
@@ -44,7 +45,7 @@ def plan(
         None,
         "--indication",
         "-i",
-        help="fine-lines, acne-scars, texture, deep-scars, or a protocol .toml path.",
+        help=f"{', '.join(indications())}, or a protocol .toml path.",
         autocompletion=complete_treatments,
     ),
     start: str | None = typer.Option(
@@ -104,10 +105,11 @@ def plan(
         None, "--move", help="With --from: N=DATE moves session N, BN=DATE booster N (repeatable)."
     ),
 ) -> None:
-    from needlecli import catalog, choices, clinic, identity, planning, revisions
+    import secrets
+
+    from needlecli import catalog, choices, clinic, identity, planning
     from needlecli.cli import common
-    from needlecli.config import load_config, with_uid_key
-    from needlecli.model import ExportOptions
+    from needlecli.config import export_options, load_config, with_uid_key
     from needlecli.records import writes_in_place
 
     config = load_config()
@@ -155,7 +157,7 @@ def plan(
         if move:
             raise UsageError("--move needs --from (a saved plan)")
         if indication is None:
-            raise UsageError("--indication is required (fine-lines, acne-scars, texture, deep-scars, or a .toml path)")
+            raise UsageError(f"--indication is required ({', '.join(catalog.indications())}, or a .toml path)")
         terms = None
         screening_protocol = None
         if screening is not None:
@@ -195,24 +197,16 @@ def plan(
             notes=notes,
             stamp=common.stamp_of(on, order),
             allow_past=allow_past,
+            fresh_id=lambda: secrets.token_hex(8),  # no patient id: a random plan id keeps calendar ids unique
         )
-        if not result.request.patient:
-            import dataclasses
-            import secrets
-
-            # No patient id to key the calendar ids on: a random plan id (kept in a saved plan) keeps them unique.
-            result = dataclasses.replace(result, plan_id=secrets.token_hex(8))
 
     if from_ is None and out is not None and fmt == "toml" and out.exists() and not writes_in_place(out):
-        from needlecli.plans import read_plan
-        from needlecli.records import read_toml_file
+        from needlecli.plans import read_saved_plan
 
-        doc = read_toml_file(out, "saved plan")
-        if doc.get("record") != "needle-plan":
+        saved = read_saved_plan(out)
+        if saved is None:
             raise UsageError(f"--out: {out} exists and is not a saved needle plan; choose another file")
-        saved = read_plan(doc, str(out))
-        result = revisions.rebuild_over(result, saved, f"--out {out}", common.stamp_of(on, order))
-        notes.append(f"rebuilt over {out}: same calendar ids, revision {result.revision}")
+        result = planning.over_saved(result, saved, str(out), common.stamp_of(on, order), notes)
     from needlecli import outfiles
 
     if not (fmt == "toml" and from_ is None):  # a saved plan over a saved plan: rebuilt over it above
@@ -227,12 +221,5 @@ def plan(
         else:
             common.emit(plan_table_text(result).encode("utf-8"), out)
         return
-    options = ExportOptions(  # the protocol the plan was made with: the handout's words, not loaded again
-        document="plan",
-        name=shown_name,
-        clinic_name=cfg.name,
-        clinic_phone=cfg.phone,
-        clinic_address=cfg.address,
-        protocol=protocol,
-    )
+    options = export_options(cfg, "plan", name=shown_name, protocol=protocol)
     common.emit(export.render(fmt, result, options), out)

@@ -19,8 +19,8 @@ from collections.abc import Mapping
 import icalendar  # noqa: TID253 - imported only by `batch --clinic-calendar`
 
 from needlecli.identity import UID_DOMAIN, appointment_of
-from needlecli.revisions import History
 from needlecli.render.ics import PRODID
+from needlecli.revisions import History
 
 #: key -> (start, end) of each timed appointment, as aware datetimes.
 Times = Mapping[str, tuple[dt.datetime, dt.datetime]]
