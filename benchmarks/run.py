@@ -192,7 +192,7 @@ from needlecli.render import ics, ics_fast
 
 n, rounds = int(sys.argv[1]), int(sys.argv[2])
 config = Config(path=Path("<bench>"), exists=False, uid_key="bench-key")
-protocols = {name: catalog.load_treatment(name) for name in catalog.INDICATIONS}
+protocols = {name: catalog.load_treatment(name) for name in catalog.indications()}
 names = list(protocols)
 plans = []
 t = time.process_time()
