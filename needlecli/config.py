@@ -37,6 +37,7 @@ KEYS: tuple[str, ...] = (
     "date_order",
     "device_max_depth_mm",
     "protocols_dir",
+    "register",
     "uid_key",
 )
 DATE_ORDERS: tuple[str, ...] = ("ISO", "DMY", "MDY")
@@ -87,6 +88,10 @@ date_order = "ISO"
 # relative path is relative to the folder this file is in. The folder must exist.
 # protocols_dir = "protocols"
 
+# The clinic register (screenings, booked series, the journal): an SQLite file. Default:
+# register.sqlite3 in needle's data folder, beside uid_key. $NEEDLE_REGISTER overrides it.
+# register = "~/clinic/register.sqlite3"
+
 # A secret that keys calendar UIDs, so a calendar file cannot be traced back to a
 # patient id by guessing. Keep it, and keep it private: changing it changes every UID, and
 # calendars already sent then duplicate on re-import. `needle config init --force` keeps it;
@@ -113,6 +118,8 @@ class Config:
     device_max_depth_mm: float | None = None
     #: Absolute path of the clinic's own protocols folder (checked to exist when the config is read).
     protocols_dir: Path | None = None
+    #: Absolute path of the clinic register, when set (see `needlecli.register.store.register_path`).
+    register: Path | None = None
     uid_key: str | None = None
     #: key -> where its value came from ("default" or the file's path)
     sources: dict[str, str] = field(default_factory=dict)
@@ -281,6 +288,23 @@ def _device_depth(c: documents.Checker, tbl: Mapping[str, Any], key: str, _: Pat
     return val
 
 
+def _register(c: documents.Checker, tbl: Mapping[str, Any], key: str, path: Path) -> object:
+    text = c.string(tbl, key, "clinic")
+    if not text:
+        return None
+    try:
+        file = Path(text).expanduser()
+    except RuntimeError:
+        c.err(f"clinic.{key}", "cannot expand '~' (no home folder is known); give the full path")
+        return None
+    except ValueError:
+        c.err(f"clinic.{key}", "not a usable file name")
+        return None
+    if not file.is_absolute():
+        file = path.absolute().parent / file
+    return Path(os.path.normpath(file))
+
+
 def _protocols_dir(c: documents.Checker, tbl: Mapping[str, Any], key: str, path: Path) -> object:
     text = c.string(tbl, key, "clinic")
     if not text:
@@ -324,6 +348,7 @@ _VALUES: dict[str, _Check] = {
     "date_order": _date_order,
     "device_max_depth_mm": _device_depth,
     "protocols_dir": _protocols_dir,
+    "register": _register,
     "uid_key": _uid_key,
 }
 
@@ -368,7 +393,7 @@ def json_document(config: Config) -> dict[str, Any]:
             return [d.isoformat() for d in sorted(val)]
         if key == "session_time":
             return f"{val:%H:%M}"
-        if key == "protocols_dir":
+        if key in ("protocols_dir", "register"):
             return str(val)
         return val  # str, int (session_minutes) or float (device_max_depth_mm)
 

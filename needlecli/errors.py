@@ -74,6 +74,22 @@ class RowsFailed(NeedleError):
     exit_code = 1
 
 
+class RegisterError(NeedleError):
+    """The clinic register cannot be used: not a needle register, damaged, newer, read-only (exit 2)."""
+
+
+class RegisterBusy(NeedleError):
+    """Another command held the register's write lock for too long (EX_TEMPFAIL: try again)."""
+
+    exit_code = 75
+
+
+class RegisterTampered(NeedleError):
+    """`register verify` found an entry or row that does not match its journal (exit 1)."""
+
+    exit_code = 1
+
+
 class InternalError(NeedleError):
     """A bug: never raised for user input; the translator uses its code for unexpected exceptions."""
 

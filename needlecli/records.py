@@ -329,7 +329,11 @@ VERDICTS = ("contraindicated", "defer", "caution", "eligible")
 
 
 def read_screening_record(path: Path) -> ScreeningRecord:
-    doc = read_toml_file(path, "screening record")
+    return screening_record_of(read_toml_file(path, "screening record"), str(path))
+
+
+def screening_record_of(doc: dict[str, Any], path: str) -> ScreeningRecord:
+    """A screening record document (a file's, or the register's), checked; ``path`` names it in errors."""
     if doc.get("record") != "needle-screening":
         raise RecordError(f"{path}: not a needle screening record (make one with `needle screen --out`)")
     c = documents.Checker()
@@ -384,7 +388,7 @@ def read_screening_record(path: Path) -> ScreeningRecord:
     )
 
 
-def _check_consistent(path: Path, verdict: str, earliest: dt.date | None, findings: list[dict[str, Any]]) -> None:
+def _check_consistent(path: Path | str, verdict: str, earliest: dt.date | None, findings: list[dict[str, Any]]) -> None:
     """Refuse a record whose verdict is more permissive than its own findings (e.g. hand-edited)."""
     from needlecli.model import severity_of
 

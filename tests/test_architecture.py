@@ -171,7 +171,19 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     # the pure core
     ("screening", "scheduling", "revisions", "aftercare", "answers", "clinic", "floors", "planning", "export"),
     # files and protocols
-    ("documents", "keys", "records", "plans", "config", "catalog", "validation", "case_file", "cases", "outfiles"),
+    (
+        "documents",
+        "keys",
+        "records",
+        "plans",
+        "config",
+        "catalog",
+        "validation",
+        "case_file",
+        "cases",
+        "outfiles",
+        "register",
+    ),
     ("render",),  # documents for people and calendars
     ("batch",),  # a clinic's list
 )

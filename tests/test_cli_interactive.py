@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import os
 import re
 import select
@@ -28,6 +29,7 @@ pexpect = pytest.importorskip("pexpect")
 from needlecli import catalog  # noqa: E402
 from needlecli.model import Question  # noqa: E402
 from tests.harness import command  # noqa: E402
+from tests.harness import run as run_cli  # noqa: E402
 
 if sys.platform == "win32":  # pragma: no cover
     pytest.skip("pexpect.spawn needs a POSIX pseudo-terminal", allow_module_level=True)
@@ -40,7 +42,8 @@ GATES = {g.id: g for g in PROTO.gates}
 NUMBER = {q.id: i for i, q in enumerate(PROTO.questions, 1)}
 SUMMARY_PROMPT = "Press Enter to confirm these answers, or type a number to change one: "
 CANCELLED = "Screening cancelled; nothing was saved."
-NOT_SAVED = "Not saved: rerun with --out FILE.toml to keep a screening record for needle plan --screening."
+NOT_SAVED = "Not saved: no patient id was given (rerun with --patient, or --out FILE.toml for a record file)."
+KEEP_PROMPT = "Patient id to keep this screening under (Enter: keep nothing): "
 FUTURE = f"That date is after the evaluation date ({ON}); give the date it happened."
 PROCEDURES = [q.id for q in PROTO.questions if q.asked_if == "recent_procedures"]
 ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\\-_])")
@@ -265,9 +268,17 @@ class Screen:
         self.child.sendline(text)
         return self.before
 
-    def finish(self) -> int:
-        """Wait for the command to end; return its exit status."""
-        self.expect(pexpect.EOF)  # type: ignore[arg-type]
+    def finish(self, keep_as: str = "") -> int:
+        """Wait for the command to end (answering the register's question at the end, asked when no
+        --patient was given, with ``keep_as``: "" keeps nothing); return its exit status."""
+        try:
+            found = self.child.expect_exact([KEEP_PROMPT, pexpect.EOF])
+        except pexpect.TIMEOUT as exc:
+            raise AssertionError(f"expected the end; the screen so far:\n{self.transcript}") from exc
+        if found == 0:
+            wait_until_reading_stdin(self.child.pid)
+            self.child.sendline(keep_as)
+            self.expect(pexpect.EOF)  # type: ignore[arg-type]
         self.child.close()
         assert self.child.signalstatus is None, f"killed by signal {self.child.signalstatus}"
         return int(self.child.exitstatus)
@@ -737,6 +748,24 @@ def test_not_saved_is_said_only_without_out_and_never_with_json(screen, tmp_path
     run.reply("")
     assert run.finish() == 0
     assert NOT_SAVED not in run.transcript and '"verdict": "eligible"' in run.transcript
+
+
+def test_an_id_given_at_the_end_keeps_the_screening_in_the_register(screen, tmp_path, monkeypatch):
+    register = tmp_path / "register.sqlite3"
+    monkeypatch.setenv("NEEDLE_REGISTER", str(register))
+    answers = str(write_answers(tmp_path / "p.toml", all_no_except("pregnant")))
+    run = screen("--answers", answers)
+    run.respond({"pregnant": "y"})
+    run.reply("")
+    assert run.finish(keep_as="P-0042") == 3
+    assert "screening kept in the register under P-0042 (entry 1)" in run.transcript
+    assert NOT_SAVED not in run.transcript
+    code, out, _ = run_cli("history", "P-0042", "--json")
+    assert code == 0 and [(e["event"], e["verdict"]) for e in json.loads(out)] == [("screened", "defer")]
+    run = screen("--answers", answers, "--no-register")  # a practice run: not even asked
+    run.respond()
+    run.reply("")
+    assert run.finish() == 0 and KEEP_PROMPT not in run.transcript
 
 
 # ------------------------------------------------------------------ 6. Ctrl-C

@@ -61,6 +61,7 @@ def test_json_document_uses_null_and_numbers(no_user_config: Path) -> None:
         "date_order": "ISO",
         "device_max_depth_mm": 2.5,
         "protocols_dir": None,
+        "register": None,
         "uid_key": None,
     }
     assert doc["values"]["name"]["source"] == str(no_user_config)

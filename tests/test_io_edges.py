@@ -16,6 +16,7 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import tomllib
 from collections.abc import Iterator
@@ -447,6 +448,10 @@ def test_every_loader_at_the_year_limits(tmp_path: Path, monkeypatch: pytest.Mon
 # ----------------------------------------------------------------- stdout closed, or not UTF-8
 
 
+#: The register the command cases read (made by `cli_cases`, in a folder of its own).
+IO_REGISTER = Path(tempfile.mkdtemp(prefix="needle-io-register-")) / "register.sqlite3"
+
+
 def cli_cases(tmp: Path) -> dict[str, list[list[str]]]:
     """For each command (the list comes from the app), invocations that write to stdout."""
     answers = toml_answers(tmp)
@@ -458,6 +463,12 @@ def cli_cases(tmp: Path) -> dict[str, list[list[str]]]:
 
     proto = tmp / "p.toml"
     proto.write_bytes(catalog.read_source("fine-lines")[0])
+    # A register holding a screened and booked patient, for history, export and register.
+    assert run("screen", "--answers", str(answers), "--on", ON, "--patient", "P1-io")[0] == 0
+    booked = run(
+        "plan", "--patient", "P1-io", "--indication", "fine-lines", "--start", "2026-12-07", "--on", ON, "--book"
+    )
+    assert booked[0] == 0, booked
     return {
         "screen": [
             ["screen", "--answers", str(answers), "--on", ON, "--patient", "P1"],
@@ -478,6 +489,12 @@ def cli_cases(tmp: Path) -> dict[str, list[list[str]]]:
         "config": [["config"]],
         "config show": [["config", "show"], ["config", "show", "--json"]],
         "config init": [["config", "init", "--force"]],
+        "history": [["history", "P1-io"], ["history", "P1-io", "--json"]],
+        "export": [["export", "P1-io", "--format", fmt, "--on", ON] for fmt in ("md", "ics", "html", "json", "toml")],
+        "register": [["register"]],
+        "register verify": [["register", "verify"]],
+        "register log": [["register", "log"], ["register", "log", "--json"]],
+        "register backup": [["register", "backup", str(tmp / "backup.sqlite3")]],
     }
 
 
@@ -487,6 +504,11 @@ def cases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, list[l
     with pytest.MonkeyPatch.context() as mp:
         (tmp / "config.toml").write_text("")  # an empty clinic config: every value the default
         mp.setenv("NEEDLE_CONFIG", str(tmp / "config.toml"))  # the builders run before the per-test fixtures
+        mp.setenv("NEEDLE_REGISTER", str(IO_REGISTER))
+        (tmp / "data").mkdir()
+        (tmp / "data" / "uid_key").write_text("io-edges-uid-key-0123456789\n")
+        (tmp / "data" / "uid_key").chmod(0o600)
+        mp.setenv("NEEDLE_DATA_DIR", str(tmp / "data"))
         built = cli_cases(tmp)
     yield built
 
@@ -498,7 +520,7 @@ def test_every_command_has_a_case(tmp_path: Path) -> None:
 @pytest.mark.parametrize("cmd", [" ".join(c) for c in COMMANDS])
 def test_every_command_with_stdout_closed(cases: dict[str, list[list[str]]], cmd: str, tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text("")  # `config init --force` rewrites it
-    env = {"NEEDLE_CONFIG": str(tmp_path / "config.toml")}
+    env = {"NEEDLE_CONFIG": str(tmp_path / "config.toml"), "NEEDLE_REGISTER": str(IO_REGISTER)}
     for args in cases[cmd]:
         r = subprocess.run(
             command(*args),
@@ -525,7 +547,8 @@ def test_closed_stdout_is_said(tmp_path: Path) -> None:
 @pytest.mark.parametrize("cmd", [" ".join(c) for c in COMMANDS])
 def test_every_command_with_an_ascii_stdout(cases: dict[str, list[list[str]]], cmd: str, tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text("")  # `config init --force` rewrites it
-    env = {"NEEDLE_CONFIG": str(tmp_path / "config.toml"), "PYTHONIOENCODING": "ascii", "PYTHONUTF8": "0"}
+    env = {"NEEDLE_CONFIG": str(tmp_path / "config.toml"), "PYTHONIOENCODING": "ascii", "PYTHONUTF8": "0",
+           "NEEDLE_REGISTER": str(IO_REGISTER)}  # fmt: skip
     for args in cases[cmd]:
         r = subprocess.run(
             command(*args), stdin=subprocess.DEVNULL, capture_output=True, env={**os.environ, **env}, timeout=60

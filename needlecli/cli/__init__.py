@@ -27,8 +27,10 @@ Examples:
   needle screen                                  # interactive screening at the desk
   needle screen --answers p1.toml --json         # scripted, verdict as JSON
   needle screen --answers p1.toml --patient P1 --out p1-screening.toml
-  needle plan --patient P1 --indication acne-scars --start 2026-12-01
-  needle protocols list
+  needle plan --patient P1 --indication acne-scars --start 2026-12-01 --book
+  needle history P1
+  needle export P1 --format ics --out p1.ics
+  needle register verify
 """
 
 
@@ -42,6 +44,32 @@ class NeedleGroup(TyperGroup):
     line naming the exception type only (never its message, which could hold patient data),
     exit 70; `--debug` or NEEDLE_DEBUG=1 shows the traceback instead.
     """
+
+    #: `needle --help` lists the commands in these groups, in this order (any other under "Other").
+    SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+        ("Consultation", ("screen", "plan", "aftercare")),
+        ("Series", ("history", "export")),
+        ("Clinic", ("batch", "register")),
+        ("Setup", ("protocols", "config")),
+    )
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        """The commands, grouped: what a consultation uses, a series over time, the clinic, setup."""
+        found = {}
+        for name in self.list_commands(ctx):
+            cmd = self.get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                found[name] = cmd
+        if not found:
+            return
+        limit = formatter.width - 6 - max(len(n) for n in found)
+        placed = {n for _, names in self.SECTIONS for n in names}
+        sections = [*self.SECTIONS, ("Other", tuple(n for n in found if n not in placed))]
+        for title, names in sections:
+            rows = [(n, found[n].get_short_help_str(limit)) for n in names if n in found]
+            if rows:
+                with formatter.section(f"{title} commands"):
+                    formatter.write_dl(rows)
 
     def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
         """Parsing the top level (`needle --bogus`): a mistake is one line, as everywhere."""
@@ -214,14 +242,19 @@ def _root(
 from needlecli.cli import aftercare as _aftercare  # noqa: E402
 from needlecli.cli import batch as _batch  # noqa: E402
 from needlecli.cli import config as _config  # noqa: E402
+from needlecli.cli import history as _history  # noqa: E402
 from needlecli.cli import plan as _plan  # noqa: E402
 from needlecli.cli import protocols as _protocols  # noqa: E402
+from needlecli.cli import register as _register  # noqa: E402
 from needlecli.cli import screen as _screen  # noqa: E402
 
 app.command("screen", help=_screen.HELP, epilog=_screen.EPILOG)(_screen.screen)
 app.command("plan", help=_plan.HELP, epilog=_plan.EPILOG)(_plan.plan)
 app.command("aftercare", help=_aftercare.HELP, epilog=_aftercare.EPILOG)(_aftercare.aftercare)
 app.command("batch", help=_batch.HELP, epilog=_batch.EPILOG)(_batch.batch)
+app.command("history", help=_history.HISTORY_HELP, epilog=_history.HISTORY_EPILOG)(_history.history)
+app.command("export", help=_history.EXPORT_HELP, epilog=_history.EXPORT_EPILOG)(_history.export)
+app.add_typer(_register.app, name="register")
 app.add_typer(_protocols.app, name="protocols")
 app.add_typer(_config.app, name="config")
 

@@ -14,6 +14,7 @@ from needlecli.errors import Terminated, UsageError
 
 if TYPE_CHECKING:
     from needlecli.model import Plan, ScreeningProtocol, TreatmentProtocol
+    from needlecli.plans import SavedPlan
     from needlecli.records import ScreeningRecord
 
 
@@ -204,13 +205,27 @@ def load_saved_plan(
 ) -> tuple[Plan, TreatmentProtocol]:
     """A saved plan (`--from`, `aftercare --plan`), checked against its protocol, with the moves
     applied; and that treatment protocol (its checklists and handout words), loaded once."""
-    from needlecli import catalog, planning
     from needlecli.errors import RecordError
     from needlecli.plans import RECORD, read_saved_plan
 
     saved = read_saved_plan(path)
     if saved is None:
         raise RecordError(f'{path}: not a needle plan (record = "{RECORD}" is missing)')
+    return plan_of_saved(saved, str(path), moves, on, notes, stamp, screening_ref)
+
+
+def plan_of_saved(
+    saved: SavedPlan,
+    source: str,
+    moves: list[tuple[str, dt.date]],
+    on: dt.date,
+    notes: list[str],
+    stamp: dt.datetime | None = None,
+    screening_ref: str | None = None,
+) -> tuple[Plan, TreatmentProtocol]:
+    """A saved plan already read (a file's, or the register's), checked against the protocols in
+    force, with the moves applied; and its treatment protocol."""
+    from needlecli import catalog, planning
     from needlecli.config import load_config
 
     protocols_dir = load_config().protocols_dir
@@ -219,7 +234,7 @@ def load_saved_plan(
     in_force = catalog.load_screening(screening_ref or catalog.STANDARD_SCREENING, protocols_dir)
     protocol = catalog.load_treatment(catalog.ref_of(saved.protocol.origin), protocols_dir, in_force)
     screening = in_force if basis is not None else None
-    return planning.saved_plan(protocol, saved, moves, on, str(path), notes, screening, stamp), protocol
+    return planning.saved_plan(protocol, saved, moves, on, source, notes, screening, stamp), protocol
 
 
 def load_screening_record(

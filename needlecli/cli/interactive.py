@@ -445,3 +445,24 @@ def run_interview(
     interview.run(missing)
     interview.review()
     return interview.answers
+
+
+def ask_patient_id(to_stderr: bool = False) -> str:
+    """At the end of an interview without --patient: the id to keep the screening under in the
+    clinic register ("" keeps nothing). Asked again until it is a usable id or empty."""
+    from needlecli.errors import UsageError
+    from needlecli.identity import check_patient
+
+    console = Console(stderr=to_stderr, highlight=False)
+    while True:
+        try:
+            reply = read_line(console, "Patient id to keep this screening under (Enter: keep nothing): ")
+        except EOFError:
+            return ""
+        reply = reply.strip()
+        if not reply:
+            return ""
+        try:
+            return check_patient(reply, "patient id") or ""
+        except UsageError as exc:
+            console.print(Text(str(exc), style="red"))

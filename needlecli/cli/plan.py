@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -11,6 +12,13 @@ from needlecli import export
 from needlecli.bundled import indications
 from needlecli.cli.common import complete_formats, complete_treatments
 from needlecli.errors import UsageError
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from needlecli.config import Config
+    from needlecli.model import Plan, TreatmentProtocol
+    from needlecli.records import ScreeningRecord
 
 HELP = """Plan a patient's treatment series: session dates on open clinic days,
 the pause window before each session and the aftercare windows after it,
@@ -23,6 +31,12 @@ contraindicated record refuses (exit 4), a deferral without a date refuses
 
 Save with --format toml --out plan.toml; later, --from plan.toml --move 3=DATE
 moves session 3 and recomputes the later sessions under the same rules.
+
+--book makes the plan the patient's active series for the indication in the
+clinic register (without --screening: the patient's latest registered
+screening applies). Booking again is a new revision of the same series: the
+same calendar ids, SEQUENCE raised, sessions that went cancelled. Without
+--book nothing is kept: a preview.
 """
 
 EPILOG = """\b
@@ -33,6 +47,7 @@ Examples:
   needle plan --patient P-0042 --indication fine-lines --format toml --out p42-plan.toml
   needle plan --from p42-plan.toml --format ics --out p42.ics
   needle plan --from p42-plan.toml --move 3=2027-02-10 --format toml --out p42-plan.toml
+  needle plan --patient P-0042 --indication fine-lines --start 2027-01-04 --book
 """
 
 #: Views the command adds to the export formats: the table at the terminal.
@@ -104,6 +119,9 @@ def plan(
     move: list[str] | None = typer.Option(
         None, "--move", help="With --from: N=DATE moves session N, BN=DATE booster N (repeatable)."
     ),
+    book: bool = typer.Option(
+        False, "--book", help="Book it as the patient's active series in the clinic register (a new revision)."
+    ),
 ) -> None:
     import secrets
 
@@ -125,6 +143,9 @@ def plan(
         common.check_out(out)
     cfg = with_uid_key(config)
     notes: list[str] = []
+    registered = None  # the patient's latest screening in the register (--book without --screening)
+    if book and from_ is not None:
+        raise UsageError("--book plans from --patient and --indication (with the register's screening), not --from")
     if from_ is not None:
         given = {
             "--patient": patient,
@@ -160,7 +181,16 @@ def plan(
             raise UsageError(f"--indication is required ({', '.join(catalog.indications())}, or a .toml path)")
         terms = None
         screening_protocol = None
-        if screening is not None:
+        if book and screening is None:
+            registered = _registered_screening(cfg, patient)
+        if registered is not None:
+            record, source = registered
+            screening_protocol = catalog.load_screening(
+                screening_protocol_ref or catalog.STANDARD_SCREENING, cfg.protocols_dir
+            )
+            basis = planning.basis_of(record, screening_protocol)
+            terms = planning.record_terms(basis, screening_protocol, source, notes, record.findings)
+        elif screening is not None:
             record, screening_protocol = common.load_screening_record(
                 screening, cfg.protocols_dir, screening_protocol_ref
             )
@@ -193,7 +223,7 @@ def plan(
             cfg,
             day,
             screening=terms,
-            source=str(screening),
+            source=registered[1] if registered is not None else str(screening),
             notes=notes,
             stamp=common.stamp_of(on, order),
             allow_past=allow_past,
@@ -207,6 +237,8 @@ def plan(
         if saved is None:
             raise UsageError(f"--out: {out} exists and is not a saved needle plan; choose another file")
         result = planning.over_saved(result, saved, str(out), common.stamp_of(on, order), notes)
+    if book:
+        result = _book(cfg, result, protocol, day, notes)
     from needlecli import outfiles
 
     if not (fmt == "toml" and from_ is None):  # a saved plan over a saved plan: rebuilt over it above
@@ -223,3 +255,68 @@ def plan(
         return
     options = export_options(cfg, "plan", name=shown_name, protocol=protocol)
     common.emit(export.render(fmt, result, options), out)
+
+
+def _registered_screening(cfg: Config, patient: str | None) -> tuple[ScreeningRecord, str]:
+    """The patient's latest screening in the register, for --book without --screening."""
+    import tomllib
+
+    from needlecli.cli.register import for_reading, where
+    from needlecli.records import screening_record_of
+    from needlecli.register.events import latest_screening
+
+    if not patient:
+        raise UsageError("--book needs --patient (the series is booked under the patient's id)")
+    register = for_reading(cfg)
+    found = None
+    if register is not None:
+        with register:
+            found = latest_screening(register, patient)
+    if found is None:
+        raise UsageError(
+            f"--book: {patient} has no screening in the register ({where(cfg)}): screen first "
+            f"(needle screen --patient {patient}), or give --screening"
+        )
+    source = f"{patient}'s screening of {found.evaluated_on} in the register (entry {found.entry})"
+    return screening_record_of(tomllib.loads(found.record), source), source
+
+
+def _book(cfg: Config, plan: Plan, protocol: TreatmentProtocol, day: dt.date, notes: list[str]) -> Plan:
+    """Keep ``plan`` as the patient's active series for its indication: revision 1, or rebuilt over
+    the latest revision (the same calendar ids, SEQUENCE raised, sessions that went cancelled)."""
+    import tomllib
+
+    from needlecli import revisions
+    from needlecli.cli.register import for_writing, key_of, now_utc, where
+    from needlecli.config import export_options
+    from needlecli.plans import read_plan
+    from needlecli.register.events import book, latest_booking
+
+    patient = plan.request.patient
+    if not patient:
+        raise UsageError("--book needs --patient (the series is booked under the patient's id)")
+    indication = plan.request.indication
+    now = now_utc()
+    with for_writing(cfg) as register:
+        before = latest_booking(register, patient, indication)
+        if before is not None:
+            source = f"register {where(cfg)}: {patient}'s {indication} series, revision {before.revision}"
+            saved = read_plan(tomllib.loads(before.plan), source)
+            plan = revisions.rebuild_over(plan, saved, source, now)
+        text = export.render("toml", plan, export_options(cfg, "plan", protocol=protocol)).decode("utf-8")
+        entry, revision = book(
+            register,
+            key=key_of(cfg),
+            patient=patient,
+            indication=indication,
+            booked_on=day,
+            plan_text=text,
+            revision_of=before.revision if before is not None else None,
+            protocol=protocol.info.sha256,
+            at=now,
+        )
+    again = f"; rebuilt over revision {revision - 1}: same calendar ids" if revision > 1 else ""
+    notes.append(
+        f"booked: {patient}'s {indication} series, revision {revision}{again} (entry {entry.seq}, head {entry.hash})"
+    )
+    return plan

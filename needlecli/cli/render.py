@@ -98,7 +98,7 @@ def result_panel(
 
 
 #: Said after an interactive screening run without --out, so nobody believes it was kept.
-NOT_SAVED = "Not saved: rerun with --out FILE.toml to keep a screening record for needle plan --screening."
+NOT_SAVED = "Not saved: no patient id was given (rerun with --patient, or --out FILE.toml for a record file)."
 
 
 def print_result(

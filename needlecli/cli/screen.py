@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from needlecli.cli.common import complete_screenings
 from needlecli.errors import VERDICT_EXIT_CODES, AnswersError, UsageError
+
+if TYPE_CHECKING:
+    from needlecli.config import Config
 
 HELP = """Screen a patient for microneedling contraindications.
 
@@ -20,7 +24,9 @@ clinic's date_order (config); each is echoed in words.
 Otherwise every answer must come from --answers (TOML or JSON; keys are the
 question ids; a "date or none" answer of none is written false).
 
-Nothing is saved without --out.
+With a patient id (--patient, or the one asked for at the end at a terminal),
+the screening is kept in the clinic register (`needle history`); --no-register
+keeps nothing there. --out also writes a screening record file.
 
 Exit status: 0 eligible or caution, 3 defer, 4 contraindicated, 2 bad input.
 """
@@ -30,6 +36,7 @@ Examples:
   needle screen --patient P-0042
   needle screen --answers p42.toml --on 2026-12-01 --json
   needle screen --answers p42.toml --patient P-0042 --clinician "Dr Rao" --out p42-screening.toml
+  needle screen --answers p42.toml --on 2026-12-01 --json --no-register
 """
 
 
@@ -56,6 +63,9 @@ def screen(
         None, "--out", "-o", help="Save a screening record (TOML, mode 0600) for `needle plan --screening`."
     ),
     clinician: str | None = typer.Option(None, "--clinician", help="Clinician's name for the record."),
+    no_register: bool = typer.Option(
+        False, "--no-register", help="Keep nothing in the clinic register (a preview, or a practice run)."
+    ),
 ) -> None:
     import datetime as dt
 
@@ -119,11 +129,12 @@ def screen(
             raise typer.Exit(interrupt_code(exc)) from None
 
     result = screening.evaluate(proto, given, day)
+    record = records.screening_record(
+        result=result, protocol=proto, answers=given, patient=patient, clinician=clinician
+    )
     if out is not None:
-        record = records.screening_record(
-            result=result, protocol=proto, answers=given, patient=patient, clinician=clinician
-        )
         records.write_screening_record(out, record)
+    kept = _keep(cfg, patient, record) if patient and not no_register else None
     if json_out:
         import json
 
@@ -138,6 +149,34 @@ def screen(
             saved_to=out,
             clinician=clinician,
             today=dt.date.today(),  # the CLI layer is the only reader of the clock
-            say_not_saved=interactive and out is None,
+            say_not_saved=False,
         )
+    if kept is not None:
+        print(f"needle: screening kept in the register under {patient} (entry {kept})", file=sys.stderr)
+    elif interactive and not no_register:
+        from needlecli.cli import interactive as ui
+        from needlecli.cli.render import NOT_SAVED
+
+        asked = ui.ask_patient_id(to_stderr=json_out)
+        if asked:
+            record = {**record, "patient": asked}
+            entry = _keep(cfg, asked, record)
+            print(f"needle: screening kept in the register under {asked} (entry {entry})", file=sys.stderr)
+        elif out is None and not json_out:
+            print(NOT_SAVED)
     raise typer.Exit(VERDICT_EXIT_CODES[result.verdict])
+
+
+def _keep(cfg: Config, patient: str, record: dict[str, object]) -> int:
+    """Keep the screening in the clinic register; its journal entry's number."""
+    import tomli_w
+
+    from needlecli.cli.register import for_writing, key_of, now_utc
+    from needlecli.register.events import add_screening
+
+    key = key_of(cfg)
+    with for_writing(cfg) as register:
+        entry = add_screening(
+            register, key=key, patient=patient, record=record, record_text=tomli_w.dumps(record), at=now_utc()
+        )
+    return entry.seq

@@ -1,0 +1,181 @@
+"""What the register holds, written and read: screenings (and, later, re-checks), booked revisions
+of a patient's series, and a patient's history. Each write is one transaction with its journal
+entry; rows hold the documents needle already writes (a screening record, a saved plan, as TOML),
+so what comes back out is read by the same checked readers as a file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, NamedTuple
+
+from needlecli.register import journal
+from needlecli.register.journal import Entry
+from needlecli.register.store import Register
+
+
+class Screening(NamedTuple):
+    entry: int
+    kind: str
+    evaluated_on: str
+    verdict: str
+    record: str
+
+
+class Booking(NamedTuple):
+    entry: int
+    indication: str
+    revision: int
+    booked_on: str
+    plan: str
+
+
+def add_screening(
+    register: Register,
+    *,
+    key: str,
+    patient: str,
+    record: dict[str, Any],
+    record_text: str,
+    at: dt.datetime,
+    kind: str = "screened",
+) -> Entry:
+    """Keep a screening (the record `screen --out` writes, as TOML) under ``patient``."""
+    evaluated_on = str(record["evaluated_on"])
+    verdict = str(record["verdict"])
+    protocol = str(record.get("protocol", {}).get("sha256", ""))
+    blob = journal.pack(record_text)
+    content = journal.screening_content(patient, kind, evaluated_on, verdict, blob)
+    with register.writing() as db:
+        entry = journal.append(db, event=kind, patient=patient, key=key, protocol=protocol, content=content, at=at)
+        db.execute(
+            "INSERT INTO screenings (entry, patient, kind, evaluated_on, verdict, record) VALUES (?, ?, ?, ?, ?, ?)",
+            (entry.seq, patient, kind, evaluated_on, verdict, blob),
+        )
+    return entry
+
+
+def latest_screening(register: Register | None, patient: str) -> Screening | None:
+    """The patient's latest screening or re-check (by journal order)."""
+    if register is None:
+        return None
+    rows = register.read(
+        "SELECT entry, kind, evaluated_on, verdict, record FROM screenings WHERE patient = ? "
+        "ORDER BY entry DESC LIMIT 1",
+        (patient,),
+    )
+    if not rows:
+        return None
+    entry, kind, evaluated_on, verdict, blob = rows[0]
+    content = journal.screening_content(patient, str(kind), str(evaluated_on), str(verdict), blob)  # type: ignore[arg-type]
+    journal.check_row(register, int(entry), str(kind), content)  # type: ignore[call-overload]
+    return Screening(int(entry), str(kind), str(evaluated_on), str(verdict), _text(register, blob, entry))  # type: ignore[call-overload]
+
+
+def latest_booking(register: Register | None, patient: str, indication: str | None = None) -> Booking | None:
+    """The patient's active series (for ``indication``, else the one booked last): its latest revision."""
+    if register is None:
+        return None
+    sql = (
+        "SELECT b.entry, s.indication, b.revision, b.booked_on, b.plan "
+        "FROM bookings b JOIN series s ON s.id = b.series "
+        "WHERE s.patient = ?" + (" AND s.indication = ?" if indication else "") + " ORDER BY b.entry DESC LIMIT 1"
+    )
+    rows = register.read(sql, (patient, indication) if indication else (patient,))
+    if not rows:
+        return None
+    entry, found, revision, booked_on, blob = rows[0]
+    content = journal.booking_content(patient, str(found), int(revision), str(booked_on), blob)  # type: ignore[arg-type, call-overload]
+    journal.check_row(register, int(entry), "booked", content)  # type: ignore[call-overload]
+    return Booking(int(entry), str(found), int(revision), str(booked_on), _text(register, blob, entry))  # type: ignore[call-overload]
+
+
+def indications_of(register: Register | None, patient: str) -> list[str]:
+    if register is None:
+        return []
+    return [str(r[0]) for r in register.read("SELECT indication FROM series WHERE patient = ? ORDER BY id", (patient,))]
+
+
+def book(
+    register: Register,
+    *,
+    key: str,
+    patient: str,
+    indication: str,
+    booked_on: dt.date,
+    plan_text: str,
+    revision_of: int | None,
+    protocol: str,
+    at: dt.datetime,
+) -> tuple[Entry, int]:
+    """Keep a booked revision of the patient's series for ``indication``: revision 1 for a new series,
+    else one above the latest. ``revision_of`` is the revision the plan was rebuilt over (None for a
+    new series): when another command booked in between, this one is refused, never lost.
+    Returns the journal entry and the series revision."""
+    with register.writing() as db:
+        row = db.execute("SELECT id FROM series WHERE patient = ? AND indication = ?", (patient, indication)).fetchone()
+        if row is None:
+            series = int(
+                db.execute("INSERT INTO series (patient, indication) VALUES (?, ?)", (patient, indication)).lastrowid
+                or 0
+            )
+            latest = 0
+        else:
+            series = int(row[0])
+            latest = int(
+                db.execute("SELECT COALESCE(MAX(revision), 0) FROM bookings WHERE series = ?", (series,)).fetchone()[0]
+            )
+        if (revision_of or 0) != latest:
+            from needlecli.errors import RegisterBusy
+
+            raise RegisterBusy(
+                f"register {register.path}: {patient}'s {indication} series was booked again by another command "
+                "while this one planned; run it again"
+            )
+        revision = latest + 1
+        day = booked_on.isoformat()
+        blob = journal.pack(plan_text)
+        content = journal.booking_content(patient, indication, revision, day, blob)
+        entry = journal.append(db, event="booked", patient=patient, key=key, protocol=protocol, content=content, at=at)
+        db.execute(
+            "INSERT INTO bookings (entry, series, revision, booked_on, plan) VALUES (?, ?, ?, ?, ?)",
+            (entry.seq, series, revision, day, blob),
+        )
+    return entry, revision
+
+
+def history(register: Register | None, patient: str) -> list[dict[str, Any]]:
+    """Every screening and booked revision of ``patient``, oldest first, as plain data: ``event``
+    (screened, rechecked, booked), ``date``, ``entry`` and what each holds."""
+    if register is None:
+        return []
+    out: list[dict[str, Any]] = []
+    for entry, at, kind, evaluated_on, verdict, blob in register.read(
+        "SELECT s.entry, j.at, s.kind, s.evaluated_on, s.verdict, s.record FROM screenings s "
+        "JOIN journal j ON j.seq = s.entry WHERE s.patient = ?",
+        (patient,),
+    ):
+        record = _text(register, blob, entry)
+        out.append(
+            {"event": kind, "date": evaluated_on, "at": at, "entry": entry, "verdict": verdict, "record": record}
+        )
+    for entry, at, indication, revision, booked_on, blob in register.read(
+        "SELECT b.entry, j.at, s.indication, b.revision, b.booked_on, b.plan FROM bookings b "
+        "JOIN series s ON s.id = b.series JOIN journal j ON j.seq = b.entry WHERE s.patient = ?",
+        (patient,),
+    ):
+        plan = _text(register, blob, entry)
+        out.append({"event": "booked", "date": booked_on, "at": at, "entry": entry,
+                    "indication": indication, "revision": revision, "plan": plan})  # fmt: skip
+    return sorted(out, key=lambda e: int(e["entry"]))
+
+
+def _text(register: Register, blob: object, entry: object) -> str:
+    from needlecli.errors import RegisterError
+
+    try:
+        return journal.unpack(blob)
+    except (ValueError, UnicodeDecodeError):
+        raise RegisterError(
+            f"register {register.path}: entry {entry}: its stored document is damaged (run `needle register verify`)"
+        ) from None

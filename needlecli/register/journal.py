@@ -1,0 +1,262 @@
+"""The register's journal: one entry per write, in the same transaction, hash-chained.
+
+An entry holds its sequence number, the UTC time, the event, the patient as a keyed hash (the
+``uid_key``), the needle version, the protocol's hash, the SHA-256 of the canonical JSON of what
+was stored, the previous entry's hash and its own (SHA-256 over all of these, as canonical JSON).
+Triggers refuse UPDATE and DELETE on the table.
+
+`verify` recomputes the chain *and* checks every register row against the entry that wrote it,
+so an edited screening, plan or outcome is found, not only an edited journal. Removing the newest
+entries together with their rows cannot be seen from inside one file: ``head`` (a hash printed
+earlier) must still be in the journal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import sqlite3
+from collections.abc import Iterator, Mapping
+from typing import Any, NamedTuple
+
+from needlecli import __version__
+from needlecli.errors import RegisterTampered
+from needlecli.register.store import Register
+
+GENESIS = "0" * 64
+EVENTS = ("screened", "rechecked", "booked")
+
+
+class Entry(NamedTuple):
+    seq: int
+    at: str
+    event: str
+    patient: str
+    version: str
+    protocol: str
+    content: str
+    prev: str
+    hash: str
+
+
+def canonical(value: object) -> bytes:
+    """Canonical JSON: sorted keys, no spaces, UTF-8 (the bytes a row's content hash is taken of)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def patient_hash(key: str, patient: str) -> str:
+    """The patient as the journal holds them: HMAC-SHA256 with the calendar id key."""
+    return hmac.new(key.encode("utf-8"), patient.encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()
+
+
+def entry_hash(
+    seq: int, at: str, event: str, patient: str, version: str, protocol: str, content: str, prev: str
+) -> str:
+    return sha256(canonical([seq, at, event, patient, version, protocol, content, prev]))
+
+
+def key_mark(key: str) -> str:
+    """What the register keeps of the uid_key its patient hashes are made with (never the key)."""
+    return patient_hash(key, "needle register key")
+
+
+def head(db: sqlite3.Connection) -> tuple[int, str]:
+    row = db.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
+    return (int(row[0]), str(row[1])) if row else (0, GENESIS)
+
+
+def append(
+    db: sqlite3.Connection,
+    *,
+    event: str,
+    patient: str,
+    key: str,
+    protocol: str,
+    content: Mapping[str, Any],
+    at: dt.datetime,
+) -> Entry:
+    """Append one entry (inside the caller's transaction) for ``content``, the row it stores."""
+    assert event in EVENTS
+    db.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('key', ?)", (key_mark(key),))
+    last, prev = head(db)
+    seq = last + 1
+    stamp = at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    who = patient_hash(key, patient)
+    digest = sha256(canonical(content))
+    own = entry_hash(seq, stamp, event, who, __version__, protocol, digest, prev)
+    entry = Entry(seq, stamp, event, who, __version__, protocol, digest, prev, own)
+    db.execute("INSERT INTO journal VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", entry)
+    return entry
+
+
+# ----------------------------------------------------------------- what each row stores
+
+
+def pack(text: str) -> bytes:
+    """A stored document (a screening record, a saved plan: TOML) as the register keeps it: zlib."""
+    import zlib
+
+    return zlib.compress(text.encode("utf-8"), 9)
+
+
+def unpack(blob: object, limit: int = 1 << 22) -> str:
+    """A stored document back; ValueError when it is not one (damaged, or too large: a bomb)."""
+    import zlib
+
+    if not isinstance(blob, bytes):
+        raise ValueError("not a stored document")
+    try:
+        d = zlib.decompressobj()
+        data = d.decompress(blob, limit + 1)
+    except zlib.error:
+        raise ValueError("not a stored document") from None
+    if len(data) > limit or d.unconsumed_tail:
+        raise ValueError("a stored document too large to read")
+    return data.decode("utf-8")
+
+
+def _digest(blob: object) -> str:
+    return sha256(blob) if isinstance(blob, bytes) else ""
+
+
+def screening_content(patient: str, kind: str, evaluated_on: str, verdict: str, record: bytes) -> dict[str, Any]:
+    """What a screenings row stores, as its journal entry hashes it (the record by the SHA-256 of its
+    stored bytes: verifying never has to unpack it)."""
+    return {
+        "table": "screenings",
+        "patient": patient,
+        "kind": kind,
+        "evaluated_on": evaluated_on,
+        "verdict": verdict,
+        "record": _digest(record),
+    }
+
+
+def booking_content(patient: str, indication: str, revision: int, booked_on: str, plan: bytes) -> dict[str, Any]:
+    """What a bookings row stores (with its series' patient and indication), as its entry hashes it."""
+    return {
+        "table": "bookings",
+        "patient": patient,
+        "indication": indication,
+        "revision": revision,
+        "booked_on": booked_on,
+        "plan": _digest(plan),
+    }
+
+
+#: Every row table: the query that gives (entry, event, patient, content) for each of its rows.
+def _rows(db: sqlite3.Connection) -> Iterator[tuple[int, str, str, dict[str, Any]]]:
+    for entry, patient, kind, evaluated_on, verdict, record in db.execute(
+        "SELECT entry, patient, kind, evaluated_on, verdict, record FROM screenings"
+    ):
+        yield entry, kind, patient, screening_content(patient, kind, evaluated_on, verdict, record)
+    for entry, patient, indication, revision, booked_on, plan in db.execute(
+        "SELECT b.entry, s.patient, s.indication, b.revision, b.booked_on, b.plan "
+        "FROM bookings b LEFT JOIN series s ON s.id = b.series"
+    ):
+        yield entry, "booked", patient, booking_content(patient, indication, revision, booked_on, plan)
+
+
+# ----------------------------------------------------------------- verifying
+
+
+def check_row(register: Register, entry: int, event: str, content: Mapping[str, Any]) -> None:
+    """A row about to be used (the screening a booking takes, the revision it rebuilds over) checked
+    against the entry that wrote it: an edit made outside needle is refused here, not used."""
+    row = register.read("SELECT * FROM journal WHERE seq = ?", (entry,))
+    where = f"register {register.path}: entry {entry}"
+    if not row:
+        raise RegisterTampered(f"{where}: not in the journal (run `needle register verify`)")
+    e = Entry(*row[0])  # type: ignore[arg-type]
+    want = entry_hash(e.seq, e.at, e.event, e.patient, e.version, e.protocol, e.content, e.prev)
+    if e.hash != want or e.event != event or sha256(canonical(content)) != e.content:
+        raise RegisterTampered(f"{where}: changed after it was written; not used (run `needle register verify`)")
+
+
+class Verified(NamedTuple):
+    entries: int
+    head: str
+    #: False when the register was written with another uid_key: its patient hashes were not checked.
+    patients_checked: bool = True
+
+
+TRIGGERS = ("journal_append_only_update", "journal_append_only_delete")
+
+
+def verify(register: Register, key: str | None, expected_head: str | None = None) -> Verified:
+    """Recompute the chain and check every row against its entry; RegisterTampered names the first
+    entry (or row) that fails."""
+    where = f"register {register.path}"
+    db = register.db
+    try:
+        triggers = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+        marks = db.execute("SELECT value FROM meta WHERE name = 'key'").fetchall()
+        if key is not None and marks and marks[0][0] != key_mark(key):
+            key = None  # written with another uid_key: the patients cannot be checked, all else can
+        checked = key is not None
+        missing = [t for t in TRIGGERS if t not in triggers]
+        if missing:
+            raise RegisterTampered(f"{where}: the journal's append-only triggers were removed ({', '.join(missing)})")
+        contents: dict[int, tuple[str, str, str]] = {}
+        prev, count, seen_head = GENESIS, 0, expected_head is None
+        for row in db.execute(
+            "SELECT seq, at, event, patient, version, protocol, content, prev, hash FROM journal ORDER BY seq"
+        ):
+            e = Entry(*row)
+            count += 1
+            if e.seq != count:
+                raise RegisterTampered(f"{where}: entry {count} is missing (the next is {e.seq})")
+            if e.prev != prev:
+                raise RegisterTampered(
+                    f"{where}: entry {e.seq}: does not follow entry {e.seq - 1} (the chain is broken)"
+                )
+            want = entry_hash(e.seq, e.at, e.event, e.patient, e.version, e.protocol, e.content, e.prev)
+            if not isinstance(e.hash, str) or not hmac.compare_digest(e.hash, want):
+                raise RegisterTampered(f"{where}: entry {e.seq}: its hash does not match what it holds (edited)")
+            contents[e.seq] = (e.content, e.patient, e.event)
+            prev = e.hash
+            if not seen_head and e.hash == expected_head:
+                seen_head = True
+        if not seen_head:
+            raise RegisterTampered(
+                f"{where}: the journal no longer holds entry {expected_head} (newer entries were removed)"
+            )
+        rowed: set[int] = set()
+        for entry, event, patient, content in _rows(db):
+            if entry not in contents:
+                raise RegisterTampered(
+                    f"{where}: a {content['table']} row points at entry {entry}, which is not in the journal"
+                )
+            if entry in rowed:
+                raise RegisterTampered(f"{where}: entry {entry}: written by more than one row")
+            rowed.add(entry)
+            digest, who, wrote = contents[entry]
+            if event != wrote:
+                raise RegisterTampered(f"{where}: entry {entry}: its row is a {event} row, the journal says {wrote}")
+            if not isinstance(patient, str) or sha256(canonical(content)) != digest:
+                raise RegisterTampered(
+                    f"{where}: entry {entry}: its {content['table']} row was changed after it was written"
+                )
+            if key is not None and patient_hash(key, patient) != who:
+                raise RegisterTampered(f"{where}: entry {entry}: its row names another patient than the journal")
+        lost = sorted(set(contents) - rowed)
+        if lost:
+            raise RegisterTampered(f"{where}: entry {lost[0]}: the row it wrote is gone")
+    except sqlite3.Error as exc:
+        raise RegisterTampered(f"{where}: cannot be read whole ({exc})") from None
+    return Verified(count, prev, checked)
+
+
+def entries(register: Register, patient_key: str | None = None) -> list[Entry]:
+    """The journal, oldest first; with ``patient_key`` (a patient hash) only that patient's."""
+    if patient_key is None:
+        rows = register.read("SELECT * FROM journal ORDER BY seq")
+    else:
+        rows = register.read("SELECT * FROM journal WHERE patient = ? ORDER BY seq", (patient_key,))
+    return [Entry(*r) for r in rows]  # type: ignore[arg-type]

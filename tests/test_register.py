@@ -1,0 +1,419 @@
+"""The clinic register through the CLI: screenings kept, series booked and re-booked, history,
+export, and a journal that verifies, and fails on any edit made outside needle."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+import tomllib
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from icalendar import Calendar
+
+from needlecli.register.store import APPLICATION_ID, SCHEMA
+from tests.harness import run
+
+ON = "2026-12-01"
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.fixture
+def register(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A register of this test's own (not made yet): $NEEDLE_REGISTER points at it."""
+    path = tmp_path / "reg" / "register.sqlite3"
+    monkeypatch.setenv("NEEDLE_REGISTER", str(path))
+    return path
+
+
+def answers(tmp_path: Path, **changed: object) -> Path:
+    doc = tomllib.loads((EXAMPLES / "eligible.toml").read_text())
+    doc.update(changed)
+    import tomli_w
+
+    path = tmp_path / f"answers-{len(list(tmp_path.glob('answers-*')))}.toml"
+    path.write_text(tomli_w.dumps(doc))
+    return path
+
+
+def screen(tmp_path: Path, patient: str, on: str = ON, **changed: object) -> tuple[int, str, str]:
+    return run("screen", "--answers", str(answers(tmp_path, **changed)), "--patient", patient, "--on", on, "--json")
+
+
+def book(patient: str, *args: str, on: str = ON) -> tuple[int, str, str]:
+    return run(
+        "plan", "--patient", patient, "--indication", "fine-lines", "--on", on, "--book", "--format", "json", *args
+    )
+
+
+def verify(*args: str) -> tuple[int, str, str]:
+    return run("register", "verify", *args)
+
+
+def test_a_screening_with_a_patient_id_is_kept_and_shown_in_history(tmp_path: Path, register: Path) -> None:
+    assert not register.exists()
+    code, out, err = screen(tmp_path, "P-1")
+    assert code == 0 and json.loads(out)["verdict"] == "eligible"
+    assert err.strip().endswith("needle: screening kept in the register under P-1 (entry 1)")
+    assert stat.S_IMODE(os.stat(register).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(register.parent).st_mode) == 0o700
+    code, out, _ = run("history", "P-1", "--json")
+    assert code == 0
+    [event] = json.loads(out)
+    assert (event["event"], event["date"], event["verdict"], event["findings"]) == ("screened", ON, "eligible", [])
+    assert event["protocol"]["name"] == "screening" and len(event["protocol"]["sha256"]) == 64
+
+
+def test_no_register_and_no_patient_keep_nothing(tmp_path: Path, register: Path) -> None:
+    code, _, err = run("screen", "--answers", str(answers(tmp_path)), "--patient", "P-1", "--on", ON,
+                       "--json", "--no-register")  # fmt: skip
+    assert code == 0 and "register" not in err
+    assert run("screen", "--answers", str(answers(tmp_path)), "--on", ON, "--json")[0] == 0
+    assert not register.exists()  # a command that keeps nothing never creates it
+
+
+def test_reading_commands_never_create_the_register(register: Path) -> None:
+    assert run("history", "P-1") == (2, "", f"needle: error: no patient 'P-1' in the register ({register}); "
+                                            "screen or book them first\n")  # fmt: skip
+    code, out, _ = verify()
+    assert code == 0 and out.startswith("0 entries, head " + "0" * 64)
+    assert run("register", "log", "--json")[:2] == (0, "[]\n")
+    assert not register.exists() and not register.parent.exists()
+
+
+def test_booking_uses_the_latest_registered_screening(tmp_path: Path, register: Path) -> None:
+    code, _, err = book("P-1", "--start", "2026-12-07")
+    assert code == 2 and "P-1 has no screening in the register" in err and "screen first" in err
+    # A dated deferral in the register moves the first session, as --screening does.
+    assert screen(tmp_path, "P-1", isotretinoin_last_dose="2026-10-01")[0] == 3
+    code, out, err = book("P-1", "--start", "2026-12-07")
+    assert code == 0, err
+    plan = json.loads(out)
+    assert plan["sessions"][0]["date"] >= "2027-04-01"
+    assert plan["verdict"] == "defer"
+    assert "booked: P-1's fine-lines series, revision 1 (entry 2, head " in err
+
+
+def test_a_contraindicated_screening_books_nothing(tmp_path: Path, register: Path) -> None:
+    assert screen(tmp_path, "P-9", skin_cancer_in_area=True)[0] == 4
+    code, _, _ = book("P-9", "--start", "2026-12-07")
+    assert code == 4
+    code, out, _ = run("history", "P-9", "--json")
+    assert [e["event"] for e in json.loads(out)] == ["screened"]
+
+
+def test_rebooking_keeps_uids_raises_sequence_and_cancels_what_went(tmp_path: Path, register: Path) -> None:
+    assert screen(tmp_path, "P-1")[0] == 0
+    assert book("P-1", "--start", "2026-12-07", "--sessions", "4")[0] == 0
+    code, first, _ = run("export", "P-1", "--format", "ics", "--on", ON)
+    assert code == 0
+    code, _, err = book("P-1", "--start", "2026-12-14", "--sessions", "3", on="2026-12-02")
+    assert code == 0 and "revision 2; rebuilt over revision 1: same calendar ids" in err
+    code, second, _ = run("export", "P-1", "--format", "ics", "--on", "2026-12-02")
+    assert code == 0
+
+    def events(text: str) -> dict[str, tuple[int, str]]:
+        cal = Calendar.from_ical(text)
+        return {str(e["UID"]): (int(e.get("SEQUENCE", 0)), str(e.get("STATUS", ""))) for e in cal.walk("VEVENT")}
+
+    before, after = events(first), events(second)
+    assert set(before) <= set(after)  # no calendar id is lost
+    sessions = [u for u in before if "-session-" in u]
+    assert len(sessions) == 4
+    gone = [u for u in sessions if after[u][1] == "CANCELLED"]
+    assert len(gone) == 1 and gone[0].split("@")[0].endswith("session-4")
+    moved = [u for u in sessions if u not in gone]
+    assert all(after[u][0] > before[u][0] for u in moved)  # the dates changed: SEQUENCE rose
+    code, out, _ = run("history", "P-1", "--json")
+    booked = [e for e in json.loads(out) if e["event"] == "booked"]
+    assert [(b["revision"], len(b["sessions"])) for b in booked] == [(1, 4), (2, 3)]
+    assert booked[1]["cancelled"] and verify()[0] == 0
+
+
+def test_export_toml_is_a_saved_plan_plan_from_reads(tmp_path: Path, register: Path) -> None:
+    assert screen(tmp_path, "P-1")[0] == 0
+    code, booked, _ = book("P-1", "--start", "2026-12-07")
+    assert code == 0
+    saved = tmp_path / "p1.toml"
+    assert run("export", "P-1", "--format", "toml", "--out", str(saved))[0] == 0
+    assert stat.S_IMODE(os.stat(saved).st_mode) == 0o600
+    code, again, err = run("plan", "--from", str(saved), "--on", ON, "--format", "json")
+    assert code == 0, err
+    assert [s["date"] for s in json.loads(again)["sessions"]] == [s["date"] for s in json.loads(booked)["sessions"]]
+    for fmt, marker in (("md", "# "), ("html", "<!doctype html"), ("json", '"sessions"')):
+        code, out, err = run("export", "P-1", "--format", fmt, "--on", ON)
+        assert code == 0 and marker in out.lower() if fmt == "html" else marker in out, (fmt, err)
+        if fmt in ("md", "html"):
+            assert "P-1" not in out  # patient documents carry no id
+
+
+def test_export_needs_a_booked_series(tmp_path: Path, register: Path) -> None:
+    assert screen(tmp_path, "P-1")[0] == 0
+    code, _, err = run("export", "P-1", "--format", "ics")
+    assert code == 2 and "P-1 has no booked series in the register" in err
+
+
+def test_verify_prints_the_head_and_checks_an_earlier_one(tmp_path: Path, register: Path) -> None:
+    assert screen(tmp_path, "P-1")[0] == 0
+    code, out, _ = verify()
+    assert code == 0 and out.startswith("1 entries, head ")
+    head = out.split("head ")[1].split(":")[0]
+    assert len(head) == 64
+    assert screen(tmp_path, "P-2")[0] == 0
+    assert verify("--head", head)[0] == 0
+    assert verify("--head", "f" * 64)[0] == 1
+    assert verify("--head", "nope")[0] == 2
+
+
+def _edit(register: Path, sql: str, *params: object) -> None:
+    db = sqlite3.connect(register)
+    db.execute(sql, params)
+    db.commit()
+    db.close()
+
+
+def test_the_journal_refuses_update_and_delete(tmp_path: Path, register: Path) -> None:
+    assert screen(tmp_path, "P-1")[0] == 0
+    db = sqlite3.connect(register)
+    for sql in ("UPDATE journal SET event = 'booked'", "DELETE FROM journal"):
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            db.execute(sql)
+    db.close()
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE screenings SET verdict = 'eligible' WHERE entry = 1",
+        "UPDATE screenings SET record = (SELECT record FROM screenings WHERE entry = 2) WHERE entry = 1",
+        "UPDATE screenings SET patient = 'P-2'",
+        "UPDATE bookings SET plan = zeroblob(100)",
+        "UPDATE bookings SET revision = 5",
+        "UPDATE series SET indication = 'acne-scars'",
+        "DELETE FROM bookings",
+        "DROP TRIGGER journal_append_only_update",
+    ],
+)
+def test_an_edit_outside_needle_fails_verify(tmp_path: Path, register: Path, sql: str) -> None:
+    assert screen(tmp_path, "P-1", skin_cancer_in_area=True)[0] == 4
+    assert screen(tmp_path, "P-1")[0] == 0
+    assert book("P-1", "--start", "2026-12-07")[0] == 0
+    assert verify()[0] == 0
+    _edit(register, sql)
+    code, out, err = verify()
+    assert code == 1 and out == "" and err.startswith(f"needle: error: register {register}: "), err
+
+
+def test_an_edited_journal_entry_fails_verify_at_it(tmp_path: Path, register: Path) -> None:
+    for p in ("P-1", "P-2", "P-3"):
+        assert screen(tmp_path, p)[0] == 0
+    db = sqlite3.connect(register)
+    db.execute("DROP TRIGGER journal_append_only_update")
+    db.execute("UPDATE journal SET at = '2020-01-01T00:00:00Z' WHERE seq = 2")
+    db.execute("CREATE TRIGGER journal_append_only_update BEFORE UPDATE ON journal "
+               "BEGIN SELECT RAISE(ABORT, 'the register journal is append-only'); END")  # fmt: skip
+    db.commit()
+    db.close()
+    code, _, err = verify()
+    assert code == 1 and "entry 2: its hash does not match" in err
+
+
+def test_a_foreign_a_newer_and_a_damaged_file_are_refused_and_kept(tmp_path: Path, register: Path) -> None:
+    register.parent.mkdir()
+    db = sqlite3.connect(register)
+    db.execute("CREATE TABLE notes (x)")
+    db.commit()
+    db.close()
+    before = register.read_bytes()
+    code, _, err = screen(tmp_path, "P-1")
+    assert code == 2 and "not a needle register" in err
+    assert register.read_bytes() == before
+    register.unlink()
+    db = sqlite3.connect(register)
+    db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    db.execute(f"PRAGMA user_version = {SCHEMA + 1}")
+    db.execute("CREATE TABLE future (x)")
+    db.commit()
+    db.close()
+    before = register.read_bytes()
+    code, _, err = run("history", "P-1")
+    assert code == 2 and "written by a newer needle" in err
+    assert screen(tmp_path, "P-1")[0] == 2 and register.read_bytes() == before
+    register.write_bytes(b"this is not a database at all" * 100)
+    code, _, err = verify()
+    assert code in (1, 2) and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_a_read_only_register_is_one_line(tmp_path: Path, register: Path) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root writes through read-only modes")
+    assert screen(tmp_path, "P-1")[0] == 0
+    os.chmod(register, 0o400)
+    code, _, err = screen(tmp_path, "P-1")
+    assert code == 2 and err.count("\n") <= 2
+
+
+def test_the_config_names_the_register(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[clinic]\nregister = "clinic/reg.sqlite3"\n')
+    monkeypatch.setenv("NEEDLE_CONFIG", str(config))
+    monkeypatch.delenv("NEEDLE_REGISTER", raising=False)
+    assert screen(tmp_path, "P-1")[0] == 0
+    assert (tmp_path / "clinic" / "reg.sqlite3").is_file()
+    code, out, _ = run("config", "show", "--json")
+    assert code == 0 and json.loads(out)["values"]["register"]["value"] == str(tmp_path / "clinic" / "reg.sqlite3")
+
+
+def test_backup_is_a_consistent_copy_never_over_a_file(tmp_path: Path, register: Path) -> None:
+    assert screen(tmp_path, "P-1")[0] == 0
+    copy = tmp_path / "backup.sqlite3"
+    code, out, _ = run("register", "backup", str(copy))
+    assert code == 0 and out == f"backed up {register} to {copy}\n"
+    assert stat.S_IMODE(os.stat(copy).st_mode) == 0o600
+    import subprocess
+
+    from tests.harness import command
+
+    r = subprocess.run(command("register", "verify"), env={**os.environ, "NEEDLE_REGISTER": str(copy)},
+                       capture_output=True, timeout=60)  # fmt: skip
+    assert r.returncode == 0 and r.stdout.startswith(b"1 entries, head "), r.stderr
+    code, _, err = run("register", "backup", str(copy))
+    assert code == 2 and "exists" in err
+
+
+def test_two_terminals_booking_at_once_both_land_in_order(tmp_path: Path, register: Path) -> None:
+    """Separate processes, started together: each booking is one transaction; none is lost."""
+    import subprocess
+
+    from tests.harness import command
+
+    assert screen(tmp_path, "P-1")[0] == 0
+    assert screen(tmp_path, "P-2")[0] == 0
+    env = {**os.environ, "NEEDLE_REGISTER": str(register)}
+    procs = [
+        subprocess.Popen(command("plan", "--patient", p, "--indication", "texture", "--start", "2026-12-07",
+                                 "--on", ON, "--book", "--format", "json"),
+                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for p in ("P-1", "P-2", "P-1")
+    ]  # fmt: skip
+    codes = [p.wait(timeout=120) for p in procs]
+    errs = [p.stderr.read().decode() if p.stderr else "" for p in procs]
+    assert all(c in (0, 75) for c in codes), errs
+    assert verify()[0] == 0
+    rows = sqlite3.connect(register).execute("SELECT count(*) FROM bookings").fetchone()[0]
+    assert rows == codes.count(0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(st.sampled_from(["screen", "book"]), st.sampled_from(["P-1", "P-2"]), st.integers(0, 20)),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_any_sequence_of_screen_and_book_keeps_verify_green(tmp_path_factory: pytest.TempPathFactory,
+                                                           steps: list[tuple[str, str, int]]) -> None:  # fmt: skip
+    tmp = tmp_path_factory.mktemp("seq")
+    path = tmp / "register.sqlite3"
+    env = {"NEEDLE_REGISTER": str(path)}
+    mp = pytest.MonkeyPatch()
+    mp.setenv("NEEDLE_REGISTER", str(path))
+    try:
+        booked: dict[str, set[str]] = {}
+        for what, patient, day in steps:
+            if what == "screen":
+                assert screen(tmp, patient)[0] == 0
+            else:
+                code, out, err = book(patient, "--start", f"2026-12-{7 + day:02d}")
+                if code == 0:
+                    uids = {s["id"] for s in json.loads(out)["sessions"]}
+                    booked.setdefault(patient, set()).update(uids)
+                else:
+                    assert "screen first" in err
+            assert verify()[0] == 0, env
+        for patient, keys in booked.items():  # a revision never loses a calendar id
+            code, ics, _ = run("export", patient, "--format", "ics", "--on", ON)
+            assert code == 0 and all(f"-{key}@needle.invalid" in ics for key in keys), patient
+    finally:
+        mp.undo()
+
+
+def test_a_booking_killed_at_any_point_leaves_the_register_whole(tmp_path: Path, register: Path) -> None:
+    """SIGKILL a booking process at spread-out points: after every kill the register verifies, and
+    holds the booking whole or not at all."""
+    import random
+    import signal
+    import subprocess
+    import time
+
+    from tests.harness import command
+
+    assert screen(tmp_path, "P-1")[0] == 0
+    env = {**os.environ, "NEEDLE_REGISTER": str(register)}
+    rng = random.Random(24)
+    done = 0
+    for attempt in range(10):
+        proc = subprocess.Popen(
+            command("plan", "--patient", "P-1", "--indication", "texture", "--start", f"2026-12-{7 + attempt:02d}",
+                    "--on", ON, "--book", "--format", "json"),
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        time.sleep(rng.uniform(0.05, 0.6))
+        proc.send_signal(signal.SIGKILL)
+        code = proc.wait(timeout=60)
+        done += code == 0
+        assert verify()[0] == 0, attempt
+        db = sqlite3.connect(register)
+        bookings = db.execute("SELECT count(*) FROM bookings").fetchone()[0]
+        entries = db.execute("SELECT count(*) FROM journal").fetchone()[0]
+        db.close()
+        assert entries == 1 + bookings  # the screening, and each booking with its entry
+    assert done < 10  # some were killed mid-way (the point of the test)
+
+
+def test_a_stored_document_edited_and_packed_again_fails_verify(tmp_path: Path, register: Path) -> None:
+    """The careful forger: unpack the screening record, clear its finding, pack it again."""
+    import zlib
+
+    assert screen(tmp_path, "P-1", skin_cancer_in_area=True)[0] == 4
+    db = sqlite3.connect(register)
+    (blob,) = db.execute("SELECT record FROM screenings").fetchone()
+    text = zlib.decompress(blob).decode().replace("skin_cancer_in_area = true", "skin_cancer_in_area = false")
+    db.execute("UPDATE screenings SET record = ?, verdict = 'eligible'", (zlib.compress(text.encode(), 9),))
+    db.commit()
+    db.close()
+    code, _, err = verify()
+    assert code == 1 and "entry 1: its screenings row was changed after it was written" in err
+    db = sqlite3.connect(register)  # and its findings, so the record reads as a consistent all-clear
+    (blob,) = db.execute("SELECT record FROM screenings").fetchone()
+    doc = tomllib.loads(zlib.decompress(blob).decode())
+    doc["findings"], doc["verdict"] = [], "eligible"
+    import tomli_w
+
+    db.execute("UPDATE screenings SET record = ?", (zlib.compress(tomli_w.dumps(doc).encode(), 9),))
+    db.commit()
+    db.close()
+    code, _, err = book("P-1", "--start", "2026-12-07")
+    assert code == 1 and "entry 1: changed after it was written; not used" in err  # never booked as all-clear
+    assert run("export", "P-1", "--format", "ics")[0] == 2
+
+
+def test_another_uid_key_verifies_all_but_the_patients_and_says_so(
+    tmp_path: Path, register: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert screen(tmp_path, "P-1")[0] == 0
+    other = tmp_path / "other-data"
+    other.mkdir()
+    (other / "uid_key").write_text("another-uid-key-0123456789abcdef\n")
+    (other / "uid_key").chmod(0o600)
+    monkeypatch.setenv("NEEDLE_DATA_DIR", str(other))
+    code, out, err = verify()
+    assert code == 0 and out.startswith("1 entries, head ")
+    assert "written with another uid_key: its patient hashes were not checked" in err
+    _edit(register, "UPDATE screenings SET verdict = 'defer'")
+    assert verify()[0] == 1  # everything else is still checked
