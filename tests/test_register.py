@@ -417,3 +417,53 @@ def test_another_uid_key_verifies_all_but_the_patients_and_says_so(
     assert "written with another uid_key: its patient hashes were not checked" in err
     _edit(register, "UPDATE screenings SET verdict = 'defer'")
     assert verify()[0] == 1  # everything else is still checked
+
+
+# ----------------------------------------------------------------- batch --book
+
+
+def _batch_list(path: Path, rows: list[tuple[str, str, str, dict[str, str]]]) -> Path:
+    from tests.plan_helpers import DATE_QUESTIONS, SPEC_QUESTION_IDS
+
+    no = {q: "no" for q in SPEC_QUESTION_IDS} | dict.fromkeys(DATE_QUESTIONS, "") | {"fitzpatrick": "2", "age": "35"}
+    lines = [",".join(["patient_id", "indication", "start", *SPEC_QUESTION_IDS])]
+    for pid, indication, start, changes in rows:
+        values = no | changes
+        lines.append(",".join([pid, indication, start, *(values[q] for q in SPEC_QUESTION_IDS)]))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_batch_book_keeps_each_rows_screening_and_books_each_planned_row(tmp_path: Path, register: Path) -> None:
+    src = _batch_list(tmp_path / "l.csv", [
+        ("B1", "fine-lines", "2027-01-04", {}),
+        ("B2", "acne-scars", "2027-01-05", {"keloid_history": "yes"}),
+        ("B3", "texture", "2027-01-06", {"herpes_history": "yes"}),
+    ])  # fmt: skip
+    out = tmp_path / "out"
+    code, _, err = run("batch", str(src), "--out-dir", str(out), "--on", ON, "--book", "--jobs", "2", "--quiet")
+    assert code == 0, err
+    code, text, _ = run("history", "B2", "--json")
+    assert code == 0 and [(e["event"], e["verdict"]) for e in json.loads(text)] == [("screened", "contraindicated")]
+    code, text, _ = run("history", "B3", "--json")
+    events = json.loads(text)
+    assert [e["event"] for e in events] == ["screened", "booked"]
+    assert events[0]["findings"] == ["herpes_history"] and events[1]["indication"] == "texture"
+    for pid in ("B1", "B3"):  # the register's calendar is the file batch wrote, byte for byte
+        r = run("export", pid, "--format", "ics", "--on", ON)
+        assert r.exit_code == 0 and r.stdout_bytes == (out / f"{pid}.ics").read_bytes(), pid
+    assert verify()[0] == 0
+    # Booked again (another day): revision 2 of each series, same calendar ids, SEQUENCE up.
+    code, _, err = run("batch", str(src), "--out-dir", str(out), "--on", "2026-12-02", "--book", "--quiet")
+    assert code == 0, err
+    code, text, _ = run("history", "B1", "--json")
+    assert [e.get("revision") for e in json.loads(text) if e["event"] == "booked"] == [1, 2]
+    cal = Calendar.from_ical((out / "B1.ics").read_bytes())
+    assert all(int(e["SEQUENCE"]) >= 1 for e in cal.walk("VEVENT"))
+    assert verify()[0] == 0
+
+
+def test_batch_without_book_keeps_nothing(tmp_path: Path, register: Path) -> None:
+    src = _batch_list(tmp_path / "l.csv", [("B1", "fine-lines", "2027-01-04", {})])
+    assert run("batch", str(src), "--out-dir", str(tmp_path / "out"), "--on", ON, "--quiet")[0] == 0
+    assert not register.exists()

@@ -9,7 +9,7 @@ import datetime as dt
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from needlecli import export, planning
 from needlecli.errors import UsageError
@@ -48,8 +48,12 @@ class Context:
     allow_past: bool = False
     #: Notes said once for the whole run (the config's holidays country): not repeated in each row's.
     run_notes: tuple[str, ...] = ()
+    #: `--book`: the clinic register each planned row is booked into (read here for the revision a
+    #: row rebuilds over; the parent writes).
+    register: Path | None = None
 
     def __post_init__(self) -> None:
+        self._booked: Any = None  # this process's read-only view of the register (`booked`)
         self._protocols: dict[str, TreatmentProtocol] = {}
         self._render: Callable[[Plan, ExportOptions], bytes] | None = None
         #: series key -> (the first patient's new plan, its file as a template, the row's notes):
@@ -64,6 +68,21 @@ class Context:
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
         self.__post_init__()
+
+    def booked(self, patient: str, indication: str) -> tuple[int, str] | None:
+        """The revision number and saved plan (TOML) of the patient's series for ``indication`` in the
+        register (`--book`), checked against its journal entry; None when there is none."""
+        from needlecli.register.events import latest_booking
+        from needlecli.register.store import open_for_reading
+
+        if self.register is None:
+            return None
+        if self._booked is None:
+            self._booked = open_for_reading(self.register) or False
+        if self._booked is False:
+            return None
+        found = latest_booking(self._booked, patient, indication)
+        return (found.revision, found.plan) if found is not None else None
 
     def render(self, plan: Plan, options: ExportOptions) -> bytes:
         """The file of one plan, by this process's renderer for the run's format (made on first use:

@@ -20,9 +20,12 @@ from needlecli.batch.reconcile import handle, holds_no_files
 from needlecli.batch.results import SUMMARY_FIELDS, RowResult, summary_csv_line
 from needlecli.batch.rows import Row
 from needlecli.errors import RecordError, UsageError
+from needlecli.register.store import Register
 
 #: Rows a worker process takes at a time.
 CHUNK = 32
+#: `--book`: rows booked in one register transaction.
+BOOK_EVERY = 256
 
 
 def open_folder(out_dir: Path, fmt: str) -> tuple[int | None, bool]:
@@ -58,9 +61,15 @@ def run(
     clinic_calendar: Path | None = None,
     on_result: Callable[[RowResult], None] | None = None,
     start_method: str | None = None,
+    register: Register | None = None,
+    key: str = "",
 ) -> dict[str, int]:
     """Handle every row, in input order; write summary.csv (and the clinic calendar) only when the
     run completes. ``on_result`` sees each row's result after its file is on disk and recorded.
+
+    With ``register`` (`--book`), each planned row is booked there (and each screened row's screening
+    kept), BOOK_EVERY rows to a transaction, before the rows are recorded or reported: a row shown as
+    planned is booked.
 
     Returns the counts by status and ``reused`` (planned rows whose file from an earlier run was
     current). On any failure or interrupt the workers are stopped, the run's temp files removed (all
@@ -91,16 +100,28 @@ def run(
             else:
                 pool = workers.start(ctx, jobs, start_method)
                 results = workers.results(pool, tasks, CHUNK)
+            pending: list[RowResult] = []
+
+            def settle() -> None:
+                nonlocal reused
+                done = _book(ctx, register, key, pending) if register is not None else pending
+                for result in done:
+                    counts[result.status] += 1
+                    reused += result.reused
+                    if manifest is not None:
+                        manifest.record(result)  # after the worker synced the file
+                    summary.write(summary_csv_line(result))
+                    if clinic_events is not None and result.clinic:
+                        clinic_events.write(result.clinic)
+                    if on_result is not None:
+                        on_result(result)
+                pending.clear()
+
             for result in results:
-                counts[result.status] += 1
-                reused += result.reused
-                if manifest is not None:
-                    manifest.record(result)  # after the worker synced the file
-                summary.write(summary_csv_line(result))
-                if clinic_events is not None and result.clinic:
-                    clinic_events.write(result.clinic)
-                if on_result is not None:
-                    on_result(result)
+                pending.append(result)
+                if register is None or len(pending) >= BOOK_EVERY:
+                    settle()
+            settle()
             _sync(summary)
         if clinic_calendar is not None and clinic_events is not None:
             write_clinic_calendar(clinic_calendar, clinic_events, ctx.config.name)
@@ -128,6 +149,38 @@ def run(
         if clinic_events is not None:
             clinic_events.close()
     return {**counts, "reused": reused}
+
+
+def _book(ctx: Context, register: Register, key: str, results: list[RowResult]) -> list[RowResult]:
+    """Keep the rows' screenings and bookings in the register, in one transaction, in input order.
+    A row whose series another command booked meanwhile becomes that row's error (its file stays)."""
+    import dataclasses
+    import datetime as dt
+
+    from needlecli.register.events import BookedMeanwhile, insert_booking, insert_screening
+
+    now = dt.datetime.now(dt.UTC)
+    screening_sha = ctx.screening.info.sha256 if ctx.screening is not None else ""
+    out = []
+    where = f"register {register.path}"
+    with register.writing() as db:
+        for r in results:
+            if r.screening_record:
+                insert_screening(db, key=key, patient=r.patient_id, evaluated_on=r.screened_on, verdict=r.verdict,
+                                 protocol=screening_sha, blob=r.screening_record, at=now)  # fmt: skip
+            if r.booking and r.status == "planned":
+                try:
+                    db.execute("SAVEPOINT row")
+                    insert_booking(db, key=key, patient=r.patient_id, indication=r.indication,
+                                   booked_on=ctx.on.isoformat(), blob=r.booking,
+                                   revision_of=r.booked_over, protocol=r.protocol_sha, at=now, where=where)  # fmt: skip
+                    db.execute("RELEASE row")
+                except BookedMeanwhile as exc:
+                    db.execute("ROLLBACK TO row")
+                    db.execute("RELEASE row")
+                    r = dataclasses.replace(r, status="error", error=f"row {r.row}: {exc}")
+            out.append(r)
+    return out
 
 
 def _sync(summary: Any) -> None:

@@ -49,6 +49,16 @@ class RowResult:
     #: ``history`` as the manifest keeps it (`pack`), when a worker process packed it (then
     #: ``history`` is ""): the compression is done beside the planning, not in the parent.
     packed: bytes = b""
+    #: `batch --book`: what the parent keeps in the clinic register for this row, prepared by the worker:
+    #: the row's screening record (packed TOML, with its evaluation date and verdict) and its booked
+    #: plan (packed TOML, its indication, the revision it was rebuilt over, 0 for a new series, and
+    #: its treatment protocol's hash).
+    screening_record: bytes = b""
+    screened_on: str = ""
+    booking: bytes = b""
+    indication: str = ""
+    booked_over: int = 0
+    protocol_sha: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """The summary line for --json: what is missing is null (summary.csv leaves it empty); the

@@ -4,7 +4,10 @@ columns, planned and rendered (a series computed for an earlier patient is reuse
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import tomllib
+from typing import Any
 
 from needlecli import clinic, export, identity, planning, revisions
 from needlecli.answers import parse_text
@@ -15,7 +18,7 @@ from needlecli.batch.rows import MAX_CELL, REQUIRED_COLUMNS, is_utf8
 from needlecli.config import export_options
 from needlecli.dates import BadAnswer, parse_date
 from needlecli.errors import NeedleError, ScreeningRefusal, UsageError
-from needlecli.model import Plan
+from needlecli.model import AnswerValue, Plan
 
 
 def _int(value: str, column: str) -> int:
@@ -86,18 +89,21 @@ def _plan_cells(
         tz=clinic.check_zone(row["tz"], "tz") if row.get("tz") else None,
     )
     terms = None
+    answers: dict[str, AnswerValue] = {}
     if ctx.screening is not None:
-        answers = {}
         for q in ctx.screening.questions:
             try:
                 answers[q.id] = parse_text(q, row[q.id], order)
             except BadAnswer as exc:
                 raise UsageError(f"{q.id}: {exc}") from None
         terms = planning.screen_answers(ctx.screening, answers, ctx.on)
+    kept = _screening_kept(ctx, pid, answers) if ctx.register is not None and ctx.screening is not None else None
+    before = ctx.booked(pid, protocol.info.name) if ctx.register is not None else None
     shown = (row.get("name") or None) if ctx.include_name else None
     # A fresh series like one already made in this process except for the patient: that plan with this
     # patient's id and plan id, and its file with the plan id put in (see Context.series).
-    same = ctx.series_key(protocol, flags, terms) if history is None and shown is None else None
+    fresh = history is None and shown is None and before is None
+    same = ctx.series_key(protocol, flags, terms) if fresh else None
     known = ctx.series.get(same) if same is not None else None
     if known is not None:
         plan = planning.for_patient(known[0], pid, ctx.config.uid_key or "")
@@ -120,12 +126,26 @@ def _plan_cells(
             assert terms is not None
             why = "contraindicated" if terms.refusal == "contraindicated" else "deferred with no end date (re-assess)"
             error = f"no plan: {why} ({', '.join(terms.refusing_findings())})"
-            return RowResult(number, pid, "refused", verdict=terms.verdict, error=error), None, ""
-        if history is not None and history.patient == pid:
+            refused = RowResult(number, pid, "refused", verdict=terms.verdict, error=error)
+            if kept is not None:
+                refused = dataclasses.replace(refused, screening_record=kept[0], screened_on=kept[1])
+            return refused, None, ""
+        if before is None and history is not None and history.patient == pid:
             # Last run's plan for this patient: the same calendar ids, SEQUENCE above, removed items cancelled
             # (a changed indication too: the clinic changed its list, the patient's calendar must follow).
             plan = revisions.rebuild_over(
                 plan, history, "batch", now or ctx.stamp or revisions.midnight(ctx.on), same_indication=False
+            )
+        if before is not None:
+            # Booked before: this booking is the series' next revision (same calendar ids, SEQUENCE up).
+            from needlecli.plans import read_plan
+
+            source = f"the register: {pid}'s {protocol.info.name} series, revision {before[0]}"
+            plan = revisions.rebuild_over(
+                plan,
+                read_plan(tomllib.loads(before[1]), source),
+                source,
+                now or ctx.stamp or revisions.midnight(ctx.on),
             )
         cfg = ctx.config
         options = export_options(cfg, export.EXPORTERS[ctx.fmt].batch_document, name=shown, protocol=protocol)
@@ -136,8 +156,21 @@ def _plan_cells(
     name = f"{identity.safe_name(pid)}.{ctx.fmt}"
     made = revisions.History.of_plan(plan)
     times = {a.key: (a.start, a.end) for a in plan.appointments if a.start and a.end}
-    kept = history_text(ctx, made, times)
+    kept_history = history_text(ctx, made, times)
     clinic_events = events_of(ctx, pid, made, times) if ctx.clinic_calendar else b""
+    booking: dict[str, Any] = {}
+    if ctx.register is not None:
+        from needlecli.register.journal import pack
+
+        text = export.render("toml", plan, export_options(ctx.config, "plan", protocol=protocol)).decode("utf-8")
+        booking = {
+            "booking": pack(text),
+            "indication": protocol.info.name,
+            "booked_over": before[0] if before is not None else 0,
+            "protocol_sha": protocol.info.sha256,
+        }
+        if kept is not None:
+            booking |= {"screening_record": kept[0], "screened_on": kept[1]}
     return (
         RowResult(
             number,
@@ -148,12 +181,29 @@ def _plan_cells(
             last_session=plan.sessions[-1].date.isoformat(),
             file=name,
             notes=notes,
-            history=kept,
+            history=kept_history,
             clinic=clinic_events,
+            **booking,
         ),
         data,
         name,
     )
+
+
+def _screening_kept(ctx: Context, pid: str, answers: dict[str, AnswerValue]) -> tuple[bytes, str]:
+    """The row's screening as the register keeps it (`batch --book`): the record `screen --out`
+    writes, packed, and its evaluation date."""
+    import tomli_w
+
+    from needlecli import records, screening
+    from needlecli.register.journal import pack
+
+    assert ctx.screening is not None
+    result = screening.evaluate(ctx.screening, answers, ctx.on)
+    record = records.screening_record(
+        result=result, protocol=ctx.screening, answers=answers, patient=pid, clinician=ctx.config.clinician
+    )
+    return pack(tomli_w.dumps(record)), ctx.on.isoformat()
 
 
 def row_notes(plan: Plan, said: list[str], terms: planning.ScreeningTerms | None) -> tuple[str, ...]:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from needlecli.batch.manifest import Manifest
     from needlecli.batch.results import RowResult
     from needlecli.batch.rows import Row
+    from needlecli.register.store import Register
 
 HELP = """Plan every patient of a CSV list (a file, or - for stdin) and write one
 file per patient into --out-dir, plus summary.csv with a line per input row.
@@ -39,6 +40,10 @@ holidays, time zone and session length come from `needle config`.
 summary.csv's last column, notes, holds each plan's notes (a pause already
 under way, what a screening caution changes).
 
+--book also books every planned row as the patient's active series in the
+clinic register (a new revision when booked before: same calendar ids, SEQUENCE
+raised); with the screening columns, each row's screening is kept there too.
+
 One batch at a time writes into a folder (a second one stops with exit 2).
 summary.csv is removed when a run starts changing files and written when it
 ends. A rerun keeps each file an earlier run wrote from the same row with the
@@ -51,6 +56,7 @@ Examples:
   needle batch patients.csv --out-dir plans --format ics
   needle batch patients.csv --out-dir plans --format json --jobs 2 --json > summary.json
   needle batch patients.csv --out-dir plans --protocol clinic/screening.toml
+  needle batch patients.csv --out-dir plans --format ics --book
   export-from-practice-system | needle batch - --out-dir plans --format md --quiet
 """
 
@@ -69,6 +75,9 @@ def batch(
     include_name: bool = typer.Option(False, "--include-name", help="Put the `name` column into calendar titles."),
     allow_past: bool = typer.Option(
         False, "--allow-past", help="Plan rows whose first session is before --on (else each is a row error)."
+    ),
+    book: bool = typer.Option(
+        False, "--book", help="Book every planned row in the clinic register (and keep each row's screening)."
     ),
     clinic_calendar: Path | None = typer.Option(
         None,
@@ -96,6 +105,11 @@ def batch(
         raise UsageError(f"--out-dir: {out_dir} is not a folder")
     if clinic_calendar is not None:
         _check_clinic_calendar(clinic_calendar, out_dir)
+    register = None
+    if book:
+        from needlecli.cli.register import for_writing
+
+        register = for_writing(cfg)
     stream = _open(source)
     lock: int | None = None
     manifest: Manifest | None = None
@@ -132,14 +146,18 @@ def batch(
             empty_folder=empty,
             allow_past=allow_past,
             run_notes=run_notes,
+            register=register.path if register is not None else None,
         )
-        manifest = Manifest.open(out_dir, cfg.uid_key or "")
+        # Booking re-plans every row: a file kept from an earlier run could miss a booking made since.
+        manifest = Manifest.open(out_dir, cfg.uid_key or "") if register is None else None
         from needlecli.cli.common import sigterm_as_interrupt
         from needlecli.errors import interrupt_code
 
         try:
             with sigterm_as_interrupt():
-                counts = _run(ctx, rows, n_jobs, quiet, json_out, source, manifest, lock is not None, clinic_calendar)
+                counts = _run(
+                    ctx, rows, n_jobs, quiet, json_out, source, manifest, lock is not None, clinic_calendar, register
+                )
         except KeyboardInterrupt as exc:
             print(
                 "needle: batch interrupted; the files written so far are whole, summary.csv was not "
@@ -148,6 +166,8 @@ def batch(
             )
             raise typer.Exit(interrupt_code(exc)) from None
     finally:
+        if register is not None:
+            register.close()
         if manifest is not None:
             manifest.close()
         if lock is not None:
@@ -272,6 +292,7 @@ def _run(
     manifest: Manifest | None,
     locked: bool,
     clinic_calendar: Path | None,
+    register: Register | None = None,
 ) -> dict[str, int]:
     """`engine.run` with what the terminal shows as it goes; the --json document once it completes."""
     import json
@@ -293,6 +314,8 @@ def _run(
             locked=locked,
             clinic_calendar=clinic_calendar,
             on_result=show,
+            register=register,
+            key=ctx.config.uid_key or "",
         )
         if rows_json is not None:
             rows_json.seek(0)

@@ -7,11 +7,17 @@ so what comes back out is read by the same checked readers as a file.
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 from typing import Any, NamedTuple
 
+from needlecli.errors import RegisterBusy
 from needlecli.register import journal
 from needlecli.register.journal import Entry
 from needlecli.register.store import Register
+
+
+class BookedMeanwhile(RegisterBusy):
+    """Another command booked the same series between this one's reading and its writing (exit 75)."""
 
 
 class Screening(NamedTuple):
@@ -41,17 +47,39 @@ def add_screening(
     kind: str = "screened",
 ) -> Entry:
     """Keep a screening (the record `screen --out` writes, as TOML) under ``patient``."""
-    evaluated_on = str(record["evaluated_on"])
-    verdict = str(record["verdict"])
-    protocol = str(record.get("protocol", {}).get("sha256", ""))
-    blob = journal.pack(record_text)
-    content = journal.screening_content(patient, kind, evaluated_on, verdict, blob)
     with register.writing() as db:
-        entry = journal.append(db, event=kind, patient=patient, key=key, protocol=protocol, content=content, at=at)
-        db.execute(
-            "INSERT INTO screenings (entry, patient, kind, evaluated_on, verdict, record) VALUES (?, ?, ?, ?, ?, ?)",
-            (entry.seq, patient, kind, evaluated_on, verdict, blob),
+        return insert_screening(
+            db,
+            key=key,
+            patient=patient,
+            evaluated_on=str(record["evaluated_on"]),
+            verdict=str(record["verdict"]),
+            protocol=str(record.get("protocol", {}).get("sha256", "")),
+            blob=journal.pack(record_text),
+            at=at,
+            kind=kind,
         )
+
+
+def insert_screening(
+    db: sqlite3.Connection,
+    *,
+    key: str,
+    patient: str,
+    evaluated_on: str,
+    verdict: str,
+    protocol: str,
+    blob: bytes,
+    at: dt.datetime,
+    kind: str = "screened",
+) -> Entry:
+    """A screening row and its journal entry, inside the caller's transaction."""
+    content = journal.screening_content(patient, kind, evaluated_on, verdict, blob)
+    entry = journal.append(db, event=kind, patient=patient, key=key, protocol=protocol, content=content, at=at)
+    db.execute(
+        "INSERT INTO screenings (entry, patient, kind, evaluated_on, verdict, record) VALUES (?, ?, ?, ?, ?, ?)",
+        (entry.seq, patient, kind, evaluated_on, verdict, blob),
+    )
     return entry
 
 
@@ -113,34 +141,54 @@ def book(
     new series): when another command booked in between, this one is refused, never lost.
     Returns the journal entry and the series revision."""
     with register.writing() as db:
-        row = db.execute("SELECT id FROM series WHERE patient = ? AND indication = ?", (patient, indication)).fetchone()
-        if row is None:
-            series = int(
-                db.execute("INSERT INTO series (patient, indication) VALUES (?, ?)", (patient, indication)).lastrowid
-                or 0
-            )
-            latest = 0
-        else:
-            series = int(row[0])
-            latest = int(
-                db.execute("SELECT COALESCE(MAX(revision), 0) FROM bookings WHERE series = ?", (series,)).fetchone()[0]
-            )
-        if (revision_of or 0) != latest:
-            from needlecli.errors import RegisterBusy
-
-            raise RegisterBusy(
-                f"register {register.path}: {patient}'s {indication} series was booked again by another command "
-                "while this one planned; run it again"
-            )
-        revision = latest + 1
-        day = booked_on.isoformat()
-        blob = journal.pack(plan_text)
-        content = journal.booking_content(patient, indication, revision, day, blob)
-        entry = journal.append(db, event="booked", patient=patient, key=key, protocol=protocol, content=content, at=at)
-        db.execute(
-            "INSERT INTO bookings (entry, series, revision, booked_on, plan) VALUES (?, ?, ?, ?, ?)",
-            (entry.seq, series, revision, day, blob),
+        return insert_booking(
+            db,
+            key=key,
+            patient=patient,
+            indication=indication,
+            booked_on=booked_on.isoformat(),
+            blob=journal.pack(plan_text),
+            revision_of=revision_of or 0,
+            protocol=protocol,
+            at=at,
+            where=f"register {register.path}",
         )
+
+
+def insert_booking(
+    db: sqlite3.Connection,
+    *,
+    key: str,
+    patient: str,
+    indication: str,
+    booked_on: str,
+    blob: bytes,
+    revision_of: int,
+    protocol: str,
+    at: dt.datetime,
+    where: str,
+) -> tuple[Entry, int]:
+    """A booked revision and its journal entry, inside the caller's transaction (see `book`)."""
+    row = db.execute("SELECT id FROM series WHERE patient = ? AND indication = ?", (patient, indication)).fetchone()
+    if row is None:
+        made = db.execute("INSERT INTO series (patient, indication) VALUES (?, ?)", (patient, indication))
+        series, latest = int(made.lastrowid or 0), 0
+    else:
+        series = int(row[0])
+        top = db.execute("SELECT COALESCE(MAX(revision), 0) FROM bookings WHERE series = ?", (series,))
+        latest = int(top.fetchone()[0])
+    if revision_of != latest:
+        raise BookedMeanwhile(
+            f"{where}: {patient}'s {indication} series was booked again by another command while this one "
+            "planned; run it again"
+        )
+    revision = latest + 1
+    content = journal.booking_content(patient, indication, revision, booked_on, blob)
+    entry = journal.append(db, event="booked", patient=patient, key=key, protocol=protocol, content=content, at=at)
+    db.execute(
+        "INSERT INTO bookings (entry, series, revision, booked_on, plan) VALUES (?, ?, ?, ?, ?)",
+        (entry.seq, series, revision, booked_on, blob),
+    )
     return entry, revision
 
 
