@@ -229,6 +229,73 @@ def render_speed(bin_dir: Path, n: int, rounds: int, env: dict[str, str], cwd: P
     return result
 
 
+# ----------------------------------------------------------------- (d) the clinic register
+
+FILL = r"""
+import datetime as dt, sys, tomli_w
+from pathlib import Path
+from needlecli import catalog, export, planning
+from needlecli.config import Config, export_options
+from needlecli.register import journal
+from needlecli.register.events import insert_booking, insert_screening
+from needlecli.register.store import open_for_writing
+
+path, n, key = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+config = Config(path=Path("<bench>"), exists=False, uid_key=key)
+protocol = catalog.load_treatment("fine-lines")
+at = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+record = journal.pack(tomli_w.dumps({"record": "needle-screening", "patient": "P", "verdict": "eligible"}))
+register = open_for_writing(path)
+with register.writing() as db:
+    for i in range(n):
+        pid = f"P{i:07d}"
+        flags = planning.PlanFlags(patient=pid, start=dt.date(2027, 1 + i % 12, 1 + i % 28), sessions=5,
+                                   time=dt.time(10, 30), tz="Europe/London")
+        plan = planning.new_plan(protocol, flags, config, dt.date(2026, 12, 1))
+        text = export.render("toml", plan, export_options(config, "plan", protocol=protocol)).decode()
+        insert_booking(db, key=key, patient=pid, indication="fine-lines", booked_on="2026-12-01",
+                       blob=journal.pack(text), revision_of=0, protocol=protocol.info.sha256, at=at, where="bench")
+register.close()
+"""
+
+
+def register_speed(bin_dir: Path, n: int, rounds: int, env: dict[str, str], cwd: Path, work: Path) -> dict[str, float]:
+    """A register of ``n`` booked series (each a 5-session plan, written through needle's own code in
+    one transaction): its size per series; `history` and `export --format ics` times beyond their
+    own start-up (the same command run against no register, interleaved; medians), and `register
+    verify`'s time."""
+    import statistics
+
+    path = work / "register.sqlite3"
+    key = "bench-register-key-0123456789"
+    renv = {**env, "NEEDLE_REGISTER": str(path)}
+    (work / "data").mkdir(exist_ok=True)
+    (work / "data" / "uid_key").write_text(key + "\n")
+    (work / "data" / "uid_key").chmod(0o600)
+    subprocess.run([str(bin_dir / "python"), "-c", FILL, str(path), str(n), key], env=renv, cwd=cwd, check=True)
+    pid = f"P{n // 2:07d}"
+    needle = str(bin_dir / "needle")
+    commands = {
+        "history": [needle, "history", pid],
+        "export": [needle, "export", pid, "--format", "ics", "--on", "2026-12-01"],
+    }
+    # Start-up: the same command against a register that does not exist (it stops after loading).
+    empty = {**renv, "NEEDLE_REGISTER": str(work / "no-register.sqlite3")}
+    beyond: dict[str, list[float]] = {k: [] for k in commands}
+    for _ in range(rounds):
+        for k, cmd in commands.items():
+            start = timed(cmd, empty, cwd)
+            beyond[k].append(timed(cmd, renv, cwd) - start)
+    verify = timed([needle, "register", "verify"], renv, cwd)
+    return {
+        "series": n,
+        "bytes_per_series": path.stat().st_size / n,
+        "history_ms": statistics.median(beyond["history"]) * 1000,
+        "export_ms": statistics.median(beyond["export"]) * 1000,
+        "verify_s": verify,
+    }
+
+
 # ----------------------------------------------------------------- the report
 
 
@@ -259,6 +326,7 @@ def main() -> int:
     ap.add_argument("--render", type=int, help="plans for the in-process rendering test (default 3000; 50 smoke)")
     ap.add_argument("--offline", action="store_true", help="do not install dependencies: use this venv's")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder (wheel, venv, lists)")
+    ap.add_argument("--register-series", type=int, help="series in the register test (default 100000; 200 smoke)")
     args = ap.parse_args()
     if args.smoke:
         sizes, other, rounds, render_n, render_rounds = [50, 200], [50], args.rounds or 3, args.render or 50, 2
@@ -305,6 +373,9 @@ def main() -> int:
             shutil.rmtree(out, ignore_errors=True)
         log(f"rendering {render_n} plans in one process, {render_rounds} rounds ...")
         render = render_speed(bin_dir, render_n, render_rounds, env, cwd)
+        series_n = args.register_series or (200 if args.smoke else 100_000)
+        log(f"register: {series_n} booked series ...")
+        reg = register_speed(bin_dir, series_n, max(3, rounds // 3), env, cwd, work)
     finally:
         if args.keep:
             log(f"kept {work}")
@@ -349,6 +420,14 @@ def main() -> int:
         f"{render['old'] * 1000:.2f} ms/patient ({1 / render['old']:,.0f}/s), the batch renderer "
         f"{render['new'] * 1000:.2f} ms/patient ({1 / render['new']:,.0f}/s): **{render['ratio']:.1f}×**, "
         f"same bytes; planning a patient: {render['planning'] * 1000:.2f} ms."
+    )
+    print()
+    print(
+        f"Clinic register of {int(reg['series']):,} booked series: {reg['bytes_per_series'] / 1024:.2f} KiB per "
+        f"series (goal < 4 KiB); beyond start-up, `history` {reg['history_ms']:.0f} ms and "
+        f"`export --format ics` {reg['export_ms']:.0f} ms (goal < 100 ms; each minus the same command run "
+        "against no register, interleaved, medians); "
+        f"`register verify` of its {int(reg['series']):,} entries {reg['verify_s']:.1f} s."
     )
     return 1 if failed else 0
 

@@ -64,7 +64,8 @@ def test_unknown_command_is_a_usage_error() -> None:
     assert code == 2
 
 
-HEAVY = ("rich.console", "rich.table", "rich.progress", "rich.prompt", "icalendar", "holidays", "tomli_w", "dateutil")
+HEAVY = ("rich.console", "rich.table", "rich.progress", "rich.prompt", "icalendar", "holidays", "tomli_w", "dateutil",
+         "sqlite3", "needlecli.register.store")  # fmt: skip
 
 
 def test_importing_the_cli_stays_light() -> None:
@@ -80,6 +81,21 @@ def test_help_stays_light() -> None:
         f"print('LOADED', ' '.join(m for m in {HEAVY!r} if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[-1].strip() == "LOADED"
+
+
+def test_plan_without_book_never_opens_the_register(tmp_path: Path) -> None:
+    """Only the commands that use the register load SQLite: a preview plan and a screen without a
+    patient id start no slower."""
+    code = (
+        "import sys\nfrom needlecli.cli import app\n"
+        "for args in (['plan', '-i', 'fine-lines', '--start', '2027-01-04', '--on', '2026-12-01', '--format', 'json'],"
+        " ['screen', '--answers', sys.argv[1], '--on', '2026-12-01', '--json']):\n"
+        "    try:\n        app(args, prog_name='needle')\n    except SystemExit:\n        pass\n"
+        "print('LOADED', ' '.join(m for m in ('sqlite3', 'needlecli.register.store') if m in sys.modules))"
+    )
+    answers = Path(__file__).resolve().parent.parent / "examples" / "eligible.toml"
+    out = subprocess.run([sys.executable, "-c", code, str(answers)], capture_output=True, text=True, check=True).stdout
     assert out.splitlines()[-1].strip() == "LOADED"
 
 
