@@ -11,6 +11,20 @@ settings.register_profile("dev", max_examples=100, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_user_files(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Before any fixture of any scope (module fixtures build files before the per-test fixtures run):
+    no test reads the user's config or writes into the user's data folder or register."""
+    data = tmp_path_factory.getbasetemp() / "needle-data"
+    data.mkdir(exist_ok=True)
+    if not (data / "uid_key").exists():
+        (data / "uid_key").write_text("test-uid-key-0123456789abcdef\n")
+        (data / "uid_key").chmod(0o600)
+    os.environ["NEEDLE_CONFIG"] = os.devnull
+    os.environ["NEEDLE_DATA_DIR"] = str(data)
+    os.environ["NEEDLE_CACHE_DIR"] = str(tmp_path_factory.getbasetemp() / "needle-cache")
+
+
 @pytest.fixture(autouse=True)
 def _no_user_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never read the developer's own clinic config (tests that need one set their own)."""

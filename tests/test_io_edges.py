@@ -505,10 +505,6 @@ def cases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, list[l
         (tmp / "config.toml").write_text("")  # an empty clinic config: every value the default
         mp.setenv("NEEDLE_CONFIG", str(tmp / "config.toml"))  # the builders run before the per-test fixtures
         mp.setenv("NEEDLE_REGISTER", str(IO_REGISTER))
-        (tmp / "data").mkdir()
-        (tmp / "data" / "uid_key").write_text("io-edges-uid-key-0123456789\n")
-        (tmp / "data" / "uid_key").chmod(0o600)
-        mp.setenv("NEEDLE_DATA_DIR", str(tmp / "data"))
         built = cli_cases(tmp)
     yield built
 

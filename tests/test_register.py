@@ -417,6 +417,8 @@ def test_another_uid_key_verifies_all_but_the_patients_and_says_so(
     assert "written with another uid_key: its patient hashes were not checked" in err
     _edit(register, "UPDATE screenings SET verdict = 'defer'")
     assert verify()[0] == 1  # everything else is still checked
+    code, _, err = screen(tmp_path, "P-2")  # and nothing is recorded with another key
+    assert code == 2 and "written with another uid_key than the one in use" in err
 
 
 # ----------------------------------------------------------------- batch --book
@@ -467,3 +469,113 @@ def test_batch_without_book_keeps_nothing(tmp_path: Path, register: Path) -> Non
     src = _batch_list(tmp_path / "l.csv", [("B1", "fine-lines", "2027-01-04", {})])
     assert run("batch", str(src), "--out-dir", str(tmp_path / "out"), "--on", ON, "--quiet")[0] == 0
     assert not register.exists()
+
+
+# ----------------------------------------------------------------- any single-cell edit is seen
+
+
+TABLES = ("meta", "journal", "screenings", "series", "bookings")
+
+
+@pytest.fixture(scope="module")
+def filled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A register with screenings (one refused), two bookings of one series and one of another."""
+    tmp = tmp_path_factory.mktemp("filled")
+    path = tmp / "register.sqlite3"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("NEEDLE_REGISTER", str(path))
+    # Module fixtures run before the per-test ones: the key is the one every test of the session uses.
+    mp.setenv("NEEDLE_DATA_DIR", str(tmp_path_factory.getbasetemp() / "needle-data"))
+    mp.setenv("NEEDLE_CONFIG", os.devnull)
+    try:
+        assert screen(tmp, "P-1", skin_cancer_in_area=True)[0] == 4
+        assert screen(tmp, "P-1")[0] == 0
+        assert screen(tmp, "P-2")[0] == 0
+        assert book("P-1", "--start", "2026-12-07")[0] == 0
+        assert book("P-1", "--start", "2026-12-14", on="2026-12-02")[0] == 0
+        assert book("P-2", "--start", "2026-12-08")[0] == 0
+        assert run("register", "verify")[0] == 0
+    finally:
+        mp.undo()
+    return path
+
+
+def _cells(path: Path) -> list[tuple[str, int, str]]:
+    db = sqlite3.connect(path)
+    cells = []
+    for table in TABLES:
+        columns = [r[1] for r in db.execute(f"PRAGMA table_info({table})")]
+        for (rowid,) in db.execute(f"SELECT rowid FROM {table}"):
+            cells += [(table, rowid, c) for c in columns]
+    db.close()
+    return cells
+
+
+def _set(path: Path, table: str, rowid: int, column: str, value: object) -> bool:
+    """Write ``value`` into one cell as an outside program would (the journal's triggers dropped and
+    put back). False when the database refuses it (a constraint): nothing was changed."""
+    db = sqlite3.connect(path)
+    triggers = [sql for (sql,) in db.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger'")]
+    try:
+        db.execute("DROP TRIGGER IF EXISTS journal_append_only_update")
+        db.execute(f"UPDATE {table} SET {column} = ? WHERE rowid = ?", (value, rowid))
+        db.execute("DROP TRIGGER IF EXISTS journal_append_only_delete")
+        for sql in triggers:
+            db.execute(sql)
+        db.commit()
+        return True
+    except sqlite3.IntegrityError:
+        db.rollback()
+        return False
+    finally:
+        db.close()
+
+
+def _changed(value: object) -> object:
+    if isinstance(value, int):
+        return value + 1000
+    if isinstance(value, bytes):
+        return value[:-1] + bytes([value[-1] ^ 1]) if value else b"x"
+    return f"{value}x"
+
+
+def test_every_single_cell_edit_fails_verify(filled: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    cells = _cells(filled)
+    assert len(cells) > 80
+    copy = tmp_path / "register.sqlite3"
+    monkeypatch.setenv("NEEDLE_REGISTER", str(copy))
+    for table, rowid, column in cells:
+        shutil.copy(filled, copy)
+        db = sqlite3.connect(copy)
+        (old,) = db.execute(f"SELECT {column} FROM {table} WHERE rowid = ?", (rowid,)).fetchone()
+        db.close()
+        if not _set(copy, table, rowid, column, _changed(old)):
+            continue  # refused by the database itself (a UNIQUE column): no edit was made
+        code, _, err = verify()
+        assert code == 1, (table, rowid, column, err)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), value=st.one_of(st.integers(-5, 10**6), st.text(max_size=20), st.binary(max_size=20)))
+def test_any_value_written_into_any_cell_fails_verify(
+    filled: Path, tmp_path_factory: pytest.TempPathFactory, data: st.DataObject, value: object
+) -> None:
+    import shutil
+
+    table, rowid, column = data.draw(st.sampled_from(_cells(filled)))
+    copy = tmp_path_factory.mktemp("cell") / "register.sqlite3"
+    shutil.copy(filled, copy)
+    db = sqlite3.connect(copy)
+    (old,) = db.execute(f"SELECT {column} FROM {table} WHERE rowid = ?", (rowid,)).fetchone()
+    db.close()
+    if value == old or not _set(copy, table, rowid, column, value):
+        return
+    mp = pytest.MonkeyPatch()
+    mp.setenv("NEEDLE_REGISTER", str(copy))
+    try:
+        code, _, err = verify()
+    finally:
+        mp.undo()
+    assert code == 1, (table, rowid, column, value, err)

@@ -73,13 +73,16 @@ def insert_screening(
     at: dt.datetime,
     kind: str = "screened",
 ) -> Entry:
-    """A screening row and its journal entry, inside the caller's transaction."""
-    content = journal.screening_content(patient, kind, evaluated_on, verdict, blob)
-    entry = journal.append(db, event=kind, patient=patient, key=key, protocol=protocol, content=content, at=at)
-    db.execute(
+    """A screening row and its journal entry, inside the caller's transaction (the row first, so its id
+    is in what the entry hashes)."""
+    seq = journal.head(db)[0] + 1
+    made = db.execute(
         "INSERT INTO screenings (entry, patient, kind, evaluated_on, verdict, record) VALUES (?, ?, ?, ?, ?, ?)",
-        (entry.seq, patient, kind, evaluated_on, verdict, blob),
+        (seq, patient, kind, evaluated_on, verdict, blob),
     )
+    content = journal.screening_content(int(made.lastrowid or 0), patient, kind, evaluated_on, verdict, blob)
+    entry = journal.append(db, event=kind, patient=patient, key=key, protocol=protocol, content=content, at=at)
+    assert entry.seq == seq
     return entry
 
 
@@ -88,14 +91,14 @@ def latest_screening(register: Register | None, patient: str) -> Screening | Non
     if register is None:
         return None
     rows = register.read(
-        "SELECT entry, kind, evaluated_on, verdict, record FROM screenings WHERE patient = ? "
+        "SELECT entry, kind, evaluated_on, verdict, record, id FROM screenings WHERE patient = ? "
         "ORDER BY entry DESC LIMIT 1",
         (patient,),
     )
     if not rows:
         return None
-    entry, kind, evaluated_on, verdict, blob = rows[0]
-    content = journal.screening_content(patient, str(kind), str(evaluated_on), str(verdict), blob)  # type: ignore[arg-type]
+    entry, kind, evaluated_on, verdict, blob, row = rows[0]
+    content = journal.screening_content(row, patient, str(kind), str(evaluated_on), str(verdict), blob)  # type: ignore[arg-type]
     journal.check_row(register, int(entry), str(kind), content)  # type: ignore[call-overload]
     return Screening(int(entry), str(kind), str(evaluated_on), str(verdict), _text(register, blob, entry))  # type: ignore[call-overload]
 
@@ -105,15 +108,15 @@ def latest_booking(register: Register | None, patient: str, indication: str | No
     if register is None:
         return None
     sql = (
-        "SELECT b.entry, s.indication, b.revision, b.booked_on, b.plan "
+        "SELECT b.entry, s.indication, b.revision, b.booked_on, b.plan, b.id, b.series "
         "FROM bookings b JOIN series s ON s.id = b.series "
         "WHERE s.patient = ?" + (" AND s.indication = ?" if indication else "") + " ORDER BY b.entry DESC LIMIT 1"
     )
     rows = register.read(sql, (patient, indication) if indication else (patient,))
     if not rows:
         return None
-    entry, found, revision, booked_on, blob = rows[0]
-    content = journal.booking_content(patient, str(found), int(revision), str(booked_on), blob)  # type: ignore[arg-type, call-overload]
+    entry, found, revision, booked_on, blob, row, series = rows[0]
+    content = journal.booking_content(row, series, patient, str(found), int(revision), str(booked_on), blob)  # type: ignore[arg-type, call-overload]
     journal.check_row(register, int(entry), "booked", content)  # type: ignore[call-overload]
     return Booking(int(entry), str(found), int(revision), str(booked_on), _text(register, blob, entry))  # type: ignore[call-overload]
 
@@ -183,12 +186,17 @@ def insert_booking(
             "planned; run it again"
         )
     revision = latest + 1
-    content = journal.booking_content(patient, indication, revision, booked_on, blob)
-    entry = journal.append(db, event="booked", patient=patient, key=key, protocol=protocol, content=content, at=at)
-    db.execute(
+    seq = journal.head(db)[0] + 1
+    made = db.execute(
         "INSERT INTO bookings (entry, series, revision, booked_on, plan) VALUES (?, ?, ?, ?, ?)",
-        (entry.seq, series, revision, booked_on, blob),
+        (seq, series, revision, booked_on, blob),
     )
+    row = int(made.lastrowid or 0)
+    content = journal.booking_content(row, series, patient, indication, revision, booked_on, blob)
+    entry = journal.append(
+        db, event="booked", patient=patient, key=key, protocol=protocol, content=content, at=at, where=where
+    )
+    assert entry.seq == seq
     return entry, revision
 
 

@@ -80,10 +80,20 @@ def append(
     protocol: str,
     content: Mapping[str, Any],
     at: dt.datetime,
+    where: str = "register",
 ) -> Entry:
     """Append one entry (inside the caller's transaction) for ``content``, the row it stores."""
     assert event in EVENTS
-    db.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('key', ?)", (key_mark(key),))
+    mark = db.execute("SELECT value FROM meta WHERE name = 'key'").fetchone()
+    if mark is None:
+        db.execute("INSERT INTO meta (name, value) VALUES ('key', ?)", (key_mark(key),))
+    elif mark[0] != key_mark(key):
+        from needlecli.errors import RegisterError
+
+        raise RegisterError(
+            f"{where}: written with another uid_key than the one in use; set that key (uid_key in the config) "
+            "to record anything here (patients are kept as hashes made with it)"
+        )
     last, prev = head(db)
     seq = last + 1
     stamp = at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -125,11 +135,14 @@ def _digest(blob: object) -> str:
     return sha256(blob) if isinstance(blob, bytes) else ""
 
 
-def screening_content(patient: str, kind: str, evaluated_on: str, verdict: str, record: bytes) -> dict[str, Any]:
+def screening_content(
+    row: int, patient: str, kind: str, evaluated_on: str, verdict: str, record: bytes
+) -> dict[str, Any]:
     """What a screenings row stores, as its journal entry hashes it (the record by the SHA-256 of its
     stored bytes: verifying never has to unpack it)."""
     return {
         "table": "screenings",
+        "id": row,
         "patient": patient,
         "kind": kind,
         "evaluated_on": evaluated_on,
@@ -138,10 +151,14 @@ def screening_content(patient: str, kind: str, evaluated_on: str, verdict: str, 
     }
 
 
-def booking_content(patient: str, indication: str, revision: int, booked_on: str, plan: bytes) -> dict[str, Any]:
+def booking_content(
+    row: int, series: int, patient: str, indication: str, revision: int, booked_on: str, plan: bytes
+) -> dict[str, Any]:
     """What a bookings row stores (with its series' patient and indication), as its entry hashes it."""
     return {
         "table": "bookings",
+        "id": row,
+        "series": series,
         "patient": patient,
         "indication": indication,
         "revision": revision,
@@ -152,15 +169,15 @@ def booking_content(patient: str, indication: str, revision: int, booked_on: str
 
 #: Every row table: the query that gives (entry, event, patient, content) for each of its rows.
 def _rows(db: sqlite3.Connection) -> Iterator[tuple[int, str, str, dict[str, Any]]]:
-    for entry, patient, kind, evaluated_on, verdict, record in db.execute(
-        "SELECT entry, patient, kind, evaluated_on, verdict, record FROM screenings"
+    for row, entry, patient, kind, evaluated_on, verdict, record in db.execute(
+        "SELECT id, entry, patient, kind, evaluated_on, verdict, record FROM screenings"
     ):
-        yield entry, kind, patient, screening_content(patient, kind, evaluated_on, verdict, record)
-    for entry, patient, indication, revision, booked_on, plan in db.execute(
-        "SELECT b.entry, s.patient, s.indication, b.revision, b.booked_on, b.plan "
+        yield entry, kind, patient, screening_content(row, patient, kind, evaluated_on, verdict, record)
+    for row, entry, series, patient, indication, revision, booked_on, plan in db.execute(
+        "SELECT b.id, b.entry, b.series, s.patient, s.indication, b.revision, b.booked_on, b.plan "
         "FROM bookings b LEFT JOIN series s ON s.id = b.series"
     ):
-        yield entry, "booked", patient, booking_content(patient, indication, revision, booked_on, plan)
+        yield entry, "booked", patient, booking_content(row, series, patient, indication, revision, booked_on, plan)
 
 
 # ----------------------------------------------------------------- verifying
@@ -174,8 +191,12 @@ def check_row(register: Register, entry: int, event: str, content: Mapping[str, 
     if not row:
         raise RegisterTampered(f"{where}: not in the journal (run `needle register verify`)")
     e = Entry(*row[0])  # type: ignore[arg-type]
-    want = entry_hash(e.seq, e.at, e.event, e.patient, e.version, e.protocol, e.content, e.prev)
-    if e.hash != want or e.event != event or sha256(canonical(content)) != e.content:
+    try:
+        want = entry_hash(e.seq, e.at, e.event, e.patient, e.version, e.protocol, e.content, e.prev)
+        same = sha256(canonical(content)) == e.content
+    except (TypeError, ValueError):  # a value of the wrong kind written into a cell
+        want, same = "", False
+    if e.hash != want or e.event != event or not same:
         raise RegisterTampered(f"{where}: changed after it was written; not used (run `needle register verify`)")
 
 
@@ -196,9 +217,12 @@ def verify(register: Register, key: str | None, expected_head: str | None = None
     db = register.db
     try:
         triggers = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
-        marks = db.execute("SELECT value FROM meta WHERE name = 'key'").fetchall()
-        if key is not None and marks and marks[0][0] != key_mark(key):
-            key = None  # written with another uid_key: the patients cannot be checked, all else can
+        marks = db.execute("SELECT value FROM meta").fetchall()
+        has_entries = db.execute("SELECT 1 FROM journal LIMIT 1").fetchone() is not None
+        if has_entries and (len(marks) != 1 or db.execute("SELECT name FROM meta").fetchone()[0] != "key"):
+            raise RegisterTampered(f"{where}: its record of the uid_key it was written with was changed")
+        mark_ok = key is not None and bool(marks) and marks[0][0] == key_mark(key)
+        other_key = key is not None and bool(marks) and not mark_ok
         checked = key is not None
         missing = [t for t in TRIGGERS if t not in triggers]
         if missing:
@@ -216,8 +240,10 @@ def verify(register: Register, key: str | None, expected_head: str | None = None
                 raise RegisterTampered(
                     f"{where}: entry {e.seq}: does not follow entry {e.seq - 1} (the chain is broken)"
                 )
+            if not all(isinstance(v, str) for v in e[1:]):
+                raise RegisterTampered(f"{where}: entry {e.seq}: holds a value of the wrong kind (edited)")
             want = entry_hash(e.seq, e.at, e.event, e.patient, e.version, e.protocol, e.content, e.prev)
-            if not isinstance(e.hash, str) or not hmac.compare_digest(e.hash, want):
+            if e.hash != want:
                 raise RegisterTampered(f"{where}: entry {e.seq}: its hash does not match what it holds (edited)")
             contents[e.seq] = (e.content, e.patient, e.event)
             prev = e.hash
@@ -229,6 +255,10 @@ def verify(register: Register, key: str | None, expected_head: str | None = None
             )
         rowed: set[int] = set()
         for entry, event, patient, content in _rows(db):
+            if not isinstance(entry, int) or not all(
+                isinstance(v, (str, int, type(None))) and not isinstance(v, bool) for v in content.values()
+            ):
+                raise RegisterTampered(f"{where}: a {content['table']} row holds a value of the wrong kind (edited)")
             if entry not in contents:
                 raise RegisterTampered(
                     f"{where}: a {content['table']} row points at entry {entry}, which is not in the journal"
@@ -243,8 +273,12 @@ def verify(register: Register, key: str | None, expected_head: str | None = None
                 raise RegisterTampered(
                     f"{where}: entry {entry}: its {content['table']} row was changed after it was written"
                 )
-            if key is not None and patient_hash(key, patient) != who:
-                raise RegisterTampered(f"{where}: entry {entry}: its row names another patient than the journal")
+            if key is not None and checked and patient_hash(key, patient) != who:
+                if not other_key:
+                    raise RegisterTampered(f"{where}: entry {entry}: its row names another patient than the journal")
+                checked = False  # written with another uid_key: the patients cannot be checked, all else can
+            elif other_key and key is not None and patient_hash(key, patient) == who:
+                raise RegisterTampered(f"{where}: its record of the uid_key it was written with was changed")
         lost = sorted(set(contents) - rowed)
         if lost:
             raise RegisterTampered(f"{where}: entry {lost[0]}: the row it wrote is gone")

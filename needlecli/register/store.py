@@ -49,7 +49,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             BEGIN SELECT RAISE(ABORT, 'the register journal is append-only'); END""",
         """CREATE TABLE screenings (
             id INTEGER PRIMARY KEY,
-            entry INTEGER NOT NULL UNIQUE REFERENCES journal(seq),
+            entry INTEGER NOT NULL UNIQUE REFERENCES journal(seq) DEFERRABLE INITIALLY DEFERRED,
             patient TEXT NOT NULL,
             kind TEXT NOT NULL,
             evaluated_on TEXT NOT NULL,
@@ -65,7 +65,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         """CREATE TABLE bookings (
             id INTEGER PRIMARY KEY,
-            entry INTEGER NOT NULL UNIQUE REFERENCES journal(seq),
+            entry INTEGER NOT NULL UNIQUE REFERENCES journal(seq) DEFERRABLE INITIALLY DEFERRED,
             series INTEGER NOT NULL REFERENCES series(id),
             revision INTEGER NOT NULL,
             booked_on TEXT NOT NULL,
