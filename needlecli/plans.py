@@ -468,3 +468,18 @@ def read_saved_plan(path: Path) -> SavedPlan | None:
         except UsageError as exc:
             raise RecordError(f"{path}: {exc}") from None
     return saved
+
+
+def retext(text: str, patient: str, plan_id: str, new_patient: str, new_plan_id: str) -> str | None:
+    """A saved plan's TOML ``text`` (of ``patient``'s plan ``plan_id``) as the same plan for another
+    patient and plan id would be written (`planning.for_patient`: the plans differ in nothing else):
+    the two lines put in, each as tomli_w writes it. None when either line is not there exactly once
+    (then the caller writes the plan in full). Batch books a series shared by many patients with it;
+    tests/test_register.py holds it to the full rendering, byte for byte."""
+    import tomli_w
+
+    old_p, new_p = "\n" + tomli_w.dumps({"patient": patient}), "\n" + tomli_w.dumps({"patient": new_patient})
+    old_i, new_i = f'\nplan_id = "{plan_id}"\n', f'\nplan_id = "{new_plan_id}"\n'
+    if text.count(old_p) != 1 or text.count(old_i) != 1:
+        return None
+    return text.replace(old_i, new_i, 1).replace(old_p, new_p, 1)

@@ -22,6 +22,12 @@ def _no_user_files(tmp_path_factory: pytest.TempPathFactory) -> None:
         (data / "uid_key").chmod(0o600)
     os.environ["NEEDLE_CONFIG"] = os.devnull
     os.environ["NEEDLE_DATA_DIR"] = str(data)
+    # A process started with an environment of its own (no NEEDLE_DATA_DIR) finds a home of the tests'.
+    home = tmp_path_factory.getbasetemp() / "home"
+    home.mkdir(exist_ok=True)
+    os.environ["HOME"] = str(home)
+    for name in ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
+        os.environ.pop(name, None)
     os.environ["NEEDLE_CACHE_DIR"] = str(tmp_path_factory.getbasetemp() / "needle-cache")
 
 

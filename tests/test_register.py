@@ -579,3 +579,26 @@ def test_any_value_written_into_any_cell_fails_verify(
     finally:
         mp.undo()
     assert code == 1, (table, rowid, column, value, err)
+
+
+@settings(max_examples=80, deadline=None)
+@given(patient=st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1,
+                       max_size=30).filter(lambda t: t.strip() and t.isprintable()))  # fmt: skip
+def test_a_shared_series_saved_for_another_patient_is_the_full_rendering(patient: str) -> None:
+    """`batch --book` writes a series shared by many patients to TOML once (`plans.retext`): byte for
+    byte what writing each patient's plan in full gives."""
+    import datetime as dt
+
+    from needlecli import catalog, export, planning
+    from needlecli.config import Config, export_options
+    from needlecli.plans import retext
+
+    config = Config(path=Path("none.toml"), exists=False, uid_key="retext-key-0123456789")
+    protocol = catalog.load_treatment("acne-scars")
+    flags = planning.PlanFlags(patient='P "1"', start=dt.date(2027, 1, 4), time=dt.time(10, 30), tz="Europe/London")
+    first = planning.new_plan(protocol, flags, config, dt.date(2026, 12, 1))
+    options = export_options(config, "plan", protocol=protocol)
+    text = export.render("toml", first, options).decode()
+    other = planning.for_patient(first, patient, config.uid_key or "")
+    got = retext(text, first.request.patient, first.plan_id, patient, other.plan_id)
+    assert got == export.render("toml", other, options).decode()

@@ -59,6 +59,8 @@ class Context:
         #: series key -> (the first patient's new plan, its file as a template, the row's notes):
         #: see series_key.
         self.series: dict[Hashable, tuple[Plan, Template, tuple[str, ...]]] = {}
+        #: `--book`: series key -> (patient, plan id, saved plan TOML) of the first patient booked with it.
+        self.saved_texts: dict[Hashable, tuple[str, str, str]] = {}
         self._series_bytes = 0
 
     def __getstate__(self) -> dict[str, object]:

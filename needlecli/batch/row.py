@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import tomllib
+from collections.abc import Hashable
 from typing import Any
 
 from needlecli import clinic, export, identity, planning, revisions
@@ -18,7 +19,7 @@ from needlecli.batch.rows import MAX_CELL, REQUIRED_COLUMNS, is_utf8
 from needlecli.config import export_options
 from needlecli.dates import BadAnswer, parse_date
 from needlecli.errors import NeedleError, ScreeningRefusal, UsageError
-from needlecli.model import AnswerValue, Plan
+from needlecli.model import AnswerValue, Plan, TreatmentProtocol
 
 
 def _int(value: str, column: str) -> int:
@@ -162,7 +163,7 @@ def _plan_cells(
     if ctx.register is not None:
         from needlecli.register.journal import pack
 
-        text = export.render("toml", plan, export_options(ctx.config, "plan", protocol=protocol)).decode("utf-8")
+        text = _saved_text(ctx, same, plan, protocol)
         booking = {
             "booking": pack(text),
             "indication": protocol.info.name,
@@ -188,6 +189,24 @@ def _plan_cells(
         data,
         name,
     )
+
+
+def _saved_text(ctx: Context, same: Hashable | None, plan: Plan, protocol: TreatmentProtocol) -> str:
+    """The plan as a saved plan (TOML) for the register: for a series already booked in this process
+    under another patient, that text with this patient and plan id put in (`plans.retext`)."""
+    from needlecli.plans import retext
+
+    kept = ctx.saved_texts.get(same) if same is not None else None
+    if kept is not None:
+        text = retext(kept[2], kept[0], kept[1], plan.request.patient, plan.plan_id)
+        if text is not None:
+            return text
+    text = export.render("toml", plan, export_options(ctx.config, "plan", protocol=protocol)).decode("utf-8")
+    if same is not None and kept is None:
+        if len(ctx.saved_texts) >= 256:
+            ctx.saved_texts.clear()
+        ctx.saved_texts[same] = (plan.request.patient, plan.plan_id, text)
+    return text
 
 
 def _screening_kept(ctx: Context, pid: str, answers: dict[str, AnswerValue]) -> tuple[bytes, str]:
