@@ -1,10 +1,21 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+# Test modules build some of their data when they are imported (collected), before any fixture runs:
+# from the start, needle reads no user config and writes into no user data folder or home.
+_COLLECTING = Path(tempfile.mkdtemp(prefix="needle-tests-"))
+(_COLLECTING / "home").mkdir()
+(_COLLECTING / "uid_key").write_text("test-uid-key-0123456789abcdef\n")
+(_COLLECTING / "uid_key").chmod(0o600)
+os.environ["NEEDLE_CONFIG"] = os.devnull
+os.environ["NEEDLE_DATA_DIR"] = str(_COLLECTING)
+os.environ["HOME"] = str(_COLLECTING / "home")
 
 settings.register_profile("ci", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("dev", max_examples=100, deadline=None)

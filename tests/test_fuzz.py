@@ -227,7 +227,7 @@ def screening_record_doc() -> dict:  # type: ignore[type-arg]
     with tempfile.TemporaryDirectory() as t:
         answers = dict(ALL_NO_FALSE) | {"fitzpatrick": 5, "isotretinoin_last_dose": "2026-08-31"}
         (Path(t) / "a.json").write_text(json.dumps(answers))
-        run("screen", "-a", f"{t}/a.json", "--on", ON, "--patient", "P1", "--out", f"{t}/r.toml")
+        run("screen", "-a", f"{t}/a.json", "--on", ON, "--patient", "P1", "--out", f"{t}/r.toml", "--no-register")
         return tomllib.loads((Path(t) / "r.toml").read_text())
 
 
@@ -359,7 +359,7 @@ def imposing_files() -> tuple[dict, dict, dict]:  # type: ignore[type-arg]
     with tempfile.TemporaryDirectory() as t:
         (Path(t) / "a.json").write_text(json.dumps(IMPOSING))
         rec, plan = Path(t) / "r.toml", Path(t) / "p.toml"
-        run("screen", "-a", f"{t}/a.json", "--on", ON, "--patient", "P1", "--out", str(rec))
+        run("screen", "-a", f"{t}/a.json", "--on", ON, "--patient", "P1", "--out", str(rec), "--no-register")
         r = run(
             "plan", "--indication", "fine-lines", "--on", ON, "--screening", str(rec), "--boosters", "1",
             "--format", "toml", "--out", str(plan),
