@@ -602,3 +602,44 @@ def test_a_shared_series_saved_for_another_patient_is_the_full_rendering(patient
     other = planning.for_patient(first, patient, config.uid_key or "")
     got = retext(text, first.request.patient, first.plan_id, patient, other.plan_id)
     assert got == export.render("toml", other, options).decode()
+
+
+def test_a_batch_book_killed_at_any_point_leaves_the_register_whole(tmp_path: Path, register: Path) -> None:
+    """SIGKILL `batch --book` (its workers too) at spread-out points: after every kill the register
+    verifies and holds whole rows only (each booking with its journal entry); a final run completes."""
+    import random
+    import signal
+    import subprocess
+    import time
+
+    from tests.harness import command
+
+    src = tmp_path / "l.csv"
+    src.write_text("patient_id,indication,start\n" + "".join(f"K{i:04d},fine-lines,2027-01-{4 + i % 20:02d}\n"
+                                                            for i in range(400)))  # fmt: skip
+    env = {**os.environ, "NEEDLE_REGISTER": str(register)}
+    rng = random.Random(25)
+    for attempt in range(6):
+        proc = subprocess.Popen(
+            command("batch", str(src), "--out-dir", str(tmp_path / "out"), "--on", ON, "--book", "--jobs", "2",
+                    "--quiet"),
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        time.sleep(rng.uniform(0.3, 2.5))
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+        if not register.exists():
+            continue
+        assert verify()[0] == 0, attempt
+        db = sqlite3.connect(register)
+        bookings, entries = db.execute(
+            "SELECT (SELECT count(*) FROM bookings), (SELECT count(*) FROM journal)"
+        ).fetchone()
+        db.close()
+        assert bookings == entries, attempt
+    code, _, err = run("batch", str(src), "--out-dir", str(tmp_path / "out"), "--on", ON, "--book", "--quiet")
+    assert code == 0, err
+    assert verify()[0] == 0
+    db = sqlite3.connect(register)
+    assert db.execute("SELECT count(*) FROM series").fetchone() == (400,)
+    db.close()
