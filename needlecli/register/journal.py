@@ -168,19 +168,35 @@ def booking_content(
 
 
 #: Every row table: the query that gives (entry, event, patient, content) for each of its rows.
-def _rows(db: sqlite3.Connection) -> Iterator[tuple[int, str, str, dict[str, Any]]]:
+def _screening_rows(db: sqlite3.Connection) -> Iterator[tuple[Any, str, str, dict[str, Any]]]:
+    """(entry, event, patient, content) of every screenings row, in entry order."""
     for row, entry, patient, kind, evaluated_on, verdict, record in db.execute(
-        "SELECT id, entry, patient, kind, evaluated_on, verdict, record FROM screenings"
+        "SELECT id, entry, patient, kind, evaluated_on, verdict, record FROM screenings ORDER BY entry"
     ):
         yield entry, kind, patient, screening_content(row, patient, kind, evaluated_on, verdict, record)
+
+
+def _booking_rows(db: sqlite3.Connection) -> Iterator[tuple[Any, str, str, dict[str, Any]]]:
+    """(entry, event, patient, content) of every bookings row (with its series), in entry order."""
     for row, entry, series, patient, indication, revision, booked_on, plan in db.execute(
         "SELECT b.id, b.entry, b.series, s.patient, s.indication, b.revision, b.booked_on, b.plan "
-        "FROM bookings b LEFT JOIN series s ON s.id = b.series"
+        "FROM bookings b LEFT JOIN series s ON s.id = b.series ORDER BY b.entry"
     ):
         yield entry, "booked", patient, booking_content(row, series, patient, indication, revision, booked_on, plan)
 
 
 # ----------------------------------------------------------------- verifying
+
+
+def _by_entry(db: sqlite3.Connection) -> Iterator[tuple[Any, str, str, dict[str, Any]]]:
+    """Every row of every table, in entry order (a cell edited to a non-number sorts last)."""
+    import heapq
+
+    def order(row: tuple[Any, str, str, dict[str, Any]]) -> tuple[bool, int]:
+        entry = row[0]
+        return (not isinstance(entry, int) or isinstance(entry, bool), entry if isinstance(entry, int) else 0)
+
+    return heapq.merge(_screening_rows(db), _booking_rows(db), key=order)
 
 
 def check_row(register: Register, entry: int, event: str, content: Mapping[str, Any]) -> None:
@@ -227,12 +243,14 @@ def verify(register: Register, key: str | None, expected_head: str | None = None
         missing = [t for t in TRIGGERS if t not in triggers]
         if missing:
             raise RegisterTampered(f"{where}: the journal's append-only triggers were removed ({', '.join(missing)})")
-        contents: dict[int, tuple[str, str, str]] = {}
+        # The rows in entry order beside the journal in seq order: one pass over each, flat memory.
+        rows = _by_entry(db)
+        pending = next(rows, None)
         prev, count, seen_head = GENESIS, 0, expected_head is None
-        for row in db.execute(
+        for line in db.execute(
             "SELECT seq, at, event, patient, version, protocol, content, prev, hash FROM journal ORDER BY seq"
         ):
-            e = Entry(*row)
+            e = Entry(*line)
             count += 1
             if e.seq != count:
                 raise RegisterTampered(f"{where}: entry {count} is missing (the next is {e.seq})")
@@ -245,43 +263,43 @@ def verify(register: Register, key: str | None, expected_head: str | None = None
             want = entry_hash(e.seq, e.at, e.event, e.patient, e.version, e.protocol, e.content, e.prev)
             if e.hash != want:
                 raise RegisterTampered(f"{where}: entry {e.seq}: its hash does not match what it holds (edited)")
-            contents[e.seq] = (e.content, e.patient, e.event)
             prev = e.hash
             if not seen_head and e.hash == expected_head:
                 seen_head = True
+            if pending is not None and isinstance(pending[0], int) and pending[0] < e.seq:
+                entry, _, _, content = pending
+                if entry >= 1:
+                    raise RegisterTampered(f"{where}: entry {entry}: written by more than one row")
+                table = content["table"]
+                raise RegisterTampered(f"{where}: a {table} row points at entry {entry}, which is not in the journal")
+            if pending is None or pending[0] != e.seq:
+                raise RegisterTampered(f"{where}: entry {e.seq}: the row it wrote is gone")
+            _, event, patient, content = pending
+            pending = next(rows, None)
+            if not all(isinstance(v, (str, int, type(None))) and not isinstance(v, bool) for v in content.values()):
+                raise RegisterTampered(f"{where}: a {content['table']} row holds a value of the wrong kind (edited)")
+            if event != e.event:
+                raise RegisterTampered(f"{where}: entry {e.seq}: its row is a {event} row, the journal says {e.event}")
+            if not isinstance(patient, str) or sha256(canonical(content)) != e.content:
+                raise RegisterTampered(
+                    f"{where}: entry {e.seq}: its {content['table']} row was changed after it was written"
+                )
+            if key is not None and checked and patient_hash(key, patient) != e.patient:
+                if not other_key:
+                    raise RegisterTampered(f"{where}: entry {e.seq}: its row names another patient than the journal")
+                checked = False  # written with another uid_key: the patients cannot be checked, all else can
+            elif other_key and key is not None and patient_hash(key, patient) == e.patient:
+                raise RegisterTampered(f"{where}: its record of the uid_key it was written with was changed")
+        if pending is not None:
+            entry, _, _, content = pending
+            if isinstance(entry, int) and 1 <= entry <= count:
+                raise RegisterTampered(f"{where}: entry {entry}: written by more than one row")
+            table = content["table"]
+            raise RegisterTampered(f"{where}: a {table} row points at entry {entry}, which is not in the journal")
         if not seen_head:
             raise RegisterTampered(
                 f"{where}: the journal no longer holds entry {expected_head} (newer entries were removed)"
             )
-        rowed: set[int] = set()
-        for entry, event, patient, content in _rows(db):
-            if not isinstance(entry, int) or not all(
-                isinstance(v, (str, int, type(None))) and not isinstance(v, bool) for v in content.values()
-            ):
-                raise RegisterTampered(f"{where}: a {content['table']} row holds a value of the wrong kind (edited)")
-            if entry not in contents:
-                raise RegisterTampered(
-                    f"{where}: a {content['table']} row points at entry {entry}, which is not in the journal"
-                )
-            if entry in rowed:
-                raise RegisterTampered(f"{where}: entry {entry}: written by more than one row")
-            rowed.add(entry)
-            digest, who, wrote = contents[entry]
-            if event != wrote:
-                raise RegisterTampered(f"{where}: entry {entry}: its row is a {event} row, the journal says {wrote}")
-            if not isinstance(patient, str) or sha256(canonical(content)) != digest:
-                raise RegisterTampered(
-                    f"{where}: entry {entry}: its {content['table']} row was changed after it was written"
-                )
-            if key is not None and checked and patient_hash(key, patient) != who:
-                if not other_key:
-                    raise RegisterTampered(f"{where}: entry {entry}: its row names another patient than the journal")
-                checked = False  # written with another uid_key: the patients cannot be checked, all else can
-            elif other_key and key is not None and patient_hash(key, patient) == who:
-                raise RegisterTampered(f"{where}: its record of the uid_key it was written with was changed")
-        lost = sorted(set(contents) - rowed)
-        if lost:
-            raise RegisterTampered(f"{where}: entry {lost[0]}: the row it wrote is gone")
     except sqlite3.Error as exc:
         raise RegisterTampered(f"{where}: cannot be read whole ({exc})") from None
     return Verified(count, prev, checked)
