@@ -449,6 +449,17 @@ def _stamp(c: Checker, doc: Mapping[str, Any]) -> dt.datetime | None:
     return value.astimezone(dt.UTC)
 
 
+def read_plan_text(text: str, source: str) -> SavedPlan:
+    """A saved plan kept as TOML text (the register's), checked as a file's is (`read_plan`)."""
+    import tomllib
+
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise RecordError(f"{source}: not readable ({exc})") from None
+    return read_plan(doc, source)
+
+
 def read_saved_plan(path: Path) -> SavedPlan | None:
     """The saved plan at ``path``, read bounded and checked (`read_plan`), its patient id checked as
     ``--patient`` is (it is shown at the terminal and put into file names). None when the file is

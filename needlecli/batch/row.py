@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import tomllib
 from collections.abc import Hashable
 from typing import Any
 
@@ -139,12 +138,12 @@ def _plan_cells(
             )
         if before is not None:
             # Booked before: this booking is the series' next revision (same calendar ids, SEQUENCE up).
-            from needlecli.plans import read_plan
+            from needlecli.plans import read_plan_text
 
             source = f"the register: {pid}'s {protocol.info.name} series, revision {before[0]}"
             plan = revisions.rebuild_over(
                 plan,
-                read_plan(tomllib.loads(before[1]), source),
+                read_plan_text(before[1], source),
                 source,
                 now or ctx.stamp or revisions.midnight(ctx.on),
             )

@@ -125,14 +125,12 @@ def export(
     include_name: bool = typer.Option(False, "--include-name", help="Show the name (implied by --name)."),
     on: str | None = typer.Option(None, "--on", help="Date of the export, YYYY-MM-DD.  [default: today]"),
 ) -> None:
-    import tomllib
 
     from needlecli import choices, outfiles
     from needlecli.cli import common
     from needlecli.cli.register import for_reading, where
     from needlecli.config import export_options, load_config, with_uid_key
-    from needlecli.errors import RecordError
-    from needlecli.plans import read_plan
+    from needlecli.plans import read_plan_text
     from needlecli.register.events import indications_of, latest_booking
 
     patient = _patient(patient)
@@ -160,10 +158,7 @@ def export(
     if fmt == "toml":
         common.emit(booked.plan.encode("utf-8"), out)
         return
-    try:
-        saved = read_plan(tomllib.loads(booked.plan), source)
-    except tomllib.TOMLDecodeError as exc:
-        raise RecordError(f"{source}: not readable ({exc})") from None
+    saved = read_plan_text(booked.plan, source)
     notes: list[str] = []
     plan, protocol = common.plan_of_saved(saved, source, [], day, notes)
     for note in notes:

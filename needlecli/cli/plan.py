@@ -284,12 +284,11 @@ def _registered_screening(cfg: Config, patient: str | None) -> tuple[ScreeningRe
 def _book(cfg: Config, plan: Plan, protocol: TreatmentProtocol, day: dt.date, notes: list[str]) -> Plan:
     """Keep ``plan`` as the patient's active series for its indication: revision 1, or rebuilt over
     the latest revision (the same calendar ids, SEQUENCE raised, sessions that went cancelled)."""
-    import tomllib
 
     from needlecli import revisions
     from needlecli.cli.register import for_writing, key_of, now_utc, where
     from needlecli.config import export_options
-    from needlecli.plans import read_plan
+    from needlecli.plans import read_plan_text
     from needlecli.register.events import book, latest_booking
 
     patient = plan.request.patient
@@ -301,7 +300,7 @@ def _book(cfg: Config, plan: Plan, protocol: TreatmentProtocol, day: dt.date, no
         before = latest_booking(register, patient, indication)
         if before is not None:
             source = f"register {where(cfg)}: {patient}'s {indication} series, revision {before.revision}"
-            saved = read_plan(tomllib.loads(before.plan), source)
+            saved = read_plan_text(before.plan, source)
             plan = revisions.rebuild_over(plan, saved, source, now)
         text = export.render("toml", plan, export_options(cfg, "plan", protocol=protocol)).decode("utf-8")
         entry, revision = book(

@@ -75,13 +75,16 @@ def insert_screening(
 ) -> Entry:
     """A screening row and its journal entry, inside the caller's transaction (the row first, so its id
     is in what the entry hashes)."""
-    seq = journal.head(db)[0] + 1
+    last = journal.head(db)
+    seq = last[0] + 1
     made = db.execute(
         "INSERT INTO screenings (entry, patient, kind, evaluated_on, verdict, record) VALUES (?, ?, ?, ?, ?, ?)",
         (seq, patient, kind, evaluated_on, verdict, blob),
     )
     content = journal.screening_content(int(made.lastrowid or 0), patient, kind, evaluated_on, verdict, blob)
-    entry = journal.append(db, event=kind, patient=patient, key=key, protocol=protocol, content=content, at=at)
+    entry = journal.append(
+        db, event=kind, patient=patient, key=key, protocol=protocol, content=content, at=at, after=last
+    )
     assert entry.seq == seq
     return entry
 
@@ -186,7 +189,8 @@ def insert_booking(
             "planned; run it again"
         )
     revision = latest + 1
-    seq = journal.head(db)[0] + 1
+    last = journal.head(db)
+    seq = last[0] + 1
     made = db.execute(
         "INSERT INTO bookings (entry, series, revision, booked_on, plan) VALUES (?, ?, ?, ?, ?)",
         (seq, series, revision, booked_on, blob),
@@ -194,7 +198,7 @@ def insert_booking(
     row = int(made.lastrowid or 0)
     content = journal.booking_content(row, series, patient, indication, revision, booked_on, blob)
     entry = journal.append(
-        db, event="booked", patient=patient, key=key, protocol=protocol, content=content, at=at, where=where
+        db, event="booked", patient=patient, key=key, protocol=protocol, content=content, at=at, where=where, after=last
     )
     assert entry.seq == seq
     return entry, revision

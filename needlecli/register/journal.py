@@ -81,8 +81,10 @@ def append(
     content: Mapping[str, Any],
     at: dt.datetime,
     where: str = "register",
+    after: tuple[int, str] | None = None,
 ) -> Entry:
-    """Append one entry (inside the caller's transaction) for ``content``, the row it stores."""
+    """Append one entry (inside the caller's transaction) for ``content``, the row it stores.
+    ``after``: the journal's head as the caller already read it (`head`), else it is read here."""
     assert event in EVENTS
     mark = db.execute("SELECT value FROM meta WHERE name = 'key'").fetchone()
     if mark is None:
@@ -94,7 +96,7 @@ def append(
             f"{where}: written with another uid_key than the one in use; set that key (uid_key in the config) "
             "to record anything here (patients are kept as hashes made with it)"
         )
-    last, prev = head(db)
+    last, prev = after if after is not None else head(db)
     seq = last + 1
     stamp = at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     who = patient_hash(key, patient)
