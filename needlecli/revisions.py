@@ -303,3 +303,13 @@ def rebuild_over(
         cancelled=still + tuple(gone),
         stamp=next_stamp(before.stamp or midnight(before.created_on), now),
     )
+
+
+def as_booked(plan: Plan, saved: SavedPlan) -> Plan:
+    """``plan`` (new, for the saved plan's patient and indication) as the saved revision holds it: that
+    plan id, revision number, creation day, stamp, cancelled items, and each item's revision. When it
+    reads as the saved text, booking ``plan`` would change nothing: a rerun books no new revision."""
+    same = with_revisions(dataclasses.replace(plan, plan_id=saved.plan_id), lambda key, _s: saved.revisions.get(key, 0))
+    return dataclasses.replace(
+        same, revision=saved.revision, created_on=saved.created_on, stamp=saved.stamp, cancelled=saved.cancelled
+    )

@@ -295,10 +295,10 @@ def test_two_terminals_booking_at_once_both_land_in_order(tmp_path: Path, regist
     assert screen(tmp_path, "P-2")[0] == 0
     env = {**os.environ, "NEEDLE_REGISTER": str(register)}
     procs = [
-        subprocess.Popen(command("plan", "--patient", p, "--indication", "texture", "--start", "2026-12-07",
+        subprocess.Popen(command("plan", "--patient", p, "--indication", "texture", "--start", start,
                                  "--on", ON, "--book", "--format", "json"),
                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        for p in ("P-1", "P-2", "P-1")
+        for p, start in (("P-1", "2026-12-07"), ("P-2", "2026-12-07"), ("P-1", "2026-12-14"))
     ]  # fmt: skip
     codes = [p.wait(timeout=120) for p in procs]
     errs = [p.stderr.read().decode() if p.stderr else "" for p in procs]

@@ -17,6 +17,7 @@ from needlecli.model import ExportOptions, Plan, ScreeningProtocol, TreatmentPro
 
 if TYPE_CHECKING:
     from needlecli.config import Config
+    from needlecli.register.store import Register
     from needlecli.render.common import Template
 
 #: New series a batch process keeps to plan and render once for every patient who gets the same,
@@ -75,16 +76,36 @@ class Context:
         """The revision number and saved plan (TOML) of the patient's series for ``indication`` in the
         register (`--book`), checked against its journal entry; None when there is none."""
         from needlecli.register.events import latest_booking
+
+        view = self._view()
+        if view is None:
+            return None
+        found = latest_booking(view, patient, indication)
+        return (found.revision, found.plan) if found is not None else None
+
+    def screened(self, patient: str) -> str | None:
+        """The record (TOML) of the patient's latest screening or re-check in the register (`--book`),
+        checked against its journal entry; None when there is none."""
+        from needlecli.register.events import latest_screening
+
+        view = self._view()
+        found = latest_screening(view, patient) if view is not None else None
+        return found.record if found is not None else None
+
+    def _view(self) -> Register | None:
         from needlecli.register.store import open_for_reading
 
         if self.register is None:
             return None
         if self._booked is None:
             self._booked = open_for_reading(self.register) or False
-        if self._booked is False:
-            return None
-        found = latest_booking(self._booked, patient, indication)
-        return (found.revision, found.plan) if found is not None else None
+        return self._booked or None
+
+    def close(self) -> None:
+        """Close this process's view of the register (`booked`), if it opened one."""
+        if self._booked:
+            self._booked.close()
+        self._booked = None
 
     def render(self, plan: Plan, options: ExportOptions) -> bytes:
         """The file of one plan, by this process's renderer for the run's format (made on first use:

@@ -143,6 +143,7 @@ def run(
         if pool is not None:
             pool.close()
             pool.join()
+        ctx.close()
         with contextlib.suppress(OSError):
             summary_tmp.unlink()
         claimed.close()

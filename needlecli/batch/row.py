@@ -99,6 +99,7 @@ def _plan_cells(
         terms = planning.screen_answers(ctx.screening, answers, ctx.on)
     kept = _screening_kept(ctx, pid, answers) if ctx.register is not None and ctx.screening is not None else None
     before = ctx.booked(pid, protocol.info.name) if ctx.register is not None else None
+    unchanged = False
     shown = (row.get("name") or None) if ctx.include_name else None
     # A fresh series like one already made in this process except for the patient: that plan with this
     # patient's id and plan id, and its file with the plan id put in (see Context.series).
@@ -137,16 +138,18 @@ def _plan_cells(
                 plan, history, "batch", now or ctx.stamp or revisions.midnight(ctx.on), same_indication=False
             )
         if before is not None:
-            # Booked before: this booking is the series' next revision (same calendar ids, SEQUENCE up).
+            # Booked before: this booking is the series' next revision (same calendar ids, SEQUENCE up),
+            # unless it would change nothing (a rerun of the same list): then the booked revision stays.
             from needlecli.plans import read_plan_text
 
             source = f"the register: {pid}'s {protocol.info.name} series, revision {before[0]}"
-            plan = revisions.rebuild_over(
-                plan,
-                read_plan_text(before[1], source),
-                source,
-                now or ctx.stamp or revisions.midnight(ctx.on),
-            )
+            saved = read_plan_text(before[1], source)
+            same_plan = revisions.as_booked(plan, saved)
+            if _saved_text(ctx, None, same_plan, protocol) == before[1]:
+                plan, unchanged = same_plan, True
+                said.append(f"already booked: revision {before[0]}, unchanged")
+            else:
+                plan = revisions.rebuild_over(plan, saved, source, now or ctx.stamp or revisions.midnight(ctx.on))
         cfg = ctx.config
         options = export_options(cfg, export.EXPORTERS[ctx.fmt].batch_document, name=shown, protocol=protocol)
         data = ctx.render(plan, options)
@@ -159,18 +162,18 @@ def _plan_cells(
     kept_history = history_text(ctx, made, times)
     clinic_events = events_of(ctx, pid, made, times) if ctx.clinic_calendar else b""
     booking: dict[str, Any] = {}
-    if ctx.register is not None:
+    if kept is not None:
+        booking |= {"screening_record": kept[0], "screened_on": kept[1]}
+    if ctx.register is not None and not unchanged:
         from needlecli.register.journal import pack
 
         text = _saved_text(ctx, same, plan, protocol)
-        booking = {
+        booking |= {
             "booking": pack(text),
             "indication": protocol.info.name,
             "booked_over": before[0] if before is not None else 0,
             "protocol_sha": protocol.info.sha256,
         }
-        if kept is not None:
-            booking |= {"screening_record": kept[0], "screened_on": kept[1]}
     return (
         RowResult(
             number,
@@ -208,9 +211,10 @@ def _saved_text(ctx: Context, same: Hashable | None, plan: Plan, protocol: Treat
     return text
 
 
-def _screening_kept(ctx: Context, pid: str, answers: dict[str, AnswerValue]) -> tuple[bytes, str]:
+def _screening_kept(ctx: Context, pid: str, answers: dict[str, AnswerValue]) -> tuple[bytes, str] | None:
     """The row's screening as the register keeps it (`batch --book`): the record `screen --out`
-    writes, packed, and its evaluation date."""
+    writes, packed, and its evaluation date; None when it is the patient's latest registered screening
+    already (a rerun of the same list keeps no second copy)."""
     import tomli_w
 
     from needlecli import records, screening
@@ -221,7 +225,10 @@ def _screening_kept(ctx: Context, pid: str, answers: dict[str, AnswerValue]) -> 
     record = records.screening_record(
         result=result, protocol=ctx.screening, answers=answers, patient=pid, clinician=ctx.config.clinician
     )
-    return pack(tomli_w.dumps(record)), ctx.on.isoformat()
+    text = tomli_w.dumps(record)
+    if ctx.screened(pid) == text:
+        return None
+    return pack(text), ctx.on.isoformat()
 
 
 def row_notes(plan: Plan, said: list[str], terms: planning.ScreeningTerms | None) -> tuple[str, ...]:

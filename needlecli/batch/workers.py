@@ -24,9 +24,11 @@ def init_worker(ctx: Context, parent: int | None = None) -> None:
     """Set up a worker: the parent handles Ctrl-C (and stops the workers), so workers ignore it;
     a worker whose parent is gone (kill -9) ends at once, quietly."""
     import signal
+    from multiprocessing.util import Finalize
 
     global _CTX
     _CTX = ctx
+    Finalize(ctx, ctx.close, exitpriority=10)  # a worker's view of the register, closed as it ends
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # pool.terminate() must simply end a worker
     if folder._LOCK_FD is not None:  # the parent's hold on the folder lock is the parent's alone

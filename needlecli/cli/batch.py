@@ -105,11 +105,7 @@ def batch(
         raise UsageError(f"--out-dir: {out_dir} is not a folder")
     if clinic_calendar is not None:
         _check_clinic_calendar(clinic_calendar, out_dir)
-    register = None
-    if book:
-        from needlecli.cli.register import for_writing
-
-        register = for_writing(cfg)
+    register: Register | None = None
     stream = _open(source)
     lock: int | None = None
     manifest: Manifest | None = None
@@ -117,6 +113,10 @@ def batch(
         header, rows = core_rows.read_rows(stream)
         screening = catalog.load_screening(protocol, cfg.protocols_dir)
         read = core_rows.check_header(header, screening.ids)
+        if book:  # opened (created on first use) once the list is known to be usable
+            from needlecli.cli.register import for_writing
+
+            register = for_writing(cfg)
         header, screened = read.columns, read.screened
         if read.ignored and not json_out:
             columns = "columns" if len(read.ignored) > 1 else "column"

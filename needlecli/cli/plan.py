@@ -296,13 +296,21 @@ def _book(cfg: Config, plan: Plan, protocol: TreatmentProtocol, day: dt.date, no
         raise UsageError("--book needs --patient (the series is booked under the patient's id)")
     indication = plan.request.indication
     now = now_utc()
+    options = export_options(cfg, "plan", protocol=protocol)
     with for_writing(cfg) as register:
         before = latest_booking(register, patient, indication)
         if before is not None:
             source = f"register {where(cfg)}: {patient}'s {indication} series, revision {before.revision}"
             saved = read_plan_text(before.plan, source)
+            same = revisions.as_booked(plan, saved)
+            if export.render("toml", same, options).decode("utf-8") == before.plan:
+                notes.append(
+                    f"already booked: {patient}'s {indication} series, revision {before.revision}, unchanged "
+                    "(nothing written to the register)"
+                )
+                return same
             plan = revisions.rebuild_over(plan, saved, source, now)
-        text = export.render("toml", plan, export_options(cfg, "plan", protocol=protocol)).decode("utf-8")
+        text = export.render("toml", plan, options).decode("utf-8")
         entry, revision = book(
             register,
             key=key_of(cfg),
