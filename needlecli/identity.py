@@ -26,12 +26,14 @@ if TYPE_CHECKING:
 #: The domain of every calendar UID needle writes: ``{plan id}-{item key}@needle.invalid``.
 UID_DOMAIN = "needle.invalid"
 
-_APPOINTMENT = re.compile(r"(session|booster)-([1-9][0-9]{0,5})")
+#: A session's or booster's key; ``-N`` after it: its Nth booking (the ones before were missed).
+_APPOINTMENT = re.compile(r"(session|booster)-([1-9][0-9]{0,5})(?:-[2-9]|-[1-9][0-9]{1,3})?")
 
 
-def item_key(kind: str, number: int) -> str:
-    """The key of a plan's session or booster ``number`` (``session-2``, ``booster-1``)."""
-    return f"{kind}-{number}"
+def item_key(kind: str, number: int, occurrence: int = 1) -> str:
+    """The key of a plan's session or booster ``number`` (``session-2``, ``booster-1``); booked again
+    after a missed one, ``session-2-2``."""
+    return f"{kind}-{number}" if occurrence == 1 else f"{kind}-{number}-{occurrence}"
 
 
 def appointment_of(key: str) -> tuple[str, int] | None:

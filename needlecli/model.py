@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from needlecli.recorded import Course
+
 Category = Literal["contraindicated", "defer", "caution"]
 Verdict = Literal["contraindicated", "defer", "caution", "eligible"]
 QuestionType = Literal["bool", "date", "fitzpatrick", "int"]
@@ -150,6 +152,8 @@ class Question:
     help: str = ""
     #: Why this clinic's rules are looser than the standard ones (repeated in screening records).
     override: str | None = None
+    #: Asked again before each session (`needle check`): what can change between sessions.
+    recheck: bool = False
 
     @property
     def lookback_months(self) -> int:
@@ -168,6 +172,8 @@ class ScreeningProtocol:
     #: A screening older than this many days at planning gets a note to screen again.
     valid_days: int
     gates: tuple[Gate, ...] = ()
+    #: `needle done` needs a screening or re-check that same day (else one within ``valid_days``).
+    check_each_session: bool = True
 
     def gate(self, gid: str) -> Gate | None:
         return next((g for g in self.gates if g.id == gid), None)
@@ -440,6 +446,11 @@ class Appointment:
     deep: bool = False
     #: Dated caution findings of the screening still in force on this day (their ids).
     flags: tuple[str, ...] = ()
+    #: ``booked``, ``done`` (recorded: its date is the real one, it never moves) or ``cancelled``
+    #: (the series is on hold or stopped: exported with STATUS:CANCELLED).
+    status: str = "booked"
+    #: Done: the depth used in each zone (zone, mm); its aftercare follows it.
+    used: tuple[tuple[str, float], ...] = ()
 
     @property
     def label(self) -> str:
@@ -534,6 +545,8 @@ class PlanRequest:
     screening: ScreeningBasis | None = None
     #: The zones treated (`--zones`); empty: the protocol's default zones.
     zones: tuple[str, ...] = ()
+    #: The series over time (the register): what happened since it was booked.
+    course: Course | None = None
 
 
 #: What documents call a range capped at the device's deepest setting (plan JSON `reasons`).

@@ -434,7 +434,8 @@ def saved_plan(
         if screening is None:
             raise RecordError(f"{source}: the plan's screening protocol is needed to read it")
         terms = record_terms(request.screening, screening, f"{source}: screening", notes, saved.findings or None)
-        terms.refuse(f"{source}: screening")
+        if request.course is None or not request.course.halted:  # a halted series keeps what halted it
+            terms.refuse(f"{source}: screening")
         said = terms.plan_notes
         not_before = max(d for d in (terms.not_before, request.not_before) if d is not None)
         request = dataclasses.replace(

@@ -33,6 +33,7 @@ from needlecli.model import (
     Window,
     finding_in_file,
 )
+from needlecli.recorded import Course, Done
 
 T = TypeVar("T")
 
@@ -91,6 +92,54 @@ def _when(d: dt.date, start: dt.datetime | None, end: dt.datetime | None) -> dic
     return out
 
 
+def _course(course: Course | None) -> dict[str, Any] | None:
+    """What happened to a booked series (the register's outcomes), kept with the plan it shapes."""
+    if course is None:
+        return None
+    return {
+        "done": [
+            {"session": d.label, "date": d.day, "depth_mm": [{"zone": z, "mm": mm} for z, mm in d.depth_mm]}
+            for d in course.done
+        ],
+        "occurrences": [{"session": label, "occurrence": n} for label, n in course.occurrences],
+        "resumed": list(course.resumed) or None,
+        "halted": course.halted,
+        "reason": course.reason or None,
+    }
+
+
+def _read_course(c: Checker, req: Mapping[str, Any]) -> Course | None:
+    tbl = c.table(req, "course", "request", required=False)
+    if tbl is None:
+        return None
+    path = "request.course"
+    c.unknown(tbl, path, ("done", "occurrences", "resumed", "halted", "reason"))
+    done = []
+    for p, d in c.tables(tbl, "done", path, required=False, allow_empty=True):
+        zones = tuple(
+            (c.string(z, "zone", zp), c.number(z, "mm", zp, unit="mm") or 0.0)
+            for zp, z in c.tables(d, "depth_mm", p, required=False, allow_empty=True)
+        )
+        done.append(Done(_label(c, d, p), c.date(d, "date", p) or _NO_DATE, zones))
+    occurrences = tuple(
+        (_label(c, o, p), c.integer(o, "occurrence", p, 2, MAX_REVISION) or 2)
+        for p, o in c.tables(tbl, "occurrences", path, required=False, allow_empty=True)
+    )
+    halted = c.string(tbl, "halted", path, allow_empty=True)
+    if halted not in ("", "on-hold", "stopped"):
+        c.err(f"{path}.halted", 'must be "", "on-hold" or "stopped"')
+    resumed = tuple(c.strings(tbl, "resumed", path)) if "resumed" in tbl else ()
+    reason = _printable(c, tbl, "reason", path) if tbl.get("reason") else ""
+    return Course(tuple(done), occurrences, resumed, halted, reason)
+
+
+def _label(c: Checker, tbl: Mapping[str, Any], path: str) -> str:
+    label = c.string(tbl, "session", path)
+    if not (label.isdigit() or (label[:1] == "B" and label[1:].isdigit())) or label.lstrip("B").startswith("0"):
+        c.err(f"{path}.session", f"must be a session number or B1, B2 ..., not {label!r}")
+    return label
+
+
 def plan_document(plan: Plan) -> dict[str, Any]:
     """The plan as plain data (dates and aware datetimes as objects; None for unset)."""
     req = plan.request
@@ -126,6 +175,7 @@ def plan_document(plan: Plan) -> dict[str, Any]:
             "closed": sorted(req.clinic.closed),
             "holidays": req.clinic.holidays,
             "zones": list(req.zones) if req.zones else None,
+            "course": _course(req.course),
         },
         "screening": _screening(req.screening),
         # Derived from the screening's answers every time the plan is read (never read back from a file).
@@ -142,6 +192,8 @@ def plan_document(plan: Plan) -> dict[str, Any]:
                 "depth_mm": _depth(s.depth),
                 "deep": s.deep,
                 "cautions": list(s.flags),
+                "status": s.status,
+                "depth_used_mm": [{"zone": z, "mm": mm} for z, mm in s.used] or None,
             }
             for s in plan.sessions
         ],
@@ -155,6 +207,8 @@ def plan_document(plan: Plan) -> dict[str, Any]:
                 "depth_mm": _depth(b.depth),
                 "deep": b.deep,
                 "cautions": list(b.flags),
+                "status": b.status,
+                "depth_used_mm": [{"zone": z, "mm": mm} for z, mm in b.used] or None,
                 "windows": [_window(w) for w in b.windows],
             }
             for b in plan.boosters
@@ -271,6 +325,7 @@ def read_plan(doc: Mapping[str, Any], source: str) -> SavedPlan:
         max_depth_mm=_depth_cap(c, req),
         screening=_read_screening(c, doc),
         zones=tuple(c.strings(req, "zones", "request")) if "zones" in req else (),
+        course=_read_course(c, req),
     )
     revisions: dict[str, int] = {}
     signatures: dict[str, tuple[object, ...]] = {}

@@ -129,9 +129,15 @@ def check_saved(
     """A saved plan's sessions and boosters must still obey the rules (a hand-edited file must not slip through)."""
     if len(boosters) != request.boosters:
         raise SchedulingError(f"{source}: has {len(boosters)} boosters but request.boosters is {request.boosters}")
+    course = request.course
+    done = {d.label: d.day for d in course.done} if course is not None else {}
+    resumed = course.resumed if course is not None else ()
     previous = dates[-1] if dates else None
     for number, day in enumerate(boosters, 1):
-        if not request.clinic.is_open(day):
+        if f"B{number}" in done:
+            if done[f"B{number}"] != day:
+                raise SchedulingError(f"{source}: booster {number} on {day.isoformat()} was recorded on another day")
+        elif not request.clinic.is_open(day):
             raise SchedulingError(f"{source}: booster {number} on {day.isoformat()}: {request.clinic.why_closed(day)}")
         if previous is not None and not add_months(previous, protocol.booster_months.min) <= day <= add_months(
             previous, protocol.booster_months.max
@@ -142,16 +148,24 @@ def check_saved(
             )
         previous = day
     for number, day in enumerate(dates, 1):
-        if not request.clinic.is_open(day):
+        label = str(number)
+        if label in done:  # recorded: a fact, on the day it was recorded
+            if done[label] != day:
+                raise SchedulingError(
+                    f"{source}: session {number} on {day.isoformat()} was recorded as done on {done[label].isoformat()}"
+                )
+            if number > 1 and str(number - 1) in done:
+                continue
+        elif not request.clinic.is_open(day):
             raise SchedulingError(f"{source}: session {number} on {day.isoformat()}: {request.clinic.why_closed(day)}")
-        if request.not_before is not None and day < request.not_before:
+        elif request.not_before is not None and day < request.not_before and not (course and course.halted):
             raise SchedulingError(
                 f"{source}: session {number} on {day.isoformat()} is before the screening deferral "
                 f"({request.not_before.isoformat()})"
             )
         if number > 1:
             try:
-                check_spacing(protocol, number, dates[number - 2], day)
+                check_spacing(protocol, number, dates[number - 2], day, resumed=label in resumed)
             except SchedulingError as exc:
                 raise SchedulingError(f"{source}: {exc}") from None
 

@@ -113,11 +113,16 @@ def next_booster_date(protocol: TreatmentProtocol, request: PlanRequest, number:
     return found
 
 
-def check_spacing(protocol: TreatmentProtocol, number: int, previous: dt.date, day: dt.date) -> None:
-    """Raise unless ``day`` lies within [previous + min weeks, previous + max weeks]."""
+def check_spacing(
+    protocol: TreatmentProtocol, number: int, previous: dt.date, day: dt.date, *, resumed: bool = False
+) -> None:
+    """Raise unless ``day`` lies within [previous + min weeks, previous + max weeks]; ``resumed`` (after
+    a missed session or a re-check deferral): any later day will do; the minimum still holds."""
     weeks = protocol.interval_weeks
     lo = previous + dt.timedelta(weeks=weeks.min)
     hi = previous + dt.timedelta(weeks=weeks.max)
+    if resumed and day > hi:
+        return
     if not lo <= day <= hi:
         gap = (day - previous).days
         apart = (
@@ -356,13 +361,24 @@ def compute_dates(
 ) -> tuple[list[dt.date], list[dt.date]]:
     """Session and booster dates; ``fixed`` pins session numbers to dates, ``fixed_boosters``
     booster numbers (reschedules)."""
-    pinned = fixed_boosters or {}
+    pinned = dict(fixed_boosters or {})
+    course = request.course
+    done: set[int] = set()
+    resumed: tuple[str, ...] = ()
+    if course is not None:  # what was done is where it was done
+        for d in course.done:
+            if d.label.startswith("B"):
+                pinned[int(d.label[1:])] = d.day
+            else:
+                done.add(int(d.label))
+                fixed = {**fixed, int(d.label): d.day}
+        resumed = course.resumed
     dates: list[dt.date] = []
     for number in range(1, request.sessions + 1):
         if number in fixed:
             day = fixed[number]
-            if number > 1:
-                check_spacing(protocol, number, dates[-1], day)
+            if number > 1 and not {number, number - 1} <= done:  # two sessions done: facts, not checked
+                check_spacing(protocol, number, dates[-1], day, resumed=str(number) in resumed)
         elif number == 1:
             day = first_session_date(request)
         else:
@@ -393,17 +409,31 @@ def _appointment(
     prefix = "" if kind == "session" else "booster-"
     depth = depth_for(protocol, request, day)
     deep = is_deep(protocol, depth)
+    label = str(number) if kind == "session" else f"B{number}"
+    course = request.course
+    status, occurrence = "booked", 1
+    used: tuple[tuple[str, float], ...] = ()
+    if course is not None:
+        occurrence = course.occurrence(label)
+        done = course.done_on(label)
+        if done is not None:  # its aftercare follows the depth actually used
+            status, used = "done", done.depth_mm
+            deep = any(mm > protocol.deep_from_mm for _, mm in used) if used else deep
+        elif course.halted:
+            status = "cancelled"
     return Appointment(
         kind=kind,
         number=number,
         date=day,
-        key=item_key(kind, number),
+        key=item_key(kind, number, occurrence),
         windows=windows_for(protocol, request, number, day, prefix=prefix, deep=deep, end=end),
         start=start,
         end=end,
         depth=depth,
         deep=deep,
         flags=caution_flags(request, day),
+        status=status,
+        used=used,
     )
 
 

@@ -163,6 +163,7 @@ class Validator(documents.Checker):
                     "max",
                     "help",
                     "override",
+                    "recheck",
                     "rules",
                 ),
             )
@@ -211,17 +212,22 @@ class Validator(documents.Checker):
                     maximum=high,
                     help=self.string(q, "help", path, required=False),
                     override=override,
+                    recheck=bool(self.boolean(q, "recheck", path, required=False)),
                 )
             )
         for rid in REQUIRED_QUESTIONS:
             if rid not in seen:
                 self.err("questions", f"missing required question {rid!r}")
         record = self.table(raw, "record", "")
-        valid_days = 0
+        valid_days, each = 0, True
         if record is not None:
-            self.unknown(record, "record", ("valid_days",))
+            self.unknown(record, "record", ("valid_days", "check_before_each_session"))
             valid_days = self.integer(record, "valid_days", "record", 1, 3650) or 0
-        return ScreeningProtocol(info=info, questions=tuple(questions), valid_days=valid_days, gates=tuple(gates))
+            found = self.boolean(record, "check_before_each_session", "record", required=False)
+            each = True if found is None else found
+        return ScreeningProtocol(
+            info=info, questions=tuple(questions), valid_days=valid_days, gates=tuple(gates), check_each_session=each
+        )
 
     def rules(self, q: Mapping[str, Any], path: str, qtype: str, low: int | None, high: int | None) -> list[Rule]:
         if "rules" not in q:

@@ -15,7 +15,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "needlecli"
 
 #: The pure core: plain functions over dataclasses. No files, clock, environment or printing.
 PURE = (
-    "model", "dates", "identity", "screening", "scheduling", "revisions", "aftercare", "answers", "planning", "export",
+    "model", "recorded", "course", "dates", "identity", "screening", "scheduling", "revisions", "aftercare",
+    "answers", "planning", "export",
 )  # fmt: skip
 #: Modules the pure core may import from needlecli (themselves pure, or only data parsing).
 PURE_MAY_IMPORT = {*PURE, "errors", "clinic"}
@@ -167,9 +168,20 @@ def test_no_import_cycle_below_the_cli() -> None:
 #: The floors of the house, bottom up. A module imports only from its own floor or below: the pure
 #: core never reaches the files, the files never reach a renderer, nothing but the CLI reaches batch.
 FLOORS: tuple[tuple[str, ...], ...] = (
-    ("errors", "dates", "model", "identity", "choices", "bundled"),  # the ground: names and values
+    ("errors", "dates", "recorded", "model", "identity", "choices", "bundled"),  # the ground: names and values
     # the pure core
-    ("screening", "scheduling", "revisions", "aftercare", "answers", "clinic", "floors", "planning", "export"),
+    (
+        "screening",
+        "scheduling",
+        "revisions",
+        "course",
+        "aftercare",
+        "answers",
+        "clinic",
+        "floors",
+        "planning",
+        "export",
+    ),
     # files and protocols
     (
         "documents",

@@ -333,7 +333,7 @@ def test_full_interview_with_bad_answers_defers_and_saves_the_record(screen, tmp
         }
     )
     asking = run.transcript
-    assert "Microneedling contraindication screening · screening 2.0.0 · evaluated on 2026-12-01" in asking
+    assert "Microneedling contraindication screening · screening 2.1.0 · evaluated on 2026-12-01" in asking
     assert "Microneedling screening · Microneedling" not in asking  # the title once
     assert "Not yes or no." in asking
     assert "Not a real calendar date." in asking

@@ -469,7 +469,24 @@ def cli_cases(tmp: Path) -> dict[str, list[list[str]]]:
         "plan", "--patient", "P1-io", "--indication", "fine-lines", "--start", "2026-12-07", "--on", ON, "--book"
     )
     assert booked[0] == 0, booked
+    # A second patient, whose series `cancel` ends; the re-check's answers (the recheck questions only).
+    assert run("screen", "--answers", str(answers), "--on", ON, "--patient", "P2-io")[0] == 0
+    assert run("plan", "--patient", "P2-io", "--indication", "texture", "--start", "2026-12-07", "--on", ON,
+               "--book")[0] == 0  # fmt: skip
+    from needlecli.catalog import load_screening
+
+    recheck = {q.id for q in load_screening("screening").questions if q.recheck}
+    doc = tomllib.loads(answers.read_text())
+    rechecked = tmp / "recheck.toml"
+    rechecked.write_text(tomli_w.dumps({k: v for k, v in doc.items() if k in recheck}))
     return {
+        "check": [
+            ["check", "P1-io", "--answers", str(rechecked), "--on", "2026-12-07"],
+            ["check", "P1-io", "--answers", str(rechecked), "--on", "2026-12-07", "--json"],
+        ],
+        "done": [["done", "P1-io", "--on", "2026-12-07"], ["done", "P1-io", "--on", "2026-12-07", "--json"]],
+        "missed": [["missed", "P1-io", "--on", "2027-01-11"], ["missed", "P1-io", "--on", "2027-01-11", "--json"]],
+        "cancel": [["cancel", "P2-io", "--reason", "a test"], ["cancel", "P2-io", "--reason", "again", "--json"]],
         "screen": [
             ["screen", "--answers", str(answers), "--on", ON, "--patient", "P1"],
             ["screen", "--answers", str(answers), "--on", ON, "--json"],

@@ -26,7 +26,7 @@ def test_a_rerun_of_the_same_list_books_nothing_new(tmp_path: Path, register: Pa
     ])  # fmt: skip
     out = tmp_path / "out"
     args = ("batch", str(src), "--out-dir", str(out), "--on", ON, "--book", "--jobs", "2", "--json")
-    code, first, err = run(*args)
+    code, _first, err = run(*args)
     assert code == 0, err
     entries = _entries()
     assert entries == 5  # three screenings, two bookings

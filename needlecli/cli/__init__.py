@@ -48,7 +48,7 @@ class NeedleGroup(TyperGroup):
     #: `needle --help` lists the commands in these groups, in this order (any other under "Other").
     SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ("Consultation", ("screen", "plan", "aftercare")),
-        ("Series", ("history", "export")),
+        ("Series", ("check", "done", "missed", "cancel", "history", "export")),
         ("Clinic", ("batch", "register")),
         ("Setup", ("protocols", "config")),
     )
@@ -247,11 +247,16 @@ from needlecli.cli import plan as _plan  # noqa: E402
 from needlecli.cli import protocols as _protocols  # noqa: E402
 from needlecli.cli import register as _register  # noqa: E402
 from needlecli.cli import screen as _screen  # noqa: E402
+from needlecli.cli import series as _series  # noqa: E402
 
 app.command("screen", help=_screen.HELP, epilog=_screen.EPILOG)(_screen.screen)
 app.command("plan", help=_plan.HELP, epilog=_plan.EPILOG)(_plan.plan)
 app.command("aftercare", help=_aftercare.HELP, epilog=_aftercare.EPILOG)(_aftercare.aftercare)
 app.command("batch", help=_batch.HELP, epilog=_batch.EPILOG)(_batch.batch)
+app.command("check", help=_series.CHECK_HELP, epilog=_series.CHECK_EPILOG)(_series.check)
+app.command("done", help=_series.DONE_HELP, epilog=_series.DONE_EPILOG)(_series.done)
+app.command("missed", help=_series.MISSED_HELP, epilog=_series.MISSED_EPILOG)(_series.missed)
+app.command("cancel", help=_series.CANCEL_HELP, epilog=_series.CANCEL_EPILOG)(_series.cancel)
 app.command("history", help=_history.HISTORY_HELP, epilog=_history.HISTORY_EPILOG)(_history.history)
 app.command("export", help=_history.EXPORT_HELP, epilog=_history.EXPORT_EPILOG)(_history.export)
 app.add_typer(_register.app, name="register")

@@ -91,15 +91,21 @@ def _event(raw: dict[str, Any]) -> dict[str, Any]:
             "protocol": {"name": proto.get("name"), "version": proto.get("version"), "sha256": proto.get("sha256")},
             "clinician": doc.get("clinician") or None,
         }
-    else:
+    elif raw["event"] == "booked":
         doc = tomllib.loads(raw["plan"])
+        course = doc.get("request", {}).get("course", {})
         out |= {
             "indication": raw["indication"],
             "revision": raw["revision"],
             "sessions": [s["date"].isoformat() for s in doc.get("sessions", [])],
             "boosters": [b["date"].isoformat() for b in doc.get("boosters", [])],
-            "cancelled": [c.get("key", "") for c in doc.get("cancelled", [])],
+            "cancelled": [c.get("id", "") for c in doc.get("cancelled", [])],
+            "status": course.get("halted") or "active",
         }
+    else:  # done, missed, cancelled: what was recorded, as given
+        detail = raw["detail"]
+        out |= {"indication": raw["indication"], "session": raw["session"] or None}
+        out |= {k: v for k, v in detail.items() if v not in (None, {}, "")}
     return out
 
 
@@ -110,10 +116,21 @@ def _line(e: dict[str, Any]) -> str:
         p = e["protocol"]
         by = f"; {e['clinician']}" if e["clinician"] else ""
         return f"{e['verdict']}{until} ({found}); protocol {p['name']} {p['version']} ({str(p['sha256'])[:12]}){by}"
+    if e["event"] == "done":
+        depths = ", ".join(f"{z} {mm:g} mm" for z, mm in e.get("depth_mm", {}).items())
+        extra = [x for x in (depths, e.get("device"), e.get("lot") and f"lot {e['lot']}") if x]
+        extra += [f"override: {e['override']}"] if e.get("override") else []
+        extra += [f"note: {e['note']}"] if e.get("note") else []
+        return f"{e['indication']} session {e['session']}" + (f" ({'; '.join(extra)})" if extra else "")
+    if e["event"] == "missed":
+        return f"{e['indication']} session {e['session']} of {e['booked_date']}; booked again on {e['again']}"
+    if e["event"] == "cancelled":
+        return f"{e['indication']} series: {e['reason']}"
     sessions = ", ".join(e["sessions"])
     boosters = f"; boosters {', '.join(e['boosters'])}" if e["boosters"] else ""
     gone = f"; {len(e['cancelled'])} cancelled" if e["cancelled"] else ""
-    return f"{e['indication']} revision {e['revision']}: {sessions}{boosters}{gone}"
+    state = f" ({e['status']})" if e["status"] != "active" else ""
+    return f"{e['indication']} revision {e['revision']}{state}: {sessions}{boosters}{gone}"
 
 
 def export(

@@ -285,6 +285,8 @@ def _book(cfg: Config, plan: Plan, protocol: TreatmentProtocol, day: dt.date, no
     """Keep ``plan`` as the patient's active series for its indication: revision 1, or rebuilt over
     the latest revision (the same calendar ids, SEQUENCE raised, sessions that went cancelled)."""
 
+    import dataclasses
+
     from needlecli import revisions
     from needlecli.cli.register import for_writing, key_of, now_utc, where
     from needlecli.config import export_options
@@ -299,9 +301,25 @@ def _book(cfg: Config, plan: Plan, protocol: TreatmentProtocol, day: dt.date, no
     options = export_options(cfg, "plan", protocol=protocol)
     with for_writing(cfg) as register:
         before = latest_booking(register, patient, indication)
+        saved = None
         if before is not None:
             source = f"register {where(cfg)}: {patient}'s {indication} series, revision {before.revision}"
             saved = read_plan_text(before.plan, source)
+            course = saved.request.course
+            if course is not None and course.halted == "stopped":
+                # Stopped: booking again starts a new series, with new calendar ids (never the cancelled ones).
+                from needlecli.identity import plan_id_for
+
+                fresh = plan_id_for(plan.request, f"series-{before.revision + 1}", key_of(cfg))
+                plan = dataclasses.replace(plan, plan_id=fresh)
+                saved = None
+            elif course is not None and course.done:
+                done = ", ".join(d.label for d in course.done)
+                raise UsageError(
+                    f"{patient}'s {indication} series has sessions recorded ({done}), which never change: "
+                    f"use needle check, missed or done to move the rest, or needle cancel {patient} first"
+                )
+        if before is not None and saved is not None:
             same = revisions.as_booked(plan, saved)
             if export.render("toml", same, options).decode("utf-8") == before.plan:
                 notes.append(
@@ -310,6 +328,8 @@ def _book(cfg: Config, plan: Plan, protocol: TreatmentProtocol, day: dt.date, no
                 )
                 return same
             plan = revisions.rebuild_over(plan, saved, source, now)
+        elif before is not None:  # a new series after a stopped one: its revisions start again
+            plan = dataclasses.replace(plan, stamp=now)
         text = export.render("toml", plan, options).decode("utf-8")
         entry, revision = book(
             register,
@@ -323,6 +343,8 @@ def _book(cfg: Config, plan: Plan, protocol: TreatmentProtocol, day: dt.date, no
             at=now,
         )
     again = f"; rebuilt over revision {revision - 1}: same calendar ids" if revision > 1 else ""
+    if before is not None and saved is None:
+        again = f"; a new series after the one stopped at revision {revision - 1}: new calendar ids"
     notes.append(
         f"booked: {patient}'s {indication} series, revision {revision}{again} (entry {entry.seq}, head {entry.hash})"
     )

@@ -10,7 +10,7 @@ import datetime as dt
 import sqlite3
 from typing import Any, NamedTuple
 
-from needlecli.errors import RegisterBusy
+from needlecli.errors import RegisterBusy, RegisterError
 from needlecli.register import journal
 from needlecli.register.journal import Entry
 from needlecli.register.store import Register
@@ -204,6 +204,50 @@ def insert_booking(
     return entry, revision
 
 
+def insert_outcome(
+    db: sqlite3.Connection,
+    *,
+    key: str,
+    patient: str,
+    indication: str,
+    kind: str,
+    session: str,
+    on_date: str,
+    detail: dict[str, Any],
+    protocol: str,
+    at: dt.datetime,
+) -> Entry:
+    """An outcome of the patient's series for ``indication`` (``done``, ``missed`` or ``cancelled``)
+    and its journal entry, inside the caller's transaction."""
+    row = db.execute("SELECT id FROM series WHERE patient = ? AND indication = ?", (patient, indication)).fetchone()
+    if row is None:
+        raise RegisterError(f"{patient} has no {indication} series")
+    series = int(row[0])
+    blob = journal.pack(journal.canonical(detail).decode("utf-8"))
+    last = journal.head(db)
+    seq = last[0] + 1
+    made = db.execute(
+        "INSERT INTO outcomes (entry, series, kind, session, on_date, detail) VALUES (?, ?, ?, ?, ?, ?)",
+        (seq, series, kind, session, on_date, blob),
+    )
+    content = journal.outcome_content(
+        int(made.lastrowid or 0), series, patient, indication, kind, session, on_date, blob
+    )
+    entry = journal.append(
+        db, event=kind, patient=patient, key=key, protocol=protocol, content=content, at=at, after=last
+    )
+    assert entry.seq == seq
+    return entry
+
+
+def screened_on(register: Register | None, patient: str, day: str) -> bool:
+    """Is a screening or re-check of ``patient`` registered that was evaluated on ``day``?"""
+    if register is None:
+        return False
+    rows = register.read("SELECT 1 FROM screenings WHERE patient = ? AND evaluated_on = ? LIMIT 1", (patient, day))
+    return bool(rows)
+
+
 def history(register: Register | None, patient: str) -> list[dict[str, Any]]:
     """Every screening and booked revision of ``patient``, oldest first, as plain data: ``event``
     (screened, rechecked, booked), ``date``, ``entry`` and what each holds."""
@@ -227,6 +271,16 @@ def history(register: Register | None, patient: str) -> list[dict[str, Any]]:
         plan = _text(register, blob, entry)
         out.append({"event": "booked", "date": booked_on, "at": at, "entry": entry,
                     "indication": indication, "revision": revision, "plan": plan})  # fmt: skip
+    for entry, at, indication, kind, session, on_date, blob in register.read(
+        "SELECT o.entry, j.at, s.indication, o.kind, o.session, o.on_date, o.detail FROM outcomes o "
+        "JOIN series s ON s.id = o.series JOIN journal j ON j.seq = o.entry WHERE s.patient = ?",
+        (patient,),
+    ):
+        import json
+
+        detail = json.loads(_text(register, blob, entry))
+        out.append({"event": kind, "date": on_date, "at": at, "entry": entry, "indication": indication,
+                    "session": session, "detail": detail})  # fmt: skip
     return sorted(out, key=lambda e: int(e["entry"]))
 
 

@@ -26,7 +26,7 @@ from needlecli.errors import RegisterTampered
 from needlecli.register.store import Register
 
 GENESIS = "0" * 64
-EVENTS = ("screened", "rechecked", "booked")
+EVENTS = ("screened", "rechecked", "booked", "done", "missed", "cancelled")
 
 
 class Entry(NamedTuple):
@@ -169,6 +169,23 @@ def booking_content(
     }
 
 
+def outcome_content(
+    row: int, series: int, patient: str, indication: str, kind: str, session: str, on_date: str, detail: bytes
+) -> dict[str, Any]:
+    """What an outcomes row stores (a session done or missed, a cancellation), as its entry hashes it."""
+    return {
+        "table": "outcomes",
+        "id": row,
+        "series": series,
+        "patient": patient,
+        "indication": indication,
+        "kind": kind,
+        "session": session,
+        "on_date": on_date,
+        "detail": _digest(detail),
+    }
+
+
 #: Every row table: the query that gives (entry, event, patient, content) for each of its rows.
 def _screening_rows(db: sqlite3.Connection) -> Iterator[tuple[Any, str, str, dict[str, Any]]]:
     """(entry, event, patient, content) of every screenings row, in entry order."""
@@ -187,6 +204,16 @@ def _booking_rows(db: sqlite3.Connection) -> Iterator[tuple[Any, str, str, dict[
         yield entry, "booked", patient, booking_content(row, series, patient, indication, revision, booked_on, plan)
 
 
+def _outcome_rows(db: sqlite3.Connection) -> Iterator[tuple[Any, str, str, dict[str, Any]]]:
+    """(entry, event, patient, content) of every outcomes row (with its series), in entry order."""
+    for row, entry, series, patient, indication, kind, session, on_date, detail in db.execute(
+        "SELECT o.id, o.entry, o.series, s.patient, s.indication, o.kind, o.session, o.on_date, o.detail "
+        "FROM outcomes o LEFT JOIN series s ON s.id = o.series ORDER BY o.entry"
+    ):
+        content = outcome_content(row, series, patient, indication, kind, session, on_date, detail)
+        yield entry, kind, patient, content
+
+
 # ----------------------------------------------------------------- verifying
 
 
@@ -198,7 +225,7 @@ def _by_entry(db: sqlite3.Connection) -> Iterator[tuple[Any, str, str, dict[str,
         entry = row[0]
         return (not isinstance(entry, int) or isinstance(entry, bool), entry if isinstance(entry, int) else 0)
 
-    return heapq.merge(_screening_rows(db), _booking_rows(db), key=order)
+    return heapq.merge(_screening_rows(db), _booking_rows(db), _outcome_rows(db), key=order)
 
 
 def check_row(register: Register, entry: int, event: str, content: Mapping[str, Any]) -> None:

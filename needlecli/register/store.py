@@ -20,7 +20,7 @@ from needlecli.errors import RegisterBusy, RegisterError
 #: ``PRAGMA application_id`` of a needle register ("NDRG"): any other SQLite file is not one.
 APPLICATION_ID = 0x4E445247
 #: The schema this needle writes (``PRAGMA user_version``).
-SCHEMA = 1
+SCHEMA = 2
 #: How long a command waits for another one's write lock.
 LOCK_SECONDS = 30.0
 FILE = "register.sqlite3"
@@ -72,6 +72,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             plan BLOB NOT NULL,
             UNIQUE (series, revision)
         )""",
+    ),
+    (  # 2: what happened to a series: sessions done or missed, a cancellation
+        """CREATE TABLE outcomes (
+            id INTEGER PRIMARY KEY,
+            entry INTEGER NOT NULL UNIQUE REFERENCES journal(seq) DEFERRABLE INITIALLY DEFERRED,
+            series INTEGER NOT NULL REFERENCES series(id),
+            kind TEXT NOT NULL,
+            session TEXT NOT NULL,
+            on_date TEXT NOT NULL,
+            detail BLOB NOT NULL
+        )""",
+        "CREATE INDEX outcomes_by_series ON outcomes(series, id)",
     ),
 )
 assert len(MIGRATIONS) == SCHEMA

@@ -286,9 +286,9 @@ def _session_event(
     location: str | None,
     contact: str,
 ) -> EventSpec:
-    summary = label + (f" — {name}" if name else "")
+    summary = ("Cancelled: " if a.status == "cancelled" else "") + label + (f" — {name}" if name else "")
     props = _base(plan, a.key, a.revision, summary, stamp, private=bool(name))
-    alarm: AlarmSpec
+    alarm: AlarmSpec | None
     if a.start is not None and a.end is not None:
         # A session across a DST change, or starting or ending in a repeated hour, is written as exact
         # UTC instants: clients disagree on ambiguous local times (calcurse takes the second occurrence).
@@ -306,10 +306,11 @@ def _session_event(
     if contact:
         lines.append(contact)
     props.append(("DESCRIPTION", "\n".join(lines), True))
-    props.append(("STATUS", "CONFIRMED", True))
+    # A cancelled session (the series on hold or stopped) is removed by the client; a done one has happened.
+    props.append(("STATUS", "CANCELLED" if a.status == "cancelled" else "CONFIRMED", True))
     if location:
         props.append(("LOCATION", location, True))
-    return tuple(props), alarm
+    return tuple(props), (alarm if a.status == "booked" else None)
 
 
 def _length(w: Window) -> int:
@@ -390,7 +391,11 @@ def calendar_spec(
 
     def windows(a: Appointment) -> None:
         label = labels(a)[1]
-        events.extend(_window_event(plan, w, label, a.date, stamp) for w in a.windows)
+        for w in a.windows:
+            event = _window_event(plan, w, label, a.date, stamp)
+            if a.status == "cancelled":  # no session, no pause or aftercare around it
+                event = ((*event[0], ("STATUS", "CANCELLED", True)), None)
+            events.append(event)
 
     # Every session, then the sessions' windows, then each booster with its windows.
     for s in plan.sessions:

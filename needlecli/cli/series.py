@@ -1,0 +1,550 @@
+"""The series over time: `needle check` (the re-check before a session), `needle done`, `needle
+missed` and `needle cancel`. Each reads the patient's active series from the register, computes the
+next revision with the pure `course` functions, checks it as any saved plan is checked, and writes
+the outcome and the new revision in one transaction (each with its journal entry)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from needlecli.errors import VERDICT_EXIT_CODES, AnswersError, UsageError
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from needlecli.config import Config
+    from needlecli.model import Plan, TreatmentProtocol
+    from needlecli.plans import SavedPlan
+    from needlecli.records import ScreeningRecord
+    from needlecli.register.events import Booking
+    from needlecli.register.store import Register
+
+PATIENT = typer.Argument(..., help="The patient id.", metavar="PATIENT")
+INDICATION = typer.Option(None, "--indication", "-i", help="Which series (else the one booked last).")
+ON = typer.Option(None, "--on", help="The day, YYYY-MM-DD.  [default: today]", show_default=False)
+JSON = typer.Option(False, "--json", help="Print the result as one JSON document.")
+
+
+class Active:
+    """The patient's series as the register holds it: the latest revision, read and checked."""
+
+    def __init__(self, cfg: Config, register: Register, patient: str, indication: str | None) -> None:
+        from needlecli.cli.register import where
+        from needlecli.plans import read_plan_text
+        from needlecli.register.events import indications_of, latest_booking
+
+        booked = latest_booking(register, patient, indication)
+        if booked is None:
+            series = indications_of(register, patient)
+            if indication and series:
+                raise UsageError(f"{patient} has no {indication} series (booked: {', '.join(series)})")
+            raise UsageError(
+                f"{patient} has no booked series in the register ({where(cfg)}); book one with plan --book"
+            )
+        self.booked: Booking = booked
+        self.patient = patient
+        self.source = f"register {where(cfg)}: {patient}'s {booked.indication} series, revision {booked.revision}"
+        self.saved: SavedPlan = read_plan_text(booked.plan, self.source)
+
+    def plan_of(self, saved: SavedPlan, day: dt.date, notes: list[str]) -> tuple[Plan, TreatmentProtocol]:
+        from needlecli.cli.common import plan_of_saved
+
+        return plan_of_saved(saved, self.source, [], day, notes)
+
+
+def _revision(cfg: Config, active: Active, new: SavedPlan, day: dt.date, notes: list[str]) -> tuple[str, Plan]:
+    """The next revision's saved text (checked as any saved plan is: the rules, the screening)."""
+    from needlecli import export, revisions
+    from needlecli.cli.register import now_utc
+    from needlecli.config import export_options
+
+    plan, protocol = active.plan_of(new, day, notes)
+    plan = revisions.rebuild_over(plan, active.saved, active.source, now_utc())
+    return export.render("toml", plan, export_options(cfg, "plan", protocol=protocol)).decode("utf-8"), plan
+
+
+def _write(
+    cfg: Config,
+    register: Register,
+    active: Active,
+    text: str | None,
+    outcome: tuple[str, str, str, dict[str, Any]] | None,
+    protocol: str,
+    day: dt.date,
+) -> int:
+    """The outcome (kind, session, day, detail) and the new revision, one transaction; the revision."""
+    with register.writing() as db:
+        return _insert(cfg, db, active, text, outcome, protocol, day)
+
+
+def _insert(
+    cfg: Config,
+    db: sqlite3.Connection,
+    active: Active,
+    text: str | None,
+    outcome: tuple[str, str, str, dict[str, Any]] | None,
+    protocol: str,
+    day: dt.date,
+) -> int:
+    """`_write` inside the caller's transaction."""
+    from needlecli.cli.register import key_of, now_utc, where
+    from needlecli.register.events import insert_booking, insert_outcome
+    from needlecli.register.journal import pack
+
+    key, now = key_of(cfg), now_utc()
+    revision = active.booked.revision
+    if outcome is not None:
+        kind, session, on_date, detail = outcome
+        insert_outcome(db, key=key, patient=active.patient, indication=active.booked.indication, kind=kind,
+                       session=session, on_date=on_date, detail=detail, protocol=protocol, at=now)  # fmt: skip
+    if text is not None:
+        _, revision = insert_booking(db, key=key, patient=active.patient, indication=active.booked.indication,
+                                     booked_on=day.isoformat(), blob=pack(text),
+                                     revision_of=active.booked.revision, protocol=protocol, at=now,
+                                     where=f"register {where(cfg)}")  # fmt: skip
+    return revision
+
+
+def _summary(plan: Plan) -> list[dict[str, Any]]:
+    return [
+        {"session": a.label, "date": a.date.isoformat(), "status": a.status, "id": a.key} for a in plan.appointments
+    ]
+
+
+def _report(json_out: bool, doc: dict[str, Any], line: str, notes: list[str]) -> None:
+    import json
+
+    for note in notes:
+        print(f"needle: note: {note}", file=sys.stderr)
+    if json_out:
+        print(json.dumps(doc, indent=2))
+    else:
+        print(line)
+
+
+def _patient(patient: str) -> str:
+    from needlecli.identity import check_patient
+
+    checked = check_patient(patient, "PATIENT")
+    assert checked is not None
+    return checked
+
+
+# ----------------------------------------------------------------- done
+
+DONE_HELP = """Record a session as done (SESSION: 2, or B1 for a booster; default: the
+first session not recorded yet), on --on (default today).
+
+Refused unless the patient was screened or re-checked (`needle check`) that same
+day (the screening protocol's [record] check_before_each_session). --depth
+ZONE=MM (repeatable) records the depth used: deeper than the plan allows for
+that zone and session is refused without --override REASON (kept, shown in
+history); the session's aftercare follows the depth used. A session done on
+another day than booked moves the later sessions by the spacing rules.
+Every change is a new revision of the series (same calendar ids, SEQUENCE
+raised): `needle export` afterwards updates the patient's calendar."""
+
+DONE_EPILOG = """\b
+Examples:
+  needle done P-0042
+  needle done P-0042 2 --on 2027-01-04 --depth cheeks=1.0 --device "Pen A6" --lot L2231
+  needle done P-0042 --depth scars=2.0 --override "scar assessed, clinician decision"
+"""
+
+
+def done(
+    patient: str = PATIENT,
+    session: str | None = typer.Argument(None, help="2, or B1 for a booster.", metavar="[SESSION]"),
+    indication: str | None = INDICATION,
+    on: str | None = ON,
+    depth: list[str] = typer.Option([], "--depth", help="ZONE=MM: the depth used in a zone (repeatable)."),
+    device: str | None = typer.Option(None, "--device", help="The device used."),
+    lot: str | None = typer.Option(None, "--lot", help="The needle cartridge's lot."),
+    note: str | None = typer.Option(None, "--note", help="A note for the record."),
+    override: str | None = typer.Option(None, "--override", help="Why a depth beyond the plan's was used."),
+    json_out: bool = JSON,
+) -> None:
+    from needlecli import course
+    from needlecli.cli.common import parse_on
+    from needlecli.cli.register import for_writing
+    from needlecli.config import load_config, with_uid_key
+
+    patient = _patient(patient)
+    cfg = with_uid_key(load_config())
+    day = parse_on(on, order=cfg.date_order)
+    used = _depths(depth)
+    for flag, text in (("--device", device), ("--lot", lot), ("--note", note), ("--override", override)):
+        _printable(flag, text)
+    with for_writing(cfg) as register:
+        active = Active(cfg, register, patient, indication)
+        label = course.pick(active.saved, session, "done")
+        _checked_today(cfg, register, patient, day)
+        notes: list[str] = []
+        plan, protocol = active.plan_of(active.saved, day, notes)
+        appointment = next(a for a in plan.appointments if a.label == label)
+        allowed = {z.zone: z.max_mm for z in appointment.depth}
+        for zone, mm in used:
+            if zone not in allowed:
+                raise UsageError(f"--depth {zone}: the plan treats {', '.join(allowed)} only")
+            if mm > allowed[zone] and not override:
+                raise UsageError(
+                    f"--depth {zone}={mm:g}: deeper than the plan allows for session {label} "
+                    f"({allowed[zone]:g} mm); give --override REASON to record it"
+                )
+        new = course.record_done(protocol, active.saved, label, day, used)
+        text, after = _revision(cfg, active, new, day, notes)
+        detail = {"depth_mm": dict(used), "device": device, "lot": lot, "note": note, "override": override,
+                  "booked_date": course.date_of(active.saved, label).isoformat(), "id": appointment.key}  # fmt: skip
+        revision = _write(
+            cfg, register, active, text, ("done", label, day.isoformat(), detail), protocol.info.sha256, day
+        )
+    upcoming = next((a for a in after.appointments if a.status == "booked"), None)
+    nxt = f"; next: session {upcoming.label} on {upcoming.date.isoformat()}" if upcoming else "; the series is complete"
+    line = f"{patient}: session {label} done on {day.isoformat()} (revision {revision}){nxt}"
+    doc = {"patient": patient, "indication": active.booked.indication, "session": label, "date": day.isoformat(),
+           "revision": revision, "sessions": _summary(after)}  # fmt: skip
+    _report(json_out, doc, line, notes)
+
+
+def _depths(given: list[str]) -> tuple[tuple[str, float], ...]:
+    import math
+
+    out: dict[str, float] = {}
+    for item in given:
+        zone, sep, mm_text = item.partition("=")
+        zone = zone.strip().lower()
+        try:
+            mm = float(mm_text)
+        except ValueError:
+            mm = math.nan
+        if not sep or not zone or not math.isfinite(mm) or not 0 < mm <= 5:
+            raise UsageError(f"--depth: expected ZONE=MM with MM a depth in mm (0-5), got {item!r}")
+        if zone in out:
+            raise UsageError(f"--depth: {zone} given twice")
+        out[zone] = round(mm, 2)
+    return tuple(out.items())
+
+
+def _printable(flag: str, text: str | None) -> None:
+    if text is not None and (not text.strip() or len(text) > 500 or not text.isprintable()):
+        raise UsageError(f"{flag}: expected one line of text (1-500 printable characters)")
+
+
+def _checked_today(cfg: Config, register: Register, patient: str, day: dt.date) -> None:
+    """`done` needs a screening or re-check of the patient that same day (the protocol may relax it
+    to its ``valid_days``)."""
+    from needlecli import catalog
+    from needlecli.register.events import latest_screening, screened_on
+
+    if screened_on(register, patient, day.isoformat()):
+        return
+    proto = catalog.load_screening(catalog.STANDARD_SCREENING, cfg.protocols_dir)
+    if not proto.check_each_session:
+        last = latest_screening(register, patient)
+        if last is not None and proto.valid_days:
+            age = (day - dt.date.fromisoformat(last.evaluated_on)).days
+            if 0 <= age <= proto.valid_days:
+                return
+    raise UsageError(
+        f"{patient} has no check on {day.isoformat()}: verify contraindications first "
+        f"(needle check {patient} --on {day.isoformat()})"
+    )
+
+
+# ----------------------------------------------------------------- missed
+
+MISSED_HELP = """Record a booked session as missed (SESSION: default the first not recorded
+yet) and book it again on the first open day on or after --on (default today),
+never closer than the minimum spacing to the last session done; the later
+sessions follow from it. The missed booking keeps its calendar id (cancelled
+in the patient's calendar); the new one gets a new id. A gap beyond the
+maximum spacing is allowed after a missed session, with a note."""
+
+MISSED_EPILOG = """\b
+Examples:
+  needle missed P-0042
+  needle missed P-0042 3 --on 2027-02-08
+"""
+
+
+def missed(
+    patient: str = PATIENT,
+    session: str | None = typer.Argument(None, help="2, or B1 for a booster.", metavar="[SESSION]"),
+    indication: str | None = INDICATION,
+    on: str | None = ON,
+    json_out: bool = JSON,
+) -> None:
+    from needlecli import course
+    from needlecli.cli.common import parse_on
+    from needlecli.cli.register import for_writing
+    from needlecli.config import load_config, with_uid_key
+
+    patient = _patient(patient)
+    cfg = with_uid_key(load_config())
+    day = parse_on(on, order=cfg.date_order)
+    with for_writing(cfg) as register:
+        active = Active(cfg, register, patient, indication)
+        label = course.pick(active.saved, session, "missed")
+        notes: list[str] = []
+        plan, protocol = active.plan_of(active.saved, day, notes)
+        was = next(a for a in plan.appointments if a.label == label)
+        new, again, gap = course.record_missed(protocol, active.saved, label, day)
+        if gap is not None:
+            new = _noted(new, gap.text)
+            notes.append(gap.text)
+        text, after = _revision(cfg, active, new, day, notes)
+        detail = {"booked_date": was.date.isoformat(), "id": was.key, "again": again.isoformat()}
+        revision = _write(
+            cfg, register, active, text, ("missed", label, day.isoformat(), detail), protocol.info.sha256, day
+        )
+    line = (
+        f"{patient}: session {label} of {was.date.isoformat()} missed; booked again on {again.isoformat()} "
+        f"(revision {revision})"
+    )
+    doc = {"patient": patient, "indication": active.booked.indication, "session": label,
+           "missed": was.date.isoformat(), "again": again.isoformat(), "revision": revision,
+           "sessions": _summary(after)}  # fmt: skip
+    _report(json_out, doc, line, notes)
+
+
+def _noted(saved: SavedPlan, text: str) -> SavedPlan:
+    import dataclasses
+
+    from needlecli.model import Note
+
+    return dataclasses.replace(saved, notes=(*saved.notes, Note("schedule", text)))
+
+
+# ----------------------------------------------------------------- cancel
+
+CANCEL_HELP = """Cancel every remaining session of the patient's active series (--reason is
+kept in the register and shown in history). The sessions done stay; the others
+are cancelled in every export (STATUS:CANCELLED). Booking again afterwards
+starts a new series with new calendar ids."""
+
+CANCEL_EPILOG = """\b
+Examples:
+  needle cancel P-0042 --reason "moved away"
+"""
+
+
+def cancel(
+    patient: str = PATIENT,
+    reason: str = typer.Option(..., "--reason", help="Why the series ends."),
+    indication: str | None = INDICATION,
+    on: str | None = ON,
+    json_out: bool = JSON,
+) -> None:
+    from needlecli import course
+    from needlecli.cli.common import parse_on
+    from needlecli.cli.register import for_writing
+    from needlecli.config import load_config, with_uid_key
+
+    patient = _patient(patient)
+    _printable("--reason", reason)
+    cfg = with_uid_key(load_config())
+    day = parse_on(on, order=cfg.date_order)
+    with for_writing(cfg) as register:
+        active = Active(cfg, register, patient, indication)
+        state = course.status(active.saved)
+        if state in ("stopped", "completed"):
+            raise UsageError(f"{patient}'s {active.booked.indication} series is {state} already")
+        notes: list[str] = []
+        new = course.halted(active.saved, "stopped", reason)
+        text, after = _revision(cfg, active, new, day, notes)
+        detail = {"reason": reason}
+        protocol = active.saved.protocol.sha256
+        revision = _write(cfg, register, active, text, ("cancelled", "", day.isoformat(), detail), protocol, day)
+    gone = [a.label for a in after.appointments if a.status == "cancelled"]
+    line = f"{patient}: {active.booked.indication} series cancelled ({len(gone)} sessions) (revision {revision})"
+    doc = {"patient": patient, "indication": active.booked.indication, "cancelled": gone, "revision": revision,
+           "sessions": _summary(after)}  # fmt: skip
+    _report(json_out, doc, line, notes)
+
+
+# ----------------------------------------------------------------- check
+
+CHECK_HELP = """The re-check before a session: asks again only what can change between
+sessions (the screening protocol's recheck questions: pregnancy, skin today,
+medicines, recent procedures ...); the other answers carry over from the
+patient's latest screening. The whole set is screened again on --on and kept
+in the register as a re-check; output and exit status as `needle screen`.
+
+At a terminal the questions are asked (the answer on record shown); otherwise
+--answers FILE holds exactly those question ids.
+
+Its effect on the patient's active series: cautions re-derived (a new
+revision when anything changed); a dated deferral moves the next session to
+the first open day on or after its end (the rest follow); an undated deferral
+puts the series on hold and a contraindication stops it (the remaining
+sessions cancelled). A re-check counts as that day's check for `needle done`."""
+
+CHECK_EPILOG = """\b
+Examples:
+  needle check P-0042
+  needle check P-0042 --answers today.toml --on 2027-01-04 --json
+"""
+
+
+def check(
+    patient: str = PATIENT,
+    answers_file: Path | None = typer.Option(None, "--answers", "-a", help="The re-check answers (TOML or JSON)."),
+    on: str | None = ON,
+    json_out: bool = JSON,
+    protocol: str = typer.Option("screening", "--protocol", help="Screening protocol: a bundled name or a path."),
+) -> None:
+    import tomllib
+
+    import tomli_w
+
+    from needlecli import answers as answers_mod
+    from needlecli import catalog, records, screening
+    from needlecli.cli.common import parse_on, stdin_is_terminal
+    from needlecli.cli.register import for_reading, for_writing, key_of, now_utc, where
+    from needlecli.config import load_config, with_uid_key
+    from needlecli.register.events import indications_of, insert_screening, latest_screening
+    from needlecli.register.journal import pack
+
+    patient = _patient(patient)
+    cfg = with_uid_key(load_config())
+    day = parse_on(on, order=cfg.date_order)
+    proto = catalog.load_screening(protocol, cfg.protocols_dir)
+    asked = [q.id for q in proto.questions if q.recheck]
+    if not asked:
+        raise UsageError(f"screening protocol {proto.info.name} marks no question recheck = true: nothing to ask")
+    reader = for_reading(cfg)
+    last = latest_screening(reader, patient) if reader is not None else None
+    if reader is not None:
+        reader.close()
+    if last is None:
+        raise UsageError(f"{patient} has no screening in the register ({where(cfg)}): screen first")
+    record = records.screening_record_of(tomllib.loads(last.record), f"{patient}'s screening (entry {last.entry})")
+    if day < record.evaluated_on:
+        raise UsageError(f"--on {day.isoformat()}: before the latest screening ({record.evaluated_on.isoformat()})")
+    carried = {k: v for k, v in record.answers.items() if k in proto.ids and k not in asked}
+    carried_typed, _ = answers_mod.read_answers(proto, carried, "the screening on record", "ISO")
+    raw: dict[str, object] = {}
+    source = "answers"
+    if answers_file is not None:
+        raw = records.read_answers_file(answers_file)
+        source = str(answers_file)
+        wrong = [k for k in raw if k in proto.ids and k not in asked]
+        if wrong:
+            raise AnswersError(f"{source}: {', '.join(wrong)}: not re-check questions (they carry over)")
+    given, _ = answers_mod.read_answers(proto, raw, source, cfg.date_order)
+    missing = [q for q in asked if q not in given]
+    if missing:
+        if not stdin_is_terminal() or str(answers_file) == "-":
+            raise AnswersError(f"{source}: missing re-check answer(s) for {', '.join(missing)}")
+        from needlecli.cli import interactive as ui
+
+        merged = {**carried_typed, **given}
+        try:
+            given = ui.run_interview(proto, merged, missing, day, to_stderr=json_out, order=cfg.date_order)
+        except (KeyboardInterrupt, EOFError):
+            print("\nRe-check cancelled; nothing was saved.", file=sys.stderr)
+            raise typer.Exit(130) from None
+    answers = {**carried_typed, **given}
+    result = screening.evaluate(proto, answers, day)
+    doc = records.screening_record(result=result, protocol=proto, answers=answers, patient=patient,
+                                   clinician=cfg.clinician)  # fmt: skip
+    text = tomli_w.dumps(doc)
+    rechecked = records.screening_record_of(tomllib.loads(text), "the re-check")
+    with for_writing(cfg) as register:
+        changes = [
+            _recheck_series(cfg, register, patient, ind, day, rechecked) for ind in indications_of(register, patient)
+        ]
+        with register.writing() as db:  # the re-check and what it does to each series: one transaction
+            entry = insert_screening(db, key=key_of(cfg), patient=patient, evaluated_on=day.isoformat(),
+                                     verdict=result.verdict, protocol=proto.info.sha256, blob=pack(text),
+                                     at=now_utc(), kind="rechecked")  # fmt: skip
+            effects = []
+            for effect, change in changes:
+                if change is not None:
+                    active, new_text, sha = change
+                    revision = _insert(cfg, db, active, new_text, None, sha, day)
+                    effect = {**effect, "effect": f"{effect['effect']} (revision {revision})", "revision": revision}
+                effects.append(effect)
+    if json_out:
+        import json
+
+        print(json.dumps(records.result_json(result, proto, patient) | {"series": [e for e in effects if e]}, indent=2))
+    else:
+        from needlecli.cli.render import print_result
+
+        print_result(result, proto, patient, clinician=cfg.clinician, today=dt.date.today(), say_not_saved=False)
+    print(f"needle: re-check kept in the register under {patient} (entry {entry.seq})", file=sys.stderr)
+    for e in effects:
+        if e:
+            print(f"needle: {e['indication']} series: {e['effect']}", file=sys.stderr)
+    raise typer.Exit(VERDICT_EXIT_CODES[result.verdict])
+
+
+def _but_screening(plan: Plan) -> dict[str, Any]:
+    """The plan as a document, but the screening it was made under (its date, its answers)."""
+    from needlecli.plans import plan_document
+
+    doc = plan_document(plan)
+    doc.pop("screening")
+    doc["request"].pop("not_before")  # a constraint on the dates, which are compared
+    return doc
+
+
+def _recheck_series(
+    cfg: Config, register: Register, patient: str, indication: str, day: dt.date, record: ScreeningRecord
+) -> tuple[dict[str, Any], tuple[Active, str, str] | None]:
+    """What the re-check does to one series (not halted or complete): what to say, and the new
+    revision to book (the series, its saved text, the protocol hash), if any."""
+    import dataclasses
+
+    from needlecli import catalog, course, planning
+
+    active = Active(cfg, register, patient, indication)
+    state = course.status(active.saved)
+    if state in ("stopped", "completed"):
+        return {}, None
+    screening_proto = catalog.load_screening(catalog.STANDARD_SCREENING, cfg.protocols_dir)
+    basis = planning.basis_of(record, screening_proto)
+    # The re-check is the series' screening from now on (what the file showed of the last one goes).
+    request = dataclasses.replace(active.saved.request, screening=basis)
+    new = dataclasses.replace(active.saved, request=request, findings=(), verdict=None)
+    verdict, until = record.verdict, record.earliest_date
+    notes: list[str] = []
+    protocol = catalog.load_treatment(catalog.ref_of(active.saved.protocol.origin), cfg.protocols_dir, screening_proto)
+    findings = ", ".join(dict.fromkeys(f.id for f in record.findings)) or verdict
+    if verdict == "contraindicated" or (verdict == "defer" and until is None):
+        how = "stopped" if verdict == "contraindicated" else "on-hold"
+        new = course.halted(new, how, f"re-check {day.isoformat()}: {findings}")
+        effect = f"{how} ({findings}): every remaining session cancelled"
+    else:
+        if state == "on-hold":  # the re-check allows treatment again: the series resumes
+            new = course.halted(new, "", "")
+        # A dated deferral moves the next session to its end; any verdict moves a session still booked
+        # before the re-check (overdue) to the re-check's day: the patient is here for it.
+        deferral = verdict == "defer" and until is not None
+        moved_from = course.next_open_label(new)
+        new, gap = course.deferred(protocol, new, max(until, day) if deferral and until else day)
+        if gap is not None:
+            new = _noted(new, gap.text)
+        nxt = course.next_open_label(new)
+        moved = nxt is not None and nxt == moved_from and course.date_of(new, nxt) != course.date_of(active.saved, nxt)
+        where_to = f": session {nxt} moved to {course.date_of(new, nxt).isoformat()}" if moved and nxt else ""
+        if deferral and until:
+            effect = f"deferred until {until.isoformat()}{where_to}"
+        elif where_to:
+            effect = f"{verdict}; session {nxt} was overdue{where_to} (the re-check's day)"
+        else:
+            effect = f"{verdict}: cautions re-derived"
+        if state == "on-hold":
+            effect = f"resumed ({effect})"
+    plan, tproto = active.plan_of(new, day, notes)
+    before, _ = active.plan_of(active.saved, day, [])
+    if _but_screening(plan) == _but_screening(before):  # the same sessions, windows, depths and notes
+        return {"indication": indication, "effect": f"{verdict}: no change to the series"}, None
+    text, _ = _revision(cfg, active, new, day, notes)
+    return {"indication": indication, "effect": effect}, (active, text, tproto.info.sha256)

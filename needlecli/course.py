@@ -1,0 +1,202 @@
+"""A booked series over time, pure: a session done (on its real day, with the depth used), a booking
+missed (booked again as a new occurrence), a re-check's deferral (the rest re-flow), a stop.
+
+Each function takes the saved revision (`plans.SavedPlan`: the request and the dates) and returns the
+next one; `planning.saved_plan` turns it into a Plan and checks it against the rules again, so what a
+command records is read back by the same checks as any saved plan. Sessions already done never move.
+No I/O, no clock: the day is passed in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import TYPE_CHECKING
+
+from needlecli.errors import SchedulingError, UsageError
+from needlecli.model import Note, TreatmentProtocol
+from needlecli.recorded import Course, Done
+from needlecli.scheduling import FIRST_SESSION_HORIZON_DAYS, compute_dates, day_label, next_open
+
+if TYPE_CHECKING:
+    from needlecli.plans import SavedPlan
+
+#: A session label: ``2`` for session 2, ``B1`` for booster 1.
+Label = str
+
+
+def course_of(saved: SavedPlan) -> Course:
+    return saved.request.course or Course()
+
+
+def labels(saved: SavedPlan) -> list[Label]:
+    """Every session's and booster's label, in order."""
+    return [str(n) for n in range(1, len(saved.session_dates) + 1)] + [
+        f"B{n}" for n in range(1, len(saved.booster_dates) + 1)
+    ]
+
+
+def date_of(saved: SavedPlan, label: Label) -> dt.date:
+    if label.startswith("B"):
+        return saved.booster_dates[int(label[1:]) - 1]
+    return saved.session_dates[int(label) - 1]
+
+
+def status(saved: SavedPlan) -> str:
+    """``active``, ``on-hold``, ``stopped`` or ``completed`` (every session and booster done)."""
+    course = course_of(saved)
+    if course.halted:
+        return course.halted
+    return "completed" if len(course.done) == len(labels(saved)) else "active"
+
+
+def next_open_label(saved: SavedPlan) -> Label | None:
+    """The first session (or booster) not recorded yet; None when all are."""
+    done = {d.label for d in course_of(saved).done}
+    return next((label for label in labels(saved) if label not in done), None)
+
+
+def pick(saved: SavedPlan, given: str | None, verb: str) -> Label:
+    """The session a command names (``3``, ``B1``, any case), else the first not recorded yet; refused
+    when the series is halted, the session is recorded already, or one before it is not."""
+    course = course_of(saved)
+    if course.halted:
+        raise UsageError(f"the series is {course.halted}: nothing to mark {verb} (book it again to restart)")
+    all_labels = labels(saved)
+    first = next_open_label(saved)
+    if given is None:
+        if first is None:
+            raise UsageError("every session of the series is recorded already")
+        return first
+    label = given.strip().upper()
+    if label not in all_labels:
+        raise UsageError(f"SESSION: there is no session {given!r} (the series has {', '.join(all_labels)})")
+    if course.done_on(label) is not None:
+        raise UsageError(f"session {label} is recorded as done already; a recorded session never changes")
+    if label != first:
+        raise UsageError(f"session {first} is not recorded yet: record it (done or missed) before session {label}")
+    return label
+
+
+def _previous_done(saved: SavedPlan, label: Label) -> dt.date | None:
+    """The day of the last session done before ``label``."""
+    course = course_of(saved)
+    order = labels(saved)
+    before = order[: order.index(label)]
+    days = [d.day for d in course.done if d.label in before]
+    return max(days) if days else None
+
+
+def _reflow(
+    protocol: TreatmentProtocol, saved: SavedPlan, course: Course, label: Label, day: dt.date
+) -> tuple[tuple[dt.date, ...], tuple[dt.date, ...]]:
+    """The dates with ``label`` on ``day``: the ones done stay, those before it stay, the later ones
+    follow the spacing rules from it."""
+    request = dataclasses.replace(saved.request, course=course)
+    if label.startswith("B"):
+        number = int(label[1:])
+        fixed = dict(enumerate(saved.session_dates, 1))
+        pinned = {n: d for n, d in enumerate(saved.booster_dates, 1) if n < number} | {number: day}
+        dates, boosters = compute_dates(protocol, request, fixed, pinned)
+    else:
+        number = int(label)
+        fixed = {n: d for n, d in enumerate(saved.session_dates, 1) if n < number} | {number: day}
+        dates, boosters = compute_dates(protocol, request, fixed)
+    return tuple(dates), tuple(boosters)
+
+
+def _with(saved: SavedPlan, course: Course, dates: tuple[dt.date, ...], boosters: tuple[dt.date, ...]) -> SavedPlan:
+    return dataclasses.replace(
+        saved,
+        request=dataclasses.replace(saved.request, course=course),
+        session_dates=dates,
+        booster_dates=boosters,
+    )
+
+
+def record_done(
+    protocol: TreatmentProtocol, saved: SavedPlan, label: Label, day: dt.date, used: tuple[tuple[str, float], ...]
+) -> SavedPlan:
+    """``label`` done on ``day`` with the depths ``used``: its date from now on (the later sessions
+    re-flow from it when it differs from the booked one)."""
+    previous = _previous_done(saved, label)
+    if previous is not None and day <= previous:
+        raise UsageError(f"--on {day.isoformat()}: the session before was done on {previous.isoformat()}")
+    course = course_of(saved)
+    course = dataclasses.replace(course, done=(*course.done, Done(label, day, used)))
+    if day == date_of(saved, label):
+        return _with(saved, course, saved.session_dates, saved.booster_dates)
+    try:
+        dates, boosters = _reflow(protocol, saved, course, label, day)
+    except SchedulingError as exc:
+        raise SchedulingError(f"session {label} done on {day.isoformat()}: the sessions after it: {exc}") from None
+    return _with(saved, course, dates, boosters)
+
+
+def first_day(protocol: TreatmentProtocol, saved: SavedPlan, label: Label, earliest: dt.date) -> dt.date:
+    """The first open day for ``label`` on or after ``earliest``, and never closer than the minimum
+    spacing to the last session done."""
+    previous = _previous_done(saved, label)
+    if previous is not None and not label.startswith("B"):
+        earliest = max(earliest, previous + dt.timedelta(weeks=protocol.interval_weeks.min))
+    clinic = saved.request.clinic
+    horizon = earliest + dt.timedelta(days=FIRST_SESSION_HORIZON_DAYS)
+    found = next_open(clinic, earliest, horizon)
+    if found is None:
+        raise SchedulingError(
+            f"session {label}: no open clinic day between {day_label(earliest)} and {day_label(horizon)}"
+        )
+    return found
+
+
+def record_missed(
+    protocol: TreatmentProtocol, saved: SavedPlan, label: Label, on: dt.date
+) -> tuple[SavedPlan, dt.date, Note | None]:
+    """``label``'s booking missed: booked again as a new occurrence (a new calendar id) on the first
+    open day on or after ``on`` (the minimum spacing kept), the rest re-flowing from it. A gap beyond
+    the maximum spacing is allowed, with a note. Returns the revision, the new day and the note."""
+    course = course_of(saved)
+    occurrences = dict(course.occurrences)
+    occurrences[label] = course.occurrence(label) + 1
+    resumed = course.resumed if label in course.resumed else (*course.resumed, label)
+    course = dataclasses.replace(course, occurrences=tuple(occurrences.items()), resumed=resumed)
+    day = first_day(protocol, saved, label, on)
+    dates, boosters = _reflow(protocol, saved, course, label, day)
+    return _with(saved, course, dates, boosters), day, _gap_note(protocol, saved, label, day, "a missed session")
+
+
+def deferred(protocol: TreatmentProtocol, saved: SavedPlan, until: dt.date) -> tuple[SavedPlan, Note | None]:
+    """A re-check defers treatment until ``until``: the next session not done moves to the first open
+    day on or after it (when it is before), the rest re-flowing from it; a gap beyond the maximum
+    spacing is allowed, with a note."""
+    label = next_open_label(saved)
+    if label is None or date_of(saved, label) >= until:
+        return saved, None
+    course = course_of(saved)
+    resumed = course.resumed if label in course.resumed else (*course.resumed, label)
+    course = dataclasses.replace(course, resumed=resumed)
+    day = first_day(protocol, saved, label, until)
+    dates, boosters = _reflow(protocol, saved, course, label, day)
+    return _with(saved, course, dates, boosters), _gap_note(protocol, saved, label, day, "the re-check's deferral")
+
+
+def halted(saved: SavedPlan, how: str, reason: str) -> SavedPlan:
+    """The series ``on-hold`` or ``stopped``: every session not done is cancelled (dates kept)."""
+    course = dataclasses.replace(course_of(saved), halted=how, reason=reason)
+    return _with(saved, course, saved.session_dates, saved.booster_dates)
+
+
+def _gap_note(protocol: TreatmentProtocol, saved: SavedPlan, label: Label, day: dt.date, after: str) -> Note | None:
+    previous = _previous_done(saved, label)
+    if previous is None or label.startswith("B"):
+        return None
+    weeks = protocol.interval_weeks
+    if day <= previous + dt.timedelta(weeks=weeks.max):
+        return None
+    gap = (day - previous).days
+    return Note(
+        "schedule",
+        f"Session {label} on {day.isoformat()} is {gap // 7} weeks {gap % 7} days after the last session done "
+        f"({previous.isoformat()}), beyond the usual {weeks.max}-week maximum, after {after}: the series "
+        "resumes, it does not restart.",
+    )
