@@ -123,6 +123,16 @@ def record_done(
     if previous is not None and day <= previous:
         raise UsageError(f"--on {day.isoformat()}: the session before was done on {previous.isoformat()}")
     course = course_of(saved)
+    if previous is not None and not label.startswith("B"):
+        weeks = protocol.interval_weeks
+        soonest = previous + dt.timedelta(weeks=weeks.min)
+        if day < soonest:  # the minimum spacing is the skin's recovery: never closer
+            raise UsageError(
+                f"session {label} on {day.isoformat()}: only {(day - previous).days} days after the session before "
+                f"({previous.isoformat()}); the earliest is {soonest.isoformat()} ({weeks.min} weeks)"
+            )
+        if day > previous + dt.timedelta(weeks=weeks.max) and label not in course.resumed:
+            course = dataclasses.replace(course, resumed=(*course.resumed, label))  # late: the series resumes
     course = dataclasses.replace(course, done=(*course.done, Done(label, day, used)))
     if day == date_of(saved, label):
         return _with(saved, course, saved.session_dates, saved.booster_dates)
@@ -180,6 +190,19 @@ def deferred(protocol: TreatmentProtocol, saved: SavedPlan, until: dt.date) -> t
     return _with(saved, course, dates, boosters), _gap_note(protocol, saved, label, day, "the re-check's deferral")
 
 
+def resumed_from_hold(saved: SavedPlan) -> SavedPlan:
+    """An on-hold series active again: the sessions not done, cancelled while on hold, are booked again
+    under new calendar ids (a cancelled one never comes back)."""
+    course = course_of(saved)
+    done = {d.label for d in course.done}
+    occurrences = dict(course.occurrences)
+    for label in labels(saved):
+        if label not in done:
+            occurrences[label] = course.occurrence(label) + 1
+    course = dataclasses.replace(course, halted="", reason="", occurrences=tuple(occurrences.items()))
+    return _with(saved, course, saved.session_dates, saved.booster_dates)
+
+
 def halted(saved: SavedPlan, how: str, reason: str) -> SavedPlan:
     """The series ``on-hold`` or ``stopped``: every session not done is cancelled (dates kept)."""
     course = dataclasses.replace(course_of(saved), halted=how, reason=reason)
@@ -196,7 +219,13 @@ def _gap_note(protocol: TreatmentProtocol, saved: SavedPlan, label: Label, day: 
     gap = (day - previous).days
     return Note(
         "schedule",
-        f"Session {label} on {day.isoformat()} is {gap // 7} weeks {gap % 7} days after the last session done "
+        f"Session {label} on {day.isoformat()} is {_weeks(gap)} after the last session done "
         f"({previous.isoformat()}), beyond the usual {weeks.max}-week maximum, after {after}: the series "
         "resumes, it does not restart.",
     )
+
+
+def _weeks(days: int) -> str:
+    w, d = divmod(days, 7)
+    out = f"{w} week{'' if w == 1 else 's'}"
+    return out + (f" {d} day{'' if d == 1 else 's'}" if d else "")

@@ -310,3 +310,34 @@ def test_any_sequence_keeps_recorded_sessions_and_the_spacing(
         assert verify()[0] == 0
     finally:
         del os.environ["NEEDLE_REGISTER"]
+
+
+def test_done_is_refused_after_a_check_that_defers_and_too_soon_after_the_last(tmp_path: Path, register: Path) -> None:
+    booked(tmp_path)
+    assert check(tmp_path, "P-1", "2026-12-07", sunburn_last_date=dt.date(2026, 12, 5))[0] == 3
+    code, _, err = run("done", "P-1", "--on", "2026-12-07")
+    assert code == 2 and "latest check (2026-12-07) is defer" in err
+    assert check(tmp_path, "P-1", "2027-01-04")[0] == 0
+    assert run("done", "P-1", "--on", "2027-01-04")[0] == 0
+    assert check(tmp_path, "P-1", "2027-01-11")[0] == 0
+    code, _, err = run("done", "P-1", "--on", "2027-01-11")
+    assert code == 2 and "only 7 days after the session before (2027-01-04); the earliest is 2027-02-01" in err
+    assert verify()[0] == 0
+
+
+def test_a_series_resumed_from_hold_books_new_calendar_ids(tmp_path: Path, register: Path) -> None:
+    booked(tmp_path)
+    assert check(tmp_path, "P-1", "2026-12-07", active_infection=True)[0] == 3
+    held = events()
+    assert {status for key, (_, status, _) in held.items() if key.startswith("session")} == {"CANCELLED"}
+    assert check(tmp_path, "P-1", "2026-12-14")[0] == 0
+    now = events()
+    assert all(now[key][1] == "CANCELLED" for key in held if key.startswith("session"))  # never come back
+    assert [k for _, _, k in sessions()] == ["session-1-2", "session-2-2", "session-3-2"]
+
+
+def test_a_refused_series_command_creates_no_register(tmp_path: Path, register: Path) -> None:
+    for args in (["done", "P-1"], ["missed", "P-1"], ["cancel", "P-1", "--reason", "x"]):
+        code, _, err = run(*args)
+        assert code == 2 and "no booked series" in err
+    assert not register.exists() and not register.parent.exists()

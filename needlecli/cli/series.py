@@ -30,6 +30,16 @@ ON = typer.Option(None, "--on", help="The day, YYYY-MM-DD.  [default: today]", s
 JSON = typer.Option(False, "--json", help="Print the result as one JSON document.")
 
 
+def _exists(cfg: Config, patient: str) -> None:
+    """A command that changes a series needs a register that holds one: never made by a refusal."""
+    from needlecli.cli.register import for_reading, where
+
+    reader = for_reading(cfg)
+    if reader is None:
+        raise UsageError(f"{patient} has no booked series in the register ({where(cfg)}); book one: plan --book")
+    reader.close()
+
+
 class Active:
     """The patient's series as the register holds it: the latest revision, read and checked."""
 
@@ -180,6 +190,7 @@ def done(
     used = _depths(depth)
     for flag, text in (("--device", device), ("--lot", lot), ("--note", note), ("--override", override)):
         _printable(flag, text)
+    _exists(cfg, patient)
     with for_writing(cfg) as register:
         active = Active(cfg, register, patient, indication)
         label = course.pick(active.saved, session, "done")
@@ -241,15 +252,19 @@ def _checked_today(cfg: Config, register: Register, patient: str, day: dt.date) 
     from needlecli import catalog
     from needlecli.register.events import latest_screening, screened_on
 
+    last = latest_screening(register, patient)
+    if last is not None and last.verdict in ("defer", "contraindicated") and last.evaluated_on <= day.isoformat():
+        raise UsageError(
+            f"{patient}'s latest check ({last.evaluated_on}) is {last.verdict}: no session can be recorded as done "
+            f"until a check allows treatment (needle check {patient})"
+        )
     if screened_on(register, patient, day.isoformat()):
         return
     proto = catalog.load_screening(catalog.STANDARD_SCREENING, cfg.protocols_dir)
-    if not proto.check_each_session:
-        last = latest_screening(register, patient)
-        if last is not None and proto.valid_days:
-            age = (day - dt.date.fromisoformat(last.evaluated_on)).days
-            if 0 <= age <= proto.valid_days:
-                return
+    if not proto.check_each_session and last is not None and proto.valid_days:
+        age = (day - dt.date.fromisoformat(last.evaluated_on)).days
+        if 0 <= age <= proto.valid_days:
+            return
     raise UsageError(
         f"{patient} has no check on {day.isoformat()}: verify contraindications first "
         f"(needle check {patient} --on {day.isoformat()})"
@@ -287,6 +302,7 @@ def missed(
     patient = _patient(patient)
     cfg = with_uid_key(load_config())
     day = parse_on(on, order=cfg.date_order)
+    _exists(cfg, patient)
     with for_writing(cfg) as register:
         active = Active(cfg, register, patient, indication)
         label = course.pick(active.saved, session, "missed")
@@ -349,6 +365,7 @@ def cancel(
     _printable("--reason", reason)
     cfg = with_uid_key(load_config())
     day = parse_on(on, order=cfg.date_order)
+    _exists(cfg, patient)
     with for_writing(cfg) as register:
         active = Active(cfg, register, patient, indication)
         state = course.status(active.saved)
@@ -511,7 +528,7 @@ def _recheck_series(
     screening_proto = catalog.load_screening(catalog.STANDARD_SCREENING, cfg.protocols_dir)
     basis = planning.basis_of(record, screening_proto)
     # The re-check is the series' screening from now on (what the file showed of the last one goes).
-    request = dataclasses.replace(active.saved.request, screening=basis)
+    request = dataclasses.replace(active.saved.request, screening=basis, not_before=None)
     new = dataclasses.replace(active.saved, request=request, findings=(), verdict=None)
     verdict, until = record.verdict, record.earliest_date
     notes: list[str] = []
@@ -522,8 +539,8 @@ def _recheck_series(
         new = course.halted(new, how, f"re-check {day.isoformat()}: {findings}")
         effect = f"{how} ({findings}): every remaining session cancelled"
     else:
-        if state == "on-hold":  # the re-check allows treatment again: the series resumes
-            new = course.halted(new, "", "")
+        if state == "on-hold":  # the re-check allows treatment again: the series resumes, under new ids
+            new = course.resumed_from_hold(new)
         # A dated deferral moves the next session to its end; any verdict moves a session still booked
         # before the re-check (overdue) to the re-check's day: the patient is here for it.
         deferral = verdict == "defer" and until is not None
