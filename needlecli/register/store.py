@@ -138,6 +138,11 @@ def _said(path: Path, exc: sqlite3.Error) -> RegisterError | RegisterBusy:
         return RegisterBusy(
             f"register {path}: another needle command has been writing to it for {LOCK_SECONDS:g} s; try again"
         )
+    if getattr(exc, "sqlite_errorname", "") == "SQLITE_READONLY_DIRECTORY":  # no -wal and -shm beside it
+        return RegisterError(
+            f"register {path}: read-only: its folder cannot be written (SQLite keeps {path.name}-wal and -shm "
+            "beside it)"
+        )
     if "readonly" in text or "read-only" in text:
         return RegisterError(f"register {path}: read-only (cannot record anything here)")
     if "disk is full" in text or "database or disk is full" in text:
