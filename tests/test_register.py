@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
+import signal
 import sqlite3
 import stat
 import subprocess
 import sys
 import tempfile
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -376,6 +378,76 @@ def test_a_register_that_cannot_be_written_is_one_line_and_kept_as_it_is(
         assert read.returncode == 2 and read.stdout == "" and _one_line(read.stderr, register) == err
     assert register.read_bytes() == before
     assert verify()[0] == 0 and run("register", "log", "--json") == logged
+
+
+# ----------------------------------------------------------------- a full disk
+
+#: Where a write runs out of room (RLIMIT_FSIZE): (a connection held open meanwhile, the limit in bytes,
+#: whether the command's change is kept). SQLite maps a 32 KiB -shm file beside the register, and commits
+#: by appending to the -wal file (a 32-byte header, then 4,120 bytes a page), copied into the register
+#: when the last connection closes. A connection held open (another terminal's needle) keeps both files:
+#: the limit then falls inside the command's own transaction.
+FULL_DISK: list[tuple[bool, int, bool]] = [
+    (False, 16 * 1024, False),  # the -shm file cannot be made: nothing is written at all
+    (False, 32 * 1024, True),  # the commit fits the -wal; copying it into the register on close may not
+    (True, 0, False),  # the -wal's header
+    (True, 4000, False),  # its first page
+    (True, 32 + 4120 + 2000, False),  # mid-way through its second page
+    (True, 32 + 3 * 4120, False),  # at the start of its fourth page
+]
+
+
+def _limited(limit: int) -> Callable[[], None]:
+    """A child's set-up: no file may grow past ``limit`` bytes (a write past it fails with EFBIG)."""
+
+    def preexec() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return preexec
+
+
+@pytest.mark.parametrize("what", ["screen", "plan --book"])
+def test_a_full_disk_is_one_line_and_the_register_is_as_it_was(tmp_path: Path, register: Path, what: str) -> None:
+    """A write that runs out of room at spread-out points is one line naming the register (exit 2), and
+    the register still verifies and holds exactly what it held before; a change whose commit got in is
+    kept whole; a later command with room records as usual."""
+    assert screen(tmp_path, "P-1")[0] == 0
+    assert book("P-1", "--start", "2026-12-07")[0] == 0
+    if what == "screen":
+        argv = command("screen", "--answers", str(answers(tmp_path)), "--patient", "P-2", "--on", ON, "--json")
+    else:
+        argv = command("plan", "--patient", "P-1", "--indication", "fine-lines", "--start", "2026-12-14",
+                       "--on", "2026-12-02", "--book", "--format", "json")  # fmt: skip
+    held: sqlite3.Connection | None = None
+    try:
+        for hold, limit, kept in FULL_DISK:
+            if hold and held is None:
+                held = sqlite3.connect(register)
+            if held is not None:
+                held.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # an empty -wal: the limit counts from 0
+            code, before, _ = run("register", "log", "--json")
+            assert code == 0
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=60, preexec_fn=_limited(limit))
+            after = json.loads(run("register", "log", "--json")[1])
+            if kept:
+                assert r.returncode == 0, (limit, r.stderr)
+                assert len(after) == len(json.loads(before)) + 1 and after[:-1] == json.loads(before), limit
+            else:
+                assert r.returncode == 2, (limit, r.stderr)
+                err = _one_line(r.stderr, register)
+                assert err.startswith(f"needle: error: register {register}: cannot write: disk I/O error"), err
+                assert err.endswith("; this change was not recorded\n") or not hold, err  # stopped at its commit
+                assert after == json.loads(before), limit
+            assert verify()[0] == 0, limit
+    finally:
+        if held is not None:
+            held.close()
+    code, before, _ = run("register", "log", "--json")
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert len(json.loads(run("register", "log", "--json")[1])) == len(json.loads(before)) + 1
+    assert verify()[0] == 0
 
 
 def test_the_config_names_the_register(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
