@@ -217,6 +217,7 @@ def book_speed(
             size = register.stat().st_size
         if rc != 0 or booked != n:
             note = f"exit {rc}, {booked} of {n} rows booked!"
+        log(f"  {t:.2f} s ({n / t:,.0f} patients/s), CPU {cpu:.2f} s, peak RSS {rss / 1024:.1f} MiB, {booked} booked")
         secs.append(t)
         cpus.append(cpu)
         peak = max(peak, rss)
