@@ -19,6 +19,10 @@ venv's site-packages through a .pth file, so nothing is downloaded). Then:
     times in Europe/London): patients per second, CPU per patient and the peak RSS of the
     largest process, at 1k, 10k and 100k rows (1M with --large) for ICS, and for md, html
     and json at up to 10k rows (--other-sizes);
+(b') `needle batch --book --jobs 2` (ICS) into a fresh register each round: patients per second
+    (median of the rounds), CPU per patient, the peak RSS of the largest process (the highest of
+    the rounds) and the register's size per patient, at 10k rows of the shared list and of the list
+    with no shared series (--book-sizes, --book-distinct-sizes);
 (c) ICS rendering in one process: `ics.export` (icalendar builds and serialises every
     calendar) against the batch renderer (`ics_fast.CalendarRenderer`), same plans, same bytes.
 
@@ -166,11 +170,18 @@ def synthetic_list(path: Path, n: int, distinct: bool = False) -> None:
 
 
 def run_batch(
-    bin_dir: Path, csv_path: Path, out: Path, fmt: str, env: dict[str, str], jobs: int | None, cwd: Path
+    bin_dir: Path,
+    csv_path: Path,
+    out: Path,
+    fmt: str,
+    env: dict[str, str],
+    jobs: int | None,
+    cwd: Path,
+    extra: tuple[str, ...] = (),
 ) -> tuple[float, int, float, int]:
     """(wall seconds, peak RSS in KiB of the largest process, CPU seconds, exit status)."""
     cmd = [str(bin_dir / "needle"), "batch", str(csv_path), "--out-dir", str(out), "--format", fmt, "--quiet"]
-    cmd += ["--on", "2026-12-01"]
+    cmd += ["--on", "2026-12-01", *extra]
     if jobs:
         cmd += ["--jobs", str(jobs)]
     res = subprocess.run(
@@ -178,6 +189,46 @@ def run_batch(
     )
     secs, rss, cpu, rc = res.stdout.split()
     return float(secs), int(rss), float(cpu), int(rc)
+
+
+def book_speed(
+    bin_dir: Path, csv_path: Path, n: int, rounds: int, jobs: int, env: dict[str, str], cwd: Path, work: Path
+) -> dict[str, float | str]:
+    """`batch --book` of the ``n`` rows of ``csv_path`` (ICS), each round into a fresh register: median
+    seconds and CPU seconds, the highest peak RSS (KiB) of the rounds, the register's bytes per row,
+    and a note unless every round exited 0 with every row booked."""
+    import sqlite3
+
+    register, out = work / "book.sqlite3", work / "out-book"
+    secs: list[float] = []
+    cpus: list[float] = []
+    peak, size, note = 0, 0, ""
+    for _ in range(rounds):
+        for path in (register, Path(f"{register}-wal"), Path(f"{register}-shm")):
+            path.unlink(missing_ok=True)
+        shutil.rmtree(out, ignore_errors=True)
+        benv = {**env, "NEEDLE_REGISTER": str(register)}
+        t, rss, cpu, rc = run_batch(bin_dir, csv_path, out, "ics", benv, jobs, cwd, ("--book",))
+        booked = 0
+        if register.exists():
+            db = sqlite3.connect(register)
+            booked = db.execute("SELECT count(*) FROM bookings").fetchone()[0]
+            db.close()
+            size = register.stat().st_size
+        if rc != 0 or booked != n:
+            note = f"exit {rc}, {booked} of {n} rows booked!"
+        log(f"  {t:.2f} s ({n / t:,.0f} patients/s), CPU {cpu:.2f} s, peak RSS {rss / 1024:.1f} MiB, {booked} booked")
+        secs.append(t)
+        cpus.append(cpu)
+        peak = max(peak, rss)
+    shutil.rmtree(out, ignore_errors=True)
+    return {
+        "secs": statistics.median(secs),
+        "cpu": statistics.median(cpus),
+        "rss_kib": peak,
+        "bytes_per_row": size / n,
+        "note": note,
+    }
 
 
 # ----------------------------------------------------------------- (c) rendering in one process
@@ -327,6 +378,17 @@ def main() -> int:
     ap.add_argument("--offline", action="store_true", help="do not install dependencies: use this venv's")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder (wheel, venv, lists)")
     ap.add_argument("--register-series", type=int, help="series in the register test (default 100000; 200 smoke)")
+    ap.add_argument(
+        "--book-sizes", type=int, nargs="*", help="batch --book sizes of the shared list (default 10000; 200 smoke)"
+    )
+    ap.add_argument(
+        "--book-distinct-sizes",
+        type=int,
+        nargs="*",
+        help="batch --book sizes of the list with no shared series (default: --book-sizes)",
+    )
+    ap.add_argument("--book-rounds", type=int, help="batch --book runs of each size (default 3; 1 smoke)")
+    ap.add_argument("--book-jobs", type=int, default=2, help="batch --book --jobs (default 2)")
     args = ap.parse_args()
     if args.smoke:
         sizes, other, rounds, render_n, render_rounds = [50, 200], [50], args.rounds or 3, args.render or 50, 2
@@ -338,6 +400,9 @@ def main() -> int:
         rounds, render_n, render_rounds = args.rounds or 21, args.render or 3000, 5
     if args.large:
         sizes = [*sizes, 1_000_000]
+    book = args.book_sizes if args.book_sizes is not None else [200 if args.smoke else 10_000]
+    book_distinct = args.book_distinct_sizes if args.book_distinct_sizes is not None else book
+    book_rounds = args.book_rounds or (1 if args.smoke else 3)
     work = Path(tempfile.mkdtemp(prefix="needle-bench-"))
     cwd = work / "cwd"
     cwd.mkdir()
@@ -371,6 +436,16 @@ def main() -> int:
             failed |= bool(note)
             rows.append((f"{fmt}, no shared series" if unshared else fmt, n, secs, cpu, rss_kib / 1024, note))
             shutil.rmtree(out, ignore_errors=True)
+        booked: list[tuple[str, int, dict[str, float | str]]] = []
+        for n, unshared in [(n, False) for n in book] + [(n, True) for n in book_distinct]:
+            csv_path = work / f"list-{n}{'-distinct' if unshared else ''}.csv"
+            if not csv_path.exists():
+                synthetic_list(csv_path, n, unshared)
+            label = "no shared series" if unshared else "shared series"
+            log(f"batch --book: {n} rows ({label}), {book_rounds} rounds, --jobs {args.book_jobs} ...")
+            result = book_speed(bin_dir, csv_path, n, book_rounds, args.book_jobs, env, cwd, work)
+            failed |= bool(result["note"])
+            booked.append((label, n, result))
         log(f"rendering {render_n} plans in one process, {render_rounds} rounds ...")
         render = render_speed(bin_dir, render_n, render_rounds, env, cwd)
         series_n = args.register_series or (200 if args.smoke else 100_000)
@@ -413,6 +488,25 @@ def main() -> int:
         "own (starts over four years, times every 15 minutes). One file per patient, written atomically and "
         "fsynced. Wall time includes start-up."
     )
+    if booked:
+        print()
+        print(
+            f"| batch --book (`--jobs {args.book_jobs}`, ICS) | rows | seconds | patients/s | CPU ms/patient "
+            "| peak RSS, largest process | register per patient |"
+        )
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for label, n, b in booked:
+            secs, cpu, rss, per = (float(b[k]) for k in ("secs", "cpu", "rss_kib", "bytes_per_row"))
+            note = f" ({b['note']})" if b["note"] else ""
+            print(
+                f"| {label} | {n:,} | {secs:.2f} | {n / secs:,.0f} | {cpu / n * 1000:.2f} | {rss / 1024:.1f} MiB{note} "
+                f"| {per / 1024:.2f} KiB |"
+            )
+        print()
+        print(
+            f"Rows as above; each run books every row into a fresh register. Seconds and CPU: the median of "
+            f"{book_rounds} runs; peak RSS: the highest of them. Wall time includes start-up."
+        )
     print()
     print(
         f"ICS rendering in one process ({render_n:,} plans, {render['bytes'] / 1024:.1f} KiB each, "

@@ -5,10 +5,18 @@ from __future__ import annotations
 
 import json
 import os
+import resource
+import shutil
+import signal
 import sqlite3
 import stat
+import subprocess
+import sys
+import tempfile
 import tomllib
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import pytest
 from hypothesis import given, settings
@@ -16,7 +24,7 @@ from hypothesis import strategies as st
 from icalendar import Calendar
 
 from needlecli.register.store import APPLICATION_ID, SCHEMA
-from tests.harness import run
+from tests.harness import command, run
 
 ON = "2026-12-01"
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -248,13 +256,198 @@ def test_a_foreign_a_newer_and_a_damaged_file_are_refused_and_kept(tmp_path: Pat
     assert code in (1, 2) and "Traceback" not in err and err.count("\n") == 1
 
 
-def test_a_read_only_register_is_one_line(tmp_path: Path, register: Path) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("root writes through read-only modes")
+# ----------------------------------------------------------------- a register this user cannot write
+
+#: The user a test run as root gives a register to: root writes through any file mode.
+NOBODY = 65534
+#: Imports needle and exits 0 when a read-only file (argv[1]) cannot be written: file modes apply.
+_PROBE = """import sys, needlecli
+try:
+    open(sys.argv[1], "ab")
+except PermissionError:
+    sys.exit(0)
+sys.exit(1)
+"""
+
+
+class Unprivileged(NamedTuple):
+    """Someone file modes apply to, running needle: this user, or (as root) nobody, or root without the
+    capabilities that override file modes (when nobody cannot reach this interpreter)."""
+
+    folder: Path  # a fresh folder that user can reach, with a data folder (the tests' uid_key) of its own
+    prefix: list[str]  # before the command
+    popen: dict[str, Any]  # subprocess keywords
+    owner: int | None  # whom the register's folder and file are given to (None: they stay as they are)
+
+    def give(self, path: Path) -> None:
+        if self.owner is not None:
+            os.chown(path, self.owner, self.owner)
+
+    def run(self, register: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        """``needle ARGS`` with ``register``, as that user."""
+        return self.process(register, command(*args))
+
+    def process(self, register: Path, argv: list[str]) -> subprocess.CompletedProcess[str]:
+        data = self.folder / "data"
+        env = {**os.environ, "NEEDLE_REGISTER": str(register), "NEEDLE_DATA_DIR": str(data), "HOME": str(data),
+               "NEEDLE_CACHE_DIR": str(data / "cache")}  # fmt: skip
+        return subprocess.run([*self.prefix, *argv], env=env, capture_output=True, text=True, timeout=60,
+                              **self.popen)  # fmt: skip
+
+
+@pytest.fixture
+def unprivileged() -> Iterator[Unprivileged]:
+    folder = Path(tempfile.mkdtemp(prefix="needle-register-"))  # pytest's own folders are 0700 (root's, in CI)
+    try:
+        folder.chmod(0o755)
+        data = folder / "data"
+        data.mkdir(mode=0o700)
+        (data / "uid_key").write_bytes((Path(os.environ["NEEDLE_DATA_DIR"]) / "uid_key").read_bytes())
+        (data / "uid_key").chmod(0o600)
+        probe = folder / "probe"
+        probe.write_text("")
+        probe.chmod(0o444)
+        ways = [Unprivileged(folder, [], {}, None)]
+        if os.geteuid() == 0:
+            caps = "-dac_override,-dac_read_search"
+            without_override = ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}"]
+            nobody = {"user": NOBODY, "group": NOBODY, "extra_groups": []}
+            ways = [Unprivileged(folder, [], nobody, NOBODY), Unprivileged(folder, without_override, {}, None)]
+        tried = []
+        for way in ways:
+            for path in (data, data / "uid_key"):
+                os.chown(path, way.owner if way.owner is not None else os.geteuid(), -1)
+            try:
+                r = way.process(folder / "none.sqlite3", [sys.executable, "-c", _PROBE, str(probe)])
+            except OSError as exc:  # no setpriv
+                tried.append(str(exc))
+                continue
+            if r.returncode == 0:
+                yield way
+                return
+            tried.append(r.stderr.strip().splitlines()[-1:][0] if r.stderr.strip() else f"exit {r.returncode}")
+        pytest.skip(f"cannot run {sys.executable} as a user file modes apply to: {'; '.join(tried)}")
+    finally:
+        for path in (folder, *folder.rglob("*")):
+            if path.is_dir() and not path.is_symlink():
+                path.chmod(0o700)  # so that a run as this user can remove it
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _one_line(err: str, register: Path) -> str:
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith(f"needle: error: register {register}: "), err
+    return err
+
+
+@pytest.mark.parametrize(
+    ("file_mode", "folder_mode"),
+    [(0o444, 0o700), (0o600, 0o500), (0o444, 0o500)],
+    ids=["read-only-file", "read-only-folder", "both"],
+)
+def test_a_register_that_cannot_be_written_is_one_line_and_kept_as_it_is(
+    unprivileged: Unprivileged, monkeypatch: pytest.MonkeyPatch, file_mode: int, folder_mode: int
+) -> None:
+    """Run as someone file modes apply to (as root: nobody): a screening with a patient id into a
+    register it cannot write is one line naming the register (exit 2), and the register is left byte
+    for byte as it was, and still verifies. A read-only file in a folder SQLite can write into
+    (its -wal and -shm) can still be read; a read-only folder says so, for reading too."""
+    folder = unprivileged.folder / "reg"
+    register = folder / "register.sqlite3"
+    monkeypatch.setenv("NEEDLE_REGISTER", str(register))
+    assert screen(unprivileged.folder, "P-1")[0] == 0
+    logged = run("register", "log", "--json")
+    before = register.read_bytes()
+    for path, mode in ((register, file_mode), (folder, folder_mode)):
+        unprivileged.give(path)
+        path.chmod(mode)
+    try:
+        ans = answers(unprivileged.folder)  # 0644, in a folder that user can read
+        r = unprivileged.run(register, "screen", "--answers", str(ans), "--patient", "P-2", "--on", ON, "--json")
+        read = unprivileged.run(register, "register", "verify")
+    finally:
+        folder.chmod(0o700)
+        register.chmod(0o600)
+    assert r.returncode == 2, r.stderr
+    err = _one_line(r.stderr, register)
+    if folder_mode & 0o200:
+        assert err == f"needle: error: register {register}: read-only (cannot record anything here)\n"
+        assert read.returncode == 0 and read.stdout.startswith("1 entries, head "), read.stderr
+    else:  # SQLite cannot make the files it keeps beside the register
+        assert err.startswith(f"needle: error: register {register}: read-only: its folder cannot be written"), err
+        assert read.returncode == 2 and read.stdout == "" and _one_line(read.stderr, register) == err
+    assert register.read_bytes() == before
+    assert verify()[0] == 0 and run("register", "log", "--json") == logged
+
+
+# ----------------------------------------------------------------- a full disk
+
+#: Where a write runs out of room (RLIMIT_FSIZE): (a connection held open meanwhile, the limit in bytes,
+#: whether the command's change is kept). SQLite maps a 32 KiB -shm file beside the register, and commits
+#: by appending to the -wal file (a 32-byte header, then 4,120 bytes a page), copied into the register
+#: when the last connection closes. A connection held open (another terminal's needle) keeps both files:
+#: the limit then falls inside the command's own transaction.
+FULL_DISK: list[tuple[bool, int, bool]] = [
+    (False, 16 * 1024, False),  # the -shm file cannot be made: nothing is written at all
+    (False, 32 * 1024, True),  # the commit fits the -wal; copying it into the register on close may not
+    (True, 0, False),  # the -wal's header
+    (True, 4000, False),  # its first page
+    (True, 32 + 4120 + 2000, False),  # mid-way through its second page
+    (True, 32 + 3 * 4120, False),  # at the start of its fourth page
+]
+
+
+def _limited(limit: int) -> Callable[[], None]:
+    """A child's set-up: no file may grow past ``limit`` bytes (a write past it fails with EFBIG)."""
+
+    def preexec() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return preexec
+
+
+@pytest.mark.parametrize("what", ["screen", "plan --book"])
+def test_a_full_disk_is_one_line_and_the_register_is_as_it_was(tmp_path: Path, register: Path, what: str) -> None:
+    """A write that runs out of room at spread-out points is one line naming the register (exit 2), and
+    the register still verifies and holds exactly what it held before; a change whose commit got in is
+    kept whole; a later command with room records as usual."""
     assert screen(tmp_path, "P-1")[0] == 0
-    os.chmod(register, 0o400)
-    code, _, err = screen(tmp_path, "P-1")
-    assert code == 2 and err.count("\n") <= 2
+    assert book("P-1", "--start", "2026-12-07")[0] == 0
+    if what == "screen":
+        argv = command("screen", "--answers", str(answers(tmp_path)), "--patient", "P-2", "--on", ON, "--json")
+    else:
+        argv = command("plan", "--patient", "P-1", "--indication", "fine-lines", "--start", "2026-12-14",
+                       "--on", "2026-12-02", "--book", "--format", "json")  # fmt: skip
+    held: sqlite3.Connection | None = None
+    try:
+        for hold, limit, kept in FULL_DISK:
+            if hold and held is None:
+                held = sqlite3.connect(register)
+            if held is not None:
+                held.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # an empty -wal: the limit counts from 0
+            code, before, _ = run("register", "log", "--json")
+            assert code == 0
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=60, preexec_fn=_limited(limit))
+            after = json.loads(run("register", "log", "--json")[1])
+            if kept:
+                assert r.returncode == 0, (limit, r.stderr)
+                assert len(after) == len(json.loads(before)) + 1 and after[:-1] == json.loads(before), limit
+            else:
+                assert r.returncode == 2, (limit, r.stderr)
+                err = _one_line(r.stderr, register)
+                assert err.startswith(f"needle: error: register {register}: cannot write: disk I/O error"), err
+                assert err.endswith("; this change was not recorded\n") or not hold, err  # stopped at its commit
+                assert after == json.loads(before), limit
+            assert verify()[0] == 0, limit
+    finally:
+        if held is not None:
+            held.close()
+    code, before, _ = run("register", "log", "--json")
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert len(json.loads(run("register", "log", "--json")[1])) == len(json.loads(before)) + 1
+    assert verify()[0] == 0
 
 
 def test_the_config_names_the_register(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -126,7 +126,7 @@ class Register:
         try:
             self.db.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
-            raise _said(self.path, exc) from None
+            raise _said(self.path, exc, change=True) from None
         try:
             yield self.db
             self.db.execute("COMMIT")
@@ -134,7 +134,7 @@ class Register:
             with contextlib.suppress(sqlite3.Error):
                 self.db.execute("ROLLBACK")
             if isinstance(exc, sqlite3.Error):
-                raise _said(self.path, exc) from None
+                raise _said(self.path, exc, change=True) from None
             raise
 
     def read(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
@@ -144,16 +144,26 @@ class Register:
             raise _said(self.path, exc) from None
 
 
-def _said(path: Path, exc: sqlite3.Error) -> RegisterError | RegisterBusy:
+def _said(path: Path, exc: sqlite3.Error, *, change: bool = False) -> RegisterError | RegisterBusy:
+    """One line for what SQLite said (``change``: it stopped a write, which was rolled back)."""
     text = str(exc)
+    name = getattr(exc, "sqlite_errorname", "")
+    kept = "; this change was not recorded" if change else ""
     if "locked" in text or "busy" in text:
         return RegisterBusy(
             f"register {path}: another needle command has been writing to it for {LOCK_SECONDS:g} s; try again"
         )
+    if name == "SQLITE_READONLY_DIRECTORY":  # SQLite cannot make its -wal and -shm files beside the register
+        return RegisterError(
+            f"register {path}: read-only: its folder cannot be written (SQLite keeps {path.name}-wal and -shm "
+            "beside it)"
+        )
     if "readonly" in text or "read-only" in text:
         return RegisterError(f"register {path}: read-only (cannot record anything here)")
-    if "disk is full" in text or "database or disk is full" in text:
-        return RegisterError(f"register {path}: the disk is full; nothing was recorded")
+    if name == "SQLITE_FULL" or "disk is full" in text:
+        return RegisterError(f"register {path}: cannot write: the disk is full{kept}")
+    if name.startswith("SQLITE_IOERR") and "READ" not in name:  # EFBIG (a file size limit) or ENOSPC on -shm
+        return RegisterError(f"register {path}: cannot write: disk I/O error (a full disk? a file size limit?){kept}")
     if "not a database" in text or "malformed" in text or "corrupt" in text:
         return RegisterError(f"register {path}: damaged or not an SQLite file ({text}); it was left as it is")
     return RegisterError(f"register {path}: {text}")
