@@ -3,6 +3,7 @@ export, and a journal that verifies, and fails on any edit made outside needle."
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import resource
@@ -414,14 +415,18 @@ def test_a_full_disk_is_one_line_and_the_register_is_as_it_was(tmp_path: Path, r
     kept whole; a later command with room records as usual."""
     assert screen(tmp_path, "P-1")[0] == 0
     assert book("P-1", "--start", "2026-12-07")[0] == 0
-    if what == "screen":
-        argv = command("screen", "--answers", str(answers(tmp_path)), "--patient", "P-2", "--on", ON, "--json")
-    else:
-        argv = command("plan", "--patient", "P-1", "--indication", "fine-lines", "--start", "2026-12-14",
+
+    def argv_of(i: int) -> list[str]:
+        if what == "screen":
+            return command("screen", "--answers", str(answers(tmp_path)), "--patient", "P-2", "--on", ON, "--json")
+        start = (dt.date(2026, 12, 14) + dt.timedelta(weeks=i)).isoformat()  # a change each time: booked anew
+        return command("plan", "--patient", "P-1", "--indication", "fine-lines", "--start", start,
                        "--on", "2026-12-02", "--book", "--format", "json")  # fmt: skip
+
     held: sqlite3.Connection | None = None
     try:
-        for hold, limit, kept in FULL_DISK:
+        for i, (hold, limit, kept) in enumerate(FULL_DISK):
+            argv = argv_of(i)
             if hold and held is None:
                 held = sqlite3.connect(register)
             if held is not None:
@@ -444,7 +449,7 @@ def test_a_full_disk_is_one_line_and_the_register_is_as_it_was(tmp_path: Path, r
         if held is not None:
             held.close()
     code, before, _ = run("register", "log", "--json")
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(argv_of(len(FULL_DISK)), capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert len(json.loads(run("register", "log", "--json")[1])) == len(json.loads(before)) + 1
     assert verify()[0] == 0
