@@ -260,6 +260,13 @@ def _looser_than_standard(proto: ScreeningProtocol) -> list[str]:
             f"questions[{where[qid]}] ({qid}): looser than the standard rule ({rule.category}: {rule.message}); "
             'make it at least as strict, or give the clinic\'s reason as override = "..." on the question'
         )
+    for q in proto.questions:  # what the standard asks again before each session, a clinic asks too
+        std = standard.question(q.id) if q.id in standard.ids else None
+        if std is not None and std.recheck and not q.recheck and not q.override:
+            problems.append(
+                f"questions[{where[q.id]}] ({q.id}): not asked again before each session (recheck), which the "
+                "standard protocol does; add recheck = true, or give the clinic's reason as override = \"...\""
+            )
     for qid, gate in looser_gates(proto, standard):
         problems.append(
             f"questions[{where[qid]}].asked_if ({qid}): asked only after {gate!r}, which the standard protocol "

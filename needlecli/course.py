@@ -139,7 +139,7 @@ def record_done(
     try:
         dates, boosters = _reflow(protocol, saved, course, label, day)
     except SchedulingError as exc:
-        raise SchedulingError(f"session {label} done on {day.isoformat()}: the sessions after it: {exc}") from None
+        raise SchedulingError(f"session {label} done on {day.isoformat()}: {exc}") from None
     return _with(saved, course, dates, boosters)
 
 
@@ -165,6 +165,12 @@ def record_missed(
     """``label``'s booking missed: booked again as a new occurrence (a new calendar id) on the first
     open day on or after ``on`` (the minimum spacing kept), the rest re-flowing from it. A gap beyond
     the maximum spacing is allowed, with a note. Returns the revision, the new day and the note."""
+    booked = date_of(saved, label)
+    if on < booked:
+        raise UsageError(
+            f"session {label} is booked for {booked.isoformat()}, after --on {on.isoformat()}: it cannot be missed "
+            "yet (to move it, plan --from the exported plan with --move)"
+        )
     course = course_of(saved)
     occurrences = dict(course.occurrences)
     occurrences[label] = course.occurrence(label) + 1

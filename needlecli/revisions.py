@@ -134,11 +134,17 @@ def check_saved(
     resumed = course.resumed if course is not None else ()
     previous = dates[-1] if dates else None
     for number, day in enumerate(boosters, 1):
-        if f"B{number}" in done:
-            if done[f"B{number}"] != day:
+        label = f"B{number}"
+        if label in done:
+            if done[label] != day:
                 raise SchedulingError(f"{source}: booster {number} on {day.isoformat()} was recorded on another day")
-        elif not request.clinic.is_open(day):
+            previous = day
+            continue
+        if not request.clinic.is_open(day):
             raise SchedulingError(f"{source}: booster {number} on {day.isoformat()}: {request.clinic.why_closed(day)}")
+        if label in resumed and previous is not None and day > add_months(previous, protocol.booster_months.max):
+            previous = day
+            continue
         if previous is not None and not add_months(previous, protocol.booster_months.min) <= day <= add_months(
             previous, protocol.booster_months.max
         ):

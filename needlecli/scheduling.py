@@ -390,7 +390,10 @@ def compute_dates(
         if number in pinned:
             months = protocol.booster_months
             lo, hi = add_months(previous, months.min), add_months(previous, months.max)
-            if not lo <= pinned[number] <= hi:
+            label = f"B{number}"
+            fact = course is not None and course.done_on(label) is not None  # done: where it was done
+            late = label in resumed and pinned[number] > hi  # after a missed booster or a deferral
+            if not (fact or late) and not lo <= pinned[number] <= hi:
                 raise SchedulingError(
                     f"booster {number} on {pinned[number].isoformat()} must fall between {lo.isoformat()} and "
                     f"{hi.isoformat()} ({months.min}-{months.max} months after {previous.isoformat()})"

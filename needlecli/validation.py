@@ -221,10 +221,16 @@ class Validator(documents.Checker):
         record = self.table(raw, "record", "")
         valid_days, each = 0, True
         if record is not None:
-            self.unknown(record, "record", ("valid_days", "check_before_each_session"))
+            self.unknown(record, "record", ("valid_days", "check_before_each_session", "override"))
             valid_days = self.integer(record, "valid_days", "record", 1, 3650) or 0
             found = self.boolean(record, "check_before_each_session", "record", required=False)
             each = True if found is None else found
+            if not each and self.reason(record, "record") is None:  # looser than the guide: say why
+                self.err(
+                    "record.check_before_each_session",
+                    "false lets `needle done` go without that day's check; give the clinic's reason as "
+                    'override = "..." in [record]',
+                )
         return ScreeningProtocol(
             info=info, questions=tuple(questions), valid_days=valid_days, gates=tuple(gates), check_each_session=each
         )

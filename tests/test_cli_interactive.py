@@ -967,3 +967,50 @@ def test_an_ever_gate_never_warns(screen, tmp_path):
     echoed = run.answer(SUMMARY_PROMPT, "")
     assert "→ Fri 15 Jun 1990" in echoed and "Note:" not in echoed
     assert run.finish() == 0
+
+
+# ------------------------------------------------------------------ 7. the re-check before a session
+
+
+def test_check_asks_the_recheck_questions_with_the_answers_on_record(tmp_path, monkeypatch):
+    """`needle check` at a terminal: only the recheck questions, each with the answer on record as
+    what Enter keeps; a change (pregnant) is screened and puts the booked series on hold."""
+    monkeypatch.setenv("NEEDLE_REGISTER", str(tmp_path / "register.sqlite3"))
+    answers = write_answers(tmp_path / "p.toml", all_no_except())
+    assert run_cli("screen", "--answers", str(answers), "--on", ON, "--patient", "P-7")[0] == 0
+    booked = run_cli("plan", "--patient", "P-7", "--indication", "fine-lines", "--start", "2026-12-07",
+                     "--on", ON, "--book")  # fmt: skip
+    assert booked[0] == 0, booked
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_INTERACTIVE", "TTY_COMPATIBLE")}
+    env.update(COLUMNS="200", LINES="50", TERM="dumb", NO_COLOR="1", PYTHONUTF8="1")
+    needle, *argv = command("check", "P-7", "--on", "2026-12-07")
+    child = pexpect.spawn(needle, argv, cwd=str(tmp_path), env=env, encoding="utf-8", timeout=TIMEOUT,
+                          dimensions=(50, 200))  # fmt: skip
+    log = io.StringIO()
+    child.logfile_read = log
+    recheck = [q for q in PROTO.questions if q.recheck]
+    asked = 0
+    try:
+        while True:
+            found = child.expect([r"; Enter keeps: (yes|no|none)\): ", re.escape(SUMMARY_PROMPT), pexpect.EOF])
+            if found == 2:
+                break
+            if found == 1:
+                child.sendline("")
+                continue
+            asked += 1
+            assert child.match.group(1) in ("no", "none"), strip_ansi(log.getvalue())  # the answer on record
+            child.sendline("y" if "pregnant" in child.before else "")
+    finally:
+        child.close()
+    transcript = strip_ansi(log.getvalue())
+    assert child.exitstatus == 3, transcript
+    # Every main recheck question asked once (gated follow-ups only after a yes): none other.
+    gates = {q.asked_if for q in recheck if q.asked_if in GATES}  # one yes/no before their dates: "no"
+    assert asked == len([q for q in recheck if not q.asked_if]) + len(gates), transcript
+    assert "age" not in {q.id for q in recheck} and prompt_of("age") not in transcript
+    code, out, _ = run_cli("history", "P-7", "--json")
+    assert code == 0
+    events = json.loads(out)
+    assert [e["event"] for e in events][-2:] == ["rechecked", "booked"]
+    assert events[-2]["verdict"] == "defer" and events[-2]["findings"] == ["pregnant"]

@@ -172,6 +172,20 @@ def test_a_deleted_or_disabled_rule_is_refused(tmp_path: Path) -> None:
     assert run("protocols", "validate", str(stricter)).exit_code == 0  # stricter is always fine
 
 
+def test_the_recheck_before_each_session_is_never_dropped_silently(tmp_path: Path) -> None:
+    dropped = clinic_copy(
+        tmp_path, 'id = "pregnant"\ntype = "bool"\nrecheck = true\n', 'id = "pregnant"\ntype = "bool"\n'
+    )
+    code, _, err = run("protocols", "validate", str(dropped))
+    assert code == 2 and "questions[1] (pregnant): not asked again before each session (recheck)" in err
+    relaxed = clinic_copy(tmp_path, "check_before_each_session = true", "check_before_each_session = false")
+    code, _, err = run("protocols", "validate", str(relaxed))
+    assert code == 2 and "record.check_before_each_session: false lets `needle done` go without" in err
+    why = clinic_copy(tmp_path, "check_before_each_session = true",
+                      'check_before_each_session = false\noverride = "checked at the door by the nurse"')  # fmt: skip
+    assert run("protocols", "validate", str(why)).exit_code == 0
+
+
 def test_an_override_with_a_reason_is_accepted_and_recorded(tmp_path: Path) -> None:
     pregnant = 'when = true\ncategory = "defer"\nmessage = "Pregnancy'
     text = catalog.read_source("screening")[0].decode()

@@ -149,11 +149,12 @@ def test_missed_books_a_new_occurrence_and_cancels_the_old_one(tmp_path: Path, r
     booked(tmp_path)
     assert check(tmp_path, "P-1", "2026-12-07")[0] == 0
     assert run("done", "P-1", "--on", "2026-12-07")[0] == 0
-    code, out, err = run("missed", "P-1", "--on", "2026-12-10")
+    code, _, err = run("missed", "P-1", "--on", "2026-12-10")
+    assert code == 2 and "booked for 2027-01-04, after --on 2026-12-10: it cannot be missed yet" in err
+    code, out, err = run("missed", "P-1", "--on", "2027-01-05")
     assert code == 0, err
-    # Never closer than the 4-week minimum to session 1 (2026-12-07): 2027-01-04, a Monday.
-    assert out == "P-1: session 2 of 2027-01-04 missed; booked again on 2027-01-04 (revision 3)\n"
-    assert sessions()[1] == ("2027-01-04", "booked", "session-2-2")
+    assert out == "P-1: session 2 of 2027-01-04 missed; booked again on 2027-01-05 (revision 3)\n"
+    assert sessions()[1] == ("2027-01-05", "booked", "session-2-2")
     ics = events()
     assert ics["session-2"][1] == "CANCELLED" and ics["session-2-2"][1] == "CONFIRMED"
     # Missed again, much later: a gap beyond the 6-week maximum is allowed, with a note.
@@ -341,3 +342,31 @@ def test_a_refused_series_command_creates_no_register(tmp_path: Path, register: 
         code, _, err = run(*args)
         assert code == 2 and "no booked series" in err
     assert not register.exists() and not register.parent.exists()
+
+
+def test_a_booster_overdue_at_its_check_moves_to_that_day_and_is_done(tmp_path: Path, register: Path) -> None:
+    assert screen(tmp_path, "P-1")[0] == 0
+    code, _, err = run("plan", "--patient", "P-1", "--indication", "fine-lines", "--start", "2026-12-07",
+                       "--on", ON, "--book", "--boosters", "1")  # fmt: skip
+    assert code == 0, err
+    for day in ("2026-12-07", "2027-01-04", "2027-02-01"):
+        assert check(tmp_path, "P-1", day)[0] == 0
+        assert run("done", "P-1", "--on", day)[0] == 0
+    # The booster's window (3-6 months after session 3) is past: the re-check moves it to its day.
+    code, _, err = check(tmp_path, "P-1", "2027-09-01")
+    assert code == 0 and "session B1, overdue, moved to the re-check's day (2027-09-01)" in err
+    code, out, err = run("done", "P-1", "--on", "2027-09-01")
+    assert code == 0 and out.endswith("the series is complete\n"), err
+    code, out, _ = run("export", "P-1", "--format", "json", "--on", ON)
+    assert [(b["date"], b["status"]) for b in json.loads(out)["boosters"]] == [("2027-09-01", "done")]
+    assert verify()[0] == 0
+
+
+def test_depths_are_plain_numbers_in_mm(tmp_path: Path, register: Path) -> None:
+    booked(tmp_path)
+    assert check(tmp_path, "P-1", "2026-12-07")[0] == 0
+    for bad in ("cheeks=0.0000001", "cheeks=\u0663", "cheeks", "=1", "cheeks=1e1", "cheeks=nan", "cheeks=-1"):
+        code, _, err = run("done", "P-1", "--on", "2026-12-07", "--depth", bad)
+        assert code == 2 and err.count("\n") == 1 and "--depth" in err, bad
+    code, _, err = run("done", "P-1", "--on", "2026-12-07", "--depth", "CHEEKS=0.5", "--depth", "cheeks=0.5")
+    assert code == 2 and "given twice" in err

@@ -192,6 +192,8 @@ class Interview:
         #: The clinic's date order (config `date_order`): how 03/05/2026 is read.
         self.order = order
         self.gates: dict[str, bool] = {}
+        #: `needle check`: the answers on record, each the default of its question (Enter keeps it).
+        self.defaults: dict[str, AnswerValue] = {}
 
     # ------------------------------------------------------------ one question
 
@@ -207,14 +209,25 @@ class Interview:
         self.console.print(Text(f"  {message}", style=style))
 
     def ask_until_valid(
-        self, lead: str, prompt: str, hint_text: str, help_text: str, parse: Callable[[str], AnswerValue]
+        self,
+        lead: str,
+        prompt: str,
+        hint_text: str,
+        help_text: str,
+        parse: Callable[[str], AnswerValue],
+        default: tuple[str, AnswerValue] | None = None,
     ) -> AnswerValue:
-        """Ask until the reply parses (``?`` shows the help); a date after the evaluation date is refused."""
+        """Ask until the reply parses (``?`` shows the help); a date after the evaluation date is refused.
+        ``default``: (how it reads, the value) an empty reply keeps (the answer on record)."""
+        if default is not None:
+            hint_text = f"{hint_text}; Enter keeps: {default[0]}"
         while True:
             reply = self._prompt(lead, prompt, hint_text).strip()
             if reply == "?":
                 self.console.print(Padding(Text(help_text or NO_HELP, style="cyan"), (0, 0, 0, 2), expand=False))
                 continue
+            if not reply and default is not None:
+                return default[1]
             if not reply:
                 self._say(f"Please answer ({hint_text}).")
                 continue
@@ -231,20 +244,32 @@ class Interview:
                 self._say(f"→ {describe(value)}", style="dim")  # the date understood, in words
             return value
 
-    def ask_yes_no(self, lead: str, prompt: str, help_text: str) -> bool:
+    def ask_yes_no(self, lead: str, prompt: str, help_text: str, default: bool | None = None) -> bool:
         yes_no = Question(id="", type="bool", section="", prompt=prompt)
-        return bool(self.ask_until_valid(lead, prompt, "y/n", help_text, lambda s: parse_text(yes_no, s)))
+        kept = None if default is None else ("yes" if default else "no", default)
+        return bool(self.ask_until_valid(lead, prompt, "y/n", help_text, lambda s: parse_text(yes_no, s), kept))
+
+    def _default(self, q: Question) -> tuple[str, AnswerValue] | None:
+        if q.id not in self.defaults:
+            return None
+        from needlecli.answers import format_answer
+
+        value = self.defaults[q.id]
+        return format_answer(q, value), value
 
     def ask_question(self, q: Question, lead: str = "") -> AnswerValue:
         """Ask one question until the answer is usable; a date its gate's window contradicts is
         kept with a warning (see :func:`outside_gate`)."""
+        default = self._default(q)
         if q.type == "date" and q.gate_prompt:
-            if not self.ask_yes_no(lead, gate_text(q), q.help):
+            recorded = bool(default[1]) if default is not None else None
+            if not self.ask_yes_no(lead, gate_text(q), q.help, recorded):
                 return None
             indent = " " * max(len(lead) - len(FOLLOW_UP), 0) + FOLLOW_UP
-            value = self.ask_until_valid(indent, q.prompt, layout(self.order), q.help, self._date)
+            dated = default if default is not None and isinstance(default[1], dt.date) else None
+            value = self.ask_until_valid(indent, q.prompt, layout(self.order), q.help, self._date, dated)
         else:
-            value = self.ask_until_valid(lead, q.prompt, hint(q, self.order), q.help, self._reply(q))
+            value = self.ask_until_valid(lead, q.prompt, hint(q, self.order), q.help, self._reply(q), default)
         if isinstance(value, dt.date):
             self.warn_outside_gate(q, value)
         return value
@@ -306,7 +331,10 @@ class Interview:
             else:
                 lead = " " * (2 * width - 2) + FOLLOW_UP
             if step.gate is not None:
-                self.gates[step.gate.id] = self.ask_yes_no(lead, step.gate.prompt, step.gate.help)
+                gid = step.gate.id
+                behind = [q.id for q in self.protocol.questions if q.asked_if == gid and q.id in self.defaults]
+                recorded = any(self.defaults[qid] for qid in behind) if behind else None  # any on record: yes
+                self.gates[gid] = self.ask_yes_no(lead, step.gate.prompt, step.gate.help, recorded)
             elif q is not None:
                 self.answers[q.id] = self.ask_question(q, lead)
 
@@ -436,11 +464,13 @@ def run_interview(
     *,
     to_stderr: bool = False,
     order: str = "ISO",
+    defaults: dict[str, AnswerValue] | None = None,
 ) -> dict[str, AnswerValue]:
     """Ask the missing questions, then let the user review and change any answer. Dates are read
     in the clinic's ``order`` (config `date_order`) and echoed in words."""
     console = Console(stderr=to_stderr, highlight=False)
     interview = Interview(console, protocol, on, dict(given), order)
+    interview.defaults = dict(defaults or {})
     console.print(heading(protocol, on))
     interview.run(missing)
     interview.review()

@@ -207,6 +207,9 @@ def done(
                     f"--depth {zone}={mm:g}: deeper than the plan allows for session {label} "
                     f"({allowed[zone]:g} mm); give --override REASON to record it"
                 )
+        if not plan.request.clinic.is_open(day):
+            notes.append(f"session {label} recorded on {day.isoformat()}, a day the clinic is closed "
+                         f"({plan.request.clinic.why_closed(day)})")  # fmt: skip
         new = course.record_done(protocol, active.saved, label, day, used)
         text, after = _revision(cfg, active, new, day, notes)
         detail = {"depth_mm": dict(used), "device": device, "lot": lot, "note": note, "override": override,
@@ -230,14 +233,14 @@ def _depths(given: list[str]) -> tuple[tuple[str, float], ...]:
         zone, sep, mm_text = item.partition("=")
         zone = zone.strip().lower()
         try:
-            mm = float(mm_text)
+            mm = round(float(mm_text), 2) if mm_text.strip().isascii() else math.nan
         except ValueError:
             mm = math.nan
         if not sep or not zone or not math.isfinite(mm) or not 0 < mm <= 5:
             raise UsageError(f"--depth: expected ZONE=MM with MM a depth in mm (0-5), got {item!r}")
         if zone in out:
             raise UsageError(f"--depth: {zone} given twice")
-        out[zone] = round(mm, 2)
+        out[zone] = mm
     return tuple(out.items())
 
 
@@ -445,6 +448,8 @@ def check(
         raise UsageError(f"--on {day.isoformat()}: before the latest screening ({record.evaluated_on.isoformat()})")
     carried = {k: v for k, v in record.answers.items() if k in proto.ids and k not in asked}
     carried_typed, _ = answers_mod.read_answers(proto, carried, "the screening on record", "ISO")
+    on_record = {k: v for k, v in record.answers.items() if k in asked}
+    recorded, _ = answers_mod.read_answers(proto, on_record, "the screening on record", "ISO")
     raw: dict[str, object] = {}
     source = "answers"
     if answers_file is not None:
@@ -462,7 +467,8 @@ def check(
 
         merged = {**carried_typed, **given}
         try:
-            given = ui.run_interview(proto, merged, missing, day, to_stderr=json_out, order=cfg.date_order)
+            given = ui.run_interview(proto, merged, missing, day, to_stderr=json_out, order=cfg.date_order,
+                                     defaults=recorded)  # fmt: skip
         except (KeyboardInterrupt, EOFError):
             print("\nRe-check cancelled; nothing was saved.", file=sys.stderr)
             raise typer.Exit(130) from None
@@ -554,7 +560,7 @@ def _recheck_series(
         if deferral and until:
             effect = f"deferred until {until.isoformat()}{where_to}"
         elif where_to:
-            effect = f"{verdict}; session {nxt} was overdue{where_to} (the re-check's day)"
+            effect = f"{verdict}; session {nxt}, overdue, moved to the re-check's day ({day.isoformat()})"
         else:
             effect = f"{verdict}: cautions re-derived"
         if state == "on-hold":
