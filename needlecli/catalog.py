@@ -265,7 +265,7 @@ def _looser_than_standard(proto: ScreeningProtocol) -> list[str]:
         if std is not None and std.recheck and not q.recheck and not q.override:
             problems.append(
                 f"questions[{where[q.id]}] ({q.id}): not asked again before each session (recheck), which the "
-                "standard protocol does; add recheck = true, or give the clinic's reason as override = \"...\""
+                'standard protocol does; add recheck = true, or give the clinic\'s reason as override = "..."'
             )
     for qid, gate in looser_gates(proto, standard):
         problems.append(
