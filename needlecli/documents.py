@@ -451,3 +451,9 @@ class Checker:
             elif day is not None:
                 out.append(day)
         return tuple(out)
+
+
+def as_text_cell(text: str) -> str:
+    """A cell a spreadsheet shows as the text it is: one that starts like a formula (= + - @, a tab
+    or CR, after any spaces a spreadsheet skips) gets a leading ' (OWASP's advice for CSV injection)."""
+    return "'" + text if text.lstrip(" ").startswith(("=", "+", "-", "@", "\t", "\r")) else text

@@ -329,6 +329,8 @@ class TreatmentProtocol:
     deep_through_day: int = 6
     #: Warning signs after a deeper pass, when they differ (None: the same).
     deep_warning_signs: tuple[str, ...] | None = None
+    #: The outcome review (`needle due`): this many months after the series' last session or booster.
+    review_months: int = 3
     #: The zones a plan treats unless `--zones` says otherwise (empty: every zone).
     default_zones: tuple[str, ...] = ()
     #: Deepest setting a device label covers, and the note a plan deeper than it carries (no device maximum set).

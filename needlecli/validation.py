@@ -123,6 +123,7 @@ class Validator(documents.Checker):
                     "aftercare",
                     "cautions",
                     "patient_dates",
+                    "review",
                     "checklist",
                     "warning_signs",
                     "wording",
@@ -371,9 +372,15 @@ class Validator(documents.Checker):
         if patient is not None:
             self.unknown(patient, "patient_dates", ("after_sun_trip_days", "override"))
             after_trip = self.integer(patient, "after_sun_trip_days", "patient_dates", 0, 365) or 0
+        review = self.table(raw, "review", "", required=False)
+        review_months = 3
+        if review is not None:
+            self.unknown(review, "review", ("after_months",))
+            review_months = self.integer(review, "after_months", "review", 1, 24) or 3
         if sessions is None or interval is None or boosters is None or wording is None:
             return None
         return TreatmentProtocol(
+            review_months=review_months,
             info=info,
             sessions=sessions,
             interval_weeks=interval,

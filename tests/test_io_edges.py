@@ -487,6 +487,9 @@ def cli_cases(tmp: Path) -> dict[str, list[list[str]]]:
         "done": [["done", "P1-io", "--on", "2026-12-07"], ["done", "P1-io", "--on", "2026-12-07", "--json"]],
         "missed": [["missed", "P1-io", "--on", "2027-01-11"], ["missed", "P1-io", "--on", "2027-01-11", "--json"]],
         "cancel": [["cancel", "P2-io", "--reason", "a test"], ["cancel", "P2-io", "--reason", "again", "--json"]],
+        "due": [
+            ["due", "--on", ON, "--days", "60", "--format", fmt] for fmt in ("table", "json", "csv", "ics", "html")
+        ],
         "screen": [
             ["screen", "--answers", str(answers), "--on", ON, "--patient", "P1"],
             ["screen", "--answers", str(answers), "--on", ON, "--json"],

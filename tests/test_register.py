@@ -390,7 +390,7 @@ def test_a_register_that_cannot_be_written_is_one_line_and_kept_as_it_is(
 #: the limit then falls inside the command's own transaction.
 FULL_DISK: list[tuple[bool, int, bool]] = [
     (False, 16 * 1024, False),  # the -shm file cannot be made: nothing is written at all
-    (False, 32 * 1024, True),  # the commit fits the -wal; copying it into the register on close may not
+    (False, 64 * 1024, True),  # the commit fits the -wal; copying it into the register on close may not
     (True, 0, False),  # the -wal's header
     (True, 4000, False),  # its first page
     (True, 32 + 4120 + 2000, False),  # mid-way through its second page
@@ -672,7 +672,7 @@ def test_batch_without_book_keeps_nothing(tmp_path: Path, register: Path) -> Non
 # ----------------------------------------------------------------- any single-cell edit is seen
 
 
-TABLES = ("meta", "journal", "screenings", "series", "bookings")
+TABLES = ("meta", "journal", "screenings", "series", "bookings", "outcomes", "diary")
 
 
 @pytest.fixture(scope="module")
@@ -692,6 +692,19 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> Path:
         assert book("P-1", "--start", "2026-12-07")[0] == 0
         assert book("P-1", "--start", "2026-12-14", on="2026-12-02")[0] == 0
         assert book("P-2", "--start", "2026-12-08")[0] == 0
+        # A re-check, a session done and a cancellation: an outcomes row of each kind.
+        recheck = tmp / "recheck.toml"
+        doc = tomllib.loads(answers(tmp).read_text())
+        from needlecli.catalog import load_screening
+
+        asked = {q.id for q in load_screening("screening").questions if q.recheck}
+        import tomli_w
+
+        recheck.write_text(tomli_w.dumps({k: v for k, v in doc.items() if k in asked}))
+        assert run("check", "P-2", "--answers", str(recheck), "--on", "2026-12-08")[0] == 0
+        assert run("done", "P-2", "--on", "2026-12-08", "--depth", "cheeks=0.5")[0] == 0
+        assert run("missed", "P-2", "--on", "2027-01-06")[0] == 0
+        assert run("cancel", "P-1", "--reason", "moved away")[0] == 0
         assert run("register", "verify")[0] == 0
     finally:
         mp.undo()

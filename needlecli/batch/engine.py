@@ -174,7 +174,8 @@ def _book(ctx: Context, register: Register, key: str, results: list[RowResult]) 
                     db.execute("SAVEPOINT row")
                     insert_booking(db, key=key, patient=r.patient_id, indication=r.indication,
                                    booked_on=ctx.on.isoformat(), blob=r.booking,
-                                   revision_of=r.booked_over, protocol=r.protocol_sha, at=now, where=where)  # fmt: skip
+                                   revision_of=r.booked_over, protocol=r.protocol_sha, at=now, where=where,
+                                   items=list(r.diary), plan_id=r.plan_id)  # fmt: skip
                     db.execute("RELEASE row")
                 except BookedMeanwhile as exc:
                     db.execute("ROLLBACK TO row")

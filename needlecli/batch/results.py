@@ -8,6 +8,8 @@ import io
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from needlecli.documents import as_text_cell
+
 #: summary.csv's columns, in order (new ones go at the end: scripts read the columns they know by position).
 SUMMARY_FIELDS = (
     "row",
@@ -59,6 +61,9 @@ class RowResult:
     indication: str = ""
     booked_over: int = 0
     protocol_sha: str = ""
+    #: ... and its diary rows (`register.diary.Item`), with the plan id they belong to.
+    diary: tuple[Any, ...] = ()
+    plan_id: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """The summary line for --json: what is missing is null (summary.csv leaves it empty); the
@@ -76,9 +81,3 @@ def summary_csv_line(result: RowResult) -> str:
 
 def _cell(value: object) -> object:
     return as_text_cell(value) if isinstance(value, str) else value
-
-
-def as_text_cell(text: str) -> str:
-    """A cell a spreadsheet shows as the text it is: one that starts like a formula (= + - @, a tab
-    or CR, after any spaces a spreadsheet skips) gets a leading ' (OWASP's advice for CSV injection)."""
-    return "'" + text if text.lstrip(" ").startswith(("=", "+", "-", "@", "\t", "\r")) else text

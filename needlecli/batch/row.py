@@ -168,7 +168,11 @@ def _plan_cells(
         from needlecli.register.journal import pack
 
         text = _saved_text(ctx, same, plan, protocol)
+        from needlecli.register.diary import items_of
+
         booking |= {
+            "diary": tuple(items_of(plan, protocol.review_months)),
+            "plan_id": plan.plan_id,
             "booking": pack(text),
             "indication": protocol.info.name,
             "booked_over": before[0] if before is not None else 0,

@@ -49,7 +49,7 @@ class NeedleGroup(TyperGroup):
     SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
         ("Consultation", ("screen", "plan", "aftercare")),
         ("Series", ("check", "done", "missed", "cancel", "history", "export")),
-        ("Clinic", ("batch", "register")),
+        ("Clinic", ("due", "batch", "register")),
         ("Setup", ("protocols", "config")),
     )
 
@@ -242,6 +242,7 @@ def _root(
 from needlecli.cli import aftercare as _aftercare  # noqa: E402
 from needlecli.cli import batch as _batch  # noqa: E402
 from needlecli.cli import config as _config  # noqa: E402
+from needlecli.cli import due as _due  # noqa: E402
 from needlecli.cli import history as _history  # noqa: E402
 from needlecli.cli import plan as _plan  # noqa: E402
 from needlecli.cli import protocols as _protocols  # noqa: E402
@@ -252,6 +253,7 @@ from needlecli.cli import series as _series  # noqa: E402
 app.command("screen", help=_screen.HELP, epilog=_screen.EPILOG)(_screen.screen)
 app.command("plan", help=_plan.HELP, epilog=_plan.EPILOG)(_plan.plan)
 app.command("aftercare", help=_aftercare.HELP, epilog=_aftercare.EPILOG)(_aftercare.aftercare)
+app.command("due", help=_due.HELP, epilog=_due.EPILOG)(_due.due)
 app.command("batch", help=_batch.HELP, epilog=_batch.EPILOG)(_batch.batch)
 app.command("check", help=_series.CHECK_HELP, epilog=_series.CHECK_EPILOG)(_series.check)
 app.command("done", help=_series.DONE_HELP, epilog=_series.DONE_EPILOG)(_series.done)

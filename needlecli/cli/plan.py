@@ -291,6 +291,7 @@ def _book(cfg: Config, plan: Plan, protocol: TreatmentProtocol, day: dt.date, no
     from needlecli.cli.register import for_writing, key_of, now_utc, where
     from needlecli.config import export_options
     from needlecli.plans import read_plan_text
+    from needlecli.register.diary import items_of
     from needlecli.register.events import book, latest_booking
 
     patient = plan.request.patient
@@ -341,6 +342,8 @@ def _book(cfg: Config, plan: Plan, protocol: TreatmentProtocol, day: dt.date, no
             revision_of=before.revision if before is not None else None,
             protocol=protocol.info.sha256,
             at=now,
+            items=items_of(plan, protocol.review_months),
+            plan_id=plan.plan_id,
         )
     again = f"; rebuilt over revision {revision - 1}: same calendar ids" if revision > 1 else ""
     if before is not None and saved is None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import typer
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from needlecli.model import Plan, TreatmentProtocol
     from needlecli.plans import SavedPlan
     from needlecli.records import ScreeningRecord
+    from needlecli.register.diary import Item
     from needlecli.register.events import Booking
     from needlecli.register.store import Register
 
@@ -67,36 +68,45 @@ class Active:
         return plan_of_saved(saved, self.source, [], day, notes)
 
 
-def _revision(cfg: Config, active: Active, new: SavedPlan, day: dt.date, notes: list[str]) -> tuple[str, Plan]:
-    """The next revision's saved text (checked as any saved plan is: the rules, the screening)."""
+class Revision(NamedTuple):
+    text: str
+    plan: Plan
+    items: list[Item]
+
+
+def _revision(cfg: Config, active: Active, new: SavedPlan, day: dt.date, notes: list[str]) -> Revision:
+    """The next revision: its saved text (checked as any saved plan is: the rules, the screening), the
+    plan and its diary rows."""
     from needlecli import export, revisions
     from needlecli.cli.register import now_utc
     from needlecli.config import export_options
+    from needlecli.register.diary import items_of
 
     plan, protocol = active.plan_of(new, day, notes)
     plan = revisions.rebuild_over(plan, active.saved, active.source, now_utc())
-    return export.render("toml", plan, export_options(cfg, "plan", protocol=protocol)).decode("utf-8"), plan
+    text = export.render("toml", plan, export_options(cfg, "plan", protocol=protocol)).decode("utf-8")
+    return Revision(text, plan, items_of(plan, protocol.review_months))
 
 
 def _write(
     cfg: Config,
     register: Register,
     active: Active,
-    text: str | None,
+    new: Revision | None,
     outcome: tuple[str, str, str, dict[str, Any]] | None,
     protocol: str,
     day: dt.date,
 ) -> int:
     """The outcome (kind, session, day, detail) and the new revision, one transaction; the revision."""
     with register.writing() as db:
-        return _insert(cfg, db, active, text, outcome, protocol, day)
+        return _insert(cfg, db, active, new, outcome, protocol, day)
 
 
 def _insert(
     cfg: Config,
     db: sqlite3.Connection,
     active: Active,
-    text: str | None,
+    new: Revision | None,
     outcome: tuple[str, str, str, dict[str, Any]] | None,
     protocol: str,
     day: dt.date,
@@ -112,11 +122,12 @@ def _insert(
         kind, session, on_date, detail = outcome
         insert_outcome(db, key=key, patient=active.patient, indication=active.booked.indication, kind=kind,
                        session=session, on_date=on_date, detail=detail, protocol=protocol, at=now)  # fmt: skip
-    if text is not None:
+    if new is not None:
         _, revision = insert_booking(db, key=key, patient=active.patient, indication=active.booked.indication,
-                                     booked_on=day.isoformat(), blob=pack(text),
+                                     booked_on=day.isoformat(), blob=pack(new.text),
                                      revision_of=active.booked.revision, protocol=protocol, at=now,
-                                     where=f"register {where(cfg)}")  # fmt: skip
+                                     where=f"register {where(cfg)}", items=new.items,
+                                     plan_id=new.plan.plan_id)  # fmt: skip
     return revision
 
 
@@ -211,11 +222,12 @@ def done(
             notes.append(f"session {label} recorded on {day.isoformat()}, a day the clinic is closed "
                          f"({plan.request.clinic.why_closed(day)})")  # fmt: skip
         new = course.record_done(protocol, active.saved, label, day, used)
-        text, after = _revision(cfg, active, new, day, notes)
+        revised = _revision(cfg, active, new, day, notes)
+        after = revised.plan
         detail = {"depth_mm": dict(used), "device": device, "lot": lot, "note": note, "override": override,
                   "booked_date": course.date_of(active.saved, label).isoformat(), "id": appointment.key}  # fmt: skip
         revision = _write(
-            cfg, register, active, text, ("done", label, day.isoformat(), detail), protocol.info.sha256, day
+            cfg, register, active, revised, ("done", label, day.isoformat(), detail), protocol.info.sha256, day
         )
     upcoming = next((a for a in after.appointments if a.status == "booked"), None)
     nxt = f"; next: session {upcoming.label} on {upcoming.date.isoformat()}" if upcoming else "; the series is complete"
@@ -316,10 +328,11 @@ def missed(
         if gap is not None:
             new = _noted(new, gap.text)
             notes.append(gap.text)
-        text, after = _revision(cfg, active, new, day, notes)
+        revised = _revision(cfg, active, new, day, notes)
+        after = revised.plan
         detail = {"booked_date": was.date.isoformat(), "id": was.key, "again": again.isoformat()}
         revision = _write(
-            cfg, register, active, text, ("missed", label, day.isoformat(), detail), protocol.info.sha256, day
+            cfg, register, active, revised, ("missed", label, day.isoformat(), detail), protocol.info.sha256, day
         )
     line = (
         f"{patient}: session {label} of {was.date.isoformat()} missed; booked again on {again.isoformat()} "
@@ -376,10 +389,11 @@ def cancel(
             raise UsageError(f"{patient}'s {active.booked.indication} series is {state} already")
         notes: list[str] = []
         new = course.halted(active.saved, "stopped", reason)
-        text, after = _revision(cfg, active, new, day, notes)
+        revised = _revision(cfg, active, new, day, notes)
+        after = revised.plan
         detail = {"reason": reason}
         protocol = active.saved.protocol.sha256
-        revision = _write(cfg, register, active, text, ("cancelled", "", day.isoformat(), detail), protocol, day)
+        revision = _write(cfg, register, active, revised, ("cancelled", "", day.isoformat(), detail), protocol, day)
     gone = [a.label for a in after.appointments if a.status == "cancelled"]
     line = f"{patient}: {active.booked.indication} series cancelled ({len(gone)} sessions) (revision {revision})"
     doc = {"patient": patient, "indication": active.booked.indication, "cancelled": gone, "revision": revision,
@@ -489,8 +503,8 @@ def check(
             effects = []
             for effect, change in changes:
                 if change is not None:
-                    active, new_text, sha = change
-                    revision = _insert(cfg, db, active, new_text, None, sha, day)
+                    active, revised, sha = change
+                    revision = _insert(cfg, db, active, revised, None, sha, day)
                     effect = {**effect, "effect": f"{effect['effect']} (revision {revision})", "revision": revision}
                 effects.append(effect)
     if json_out:
@@ -520,7 +534,7 @@ def _but_screening(plan: Plan) -> dict[str, Any]:
 
 def _recheck_series(
     cfg: Config, register: Register, patient: str, indication: str, day: dt.date, record: ScreeningRecord
-) -> tuple[dict[str, Any], tuple[Active, str, str] | None]:
+) -> tuple[dict[str, Any], tuple[Active, Revision, str] | None]:
     """What the re-check does to one series (not halted or complete): what to say, and the new
     revision to book (the series, its saved text, the protocol hash), if any."""
     import dataclasses
@@ -569,5 +583,8 @@ def _recheck_series(
     before, _ = active.plan_of(active.saved, day, [])
     if _but_screening(plan) == _but_screening(before):  # the same sessions, windows, depths and notes
         return {"indication": indication, "effect": f"{verdict}: no change to the series"}, None
-    text, _ = _revision(cfg, active, new, day, notes)
-    return {"indication": indication, "effect": effect}, (active, text, tproto.info.sha256)
+    return {"indication": indication, "effect": effect}, (
+        active,
+        _revision(cfg, active, new, day, notes),
+        tproto.info.sha256,
+    )

@@ -11,7 +11,8 @@ import sqlite3
 from typing import Any, NamedTuple
 
 from needlecli.errors import RegisterBusy, RegisterError
-from needlecli.register import journal
+from needlecli.register import diary, journal
+from needlecli.register.diary import Item
 from needlecli.register.journal import Entry
 from needlecli.register.store import Register
 
@@ -111,15 +112,15 @@ def latest_booking(register: Register | None, patient: str, indication: str | No
     if register is None:
         return None
     sql = (
-        "SELECT b.entry, s.indication, b.revision, b.booked_on, b.plan, b.id, b.series "
+        "SELECT b.entry, s.indication, b.revision, b.booked_on, b.plan, b.id, b.series, b.diary "
         "FROM bookings b JOIN series s ON s.id = b.series "
         "WHERE s.patient = ?" + (" AND s.indication = ?" if indication else "") + " ORDER BY b.entry DESC LIMIT 1"
     )
     rows = register.read(sql, (patient, indication) if indication else (patient,))
     if not rows:
         return None
-    entry, found, revision, booked_on, blob, row, series = rows[0]
-    content = journal.booking_content(row, series, patient, str(found), int(revision), str(booked_on), blob)  # type: ignore[arg-type, call-overload]
+    entry, found, revision, booked_on, blob, row, series, kept = rows[0]
+    content = journal.booking_content(row, series, patient, str(found), int(revision), str(booked_on), blob, kept)  # type: ignore[arg-type, call-overload]
     journal.check_row(register, int(entry), "booked", content)  # type: ignore[call-overload]
     return Booking(int(entry), str(found), int(revision), str(booked_on), _text(register, blob, entry))  # type: ignore[call-overload]
 
@@ -141,6 +142,8 @@ def book(
     revision_of: int | None,
     protocol: str,
     at: dt.datetime,
+    items: list[Item] | None = None,
+    plan_id: str = "",
 ) -> tuple[Entry, int]:
     """Keep a booked revision of the patient's series for ``indication``: revision 1 for a new series,
     else one above the latest. ``revision_of`` is the revision the plan was rebuilt over (None for a
@@ -158,6 +161,8 @@ def book(
             protocol=protocol,
             at=at,
             where=f"register {register.path}",
+            items=items,
+            plan_id=plan_id,
         )
 
 
@@ -173,8 +178,11 @@ def insert_booking(
     protocol: str,
     at: dt.datetime,
     where: str,
+    items: list[Item] | None = None,
+    plan_id: str = "",
 ) -> tuple[Entry, int]:
-    """A booked revision and its journal entry, inside the caller's transaction (see `book`)."""
+    """A booked revision and its journal entry, inside the caller's transaction (see `book`); with
+    ``items``, the series' diary rows become those (their digest kept with the booking)."""
     row = db.execute("SELECT id FROM series WHERE patient = ? AND indication = ?", (patient, indication)).fetchone()
     if row is None:
         made = db.execute("INSERT INTO series (patient, indication) VALUES (?, ?)", (patient, indication))
@@ -191,12 +199,17 @@ def insert_booking(
     revision = latest + 1
     last = journal.head(db)
     seq = last[0] + 1
+    kept = diary.digest(plan_id, items) if items is not None else None
     made = db.execute(
-        "INSERT INTO bookings (entry, series, revision, booked_on, plan) VALUES (?, ?, ?, ?, ?)",
-        (seq, series, revision, booked_on, blob),
+        "INSERT INTO bookings (entry, series, revision, booked_on, plan, diary) VALUES (?, ?, ?, ?, ?, ?)",
+        (seq, series, revision, booked_on, blob, kept),
     )
     row = int(made.lastrowid or 0)
-    content = journal.booking_content(row, series, patient, indication, revision, booked_on, blob)
+    if items is not None:
+        diary.replace(db, series, row, plan_id, items)
+    else:
+        db.execute("DELETE FROM diary WHERE series = ?", (series,))  # never rows of an older revision
+    content = journal.booking_content(row, series, patient, indication, revision, booked_on, blob, kept)
     entry = journal.append(
         db, event="booked", patient=patient, key=key, protocol=protocol, content=content, at=at, where=where, after=last
     )

@@ -16,13 +16,16 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import json
 import sqlite3
 from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
 from needlecli import __version__
 from needlecli.errors import RegisterTampered
+from needlecli.register.codec import canonical as canonical
+from needlecli.register.codec import pack as pack
+from needlecli.register.codec import sha256 as sha256
+from needlecli.register.codec import unpack as unpack
 from needlecli.register.store import Register
 
 GENESIS = "0" * 64
@@ -39,15 +42,6 @@ class Entry(NamedTuple):
     content: str
     prev: str
     hash: str
-
-
-def canonical(value: object) -> bytes:
-    """Canonical JSON: sorted keys, no spaces, UTF-8 (the bytes a row's content hash is taken of)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def patient_hash(key: str, patient: str) -> str:
@@ -110,29 +104,6 @@ def append(
 # ----------------------------------------------------------------- what each row stores
 
 
-def pack(text: str) -> bytes:
-    """A stored document (a screening record, a saved plan: TOML) as the register keeps it: zlib."""
-    import zlib
-
-    return zlib.compress(text.encode("utf-8"), 9)
-
-
-def unpack(blob: object, limit: int = 1 << 22) -> str:
-    """A stored document back; ValueError when it is not one (damaged, or too large: a bomb)."""
-    import zlib
-
-    if not isinstance(blob, bytes):
-        raise ValueError("not a stored document")
-    try:
-        d = zlib.decompressobj()
-        data = d.decompress(blob, limit + 1)
-    except zlib.error:
-        raise ValueError("not a stored document") from None
-    if len(data) > limit or d.unconsumed_tail:
-        raise ValueError("a stored document too large to read")
-    return data.decode("utf-8")
-
-
 def _digest(blob: object) -> str:
     return sha256(blob) if isinstance(blob, bytes) else ""
 
@@ -154,10 +125,19 @@ def screening_content(
 
 
 def booking_content(
-    row: int, series: int, patient: str, indication: str, revision: int, booked_on: str, plan: bytes
+    row: int,
+    series: int,
+    patient: str,
+    indication: str,
+    revision: int,
+    booked_on: str,
+    plan: bytes,
+    diary: str | None = None,
 ) -> dict[str, Any]:
-    """What a bookings row stores (with its series' patient and indication), as its entry hashes it."""
-    return {
+    """What a bookings row stores (with its series' patient and indication), as its entry hashes it;
+    with the digest of its diary rows (bookings made before the diary had none)."""
+    extra = {} if diary is None else {"diary": diary}
+    return extra | {
         "table": "bookings",
         "id": row,
         "series": series,
@@ -197,11 +177,12 @@ def _screening_rows(db: sqlite3.Connection) -> Iterator[tuple[Any, str, str, dic
 
 def _booking_rows(db: sqlite3.Connection) -> Iterator[tuple[Any, str, str, dict[str, Any]]]:
     """(entry, event, patient, content) of every bookings row (with its series), in entry order."""
-    for row, entry, series, patient, indication, revision, booked_on, plan in db.execute(
-        "SELECT b.id, b.entry, b.series, s.patient, s.indication, b.revision, b.booked_on, b.plan "
+    for row, entry, series, patient, indication, revision, booked_on, plan, diary in db.execute(
+        "SELECT b.id, b.entry, b.series, s.patient, s.indication, b.revision, b.booked_on, b.plan, b.diary "
         "FROM bookings b LEFT JOIN series s ON s.id = b.series ORDER BY b.entry"
     ):
-        yield entry, "booked", patient, booking_content(row, series, patient, indication, revision, booked_on, plan)
+        content = booking_content(row, series, patient, indication, revision, booked_on, plan, diary)
+        yield entry, "booked", patient, content
 
 
 def _outcome_rows(db: sqlite3.Connection) -> Iterator[tuple[Any, str, str, dict[str, Any]]]:
@@ -325,6 +306,14 @@ def verify(register: Register, key: str | None, expected_head: str | None = None
                 raise RegisterTampered(f"{where}: entry {entry}: written by more than one row")
             table = content["table"]
             raise RegisterTampered(f"{where}: a {table} row points at entry {entry}, which is not in the journal")
+        from needlecli.register.diary import mismatches
+
+        try:
+            problem = next(mismatches(db), None)
+        except (TypeError, ValueError):  # a value of the wrong kind written into a cell
+            problem = "a row holds a value of the wrong kind (edited)"
+        if problem is not None:
+            raise RegisterTampered(f"{where}: diary: {problem}")
         if not seen_head:
             raise RegisterTampered(
                 f"{where}: the journal no longer holds entry {expected_head} (newer entries were removed)"

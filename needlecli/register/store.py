@@ -20,7 +20,7 @@ from needlecli.errors import RegisterBusy, RegisterError
 #: ``PRAGMA application_id`` of a needle register ("NDRG"): any other SQLite file is not one.
 APPLICATION_ID = 0x4E445247
 #: The schema this needle writes (``PRAGMA user_version``).
-SCHEMA = 2
+SCHEMA = 3
 #: How long a command waits for another one's write lock.
 LOCK_SECONDS = 30.0
 FILE = "register.sqlite3"
@@ -84,6 +84,24 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             detail BLOB NOT NULL
         )""",
         "CREATE INDEX outcomes_by_series ON outcomes(series, id)",
+    ),
+    (  # 3: the diary (`needle due`): each series' latest items by day; the booking keeps their digest
+        "ALTER TABLE bookings ADD COLUMN diary TEXT",
+        """CREATE TABLE diary (
+            series INTEGER NOT NULL REFERENCES series(id),
+            booking INTEGER NOT NULL REFERENCES bookings(id),
+            plan_id TEXT NOT NULL,
+            key TEXT NOT NULL,
+            what TEXT NOT NULL,
+            label TEXT NOT NULL,
+            of INTEGER NOT NULL,
+            day TEXT NOT NULL,
+            start TEXT,
+            status TEXT NOT NULL,
+            PRIMARY KEY (series, key)
+        )""",
+        "CREATE INDEX diary_by_day ON diary(day)",
+        "CREATE INDEX screenings_by_day ON screenings(patient, evaluated_on)",
     ),
 )
 assert len(MIGRATIONS) == SCHEMA
@@ -252,6 +270,34 @@ def _migrate(register: Register) -> None:
         version = int(db.execute("PRAGMA user_version").fetchone()[0])
         for step in MIGRATIONS[version:]:
             for statement in step:
+                if statement.startswith("ALTER TABLE bookings ADD COLUMN diary") and _has_column(
+                    db, "bookings", "diary"
+                ):
+                    continue  # a register whose diary was lost, and filled again below
                 db.execute(statement)
+        if version < 3:
+            _fill_diary(db)
         db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         db.execute(f"PRAGMA user_version = {SCHEMA}")
+
+
+def _fill_diary(db: sqlite3.Connection) -> None:
+    """The diary of a register written before it existed: each series' latest booking's items (their
+    bookings keep no digest: written before, they are checked by their journal entries alone)."""
+    import tomllib
+
+    from needlecli.register import codec, diary
+
+    for series, booking, blob in db.execute(
+        "SELECT b.series, b.id, b.plan FROM bookings b "
+        "WHERE b.revision = (SELECT MAX(revision) FROM bookings WHERE series = b.series)"
+    ).fetchall():
+        try:
+            doc = tomllib.loads(codec.unpack(blob))
+            diary.replace(db, series, booking, str(doc["plan_id"]), diary.items_of_document(doc))
+        except (ValueError, KeyError, TypeError, tomllib.TOMLDecodeError):
+            continue  # a damaged row: `register verify` names it; the diary skips it
+
+
+def _has_column(db: sqlite3.Connection, table: str, column: str) -> bool:
+    return any(row[1] == column for row in db.execute(f"PRAGMA table_info({table})"))

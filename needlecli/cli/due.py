@@ -1,0 +1,84 @@
+"""`needle due`: what the clinic has to do from a day on — every booked session and booster not yet
+recorded, the overdue ones, the outcome reviews — each with whether that day's check is needed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from needlecli.errors import UsageError
+
+HELP = """What the clinic has to do from --on (default today) for --days days
+(default 7), plus everything overdue before it: every booked session and booster
+not yet recorded (needle done / missed), and every outcome review due (the
+treatment protocol's [review] after_months after a series' last session or
+booster). Sorted by date and time. CHECK is `needed` until a screening or
+re-check (needle check) of the patient is registered on that day.
+
+Formats: table (80 columns), json (a list of {patient, indication, what,
+number, of, date, start, status, check}), csv, ics (the clinic's calendar of
+these items, with the calendar ids of the patients' files) and html (a printable
+day list for the clinic: patient ids, so never for patients)."""
+
+EPILOG = """\b
+Examples:
+  needle due
+  needle due --on 2027-01-04 --days 5 --format html --out monday.html
+  needle due --patient P-0042 --format json
+  needle due --days 28 --format ics --out due.ics
+"""
+
+FORMATS = ("table", "json", "csv", "ics", "html")
+
+
+def due(
+    on: str | None = typer.Option(None, "--on", help="The first day, YYYY-MM-DD.  [default: today]"),
+    days: int = typer.Option(7, "--days", help="How many days from --on (1-366)."),
+    patient: str | None = typer.Option(None, "--patient", "-p", help="Only this patient."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, json, csv, ics or html."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write to this file (atomic, mode 0600)."),
+) -> None:
+    import datetime as dt
+
+    from needlecli import choices
+    from needlecli.cli import common
+    from needlecli.cli.register import for_reading
+    from needlecli.config import load_config
+    from needlecli.identity import check_patient
+    from needlecli.register.diary import Due
+    from needlecli.register.diary import due as due_items
+    from needlecli.render import diary as docs
+
+    fmt = choices.pick(fmt, FORMATS, "--format")
+    if not 1 <= days <= 366:
+        raise UsageError(f"--days: expected 1-366, got {days}")
+    patient = check_patient(patient)
+    if out is not None:
+        common.check_out(out)
+    cfg = load_config()
+    day = common.parse_on(on, order=cfg.date_order)
+    register = for_reading(cfg)
+    items: list[Due] = []
+    if register is not None:  # none yet: nothing is due
+        from needlecli.register.store import SCHEMA, schema_version
+
+        if schema_version(register) < SCHEMA:  # written before the diary: upgraded (and filled) once
+            from needlecli.cli.register import for_writing
+
+            register.close()
+            register = for_writing(cfg)
+        with register:
+            items = due_items(register.db, day, days, patient)
+    if fmt == "table":
+        data = docs.table(items, day, days).encode("utf-8")
+    elif fmt == "json":
+        data = docs.as_json(items).encode("utf-8")
+    elif fmt == "csv":
+        data = docs.as_csv(items).encode("utf-8")
+    elif fmt == "ics":
+        stamp = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)  # the same list gives the same file
+        data = docs.as_ics(items, stamp, cfg.name)
+    else:
+        data = docs.as_html(items, day, days, cfg.name).encode("utf-8")
+    common.emit(data, out)

@@ -1,0 +1,129 @@
+"""`needle due` as documents: the front desk's table (80 columns), CSV, JSON, the clinic's calendar
+of those items (the patients' calendar ids), and a printable day list (HTML, a clinician document:
+patient ids, times, sessions, checks needed; escaped, no scripts)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from needlecli.identity import UID_DOMAIN
+
+if TYPE_CHECKING:
+    from needlecli.register.diary import Due
+
+FIELDS = ("patient", "indication", "what", "number", "of", "date", "start", "status", "check")
+
+
+def as_dicts(items: Sequence[Due]) -> list[dict[str, Any]]:
+    return [{f: getattr(i, f) for f in FIELDS} for i in items]
+
+
+def item_text(i: Due) -> str:
+    """``session 2/3``, ``booster 1/2``, ``review``."""
+    return f"{i.what} {i.number}/{i.of}" if i.number is not None else i.what
+
+
+def _time(i: Due) -> str:
+    return dt.datetime.fromisoformat(i.start).strftime("%H:%M") if i.start else ""
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def table(items: Sequence[Due], on: dt.date, days: int) -> str:
+    last = on + dt.timedelta(days=days - 1)
+    head = f"Due {on:%a} {on.day} {on:%b %Y} – {last:%a} {last.day} {last:%b %Y}, and anything overdue"
+    if not items:
+        return head + ": nothing.\n"
+    lines = [head, f"{'DATE':<10}  {'TIME':<5}  {'PATIENT':<12}  {'SERIES':<11}  {'ITEM':<12}  {'CHECK':<7}  STATUS"]
+    for i in items:
+        lines.append(
+            f"{i.date:<10}  {_time(i):<5}  {_cut(i.patient, 12):<12}  {_cut(i.indication, 11):<11}  "
+            f"{_cut(item_text(i), 12):<12}  {i.check or '':<7}  {i.status}"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def as_json(items: Sequence[Due]) -> str:
+    return json.dumps(as_dicts(items), indent=2, ensure_ascii=False) + "\n"
+
+
+def as_csv(items: Sequence[Due]) -> str:
+    from needlecli.documents import as_text_cell
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(FIELDS)
+    for row in as_dicts(items):
+        writer.writerow([as_text_cell(v) if isinstance(v, str) else ("" if v is None else v) for v in row.values()])
+    return out.getvalue()
+
+
+def as_ics(items: Sequence[Due], stamp: dt.datetime, clinic_name: str | None) -> bytes:
+    """The clinic's calendar of the items: each with the calendar id the patient's file gives it."""
+    import icalendar
+
+    cal = icalendar.Calendar()
+    cal.add("prodid", "-//needle//due//EN")
+    cal.add("version", "2.0")
+    cal.add("x-wr-calname", f"{clinic_name} — due" if clinic_name else "Microneedling — due")
+    for i in items:
+        event = icalendar.Event()
+        event.add("uid", f"{i.plan_id}-{i.key}@{UID_DOMAIN}")
+        event.add("dtstamp", stamp)
+        summary = f"{i.patient}: {item_text(i)} ({i.indication})"
+        if i.check == "needed":
+            summary += " — check needed"
+        event.add("summary", summary)
+        if i.start:
+            start = dt.datetime.fromisoformat(i.start)
+            event.add("dtstart", start.astimezone(dt.UTC))
+        else:
+            day = dt.date.fromisoformat(i.date)
+            event.add("dtstart", day)
+            event.add("dtend", day + dt.timedelta(days=1))
+        event.add("status", "CONFIRMED")
+        event.add("class", "CONFIDENTIAL")
+        cal.add_component(event)
+    return bytes(cal.to_ical())
+
+
+def as_html(items: Sequence[Due], on: dt.date, days: int, clinic_name: str | None) -> str:
+    from needlecli.render.html import _environment
+
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for i in items:
+        label = "Overdue" if i.status == "overdue" else _day(i.date)
+        groups.setdefault(label, []).append(
+            {
+                "time": _time(i),
+                "patient": i.patient,
+                "series": i.indication,
+                "item": item_text(i),
+                "check": i.check or "",
+                "date": i.date,
+            }
+        )
+    last = on + dt.timedelta(days=days - 1)
+    return (
+        _environment()
+        .get_template("due.html")
+        .render(
+            title=f"Due {_day(on.isoformat())} – {_day(last.isoformat())}",
+            clinic=clinic_name or "",
+            groups=list(groups.items()),
+            count=len(items),
+            checks=sum(1 for i in items if i.check == "needed"),
+        )
+    )
+
+
+def _day(iso: str) -> str:
+    d = dt.date.fromisoformat(iso)
+    return f"{d:%a} {d.day} {d:%b %Y}"
