@@ -176,7 +176,8 @@ def record_missed(
     occurrences[label] = course.occurrence(label) + 1
     resumed = course.resumed if label in course.resumed else (*course.resumed, label)
     course = dataclasses.replace(course, occurrences=tuple(occurrences.items()), resumed=resumed)
-    day = first_day(protocol, saved, label, on)
+    # Missed on its own day: booked again from the next day on, never for the day just missed.
+    day = first_day(protocol, saved, label, max(on, booked + dt.timedelta(days=1)))
     dates, boosters = _reflow(protocol, saved, course, label, day)
     return _with(saved, course, dates, boosters), day, _gap_note(protocol, saved, label, day, "a missed session")
 

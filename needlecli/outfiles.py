@@ -27,6 +27,7 @@ KINDS = {
     "md": "Markdown document",
     "table": "plan table",
     "record": "screening record",
+    "due": "due list",
 }
 
 
@@ -39,6 +40,8 @@ def identify(path: Path) -> tuple[str | None, str | None]:
     except OSError:
         return None, None
     text = head.decode("utf-8", "replace")
+    if _is_due_list(text):
+        return "due list", None
     if text.startswith("BEGIN:VCALENDAR") and "PRODID:-//needle//" in text:
         return "calendar", None
     if '<meta name="generator" content="needle">' in text or (
@@ -54,6 +57,18 @@ def identify(path: Path) -> tuple[str | None, str | None]:
         if f'record = "{record}"' in text or f'"record": "{record}"' in text:
             return kind, _patient(path)
     return None, None
+
+
+def _is_due_list(text: str) -> bool:
+    """`needle due` in any of its formats."""
+    first = text.split("\n", 1)[0]
+    return (
+        (text.startswith("BEGIN:VCALENDAR") and "PRODID:-//needle//due//" in text)
+        or '<meta name="generator" content="needle due">' in text
+        or (first.startswith("Due ") and "and anything overdue" in first)
+        or first.startswith("patient,indication,what,number,of,date,start,status,check")
+        or (text.lstrip().startswith("[") and ('"check":' in text or text.strip() == "[]"))
+    )
 
 
 def _same(a: Path, b: Path) -> bool:

@@ -144,3 +144,51 @@ def test_a_register_from_before_the_diary_gets_one(clinic: Path, tmp_path: Path)
     book("P-1", "fine-lines", "2026-12-14", "--time", "10:30")  # a new revision: its own diary rows
     assert [i["date"] for i in due("--on", "2026-12-07", "--days", "8", "--patient", "P-1")] == ["2026-12-14"]
     assert verify()[0] == 0
+
+
+def test_due_never_writes_over_a_file_it_did_not_write(clinic: Path, tmp_path: Path) -> None:
+    mine = tmp_path / "mine.txt"
+    mine.write_text("precious\n")
+    code, _, err = run("due", "--on", "2026-12-07", "--out", str(mine))
+    assert code == 2 and "not a file needle wrote" in err and mine.read_text() == "precious\n"
+    code, _, err = run("due", "--on", "2026-12-07", "--out", str(clinic))
+    assert code == 2 and verify()[0] == 0
+    plan = tmp_path / "p1.toml"
+    assert run("export", "P-1", "--format", "toml", "--out", str(plan))[0] == 0
+    code, _, err = run("due", "--format", "csv", "--out", str(plan))
+    assert code == 2 and "saved plan" in err
+    for fmt in ("table", "json", "csv", "ics", "html"):  # its own list, again: replaced
+        out = tmp_path / f"due.{fmt}"
+        assert run("due", "--on", "2026-12-07", "--format", fmt, "--out", str(out))[0] == 0
+        assert run("due", "--on", "2026-12-14", "--format", fmt, "--out", str(out))[0] == 0, fmt
+
+
+def test_an_unknown_patient_is_one_line(clinic: Path) -> None:
+    code, _, err = run("due", "--patient", "nobody")
+    assert code == 2 and "no patient 'nobody'" in err and err.count("\n") == 1
+
+
+def test_reviews_show_in_their_window_only(clinic: Path, tmp_path: Path) -> None:
+    for day in ("2026-12-07", "2027-01-04", "2027-02-01"):
+        assert check(tmp_path, "P-1", day)[0] == 0
+        assert run("done", "P-1", "--on", day)[0] == 0
+    assert [i["what"] for i in due("--on", "2027-04-28", "--patient", "P-1")] == ["review"]
+    assert due("--on", "2027-06-01", "--patient", "P-1") == []  # past: not overdue for ever
+
+
+def test_the_clinic_calendar_carries_the_patients_sequence_and_times(clinic: Path, tmp_path: Path) -> None:
+    assert check(tmp_path, "P-1", "2026-12-09")[0] == 0
+    assert run("done", "P-1", "--on", "2026-12-09")[0] == 0  # new revisions: SEQUENCE raised everywhere
+    r = run("due", "--on", "2027-01-01", "--days", "30", "--format", "ics", "--patient", "P-1")
+    mine = {str(e["UID"]): e for e in Calendar.from_ical(r.stdout_bytes).walk("VEVENT")}
+    e = run("export", "P-1", "--format", "ics", "--on", ON)
+    theirs = {str(ev["UID"]): ev for ev in Calendar.from_ical(e.stdout_bytes).walk("VEVENT")}
+    assert mine and set(mine) <= set(theirs)
+    for uid, ev in mine.items():
+        assert int(ev["SEQUENCE"]) == int(theirs[uid]["SEQUENCE"]) >= 1
+        assert ev["DTSTART"].dt == theirs[uid]["DTSTART"].dt and ev["DTEND"].dt == theirs[uid]["DTEND"].dt
+
+
+def test_a_session_missed_on_its_day_is_booked_again_from_the_next(clinic: Path, tmp_path: Path) -> None:
+    code, out, err = run("missed", "P-2", "--on", "2026-12-08")
+    assert code == 0 and "booked again on 2026-12-09" in out, err

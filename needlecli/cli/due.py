@@ -55,7 +55,10 @@ def due(
         raise UsageError(f"--days: expected 1-366, got {days}")
     patient = check_patient(patient)
     if out is not None:
+        from needlecli import outfiles
+
         common.check_out(out)
+        outfiles.guard(out, "due")  # never over a file needle did not write as a due list
     cfg = load_config()
     day = common.parse_on(on, order=cfg.date_order)
     register = for_reading(cfg)
@@ -69,7 +72,15 @@ def due(
             register.close()
             register = for_writing(cfg)
         with register:
+            if patient is not None and not register.read("SELECT 1 FROM series WHERE patient = ?", (patient,)):
+                from needlecli.cli.register import where
+
+                raise UsageError(f"no patient {patient!r} with a booked series in the register ({where(cfg)})")
             items = due_items(register.db, day, days, patient)
+    elif patient is not None:
+        from needlecli.cli.register import where
+
+        raise UsageError(f"no patient {patient!r} with a booked series in the register ({where(cfg)})")
     if fmt == "table":
         data = docs.table(items, day, days).encode("utf-8")
     elif fmt == "json":
@@ -77,7 +88,7 @@ def due(
     elif fmt == "csv":
         data = docs.as_csv(items).encode("utf-8")
     elif fmt == "ics":
-        stamp = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)  # the same list gives the same file
+        stamp = dt.datetime.now(dt.UTC).replace(microsecond=0)  # when this copy of the items was made
         data = docs.as_ics(items, stamp, cfg.name)
     else:
         data = docs.as_html(items, day, days, cfg.name).encode("utf-8")

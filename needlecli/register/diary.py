@@ -25,6 +25,8 @@ class Item(NamedTuple):
     day: str
     start: str | None
     status: str  # booked, done or cancelled
+    end: str | None = None
+    revision: int = 0  # the calendar's SEQUENCE for it
 
 
 def items_of(plan: Plan, review_months: int) -> list[Item]:
@@ -34,7 +36,8 @@ def items_of(plan: Plan, review_months: int) -> list[Item]:
     for a in plan.appointments:
         of = len(plan.sessions) if a.kind == "session" else len(plan.boosters)
         start = a.start.isoformat() if a.start is not None else None
-        out.append(Item(a.key, a.kind, a.label, of, a.date.isoformat(), start, a.status))
+        end = a.end.isoformat() if a.end is not None else None
+        out.append(Item(a.key, a.kind, a.label, of, a.date.isoformat(), start, a.status, end, a.revision))
     last = max(a.date for a in plan.appointments)
     halted = bool(plan.request.course and plan.request.course.halted)
     review = add_months(last, review_months).isoformat()
@@ -52,11 +55,11 @@ def items_of_document(doc: Mapping[str, Any], review_months: int = 3) -> list[It
         for row in rows:
             day = row["date"]
             days.append(day)
-            start = row.get("start")
+            start, end = row.get("start"), row.get("end")
             label = str(row["number"]) if kind == "session" else f"B{row['number']}"
             status = row.get("status", "booked")
-            out.append(Item(row["id"], kind, label, len(rows), day.isoformat(),
-                            start.isoformat() if start else None, status))  # fmt: skip
+            out.append(Item(row["id"], kind, label, len(rows), day.isoformat(), start.isoformat() if start else None,
+                            status, end.isoformat() if end else None, int(row.get("revision", 0))))  # fmt: skip
     if days:
         sessions = len(doc.get("sessions", []))
         review = add_months(max(days), review_months).isoformat()
@@ -74,8 +77,8 @@ def replace(db: sqlite3.Connection, series: int, booking: int, plan_id: str, ite
     """The series' rows become ``items`` (its latest booking's), inside the caller's transaction."""
     db.execute("DELETE FROM diary WHERE series = ?", (series,))
     db.executemany(
-        "INSERT INTO diary (series, booking, plan_id, key, what, label, of, day, start, status) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO diary (series, booking, plan_id, key, what, label, of, day, start, status, end_at, revision) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [(series, booking, plan_id, *i) for i in items],
     )
 
@@ -88,7 +91,8 @@ def mismatches(db: sqlite3.Connection) -> Iterator[str]:
         "WHERE b.revision = (SELECT MAX(revision) FROM bookings WHERE series = b.series) ORDER BY b.series"
     )
     rows = db.execute(
-        "SELECT series, booking, plan_id, key, what, label, of, day, start, status FROM diary ORDER BY series, key"
+        "SELECT series, booking, plan_id, key, what, label, of, day, start, status, end_at, revision FROM diary "
+        "ORDER BY series, key"
     )
     pending = next(rows, None)
     for series, booking, kept in latest:
@@ -122,6 +126,8 @@ class Due(NamedTuple):
     check: str | None  # needed or done (sessions and boosters)
     plan_id: str
     key: str
+    end: str | None
+    revision: int
 
 
 def due(db: sqlite3.Connection, on: dt.date, days: int, patient: str | None = None) -> list[Due]:
@@ -130,19 +136,23 @@ def due(db: sqlite3.Connection, on: dt.date, days: int, patient: str | None = No
     patient is registered on its day. One query over the day index."""
     end = (on + dt.timedelta(days=days)).isoformat()
     sql = (
-        "SELECT s.patient, s.indication, d.what, d.label, d.of, d.day, d.start, d.plan_id, d.key, "
+        "SELECT s.patient, s.indication, d.what, d.label, d.of, d.day, d.start, d.plan_id, d.key, d.end_at, "
+        "d.revision, "
         "EXISTS (SELECT 1 FROM screenings c WHERE c.patient = s.patient AND c.evaluated_on = d.day) "
         "FROM diary d JOIN series s ON s.id = d.series "
-        "WHERE d.day < ? AND d.status = 'booked'" + (" AND s.patient = ?" if patient else "") + " "
+        # Sessions and boosters overdue since whenever (never recorded); a review in the window only.
+        "WHERE d.day < ? AND d.status = 'booked' AND (d.what != 'review' OR d.day >= ?)"
+        + (" AND s.patient = ?" if patient else "")
+        + " "
         "ORDER BY d.day, d.start IS NOT NULL, d.start, s.patient, s.indication, d.what"
     )
     out = []
     today = on.isoformat()
-    for who, indication, what, label, of, day, start, plan_id, key, checked in db.execute(
-        sql, (end, patient) if patient else (end,)
+    for who, indication, what, label, of, day, start, plan_id, key, end_at, revision, checked in db.execute(
+        sql, (end, on.isoformat(), patient) if patient else (end, on.isoformat())
     ):
         number = int(label.lstrip("B")) if label else None
         check = None if what == "review" else ("done" if checked else "needed")
         status = "overdue" if day < today else "booked"
-        out.append(Due(who, indication, what, number, of, day, start, status, check, plan_id, key))
+        out.append(Due(who, indication, what, number, of, day, start, status, check, plan_id, key, end_at, revision))
     return out

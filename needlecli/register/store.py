@@ -98,9 +98,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             day TEXT NOT NULL,
             start TEXT,
             status TEXT NOT NULL,
+            end_at TEXT,
+            revision INTEGER NOT NULL,
             PRIMARY KEY (series, key)
         )""",
-        "CREATE INDEX diary_by_day ON diary(day)",
+        "CREATE INDEX diary_by_day ON diary(day) WHERE status = 'booked'",  # what is still to do
         "CREATE INDEX screenings_by_day ON screenings(patient, evaluated_on)",
     ),
 )

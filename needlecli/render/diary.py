@@ -41,10 +41,10 @@ def table(items: Sequence[Due], on: dt.date, days: int) -> str:
     head = f"Due {on:%a} {on.day} {on:%b %Y} – {last:%a} {last.day} {last:%b %Y}, and anything overdue"
     if not items:
         return head + ": nothing.\n"
-    lines = [head, f"{'DATE':<10}  {'TIME':<5}  {'PATIENT':<12}  {'SERIES':<11}  {'ITEM':<12}  {'CHECK':<7}  STATUS"]
+    lines = [head, f"{'DATE':<10}  {'TIME':<5}  {'PATIENT':<16}  {'SERIES':<11}  {'ITEM':<12}  {'CHECK':<7}  STATUS"]
     for i in items:
         lines.append(
-            f"{i.date:<10}  {_time(i):<5}  {_cut(i.patient, 12):<12}  {_cut(i.indication, 11):<11}  "
+            f"{i.date:<10}  {_time(i):<5}  {_cut(i.patient, 16):<16}  {_cut(i.indication, 11):<11}  "
             f"{_cut(item_text(i), 12):<12}  {i.check or '':<7}  {i.status}"
         )
     return "\n".join(lines) + "\n"
@@ -81,9 +81,11 @@ def as_ics(items: Sequence[Due], stamp: dt.datetime, clinic_name: str | None) ->
         if i.check == "needed":
             summary += " — check needed"
         event.add("summary", summary)
+        event.add("sequence", i.revision)  # as in the patient's file: the newer copy wins, never the older
         if i.start:
-            start = dt.datetime.fromisoformat(i.start)
-            event.add("dtstart", start.astimezone(dt.UTC))
+            event.add("dtstart", dt.datetime.fromisoformat(i.start).astimezone(dt.UTC))
+            if i.end:
+                event.add("dtend", dt.datetime.fromisoformat(i.end).astimezone(dt.UTC))
         else:
             day = dt.date.fromisoformat(i.date)
             event.add("dtstart", day)
@@ -115,7 +117,7 @@ def as_html(items: Sequence[Due], on: dt.date, days: int, clinic_name: str | Non
         _environment()
         .get_template("due.html")
         .render(
-            title=f"Due {_day(on.isoformat())} – {_day(last.isoformat())}",
+            title=f"Due {_day(on.isoformat())} – {_day(last.isoformat())}, and anything overdue",
             clinic=clinic_name or "",
             groups=list(groups.items()),
             count=len(items),
