@@ -331,7 +331,7 @@ def register_speed(bin_dir: Path, n: int, rounds: int, env: dict[str, str], cwd:
     commands = {
         "history": [needle, "history", pid],
         "export": [needle, "export", pid, "--format", "ics", "--on", "2026-12-01"],
-        "due": [needle, "due", "--on", "2027-03-01", "--days", "7", "--format", "json"],
+        "due": [needle, "due", "--on", "2027-01-04", "--days", "7", "--format", "json"],  # a week of 5-session series
     }
     # Start-up: the same command against a register that does not exist (it stops after loading).
     empty = {**renv, "NEEDLE_REGISTER": str(work / "no-register.sqlite3")}

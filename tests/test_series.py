@@ -134,6 +134,8 @@ def test_a_depth_beyond_the_plan_needs_an_override_and_the_aftercare_follows_it(
     assert [e["event"] for e in history()][-1] == "rechecked"  # nothing written
     code, _, err = run("done", "P-1", "--depth", "nose=1", "--on", "2026-12-07")
     assert code == 2 and "the plan treats" in err
+    code, _, err = run("done", "P-1", "--on", "2026-12-07", "--depth", "cheeks=0.5", "--override", "why")
+    assert code == 2 and "nothing to override" in err
     code, _, err = run("done", "P-1", "--on", "2026-12-07", "--depth", "cheeks=2", "--override", "thick scar tissue")
     assert code == 0, err
     assert next(e for e in history() if e["event"] == "done")["override"] == "thick scar tissue"

@@ -210,6 +210,8 @@ def done(
         plan, protocol = active.plan_of(active.saved, day, notes)
         appointment = next(a for a in plan.appointments if a.label == label)
         allowed = {z.zone: z.max_mm for z in appointment.depth}
+        if override and not any(zone in allowed and mm > allowed[zone] for zone, mm in used):
+            raise UsageError("--override: no --depth is beyond the plan's for this session; nothing to override")
         for zone, mm in used:
             if zone not in allowed:
                 raise UsageError(f"--depth {zone}: the plan treats {', '.join(allowed)} only")
