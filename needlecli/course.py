@@ -13,6 +13,7 @@ import dataclasses
 import datetime as dt
 from typing import TYPE_CHECKING
 
+from needlecli.dates import add_months
 from needlecli.errors import SchedulingError, UsageError
 from needlecli.model import Note, TreatmentProtocol
 from needlecli.recorded import Course, Done
@@ -48,6 +49,26 @@ def status(saved: SavedPlan) -> str:
     if course.halted:
         return course.halted
     return "completed" if len(course.done) == len(labels(saved)) else "active"
+
+
+def rebook_refusal(saved: SavedPlan, patient: str, *, restart: bool = True) -> str | None:
+    """Why booking a new plan over this series is refused (None: it is not): a series with a history —
+    sessions done or missed, on hold — is changed by check, done and missed only, so a recorded session
+    never moves and a cancelled calendar id never comes back. A stopped series is not refused: booking
+    again starts a new series (new calendar ids)."""
+    course = saved.request.course
+    if course is None or (course.halted == "stopped" and restart):
+        return None
+    if course.halted == "stopped":
+        return f"the series is stopped ({course.reason}): book a new one with needle plan --book"
+    if course.halted == "on-hold":
+        return f"the series is on hold ({course.reason}): a clear re-check resumes it (needle check {patient})"
+    done = ", ".join(d.label for d in course.done)
+    what = f"sessions recorded ({done})" if done else "a missed session booked again"
+    return (
+        f"the series has {what}, which never change: move the rest with needle check, missed or done, "
+        f"or end it with needle cancel {patient} and book a new one"
+    )
 
 
 def next_open_label(saved: SavedPlan) -> Label | None:
@@ -123,6 +144,17 @@ def record_done(
     if previous is not None and day <= previous:
         raise UsageError(f"--on {day.isoformat()}: the session before was done on {previous.isoformat()}")
     course = course_of(saved)
+    if label.startswith("B"):  # a booster: never sooner than the protocol's months after what came before
+        order = labels(saved)
+        before = order[order.index(label) - 1]
+        was = course.done_on(before)
+        last = was.day if was is not None else date_of(saved, before)
+        soonest = add_months(last, protocol.booster_months.min)
+        if day < soonest:
+            raise UsageError(
+                f"booster {label[1:]} on {day.isoformat()}: sooner than {protocol.booster_months.min} months after "
+                f"{last.isoformat()}; the earliest is {soonest.isoformat()}"
+            )
     if previous is not None and not label.startswith("B"):
         weeks = protocol.interval_weeks
         soonest = previous + dt.timedelta(weeks=weeks.min)

@@ -160,8 +160,6 @@ def check_saved(
                 raise SchedulingError(
                     f"{source}: session {number} on {day.isoformat()} was recorded as done on {done[label].isoformat()}"
                 )
-            if number > 1 and str(number - 1) in done:
-                continue
         elif not request.clinic.is_open(day):
             raise SchedulingError(f"{source}: session {number} on {day.isoformat()}: {request.clinic.why_closed(day)}")
         elif request.not_before is not None and day < request.not_before and not (course and course.halted):
@@ -170,8 +168,9 @@ def check_saved(
                 f"({request.not_before.isoformat()})"
             )
         if number > 1:
+            both_done = label in done and str(number - 1) in done  # the maximum is past, the minimum never
             try:
-                check_spacing(protocol, number, dates[number - 2], day, resumed=label in resumed)
+                check_spacing(protocol, number, dates[number - 2], day, resumed=label in resumed or both_done)
             except SchedulingError as exc:
                 raise SchedulingError(f"{source}: {exc}") from None
 

@@ -377,8 +377,9 @@ def compute_dates(
     for number in range(1, request.sessions + 1):
         if number in fixed:
             day = fixed[number]
-            if number > 1 and not {number, number - 1} <= done:  # two sessions done: facts, not checked
-                check_spacing(protocol, number, dates[-1], day, resumed=str(number) in resumed)
+            if number > 1:  # two sessions done: the maximum is past, the minimum never
+                late_ok = str(number) in resumed or {number, number - 1} <= done
+                check_spacing(protocol, number, dates[-1], day, resumed=late_ok)
         elif number == 1:
             day = first_session_date(request)
         else:

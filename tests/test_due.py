@@ -192,3 +192,19 @@ def test_the_clinic_calendar_carries_the_patients_sequence_and_times(clinic: Pat
 def test_a_session_missed_on_its_day_is_booked_again_from_the_next(clinic: Path, tmp_path: Path) -> None:
     code, out, err = run("missed", "P-2", "--on", "2026-12-08")
     assert code == 0 and "booked again on 2026-12-09" in out, err
+
+
+def test_a_diary_filled_on_upgrade_is_checked_against_the_booked_plans(clinic: Path) -> None:
+    db = sqlite3.connect(clinic)
+    db.executescript(
+        "DROP INDEX diary_by_day; DROP INDEX screenings_by_day; DROP TABLE diary; PRAGMA user_version = 2;"
+    )
+    db.close()
+    assert run("history", "P-1")[0] == 0  # a reading command upgrades it
+    assert verify()[0] == 0
+    db = sqlite3.connect(clinic)
+    db.execute("UPDATE diary SET status = 'done' WHERE key = 'session-2'")
+    db.commit()
+    db.close()
+    code, _, err = verify()
+    assert code == 1 and "diary" in err

@@ -372,3 +372,61 @@ def test_depths_are_plain_numbers_in_mm(tmp_path: Path, register: Path) -> None:
         assert code == 2 and err.count("\n") == 1 and "--depth" in err, bad
     code, _, err = run("done", "P-1", "--on", "2026-12-07", "--depth", "CHEEKS=0.5", "--depth", "cheeks=0.5")
     assert code == 2 and "given twice" in err
+
+
+def test_booking_over_a_series_with_a_history_is_refused(tmp_path: Path, register: Path) -> None:
+    """plan --book and batch --book never move a recorded session or revive a cancelled calendar id."""
+    from tests.test_register import _batch_list
+
+    booked(tmp_path)
+    assert run("missed", "P-1", "--on", "2026-12-07")[0] == 0  # session-1-2 booked; session-1 cancelled
+    code, _, err = run("plan", "--patient", "P-1", "--indication", "fine-lines", "--start", "2026-12-14",
+                       "--on", ON, "--book")  # fmt: skip
+    assert code == 2 and "a missed session booked again, which never change" in err
+    src = _batch_list(tmp_path / "l.csv", [("P-1", "fine-lines", "2026-12-14", {})])
+    code, out, err = run("batch", str(src), "--out-dir", str(tmp_path / "o"), "--on", ON, "--book", "--json")
+    assert code == 1 and "which never change" in json.loads(out)["rows"][0]["error"]
+    assert events()["session-1"][1] == "CANCELLED" and verify()[0] == 0
+    # On hold: only a clear re-check resumes it.
+    assert check(tmp_path, "P-1", "2026-12-08", active_infection=True)[0] == 3
+    code, _, err = run("plan", "--patient", "P-1", "--indication", "fine-lines", "--start", "2026-12-21",
+                       "--on", ON, "--book")  # fmt: skip
+    assert code in (2, 3) and ("on hold" in err or "defers" in err)
+    # Stopped: batch refuses; plan --book starts a new series.
+    assert run("cancel", "P-1", "--reason", "x")[0] == 0
+    code, out, _ = run("batch", str(src), "--out-dir", str(tmp_path / "o"), "--on", ON, "--book", "--json")
+    assert code == 1 and "stopped" in json.loads(out)["rows"][0]["error"]
+
+
+def test_a_plain_screen_of_the_day_must_be_applied_by_a_check(tmp_path: Path, register: Path) -> None:
+    booked(tmp_path)
+    assert screen(tmp_path, "P-1", on="2026-12-07")[0] == 0
+    code, _, err = run("done", "P-1", "--on", "2026-12-07")
+    assert code == 2 and "the series was not checked against it: run needle check P-1" in err
+    assert check(tmp_path, "P-1", "2026-12-07")[0] == 0
+    assert run("done", "P-1", "--on", "2026-12-07")[0] == 0
+
+
+def test_a_booster_is_never_done_sooner_than_its_months(tmp_path: Path, register: Path) -> None:
+    assert screen(tmp_path, "P-1")[0] == 0
+    assert run("plan", "--patient", "P-1", "--indication", "fine-lines", "--start", "2026-12-07", "--on", ON,
+               "--book", "--boosters", "1")[0] == 0  # fmt: skip
+    for day in ("2026-12-07", "2027-01-04", "2027-02-01"):
+        assert check(tmp_path, "P-1", day)[0] == 0
+        assert run("done", "P-1", "--on", day)[0] == 0
+    assert check(tmp_path, "P-1", "2027-02-02")[0] == 0
+    code, _, err = run("done", "P-1", "B1", "--on", "2027-02-02")
+    assert code == 2 and "booster 1 on 2027-02-02: sooner than 3 months after 2027-02-01" in err
+
+
+def test_a_hand_edited_history_in_a_saved_plan_cannot_break_the_minimum_spacing(tmp_path: Path, register: Path) -> None:
+    booked(tmp_path)
+    for day in ("2026-12-07", "2027-01-04"):
+        assert check(tmp_path, "P-1", day)[0] == 0
+        assert run("done", "P-1", "--on", day)[0] == 0
+    code, text, _ = run("export", "P-1", "--format", "toml", "--on", ON)
+    edited = text.replace("2027-01-04", "2026-12-14")  # session 2 "done" a week after session 1
+    path = tmp_path / "edited.toml"
+    path.write_text(edited)
+    code, _, err = run("plan", "--from", str(path), "--on", ON, "--format", "ics")
+    assert code == 2 and "must fall between" in err

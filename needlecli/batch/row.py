@@ -99,6 +99,14 @@ def _plan_cells(
         terms = planning.screen_answers(ctx.screening, answers, ctx.on)
     kept = _screening_kept(ctx, pid, answers) if ctx.register is not None and ctx.screening is not None else None
     before = ctx.booked(pid, protocol.info.name) if ctx.register is not None else None
+    if before is not None:
+        from needlecli.course import rebook_refusal
+        from needlecli.plans import read_plan_text
+
+        booked_plan = read_plan_text(before[1], f"the register: {pid}'s {protocol.info.name} series")
+        refusal = rebook_refusal(booked_plan, pid, restart=False)
+        if refusal is not None:
+            raise UsageError(f"--book: {refusal}")
     unchanged = False
     shown = (row.get("name") or None) if ctx.include_name else None
     # A fresh series like one already made in this process except for the patient: that plan with this

@@ -28,6 +28,9 @@ Examples:
   needle screen --answers p1.toml --json         # scripted, verdict as JSON
   needle screen --answers p1.toml --patient P1 --out p1-screening.toml
   needle plan --patient P1 --indication acne-scars --start 2026-12-01 --book
+  needle check P1                                # before a session: what may have changed
+  needle done P1 --depth cheeks=1.0              # the session, as given
+  needle due                                     # who is due this week, and their checks
   needle history P1
   needle export P1 --format ics --out p1.ics
   needle register verify

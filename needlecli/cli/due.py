@@ -64,13 +64,6 @@ def due(
     register = for_reading(cfg)
     items: list[Due] = []
     if register is not None:  # none yet: nothing is due
-        from needlecli.register.store import SCHEMA, schema_version
-
-        if schema_version(register) < SCHEMA:  # written before the diary: upgraded (and filled) once
-            from needlecli.cli.register import for_writing
-
-            register.close()
-            register = for_writing(cfg)
         with register:
             if patient is not None and not register.read("SELECT 1 FROM series WHERE patient = ?", (patient,)):
                 from needlecli.cli.register import where

@@ -314,12 +314,12 @@ def _book(cfg: Config, plan: Plan, protocol: TreatmentProtocol, day: dt.date, no
                 fresh = plan_id_for(plan.request, f"series-{before.revision + 1}", key_of(cfg))
                 plan = dataclasses.replace(plan, plan_id=fresh)
                 saved = None
-            elif course is not None and course.done:
-                done = ", ".join(d.label for d in course.done)
-                raise UsageError(
-                    f"{patient}'s {indication} series has sessions recorded ({done}), which never change: "
-                    f"use needle check, missed or done to move the rest, or needle cancel {patient} first"
-                )
+            else:
+                from needlecli.course import rebook_refusal
+
+                refusal = rebook_refusal(saved, patient)
+                if refusal is not None:
+                    raise UsageError(f"--book: {patient}'s {indication} series: {refusal}")
         if before is not None and saved is not None:
             same = revisions.as_booked(plan, saved)
             if export.render("toml", same, options).decode("utf-8") == before.plan:

@@ -32,10 +32,15 @@ def where(config: Config) -> Path:
 
 
 def for_reading(config: Config) -> Register | None:
-    """The register, or None when none exists yet (a reading command never creates it)."""
-    from needlecli.register.store import open_for_reading
+    """The register, or None when none exists yet (a reading command never creates it). One written
+    by an earlier needle is brought to this needle's schema first (its tables and diary), once."""
+    from needlecli.register.store import SCHEMA, open_for_reading, open_for_writing, schema_version
 
-    return open_for_reading(where(config))
+    register = open_for_reading(where(config))
+    if register is not None and schema_version(register) < SCHEMA:
+        register.close()
+        return open_for_writing(where(config))
+    return register
 
 
 def for_writing(config: Config) -> Register:

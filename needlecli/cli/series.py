@@ -205,10 +205,13 @@ def done(
     with for_writing(cfg) as register:
         active = Active(cfg, register, patient, indication)
         label = course.pick(active.saved, session, "done")
-        _checked_today(cfg, register, patient, day)
+        _checked_today(cfg, register, active, day)
         notes: list[str] = []
         plan, protocol = active.plan_of(active.saved, day, notes)
-        appointment = next(a for a in plan.appointments if a.label == label)
+        # The depths allowed on the day it was done (a caution may end, or still hold, on that day).
+        new = course.record_done(protocol, active.saved, label, day, used)
+        revised = _revision(cfg, active, new, day, notes)
+        appointment = next(a for a in revised.plan.appointments if a.label == label)
         allowed = {z.zone: z.max_mm for z in appointment.depth}
         if override and not any(zone in allowed and mm > allowed[zone] for zone, mm in used):
             raise UsageError("--override: no --depth is beyond the plan's for this session; nothing to override")
@@ -223,8 +226,6 @@ def done(
         if not plan.request.clinic.is_open(day):
             notes.append(f"session {label} recorded on {day.isoformat()}, a day the clinic is closed "
                          f"({plan.request.clinic.why_closed(day)})")  # fmt: skip
-        new = course.record_done(protocol, active.saved, label, day, used)
-        revised = _revision(cfg, active, new, day, notes)
         after = revised.plan
         detail = {"depth_mm": dict(used), "device": device, "lot": lot, "note": note, "override": override,
                   "booked_date": course.date_of(active.saved, label).isoformat(), "id": appointment.key}  # fmt: skip
@@ -263,13 +264,26 @@ def _printable(flag: str, text: str | None) -> None:
         raise UsageError(f"{flag}: expected one line of text (1-500 printable characters)")
 
 
-def _checked_today(cfg: Config, register: Register, patient: str, day: dt.date) -> None:
+def _checked_today(cfg: Config, register: Register, active: Active, day: dt.date) -> None:
     """`done` needs a screening or re-check of the patient that same day (the protocol may relax it
-    to its ``valid_days``)."""
+    to its ``valid_days``), and the series must be under it: a screening of that day that is not the
+    series' own (a plain `screen`) has not been applied to it — `needle check` does that."""
     from needlecli import catalog
     from needlecli.register.events import latest_screening, screened_on
 
+    patient = active.patient
     last = latest_screening(register, patient)
+    basis = active.saved.request.screening
+    if (
+        last is not None
+        and last.kind == "screened"
+        and last.evaluated_on == day.isoformat()
+        and (basis is None or basis.evaluated_on.isoformat() != last.evaluated_on)
+    ):
+        raise UsageError(
+            f"{patient} was screened on {day.isoformat()} but the series was not checked against it: run "
+            f"needle check {patient} --on {day.isoformat()} (it applies today's answers to the series)"
+        )
     if last is not None and last.verdict in ("defer", "contraindicated") and last.evaluated_on <= day.isoformat():
         raise UsageError(
             f"{patient}'s latest check ({last.evaluated_on}) is {last.verdict}: no session can be recorded as done "

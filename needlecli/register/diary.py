@@ -87,7 +87,7 @@ def mismatches(db: sqlite3.Connection) -> Iterator[str]:
     """Each series whose diary rows are not exactly those its latest booking wrote (by the digest the
     booking keeps): a row edited, added or removed outside needle."""
     latest = db.execute(
-        "SELECT b.series, b.id, b.diary FROM bookings b "
+        "SELECT b.series, b.id, b.diary, b.plan FROM bookings b "
         "WHERE b.revision = (SELECT MAX(revision) FROM bookings WHERE series = b.series) ORDER BY b.series"
     )
     rows = db.execute(
@@ -95,7 +95,7 @@ def mismatches(db: sqlite3.Connection) -> Iterator[str]:
         "ORDER BY series, key"
     )
     pending = next(rows, None)
-    for series, booking, kept in latest:
+    for series, booking, kept, blob in latest:
         found: list[Item] = []
         plan_ids = set()
         while pending is not None and pending[0] <= series:
@@ -106,6 +106,8 @@ def mismatches(db: sqlite3.Connection) -> Iterator[str]:
                 found.append(Item(*pending[3:]))
             pending = next(rows, None)
         one = next(iter(plan_ids)) if len(plan_ids) == 1 else None
+        if kept is None and found:  # filled on upgrade (no digest kept): the rows its booked plan gives
+            kept = _derived(blob)
         if kept is not None and (one is None or digest(one, found) != kept):
             yield f"series {series}: its diary rows were changed after they were written"
     if pending is not None:
@@ -156,3 +158,16 @@ def due(db: sqlite3.Connection, on: dt.date, days: int, patient: str | None = No
         status = "overdue" if day < today else "booked"
         out.append(Due(who, indication, what, number, of, day, start, status, check, plan_id, key, end_at, revision))
     return out
+
+
+def _derived(blob: object) -> str | None:
+    """The digest of the rows a stored plan gives (its journal entry vouches for the plan)."""
+    import tomllib
+
+    from needlecli.register.codec import unpack
+
+    try:
+        doc = tomllib.loads(unpack(blob))
+        return digest(str(doc["plan_id"]), items_of_document(doc))
+    except (ValueError, KeyError, TypeError, tomllib.TOMLDecodeError):
+        return "unreadable"
