@@ -34,6 +34,8 @@ KEYS: tuple[str, ...] = (
     "time_zone",
     "session_time",
     "session_minutes",
+    "slots",
+    "capacity",
     "date_order",
     "device_max_depth_mm",
     "protocols_dir",
@@ -73,6 +75,12 @@ closed = []
 # Default session start (24-hour HH:MM) and length in minutes.
 # session_time = "10:00"
 session_minutes = 60
+
+# Booking (`--book`): the session start times of a day, and how many sessions run at once. A
+# booked session takes the first free place at its time, else the earliest free slot of its day.
+# Default: session_time as the only slot, capacity 1.
+# slots = ["09:00", "10:30", "13:00", "14:30", "16:00"]
+# capacity = 1
 
 # How dates written with numbers only are read, in patient lists (batch CSV files), date flags
 # (--start, --on ...) and the interview: "ISO" (2026-12-01; 01/12/2026 is refused as ambiguous),
@@ -114,6 +122,9 @@ class Config:
     time_zone: str | None = None
     session_time: dt.time | None = None
     session_minutes: int = 60
+    #: Booking's session start times of a day (empty: session_time alone), and places at each.
+    slots: tuple[dt.time, ...] = ()
+    capacity: int = 1
     date_order: str = "ISO"
     device_max_depth_mm: float | None = None
     #: Absolute path of the clinic's own protocols folder (checked to exist when the config is read).
@@ -272,6 +283,23 @@ def _session_minutes(c: documents.Checker, tbl: Mapping[str, Any], key: str, _: 
     return c.integer(tbl, key, "clinic", *SESSION_MINUTES)
 
 
+def _slots(c: documents.Checker, tbl: Mapping[str, Any], key: str, _: Path) -> object:
+    values = c.strings(tbl, key, "clinic")
+    times = []
+    for i, text in enumerate(values):
+        try:
+            times.append(parse_time(text, f"clinic.{key}[{i}]"))
+        except UsageError as exc:
+            c.err(f"clinic.{key}[{i}]", str(exc).split(": ", 1)[-1])
+    if len(set(times)) != len(times):
+        c.err(f"clinic.{key}", "a time is given twice")
+    return tuple(sorted(times)) if times and len(times) == len(values) else None
+
+
+def _capacity(c: documents.Checker, tbl: Mapping[str, Any], key: str, _: Path) -> object:
+    return c.integer(tbl, key, "clinic", 1, 100)
+
+
 def _date_order(c: documents.Checker, tbl: Mapping[str, Any], key: str, _: Path) -> object:
     text = c.string(tbl, key, "clinic").strip().upper()
     if text and text not in DATE_ORDERS:
@@ -345,6 +373,8 @@ _VALUES: dict[str, _Check] = {
     "time_zone": _time_zone,
     "session_time": _session_time,
     "session_minutes": _session_minutes,
+    "slots": _slots,
+    "capacity": _capacity,
     "date_order": _date_order,
     "device_max_depth_mm": _device_depth,
     "protocols_dir": _protocols_dir,
@@ -369,6 +399,8 @@ def describe(config: Config) -> list[tuple[str, str, str]]:
             return ", ".join(d.isoformat() for d in sorted(val)) or "(none)"
         if key == "session_time":
             return f"{val:%H:%M}"
+        if key == "slots":
+            return ", ".join(f"{t:%H:%M}" for t in val) or "(session_time)"
         if key == "device_max_depth_mm":
             return f"{val:g} mm"
         return str(val)
@@ -393,6 +425,8 @@ def json_document(config: Config) -> dict[str, Any]:
             return [d.isoformat() for d in sorted(val)]
         if key == "session_time":
             return f"{val:%H:%M}"
+        if key == "slots":
+            return [f"{t:%H:%M}" for t in val]
         if key in ("protocols_dir", "register"):
             return str(val)
         return val  # str, int (session_minutes) or float (device_max_depth_mm)

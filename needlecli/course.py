@@ -268,3 +268,46 @@ def _weeks(days: int) -> str:
     w, d = divmod(days, 7)
     out = f"{w} week{'' if w == 1 else 's'}"
     return out + (f" {d} day{'' if d == 1 else 's'}" if d else "")
+
+
+def slotted(
+    saved: SavedPlan,
+    taken: dict[tuple[str, str], int],
+    slots: tuple[dt.time, ...],
+    capacity: int,
+    *,
+    asked: bool = False,
+) -> SavedPlan:
+    """Each session not done at its time if that slot of its day has a free place (``taken``: the
+    places other series hold, by (day, HH:MM)), else at the earliest slot of the day with one. A day
+    with none is refused, naming the session; with ``asked`` (the time was asked for), a full slot is
+    refused, naming the free ones. The plan's own sessions count too. Capacity is never exceeded."""
+    request = saved.request
+    course = course_of(saved)
+    if request.time is None or not slots or course.halted:
+        return saved
+    done = {d.label for d in course.done}
+    chosen = dict(request.slot_times)
+    used = dict(taken)
+    for label in labels(saved):
+        if label in done:
+            continue
+        day = date_of(saved, label).isoformat()
+        wanted = chosen.get(label, request.time)
+        free = [t for t in slots if used.get((day, f"{t:%H:%M}"), 0) < capacity]
+        if wanted in free:
+            at = wanted
+        elif asked or not free:
+            names = ", ".join(f"{t:%H:%M}" for t in free) or "none"
+            what = f"the {wanted:%H:%M} slot is full" if wanted in slots else f"{wanted:%H:%M} is not a slot"
+            raise SchedulingError(
+                f"session {label} on {day}: {what} (capacity {capacity}); free slots that day: {names}"
+            )
+        else:
+            at = free[0]
+        used[(day, f"{at:%H:%M}")] = used.get((day, f"{at:%H:%M}"), 0) + 1
+        if at == request.time:
+            chosen.pop(label, None)
+        else:
+            chosen[label] = at
+    return dataclasses.replace(saved, request=dataclasses.replace(request, slot_times=tuple(chosen.items())))

@@ -549,6 +549,8 @@ class PlanRequest:
     zones: tuple[str, ...] = ()
     #: The series over time (the register): what happened since it was booked.
     course: Course | None = None
+    #: Booked into the clinic's slots: (session label, start time) where it is not ``time``.
+    slot_times: tuple[tuple[str, dt.time], ...] = ()
 
 
 #: What documents call a range capped at the device's deepest setting (plan JSON `reasons`).

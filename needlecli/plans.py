@@ -133,6 +133,17 @@ def _read_course(c: Checker, req: Mapping[str, Any]) -> Course | None:
     return Course(tuple(done), occurrences, resumed, halted, reason)
 
 
+def _slot_times(c: Checker, req: Mapping[str, Any], relabel: Callable[..., Any]) -> tuple[tuple[str, dt.time], ...]:
+    from needlecli.clinic import parse_time
+
+    out = []
+    for p, row in c.tables(req, "slot_times", "request", required=False, allow_empty=True):
+        at = relabel(parse_time, c.string(row, "time", p), f"{p}.time")
+        if at is not None:
+            out.append((_label(c, row, p), at))
+    return tuple(out)
+
+
 def _label(c: Checker, tbl: Mapping[str, Any], path: str) -> str:
     label = c.string(tbl, "session", path)
     if not (label.isdigit() or (label[:1] == "B" and label[1:].isdigit())) or label.lstrip("B").startswith("0"):
@@ -176,6 +187,7 @@ def plan_document(plan: Plan) -> dict[str, Any]:
             "holidays": req.clinic.holidays,
             "zones": list(req.zones) if req.zones else None,
             "course": _course(req.course),
+            "slot_times": [{"session": label, "time": f"{t:%H:%M}"} for label, t in req.slot_times] or None,
         },
         "screening": _screening(req.screening),
         # Derived from the screening's answers every time the plan is read (never read back from a file).
@@ -326,6 +338,7 @@ def read_plan(doc: Mapping[str, Any], source: str) -> SavedPlan:
         screening=_read_screening(c, doc),
         zones=tuple(c.strings(req, "zones", "request")) if "zones" in req else (),
         course=_read_course(c, req),
+        slot_times=_slot_times(c, req, relabel),
     )
     revisions: dict[str, int] = {}
     signatures: dict[str, tuple[object, ...]] = {}

@@ -271,13 +271,14 @@ def windows_for(
     return tuple(out)
 
 
-def _times(request: PlanRequest, day: dt.date) -> tuple[dt.datetime | None, dt.datetime | None]:
+def _times(request: PlanRequest, day: dt.date, label: str = "") -> tuple[dt.datetime | None, dt.datetime | None]:
     if request.time is None:
         return None, None
+    at = dict(request.slot_times).get(label, request.time)  # booked into another slot of that day
     zone = ZoneInfo(request.tz)
     # Through UTC: a wall time skipped by a DST change (02:30 on a spring-forward day) becomes the
     # real instant after it, an ambiguous one takes its first occurrence, and the duration is real time.
-    start_utc = dt.datetime.combine(day, request.time, tzinfo=zone).astimezone(dt.UTC)
+    start_utc = dt.datetime.combine(day, at, tzinfo=zone).astimezone(dt.UTC)
     end_utc = start_utc + dt.timedelta(minutes=request.duration_minutes)
     return start_utc.astimezone(zone), end_utc.astimezone(zone)
 
@@ -409,11 +410,11 @@ def compute_dates(
 def _appointment(
     protocol: TreatmentProtocol, request: PlanRequest, kind: AppointmentKind, number: int, day: dt.date
 ) -> Appointment:
-    start, end = _times(request, day)
+    label = str(number) if kind == "session" else f"B{number}"
+    start, end = _times(request, day, label)
     prefix = "" if kind == "session" else "booster-"
     depth = depth_for(protocol, request, day)
     deep = is_deep(protocol, depth)
-    label = str(number) if kind == "session" else f"B{number}"
     course = request.course
     status, occurrence = "booked", 1
     used: tuple[tuple[str, float], ...] = ()

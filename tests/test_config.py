@@ -58,6 +58,8 @@ def test_json_document_uses_null_and_numbers(no_user_config: Path) -> None:
         "time_zone": None,
         "session_time": "09:30",
         "session_minutes": 45,
+        "slots": [],
+        "capacity": 1,
         "date_order": "ISO",
         "device_max_depth_mm": 2.5,
         "protocols_dir": None,

@@ -11,13 +11,14 @@ import typer
 from needlecli import export
 from needlecli.bundled import indications
 from needlecli.cli.common import complete_formats, complete_treatments
-from needlecli.errors import UsageError
+from needlecli.errors import SchedulingError, UsageError
 
 if TYPE_CHECKING:
     import datetime as dt
+    import sqlite3
 
     from needlecli.config import Config
-    from needlecli.model import Plan, TreatmentProtocol
+    from needlecli.model import ExportOptions, Plan, TreatmentProtocol
     from needlecli.records import ScreeningRecord
 
 HELP = """Plan a patient's treatment series: session dates on open clinic days,
@@ -238,7 +239,7 @@ def plan(
             raise UsageError(f"--out: {out} exists and is not a saved needle plan; choose another file")
         result = planning.over_saved(result, saved, str(out), common.stamp_of(on, order), notes)
     if book:
-        result = _book(cfg, result, protocol, day, notes)
+        result = _book(cfg, result, protocol, day, notes, asked=time is not None)
     from needlecli import outfiles
 
     if not (fmt == "toml" and from_ is None):  # a saved plan over a saved plan: rebuilt over it above
@@ -281,7 +282,9 @@ def _registered_screening(cfg: Config, patient: str | None) -> tuple[ScreeningRe
     return screening_record_of(tomllib.loads(found.record), source), source
 
 
-def _book(cfg: Config, plan: Plan, protocol: TreatmentProtocol, day: dt.date, notes: list[str]) -> Plan:
+def _book(
+    cfg: Config, plan: Plan, protocol: TreatmentProtocol, day: dt.date, notes: list[str], *, asked: bool = False
+) -> Plan:
     """Keep ``plan`` as the patient's active series for its indication: revision 1, or rebuilt over
     the latest revision (the same calendar ids, SEQUENCE raised, sessions that went cancelled)."""
 
@@ -292,7 +295,8 @@ def _book(cfg: Config, plan: Plan, protocol: TreatmentProtocol, day: dt.date, no
     from needlecli.config import export_options
     from needlecli.plans import read_plan_text
     from needlecli.register.diary import items_of
-    from needlecli.register.events import book, latest_booking
+    from needlecli.register.events import insert_booking, latest_booking
+    from needlecli.register.journal import pack
 
     patient = plan.request.patient
     if not patient:
@@ -331,20 +335,22 @@ def _book(cfg: Config, plan: Plan, protocol: TreatmentProtocol, day: dt.date, no
             plan = revisions.rebuild_over(plan, saved, source, now)
         elif before is not None:  # a new series after a stopped one: its revisions start again
             plan = dataclasses.replace(plan, stamp=now)
-        text = export.render("toml", plan, options).decode("utf-8")
-        entry, revision = book(
-            register,
-            key=key_of(cfg),
-            patient=patient,
-            indication=indication,
-            booked_on=day,
-            plan_text=text,
-            revision_of=before.revision if before is not None else None,
-            protocol=protocol.info.sha256,
-            at=now,
-            items=items_of(plan, protocol.review_months),
-            plan_id=plan.plan_id,
-        )
+        with register.writing() as db:  # the slots' places are read and taken in one transaction
+            plan, text = _into_slots(cfg, db, plan, options, day, notes, asked)
+            entry, revision = insert_booking(
+                db,
+                key=key_of(cfg),
+                patient=patient,
+                indication=indication,
+                booked_on=day.isoformat(),
+                blob=pack(text),
+                revision_of=before.revision if before is not None else 0,
+                protocol=protocol.info.sha256,
+                at=now,
+                where=f"register {where(cfg)}",
+                items=items_of(plan, protocol.review_months),
+                plan_id=plan.plan_id,
+            )
     again = f"; rebuilt over revision {revision - 1}: same calendar ids" if revision > 1 else ""
     if before is not None and saved is None:
         again = f"; a new series after the one stopped at revision {revision - 1}: new calendar ids"
@@ -352,3 +358,34 @@ def _book(cfg: Config, plan: Plan, protocol: TreatmentProtocol, day: dt.date, no
         f"booked: {patient}'s {indication} series, revision {revision}{again} (entry {entry.seq}, head {entry.hash})"
     )
     return plan
+
+
+def _into_slots(
+    cfg: Config, db: sqlite3.Connection, plan: Plan, options: ExportOptions, day: dt.date, notes: list[str], asked: bool
+) -> tuple[Plan, str]:
+    """The plan with each session in a slot of its day with a free place (config `slots`, default
+    `session_time`; `capacity`), counting what the register holds; and its saved text."""
+    from needlecli import course
+    from needlecli.cli.common import plan_of_saved
+    from needlecli.plans import read_plan_text
+    from needlecli.register.diary import taken
+
+    text = export.render("toml", plan, options).decode("utf-8")
+    slots = cfg.slots or ((cfg.session_time,) if cfg.session_time else ())
+    if plan.request.time is None or not slots:
+        return plan, text
+    saved = read_plan_text(text, "the plan being booked")
+    row = db.execute(
+        "SELECT id FROM series WHERE patient = ? AND indication = ?", (plan.request.patient, plan.request.indication)
+    ).fetchone()
+    days = [a.date.isoformat() for a in plan.appointments]
+    try:
+        placed = course.slotted(saved, taken(db, days, row[0] if row else None), slots, cfg.capacity, asked=asked)
+    except SchedulingError as exc:
+        raise UsageError(f"--book: {exc}") from None
+    if placed.request.slot_times == saved.request.slot_times:
+        return plan, text
+    for label, at in placed.request.slot_times:
+        notes.append(f"session {label}: booked at {at:%H:%M}, the earliest free slot that day")
+    moved, _ = plan_of_saved(placed, "the plan being booked", [], day, [])
+    return moved, export.render("toml", moved, options).decode("utf-8")

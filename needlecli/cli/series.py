@@ -61,6 +61,9 @@ class Active:
         self.patient = patient
         self.source = f"register {where(cfg)}: {patient}'s {booked.indication} series, revision {booked.revision}"
         self.saved: SavedPlan = read_plan_text(booked.plan, self.source)
+        #: The patient's latest screening or re-check when this was read (see `_write`).
+        found = register.read("SELECT MAX(entry) FROM screenings WHERE patient = ?", (patient,))
+        self.screened_entry: object = found[0][0] if found else None
 
     def plan_of(self, saved: SavedPlan, day: dt.date, notes: list[str]) -> tuple[Plan, TreatmentProtocol]:
         from needlecli.cli.common import plan_of_saved
@@ -97,8 +100,17 @@ def _write(
     protocol: str,
     day: dt.date,
 ) -> int:
-    """The outcome (kind, session, day, detail) and the new revision, one transaction; the revision."""
+    """The outcome (kind, session, day, detail) and the new revision, one transaction; the revision.
+    The screening it was computed under must still be the patient's latest (another terminal's
+    re-check in between is refused here, inside the transaction, not lost)."""
     with register.writing() as db:
+        latest = db.execute("SELECT MAX(entry) FROM screenings WHERE patient = ?", (active.patient,)).fetchone()[0]
+        if latest != active.screened_entry:
+            from needlecli.errors import RegisterBusy
+
+            raise RegisterBusy(
+                f"{active.patient} was screened or re-checked by another command meanwhile; run this one again"
+            )
         return _insert(cfg, db, active, new, outcome, protocol, day)
 
 

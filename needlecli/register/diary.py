@@ -171,3 +171,21 @@ def _derived(blob: object) -> str | None:
         return digest(str(doc["plan_id"]), items_of_document(doc))
     except (ValueError, KeyError, TypeError, tomllib.TOMLDecodeError):
         return "unreadable"
+
+
+def taken(db: sqlite3.Connection, days: Iterable[str], series: int | None) -> dict[tuple[str, str], int]:
+    """How many places each (day, HH:MM) slot of ``days`` holds, booked by other series than
+    ``series`` (read inside the booking's own transaction: two terminals never both take the last)."""
+    wanted = sorted(set(days))
+    if not wanted:
+        return {}
+    marks = ", ".join("?" for _ in wanted)
+    out: dict[tuple[str, str], int] = {}
+    for day, start in db.execute(
+        f"SELECT day, start FROM diary WHERE status = 'booked' AND what != 'review' AND start IS NOT NULL "
+        f"AND day IN ({marks}) AND series IS NOT ?",
+        (*wanted, series),
+    ):
+        key = (str(day), str(start)[11:16])  # the local wall time of an ISO datetime with its offset
+        out[key] = out.get(key, 0) + 1
+    return out
