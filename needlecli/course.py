@@ -277,6 +277,8 @@ def slotted(
     capacity: int,
     *,
     asked: bool = False,
+    protocol: TreatmentProtocol | None = None,
+    notes: list[str] | None = None,
 ) -> SavedPlan:
     """Each session not done at its time if that slot of its day has a free place (``taken``: the
     places other series hold, by (day, HH:MM)), else at the earliest slot of the day with one. A day
@@ -295,6 +297,15 @@ def slotted(
         day = date_of(saved, label).isoformat()
         wanted = chosen.get(label, request.time)
         free = [t for t in slots if used.get((day, f"{t:%H:%M}"), 0) < capacity]
+        if not free and not asked and protocol is not None:  # a full day is closed for this session
+            moved = _next_free_day(protocol, saved, label, used, slots, capacity)
+            if moved is not None:
+                if notes is not None:
+                    notes.append(f"session {label} moved from {day} to {date_of(moved, label).isoformat()}: "
+                                 "every slot of its day is full")  # fmt: skip
+                saved = moved
+                day = date_of(saved, label).isoformat()
+                free = [t for t in slots if used.get((day, f"{t:%H:%M}"), 0) < capacity]
         if wanted in free:
             at = wanted
         elif asked or not free:
@@ -311,3 +322,28 @@ def slotted(
         else:
             chosen[label] = at
     return dataclasses.replace(saved, request=dataclasses.replace(request, slot_times=tuple(chosen.items())))
+
+
+def _next_free_day(
+    protocol: TreatmentProtocol,
+    saved: SavedPlan,
+    label: Label,
+    used: dict[tuple[str, str], int],
+    slots: tuple[dt.time, ...],
+    capacity: int,
+) -> SavedPlan | None:
+    """``label`` on the next open day with a free slot that the spacing rules allow (the later sessions
+    following from it); None when there is none before the rules' latest day."""
+    day = date_of(saved, label)
+    for n in range(1, FIRST_SESSION_HORIZON_DAYS + 1):
+        candidate = day + dt.timedelta(days=n)
+        if not saved.request.clinic.is_open(candidate):
+            continue
+        if not any(used.get((candidate.isoformat(), f"{t:%H:%M}"), 0) < capacity for t in slots):
+            continue
+        try:
+            dates, boosters = _reflow(protocol, saved, course_of(saved), label, candidate)
+        except SchedulingError:
+            return None  # past the spacing rules' latest day: no later day will do
+        return _with(saved, course_of(saved), dates, boosters)
+    return None

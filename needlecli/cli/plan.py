@@ -11,14 +11,13 @@ import typer
 from needlecli import export
 from needlecli.bundled import indications
 from needlecli.cli.common import complete_formats, complete_treatments
-from needlecli.errors import SchedulingError, UsageError
+from needlecli.errors import UsageError
 
 if TYPE_CHECKING:
     import datetime as dt
-    import sqlite3
 
     from needlecli.config import Config
-    from needlecli.model import ExportOptions, Plan, TreatmentProtocol
+    from needlecli.model import Plan, TreatmentProtocol
     from needlecli.records import ScreeningRecord
 
 HELP = """Plan a patient's treatment series: session dates on open clinic days,
@@ -292,6 +291,7 @@ def _book(
 
     from needlecli import revisions
     from needlecli.cli.register import for_writing, key_of, now_utc, where
+    from needlecli.cli.slots import into_slots
     from needlecli.config import export_options
     from needlecli.plans import read_plan_text
     from needlecli.register.diary import items_of
@@ -336,7 +336,7 @@ def _book(
         elif before is not None:  # a new series after a stopped one: its revisions start again
             plan = dataclasses.replace(plan, stamp=now)
         with register.writing() as db:  # the slots' places are read and taken in one transaction
-            plan, text = _into_slots(cfg, db, plan, options, day, notes, asked)
+            plan, text = into_slots(cfg, db, plan, options, day, notes, asked, protocol)
             entry, revision = insert_booking(
                 db,
                 key=key_of(cfg),
@@ -358,34 +358,3 @@ def _book(
         f"booked: {patient}'s {indication} series, revision {revision}{again} (entry {entry.seq}, head {entry.hash})"
     )
     return plan
-
-
-def _into_slots(
-    cfg: Config, db: sqlite3.Connection, plan: Plan, options: ExportOptions, day: dt.date, notes: list[str], asked: bool
-) -> tuple[Plan, str]:
-    """The plan with each session in a slot of its day with a free place (config `slots`, default
-    `session_time`; `capacity`), counting what the register holds; and its saved text."""
-    from needlecli import course
-    from needlecli.cli.common import plan_of_saved
-    from needlecli.plans import read_plan_text
-    from needlecli.register.diary import taken
-
-    text = export.render("toml", plan, options).decode("utf-8")
-    slots = cfg.slots or ((cfg.session_time,) if cfg.session_time else ())
-    if plan.request.time is None or not slots:
-        return plan, text
-    saved = read_plan_text(text, "the plan being booked")
-    row = db.execute(
-        "SELECT id FROM series WHERE patient = ? AND indication = ?", (plan.request.patient, plan.request.indication)
-    ).fetchone()
-    days = [a.date.isoformat() for a in plan.appointments]
-    try:
-        placed = course.slotted(saved, taken(db, days, row[0] if row else None), slots, cfg.capacity, asked=asked)
-    except SchedulingError as exc:
-        raise UsageError(f"--book: {exc}") from None
-    if placed.request.slot_times == saved.request.slot_times:
-        return plan, text
-    for label, at in placed.request.slot_times:
-        notes.append(f"session {label}: booked at {at:%H:%M}, the earliest free slot that day")
-    moved, _ = plan_of_saved(placed, "the plan being booked", [], day, [])
-    return moved, export.render("toml", moved, options).decode("utf-8")

@@ -61,6 +61,8 @@ class Active:
         self.patient = patient
         self.source = f"register {where(cfg)}: {patient}'s {booked.indication} series, revision {booked.revision}"
         self.saved: SavedPlan = read_plan_text(booked.plan, self.source)
+        #: The revision written last (in the clinic's slots), once written.
+        self.written: Revision | None = None
         #: The patient's latest screening or re-check when this was read (see `_write`).
         found = register.read("SELECT MAX(entry) FROM screenings WHERE patient = ?", (patient,))
         self.screened_entry: object = found[0][0] if found else None
@@ -75,6 +77,7 @@ class Revision(NamedTuple):
     text: str
     plan: Plan
     items: list[Item]
+    protocol: TreatmentProtocol
 
 
 def _revision(cfg: Config, active: Active, new: SavedPlan, day: dt.date, notes: list[str]) -> Revision:
@@ -88,7 +91,7 @@ def _revision(cfg: Config, active: Active, new: SavedPlan, day: dt.date, notes: 
     plan, protocol = active.plan_of(new, day, notes)
     plan = revisions.rebuild_over(plan, active.saved, active.source, now_utc())
     text = export.render("toml", plan, export_options(cfg, "plan", protocol=protocol)).decode("utf-8")
-    return Revision(text, plan, items_of(plan, protocol.review_months))
+    return Revision(text, plan, items_of(plan, protocol.review_months), protocol)
 
 
 def _write(
@@ -130,6 +133,12 @@ def _insert(
 
     key, now = key_of(cfg), now_utc()
     revision = active.booked.revision
+    if new is not None:
+        new = _slotted(cfg, db, new, day)  # the clinic's slots, read and taken in this transaction
+        active.written = new
+        if outcome is not None and outcome[0] == "missed":  # where it was booked again, in the end
+            again = next(a.date for a in new.plan.appointments if a.label == outcome[1] and a.status == "booked")
+            outcome[3]["again"] = again.isoformat()
     if outcome is not None:
         kind, session, on_date, detail = outcome
         insert_outcome(db, key=key, patient=active.patient, indication=active.booked.indication, kind=kind,
@@ -141,6 +150,19 @@ def _insert(
                                      where=f"register {where(cfg)}", items=new.items,
                                      plan_id=new.plan.plan_id)  # fmt: skip
     return revision
+
+
+def _slotted(cfg: Config, db: sqlite3.Connection, new: Revision, day: dt.date) -> Revision:
+    """The revision with its sessions in the clinic's slots (read and taken in this transaction)."""
+    from needlecli.cli.slots import into_slots
+    from needlecli.config import export_options
+    from needlecli.register.diary import items_of
+
+    options = export_options(cfg, "plan", protocol=new.protocol)
+    plan, text = into_slots(cfg, db, new.plan, options, day, [], False, new.protocol)
+    if text == new.text:
+        return new
+    return Revision(text, plan, items_of(plan, new.protocol.review_months), new.protocol)
 
 
 def _summary(plan: Plan) -> list[dict[str, Any]]:
@@ -244,6 +266,7 @@ def done(
         revision = _write(
             cfg, register, active, revised, ("done", label, day.isoformat(), detail), protocol.info.sha256, day
         )
+        after = active.written.plan if active.written is not None else after
     upcoming = next((a for a in after.appointments if a.status == "booked"), None)
     nxt = f"; next: session {upcoming.label} on {upcoming.date.isoformat()}" if upcoming else "; the series is complete"
     line = f"{patient}: session {label} done on {day.isoformat()} (revision {revision}){nxt}"
@@ -362,6 +385,8 @@ def missed(
         revision = _write(
             cfg, register, active, revised, ("missed", label, day.isoformat(), detail), protocol.info.sha256, day
         )
+        after = active.written.plan if active.written is not None else after
+        again = dt.date.fromisoformat(detail["again"])
     line = (
         f"{patient}: session {label} of {was.date.isoformat()} missed; booked again on {again.isoformat()} "
         f"(revision {revision})"

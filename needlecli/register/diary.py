@@ -173,18 +173,15 @@ def _derived(blob: object) -> str | None:
         return "unreadable"
 
 
-def taken(db: sqlite3.Connection, days: Iterable[str], series: int | None) -> dict[tuple[str, str], int]:
-    """How many places each (day, HH:MM) slot of ``days`` holds, booked by other series than
-    ``series`` (read inside the booking's own transaction: two terminals never both take the last)."""
-    wanted = sorted(set(days))
-    if not wanted:
-        return {}
-    marks = ", ".join("?" for _ in wanted)
+def taken(db: sqlite3.Connection, first: str, last: str, series: int | None) -> dict[tuple[str, str], int]:
+    """How many places each (day, HH:MM) slot from ``first`` to ``last`` holds, booked by other
+    series than ``series`` (read inside the booking's own transaction: two terminals never both take
+    the last place; the range covers the days a full day may move a session to)."""
     out: dict[tuple[str, str], int] = {}
     for day, start in db.execute(
-        f"SELECT day, start FROM diary WHERE status = 'booked' AND what != 'review' AND start IS NOT NULL "
-        f"AND day IN ({marks}) AND series IS NOT ?",
-        (*wanted, series),
+        "SELECT day, start FROM diary WHERE status = 'booked' AND what != 'review' AND start IS NOT NULL "
+        "AND day >= ? AND day <= ? AND series IS NOT ?",
+        (first, last, series),
     ):
         key = (str(day), str(start)[11:16])  # the local wall time of an ISO datetime with its offset
         out[key] = out.get(key, 0) + 1
