@@ -297,7 +297,7 @@ def _slots(c: documents.Checker, tbl: Mapping[str, Any], key: str, _: Path) -> o
 
 
 def _capacity(c: documents.Checker, tbl: Mapping[str, Any], key: str, _: Path) -> object:
-    return c.integer(tbl, key, "clinic", 1, 100)
+    return c.integer(tbl, key, "clinic", 1, 100_000)
 
 
 def _date_order(c: documents.Checker, tbl: Mapping[str, Any], key: str, _: Path) -> object:

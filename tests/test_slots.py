@@ -3,6 +3,7 @@ exceeded (also with many processes at once), a full slot asked for by --time nam
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -10,6 +11,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.harness import command, run
 from tests.test_register import register, screen, verify
@@ -122,3 +125,64 @@ def test_a_reflow_takes_a_free_slot_too(clinic: Path, tmp_path: Path) -> None:
     held = Counter((i["date"], str(i["start"])[11:16]) for i in json.loads(out))
     assert all(n <= 1 for n in held.values()), held
     assert verify()[0] == 0
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(st.sampled_from(["book", "missed", "cancel"]), st.integers(0, 4), st.integers(0, 6)),
+        min_size=1,
+        max_size=7,
+    )
+)
+def test_no_slot_is_ever_over_capacity_and_due_matches_the_series(
+    tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[str, int, int]]
+) -> None:
+    """Any sequence of bookings, misses and cancellations: no (day, slot) holds more than its places,
+    and every item `due` lists is a booked, unrecorded session of that patient's latest revision."""
+    tmp = tmp_path_factory.mktemp("slots")
+    config = tmp / "config.toml"
+    config.write_text('[clinic]\nsession_time = "10:30"\nslots = ["09:00", "10:30"]\ncapacity = 1\n')
+    env = {"NEEDLE_CONFIG": str(config), "NEEDLE_REGISTER": str(tmp / "reg.sqlite3")}
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        screened: set[str] = set()
+        for what, who, shift in steps:
+            pid = f"P-{who}"
+            if pid not in screened:
+                assert screen(tmp, pid)[0] == 0
+                screened.add(pid)
+            start = (dt.date(2026, 12, 7) + dt.timedelta(days=shift)).isoformat()
+            if what == "book":
+                run("plan", "--patient", pid, "--indication", "fine-lines", "--start", start, "--on", ON, "--book")
+            elif what == "missed":
+                run("missed", pid, "--on", start)
+            else:
+                run("cancel", pid, "--reason", "a test")
+            code, out, _ = run("due", "--on", "2026-12-01", "--days", "366", "--format", "json")
+            assert code == 0
+            items = [i for i in json.loads(out) if i["what"] == "session"]
+            held = Counter((i["date"], str(i["start"])[11:16]) for i in items)
+            assert not held or max(held.values()) <= 1, held
+            for i in items:
+                code, doc, _ = run("export", str(i["patient"]), "--format", "json", "--on", ON)
+                assert code == 0
+                sessions = {(s["date"], s["status"]) for s in json.loads(doc)["sessions"]}
+                assert (i["date"], "booked") in sessions, (i, sessions)
+        assert verify()[0] == 0
+
+
+def test_batch_book_never_books_beyond_a_slots_capacity(clinic: Path, tmp_path: Path) -> None:
+    """batch --book books each row at its own time: a row whose slot is full is that row's error."""
+    src = tmp_path / "l.csv"
+    src.write_text(
+        "patient_id,indication,start,time\n" + "".join(f"B{n},fine-lines,2026-12-07,10:30\n" for n in range(3))
+    )
+    code, out, err = run("batch", str(src), "--out-dir", str(tmp_path / "o"), "--on", ON, "--book", "--json",
+                         "--jobs", "1")  # fmt: skip
+    assert code == 1, err
+    rows = json.loads(out)["rows"]
+    assert [r["status"] for r in rows] == ["planned", "planned", "error"]  # capacity 2
+    assert "that slot is full (capacity 2); book this patient with needle plan --book" in rows[2]["error"]
+    assert places()["10:30"] == 2 and verify()[0] == 0

@@ -170,6 +170,10 @@ def _book(ctx: Context, register: Register, key: str, results: list[RowResult]) 
                 insert_screening(db, key=key, patient=r.patient_id, evaluated_on=r.screened_on, verdict=r.verdict,
                                  protocol=screening_sha, blob=r.screening_record, at=now)  # fmt: skip
             if r.booking and r.status == "planned":
+                full = _full_slot(db, r, ctx.config.capacity)
+                if full is not None:  # batch books at the row's own times: a full slot is that row's error
+                    out.append(dataclasses.replace(r, status="error", error=f"row {r.row}: {full}"))
+                    continue
                 try:
                     db.execute("SAVEPOINT row")
                     insert_booking(db, key=key, patient=r.patient_id, indication=r.indication,
@@ -183,6 +187,29 @@ def _book(ctx: Context, register: Register, key: str, results: list[RowResult]) 
                     r = dataclasses.replace(r, status="error", error=f"row {r.row}: {exc}")
             out.append(r)
     return out
+
+
+def _full_slot(db: Any, r: RowResult, capacity: int) -> str | None:
+    """The first of the row's timed sessions whose start already holds ``capacity`` bookings of other
+    series (the register's, and this run's rows booked before it, in this transaction), or None."""
+    starts = [i for i in r.diary if i.start is not None and i.status == "booked" and i.what != "review"]
+    if not starts:
+        return None
+    row = db.execute(
+        "SELECT id FROM series WHERE patient = ? AND indication = ?", (r.patient_id, r.indication)
+    ).fetchone()
+    series = row[0] if row else None
+    for item in starts:
+        (held,) = db.execute(
+            "SELECT COUNT(*) FROM diary WHERE status = 'booked' AND day = ? AND start = ? AND series IS NOT ?",
+            (item.day, item.start, series),
+        ).fetchone()
+        if held >= capacity:
+            return (
+                f"session {item.label} on {item.day} at {item.start[11:16]}: that slot is full (capacity "
+                f"{capacity}); book this patient with needle plan --book, which finds a free slot"
+            )
+    return None
 
 
 def _sync(summary: Any) -> None:
