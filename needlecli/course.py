@@ -17,7 +17,7 @@ from needlecli.dates import add_months
 from needlecli.errors import SchedulingError, UsageError
 from needlecli.model import Note, TreatmentProtocol
 from needlecli.recorded import Course, Done
-from needlecli.scheduling import FIRST_SESSION_HORIZON_DAYS, compute_dates, day_label, next_open
+from needlecli.scheduling import FIRST_SESSION_HORIZON_DAYS, compute_dates, day_label, next_open, wall_time
 
 if TYPE_CHECKING:
     from needlecli.plans import SavedPlan
@@ -291,12 +291,17 @@ def slotted(
     done = {d.label for d in course.done}
     chosen = dict(request.slot_times)
     used = dict(taken)
+
+    def wall(day: str, t: dt.time) -> tuple[str, str]:
+        """The place a slot is on ``day``: its real local start (a slot a DST change skips starts later)."""
+        return day, f"{wall_time(dt.date.fromisoformat(day), t, request.tz):%H:%M}"
+
     for label in labels(saved):
         if label in done:
             continue
         day = date_of(saved, label).isoformat()
         wanted = chosen.get(label, request.time)
-        free = [t for t in slots if used.get((day, f"{t:%H:%M}"), 0) < capacity]
+        free = [t for t in slots if used.get(wall(day, t), 0) < capacity]
         if not free and not asked and protocol is not None:  # a full day is closed for this session
             moved = _next_free_day(protocol, saved, label, used, slots, capacity)
             if moved is not None:
@@ -305,18 +310,18 @@ def slotted(
                                  "every slot of its day is full")  # fmt: skip
                 saved = moved
                 day = date_of(saved, label).isoformat()
-                free = [t for t in slots if used.get((day, f"{t:%H:%M}"), 0) < capacity]
-        if wanted in free:
+                free = [t for t in slots if used.get(wall(day, t), 0) < capacity]
+        if asked and wanted in free:  # the slot asked for (--time)
             at = wanted
-        elif asked or not free:
+        elif free and not asked:  # the earliest slot of the day with a free place
+            at = free[0]
+        else:
             names = ", ".join(f"{t:%H:%M}" for t in free) or "none"
             what = f"the {wanted:%H:%M} slot is full" if wanted in slots else f"{wanted:%H:%M} is not a slot"
             raise SchedulingError(
                 f"session {label} on {day}: {what} (capacity {capacity}); free slots that day: {names}"
             )
-        else:
-            at = free[0]
-        used[(day, f"{at:%H:%M}")] = used.get((day, f"{at:%H:%M}"), 0) + 1
+        used[wall(day, at)] = used.get(wall(day, at), 0) + 1
         if at == request.time:
             chosen.pop(label, None)
         else:
@@ -339,7 +344,8 @@ def _next_free_day(
         candidate = day + dt.timedelta(days=n)
         if not saved.request.clinic.is_open(candidate):
             continue
-        if not any(used.get((candidate.isoformat(), f"{t:%H:%M}"), 0) < capacity for t in slots):
+        places = [(candidate.isoformat(), f"{wall_time(candidate, t, saved.request.tz):%H:%M}") for t in slots]
+        if not any(used.get(place, 0) < capacity for place in places):
             continue
         try:
             dates, boosters = _reflow(protocol, saved, course_of(saved), label, candidate)

@@ -271,6 +271,13 @@ def windows_for(
     return tuple(out)
 
 
+def wall_time(day: dt.date, at: dt.time, tz: str) -> dt.time:
+    """When a session set for ``at`` on ``day`` really starts, on the local clock: a time a DST change
+    skips (02:30 on a spring-forward day) is the instant after it (03:30), as `_times` makes it."""
+    zone = ZoneInfo(tz)
+    return dt.datetime.combine(day, at, tzinfo=zone).astimezone(dt.UTC).astimezone(zone).time()
+
+
 def _times(request: PlanRequest, day: dt.date, label: str = "") -> tuple[dt.datetime | None, dt.datetime | None]:
     if request.time is None:
         return None, None

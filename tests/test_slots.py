@@ -53,16 +53,17 @@ def test_sessions_fill_the_slots_in_order_and_a_full_day_is_closed(clinic: Path,
     assert code == 0 and "session 1 moved from 2026-12-07 to 2026-12-08: every slot of its day is full" in err
     code, out, _ = run("export", "P-6", "--format", "json", "--on", ON)
     sessions = json.loads(out)["sessions"]
-    assert (sessions[0]["date"], sessions[0]["start"][11:16]) == ("2026-12-08", "10:30")
-    code, out, _ = run("export", "P-2", "--format", "json", "--on", ON)
-    assert [s["start"][11:16] for s in json.loads(out)["sessions"]] == ["09:00", "09:00", "09:00"]
+    assert (sessions[0]["date"], sessions[0]["start"][11:16]) == ("2026-12-08", "09:00")
+    for pid, at in (("P-0", "09:00"), ("P-2", "10:30"), ("P-4", "13:00")):  # the earliest slot with a place
+        code, out, _ = run("export", pid, "--format", "json", "--on", ON)
+        assert [s["start"][11:16] for s in json.loads(out)["sessions"]] == [at] * 3, pid
     assert verify()[0] == 0
 
 
 def test_a_full_slot_asked_for_names_the_free_ones(clinic: Path, tmp_path: Path) -> None:
     for n in range(3):
         assert screen(tmp_path, f"P-{n}")[0] == 0
-    assert book("P-0")[0] == 0 and book("P-1")[0] == 0
+    assert book("P-0", "--time", "10:30")[0] == 0 and book("P-1", "--time", "10:30")[0] == 0
     code, _, err = book("P-2", "--time", "10:30")
     assert code == 2 and "the 10:30 slot is full (capacity 2); free slots that day: 09:00, 13:00" in err
     code, _, err = book("P-2", "--time", "11:00")
@@ -116,8 +117,8 @@ def test_a_reflow_takes_a_free_slot_too(clinic: Path, tmp_path: Path) -> None:
     assert code == 0, err
     code, _, err = run("plan", "--patient", "P-1", "--indication", "fine-lines", "--start", "2026-12-08", "--on", ON,
                        "--book")  # fmt: skip
-    assert code == 0, err  # 09:00: 10:30 is P-0's
-    assert book("P-2")[0] == 0  # Mon 7 Dec at 10:30
+    assert code == 0, err  # 10:30: 09:00 is P-0's
+    assert book("P-2")[0] == 0  # Mon 7 Dec at 09:00
     assert check(tmp_path, "P-2", "2026-12-07")[0] == 0
     code, out, err = run("missed", "P-2", "--on", "2026-12-07")  # again from Tue 8 Dec: full, so Wed 9 Dec
     assert code == 0 and "booked again on 2026-12-09" in out, (out, err)
@@ -177,12 +178,35 @@ def test_batch_book_never_books_beyond_a_slots_capacity(clinic: Path, tmp_path: 
     """batch --book books each row at its own time: a row whose slot is full is that row's error."""
     src = tmp_path / "l.csv"
     src.write_text(
-        "patient_id,indication,start,time\n" + "".join(f"B{n},fine-lines,2026-12-07,10:30\n" for n in range(3))
+        "patient_id,indication,start,time\n"
+        + "".join(f"B{n},fine-lines,2026-12-07,10:30\n" for n in range(3))
+        + "B3,fine-lines,2026-12-07,11:00\n"
     )
     code, out, err = run("batch", str(src), "--out-dir", str(tmp_path / "o"), "--on", ON, "--book", "--json",
                          "--jobs", "1")  # fmt: skip
     assert code == 1, err
     rows = json.loads(out)["rows"]
-    assert [r["status"] for r in rows] == ["planned", "planned", "error"]  # capacity 2
+    assert [r["status"] for r in rows] == ["planned", "planned", "error", "error"]  # capacity 2
     assert "that slot is full (capacity 2); book this patient with needle plan --book" in rows[2]["error"]
+    assert "at 11:00: not one of the clinic's slots (09:00, 10:30, 13:00)" in rows[3]["error"]
+    assert sorted(p.name for p in (tmp_path / "o").glob("*.ics")) == ["B0.ics", "B1.ics"]  # no calendar unbooked
     assert places()["10:30"] == 2 and verify()[0] == 0
+
+
+def test_a_slot_a_dst_change_skips_still_has_its_places(
+    tmp_path: Path, register: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """01:30 on 28 Mar 2027 (London) does not exist: the sessions there start at 02:30, and that place
+    is counted as the 01:30 slot's."""
+    config = tmp_path / "config.toml"
+    config.write_text('[clinic]\ndays = "mon-sun"\nslots = ["01:30", "09:00"]\ncapacity = 1\n'
+                      'session_time = "01:30"\ntime_zone = "Europe/London"\n')  # fmt: skip
+    monkeypatch.setenv("NEEDLE_CONFIG", str(config))
+    for n in range(3):
+        assert screen(tmp_path, f"P-{n}")[0] == 0
+        code, _, err = run("plan", "--patient", f"P-{n}", "--indication", "fine-lines", "--start", "2027-03-28",
+                           "--on", ON, "--book")  # fmt: skip
+        assert code == 0, err
+    code, out, _ = run("due", "--on", "2027-03-28", "--days", "1", "--format", "json")
+    held = Counter(str(i["start"]) for i in json.loads(out))
+    assert held and max(held.values()) == 1, held

@@ -8,6 +8,7 @@ shows while the run goes (progress, each row's error, the --json rows) it does i
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -155,7 +156,6 @@ def run(
 def _book(ctx: Context, register: Register, key: str, results: list[RowResult]) -> list[RowResult]:
     """Keep the rows' screenings and bookings in the register, in one transaction, in input order.
     A row whose series another command booked meanwhile becomes that row's error (its file stays)."""
-    import dataclasses
     import datetime as dt
 
     from needlecli.register.events import BookedMeanwhile, insert_booking, insert_screening
@@ -170,9 +170,9 @@ def _book(ctx: Context, register: Register, key: str, results: list[RowResult]) 
                 insert_screening(db, key=key, patient=r.patient_id, evaluated_on=r.screened_on, verdict=r.verdict,
                                  protocol=screening_sha, blob=r.screening_record, at=now)  # fmt: skip
             if r.booking and r.status == "planned":
-                full = _full_slot(db, r, ctx.config.capacity)
+                full = _full_slot(db, r, ctx.config)
                 if full is not None:  # batch books at the row's own times: a full slot is that row's error
-                    out.append(dataclasses.replace(r, status="error", error=f"row {r.row}: {full}"))
+                    out.append(_unbooked(ctx, r, f"row {r.row}: {full}"))
                     continue
                 try:
                     db.execute("SAVEPOINT row")
@@ -184,17 +184,42 @@ def _book(ctx: Context, register: Register, key: str, results: list[RowResult]) 
                 except BookedMeanwhile as exc:
                     db.execute("ROLLBACK TO row")
                     db.execute("RELEASE row")
-                    r = dataclasses.replace(r, status="error", error=f"row {r.row}: {exc}")
+                    r = _unbooked(ctx, r, f"row {r.row}: {exc}")
             out.append(r)
     return out
 
 
-def _full_slot(db: Any, r: RowResult, capacity: int) -> str | None:
-    """The first of the row's timed sessions whose start already holds ``capacity`` bookings of other
-    series (the register's, and this run's rows booked before it, in this transaction), or None."""
+def _unbooked(ctx: Context, r: RowResult, error: str) -> RowResult:
+    """A planned row that could not be booked: an error, and its file (written by this run for a
+    booking that was not made) removed, so no calendar of an appointment nobody holds is handed out."""
+    import dataclasses
+
+    if r.file:
+        with contextlib.suppress(OSError):
+            (ctx.out_dir / r.file).unlink()
+    return dataclasses.replace(r, status="error", error=error, file="", first_session="", last_session="", clinic=b"")
+
+
+def _full_slot(db: Any, r: RowResult, config: Any) -> str | None:
+    """Why the row's timed sessions cannot be booked at their own times: one that is not at one of the
+    clinic's slots, or whose slot already holds ``capacity`` bookings of other series (the register's,
+    and this run's rows booked before it, in this transaction); None when they can."""
+    from needlecli.scheduling import wall_time
+
+    capacity = config.capacity
     starts = [i for i in r.diary if i.start is not None and i.status == "booked" and i.what != "review"]
     if not starts:
         return None
+    slots = config.slots or ((config.session_time,) if config.session_time else ())
+    for item in starts:
+        day = dt.date.fromisoformat(item.day)
+        names = {f"{t:%H:%M}" for t in slots}  # and where a DST change moves a slot (the clinic's zone)
+        names |= {f"{wall_time(day, t, config.time_zone or 'UTC'):%H:%M}" for t in slots}
+        if slots and item.start[11:16] not in names:
+            listed = ", ".join(f"{t:%H:%M}" for t in slots)
+            return (
+                f"session {item.label} on {item.day} at {item.start[11:16]}: not one of the clinic's slots ({listed})"
+            )
     row = db.execute(
         "SELECT id FROM series WHERE patient = ? AND indication = ?", (r.patient_id, r.indication)
     ).fetchone()
