@@ -210,3 +210,20 @@ def test_a_slot_a_dst_change_skips_still_has_its_places(
     code, out, _ = run("due", "--on", "2027-03-28", "--days", "1", "--format", "json")
     held = Counter(str(i["start"]) for i in json.loads(out))
     assert held and max(held.values()) == 1, held
+
+
+def test_a_recheck_deferral_into_a_full_day_says_where_the_session_went(
+    tmp_path: Path, register: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.test_series import check
+
+    config = tmp_path / "config.toml"
+    config.write_text('[clinic]\ndays = "mon,wed"\nsession_time = "09:00"\nslots = ["09:00", "10:30"]\n')
+    monkeypatch.setenv("NEEDLE_CONFIG", str(config))
+    for pid, start in (("F-1", "2027-01-04"), ("F-2", "2027-01-04"), ("D-1", "2026-12-07")):
+        assert screen(tmp_path, pid)[0] == 0
+        code, _, err = run("plan", "--patient", pid, "--indication", "fine-lines", "--start", start, "--on", ON,
+                           "--book")  # fmt: skip
+        assert code == 0, err
+    code, _, err = check(tmp_path, "D-1", "2026-12-09", sunburn_last_date=dt.date(2026, 12, 6))
+    assert code == 3 and "session 1 booked on 2027-01-06: every slot of 2027-01-04 is full" in err, err

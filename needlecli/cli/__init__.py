@@ -244,6 +244,7 @@ def _root(
 
 from needlecli.cli import aftercare as _aftercare  # noqa: E402
 from needlecli.cli import batch as _batch  # noqa: E402
+from needlecli.cli import check as _check  # noqa: E402
 from needlecli.cli import config as _config  # noqa: E402
 from needlecli.cli import due as _due  # noqa: E402
 from needlecli.cli import history as _history  # noqa: E402
@@ -258,7 +259,7 @@ app.command("plan", help=_plan.HELP, epilog=_plan.EPILOG)(_plan.plan)
 app.command("aftercare", help=_aftercare.HELP, epilog=_aftercare.EPILOG)(_aftercare.aftercare)
 app.command("due", help=_due.HELP, epilog=_due.EPILOG)(_due.due)
 app.command("batch", help=_batch.HELP, epilog=_batch.EPILOG)(_batch.batch)
-app.command("check", help=_series.CHECK_HELP, epilog=_series.CHECK_EPILOG)(_series.check)
+app.command("check", help=_check.CHECK_HELP, epilog=_check.CHECK_EPILOG)(_check.check)
 app.command("done", help=_series.DONE_HELP, epilog=_series.DONE_EPILOG)(_series.done)
 app.command("missed", help=_series.MISSED_HELP, epilog=_series.MISSED_EPILOG)(_series.missed)
 app.command("cancel", help=_series.CANCEL_HELP, epilog=_series.CANCEL_EPILOG)(_series.cancel)
