@@ -135,6 +135,11 @@ class Config:
     #: key -> where its value came from ("default" or the file's path)
     sources: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def booking_slots(self) -> tuple[dt.time, ...]:
+        """The day's slots a booking takes: `slots`, else `session_time` alone, else none."""
+        return self.slots or ((self.session_time,) if self.session_time else ())
+
 
 def app_dir(app: str = "needle", platform: str | None = None, environ: Mapping[str, str] | None = None) -> Path:
     """The platform's config folder for ``app`` (the same answer as click's ``get_app_dir(app)``):

@@ -210,7 +210,7 @@ def _full_slot(db: Any, r: RowResult, config: Any) -> str | None:
     starts = [i for i in r.diary if i.start is not None and i.status == "booked" and i.what != "review"]
     if not starts:
         return None
-    slots = config.slots or ((config.session_time,) if config.session_time else ())
+    slots = config.booking_slots
     for item in starts:
         day = dt.date.fromisoformat(item.day)
         names = {f"{t:%H:%M}" for t in slots}  # and where a DST change moves a slot (the clinic's zone)

@@ -145,10 +145,9 @@ def export(
 
     from needlecli import choices, outfiles
     from needlecli.cli import common
-    from needlecli.cli.register import for_reading, where
+    from needlecli.cli.register import booked_series, for_reading, series_source, where
     from needlecli.config import export_options, load_config, with_uid_key
     from needlecli.plans import read_plan_text
-    from needlecli.register.events import indications_of, latest_booking
 
     patient = _patient(patient)
     fmt = choices.pick(fmt, exports.formats("plan"), "--format")
@@ -162,15 +161,8 @@ def export(
     if register is None:
         raise _unknown(patient, where(cfg))
     with register:
-        booked = latest_booking(register, patient, indication)
-        if booked is None:
-            series = indications_of(register, patient)
-            if indication and series:
-                raise UsageError(f"{patient} has no {indication} series (booked: {', '.join(series)})")
-            raise UsageError(
-                f"{patient} has no booked series in the register ({where(cfg)}); book one with plan --book"
-            )
-    source = f"register {where(cfg)}: {patient}'s {booked.indication} series, revision {booked.revision}"
+        booked = booked_series(cfg, register, patient, indication)
+    source = series_source(cfg, patient, booked)
     outfiles.guard(out, fmt, patient, ())
     if fmt == "toml":
         common.emit(booked.plan.encode("utf-8"), out)

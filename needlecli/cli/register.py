@@ -14,6 +14,7 @@ from needlecli.errors import UsageError
 
 if TYPE_CHECKING:
     from needlecli.config import Config
+    from needlecli.register.events import Booking
     from needlecli.register.store import Register
 
 app = typer.Typer(
@@ -41,6 +42,25 @@ def for_reading(config: Config) -> Register | None:
         register.close()
         return open_for_writing(where(config))
     return register
+
+
+def booked_series(config: Config, register: Register, patient: str, indication: str | None) -> Booking:
+    """The patient's latest booked revision (for ``indication``, else the series booked last); one
+    line naming what there is when there is none."""
+    from needlecli.register.events import indications_of, latest_booking
+
+    booked = latest_booking(register, patient, indication)
+    if booked is None:
+        series = indications_of(register, patient)
+        if indication and series:
+            raise UsageError(f"{patient} has no {indication} series (booked: {', '.join(series)})")
+        raise UsageError(f"{patient} has no booked series in the register ({where(config)}); book one with plan --book")
+    return booked
+
+
+def series_source(config: Config, patient: str, booked: Booking) -> str:
+    """How a booked revision is named in messages (and as the source of its saved plan)."""
+    return f"register {where(config)}: {patient}'s {booked.indication} series, revision {booked.revision}"
 
 
 def for_writing(config: Config) -> Register:

@@ -43,22 +43,13 @@ class Active:
     """The patient's series as the register holds it: the latest revision, read and checked."""
 
     def __init__(self, cfg: Config, register: Register, patient: str, indication: str | None) -> None:
-        from needlecli.cli.register import where
+        from needlecli.cli.register import booked_series, series_source
         from needlecli.plans import read_plan_text
-        from needlecli.register.events import indications_of, latest_booking
 
-        booked = latest_booking(register, patient, indication)
-        if booked is None:
-            series = indications_of(register, patient)
-            if indication and series:
-                raise UsageError(f"{patient} has no {indication} series (booked: {', '.join(series)})")
-            raise UsageError(
-                f"{patient} has no booked series in the register ({where(cfg)}); book one with plan --book"
-            )
-        self.booked: Booking = booked
+        self.booked: Booking = booked_series(cfg, register, patient, indication)
         self.patient = patient
-        self.source = f"register {where(cfg)}: {patient}'s {booked.indication} series, revision {booked.revision}"
-        self.saved: SavedPlan = read_plan_text(booked.plan, self.source)
+        self.source = series_source(cfg, patient, self.booked)
+        self.saved: SavedPlan = read_plan_text(self.booked.plan, self.source)
         #: The revision written last (in the clinic's slots), once written.
         self.written: Revision | None = None
         #: The patient's latest screening or re-check when this was read (see `_write`).

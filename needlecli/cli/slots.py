@@ -35,7 +35,7 @@ def into_slots(
     from needlecli.scheduling import FIRST_SESSION_HORIZON_DAYS
 
     text = export.render("toml", plan, options).decode("utf-8")
-    slots = cfg.slots or ((cfg.session_time,) if cfg.session_time else ())
+    slots = cfg.booking_slots
     if plan.request.time is None or not slots:
         return plan, text
     saved = read_plan_text(text, "the plan being booked")
