@@ -175,22 +175,116 @@ def test_no_slot_is_ever_over_capacity_and_due_matches_the_series(
 
 
 def test_batch_book_never_books_beyond_a_slots_capacity(clinic: Path, tmp_path: Path) -> None:
-    """batch --book books each row at its own time: a row whose slot is full is that row's error."""
+    """A row's time cell asks for that slot (like --time): full, or not a slot, is that row's error,
+    naming the free ones; the other rows take the earliest free slot of their days."""
     src = tmp_path / "l.csv"
     src.write_text(
         "patient_id,indication,start,time\n"
         + "".join(f"B{n},fine-lines,2026-12-07,10:30\n" for n in range(3))
-        + "B3,fine-lines,2026-12-07,11:00\n"
+        + "B3,fine-lines,2026-12-07,11:00\nB4,fine-lines,2026-12-07,\n"
     )
     code, out, err = run("batch", str(src), "--out-dir", str(tmp_path / "o"), "--on", ON, "--book", "--json",
                          "--jobs", "1")  # fmt: skip
     assert code == 1, err
     rows = json.loads(out)["rows"]
-    assert [r["status"] for r in rows] == ["planned", "planned", "error", "error"]  # capacity 2
-    assert "that slot is full (capacity 2); book this patient with needle plan --book" in rows[2]["error"]
-    assert "at 11:00: not one of the clinic's slots (09:00, 10:30, 13:00)" in rows[3]["error"]
-    assert sorted(p.name for p in (tmp_path / "o").glob("*.ics")) == ["B0.ics", "B1.ics"]  # no calendar unbooked
-    assert places()["10:30"] == 2 and verify()[0] == 0
+    assert [r["status"] for r in rows] == ["planned", "planned", "error", "error", "planned"]  # capacity 2
+    assert (
+        "session 1 on 2026-12-07: the 10:30 slot is full (capacity 2); free slots that day: 09:00, 13:00"
+        in (rows[2]["error"])
+    )
+    assert "11:00 is not a slot" in rows[3]["error"]
+    assert sorted(p.name for p in (tmp_path / "o").glob("*.ics")) == ["B0.ics", "B1.ics", "B4.ics"]  # none unbooked
+    assert "session 1: booked at 09:00, the earliest free slot that day" in rows[4]["notes"]
+    assert places() == Counter({"10:30": 2, "09:00": 1}) and verify()[0] == 0
+    ics = (tmp_path / "o" / "B4.ics").read_text()
+    assert "DTSTART;TZID=UTC:20261207T090000" in ics or "DTSTART:20261207T090000Z" in ics, ics
+
+
+PRACTICE_SLOTS = ["09:00", "10:30", "12:00", "14:00", "15:30"]
+
+
+def practice_export(tmp_path: Path, rows: int = 200) -> Path:
+    """A practice-system list like the one that double-booked a clinic: everyone at the clinic's one
+    session time, starts bunched on a few days."""
+    src = tmp_path / "practice.csv"
+    kinds = ["fine-lines", "acne-scars", "fine-lines", "texture"]
+    src.write_text(
+        "patient_id,indication,start\n"
+        + "".join(
+            f"P{n:03d},{kinds[n % 4]},{dt.date(2027, 3, 1) + dt.timedelta(days=(n * 7) % 12)}\n" for n in range(rows)
+        )
+    )
+    return src
+
+
+def diary_places() -> list[tuple[str, str]]:
+    """Every booked place in the register: (day, HH:MM)."""
+    code, out, err = run("due", "--on", "2027-03-01", "--days", "366", "--format", "json")
+    assert code == 0, err
+    return [(str(i["date"]), str(i["start"])[11:16]) for i in json.loads(out) if i["start"]]
+
+
+def test_a_practice_export_booked_in_slots_fills_days_in_order(
+    tmp_path: Path, register: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The 200-row list, 5 slots x capacity 2: no slot over capacity, each day's slots filled in order
+    (a slot holds someone only when every earlier one is full), every row booked, the files' times the
+    register's, the same with two worker processes, and a rerun books nothing new."""
+    config = tmp_path / "config.toml"
+    slots = ", ".join(f'"{t}"' for t in PRACTICE_SLOTS)
+    config.write_text(f'[clinic]\nsession_time = "10:30"\nslots = [{slots}]\ncapacity = 2\n')
+    monkeypatch.setenv("NEEDLE_CONFIG", str(config))
+    src = practice_export(tmp_path)
+    code, out, err = run("batch", str(src), "--out-dir", str(tmp_path / "o"), "--on", "2027-02-01", "--book",
+                         "--json", "--jobs", "1")  # fmt: skip
+    assert code == 0, err
+    rows = json.loads(out)["rows"]
+    assert [r["status"] for r in rows] == ["planned"] * 200
+    held = Counter(diary_places())
+    assert max(held.values()) == 2
+    for day in {d for d, _ in held}:
+        counts = [held[(day, t)] for t in PRACTICE_SLOTS]
+        used = [n for n in counts if n]
+        assert counts[: len(used)] == [2] * (len(used) - 1) + used[-1:], (day, counts)  # filled in order
+    assert any("every slot of its day is full" in n for r in rows for n in r["notes"])  # full days were closed
+    import icalendar
+
+    starts = Counter()
+    for f in (tmp_path / "o").glob("*.ics"):
+        for ev in icalendar.Calendar.from_ical(f.read_bytes()).walk("VEVENT"):
+            if str(ev.get("SUMMARY", "")).lower().startswith(("session", "microneedling")) and "DTSTART" in ev:
+                start = ev.decoded("DTSTART")
+                if isinstance(start, dt.datetime):
+                    starts[(start.date().isoformat(), f"{start:%H:%M}")] += 1
+    assert starts == held  # every calendar shows the place the register holds
+    assert verify()[0] == 0
+    before = {f.name: f.read_bytes() for f in (tmp_path / "o").glob("*.ics")}
+    code, out, err = run("batch", str(src), "--out-dir", str(tmp_path / "o"), "--on", "2027-02-01", "--book",
+                         "--json", "--jobs", "2")  # fmt: skip
+    assert code == 0, err
+    changed = [r for r in json.loads(out)["rows"] if not any("unchanged" in n for n in r["notes"])]
+    assert not changed, changed[:3]
+    assert {f.name: f.read_bytes() for f in (tmp_path / "o").glob("*.ics")} == before
+    assert Counter(diary_places()) == held
+
+
+def test_batch_book_in_slots_is_the_same_with_worker_processes(
+    tmp_path: Path, register: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "config.toml"
+    slots = ", ".join(f'"{t}"' for t in PRACTICE_SLOTS)
+    config.write_text(f'[clinic]\nsession_time = "10:30"\nslots = [{slots}]\ncapacity = 2\n')
+    monkeypatch.setenv("NEEDLE_CONFIG", str(config))
+    src = practice_export(tmp_path, 60)
+    code, _, err = run("batch", str(src), "--out-dir", str(tmp_path / "a"), "--on", "2027-02-01", "--book",
+                       "--jobs", "2")  # fmt: skip
+    assert code == 0, err
+    two = Counter(diary_places())
+    monkeypatch.setenv("NEEDLE_REGISTER", str(tmp_path / "other.sqlite3"))
+    code, _, err = run("batch", str(src), "--out-dir", str(tmp_path / "b"), "--on", "2027-02-01", "--book",
+                       "--jobs", "1")  # fmt: skip
+    assert code == 0, err
+    assert Counter(diary_places()) == two
 
 
 def test_a_slot_a_dst_change_skips_still_has_its_places(
@@ -227,3 +321,39 @@ def test_a_recheck_deferral_into_a_full_day_says_where_the_session_went(
         assert code == 0, err
     code, _, err = check(tmp_path, "D-1", "2026-12-09", sunburn_last_date=dt.date(2026, 12, 6))
     assert code == 3 and "session 1 booked on 2027-01-06: every slot of 2027-01-04 is full" in err, err
+
+
+def test_batch_without_book_says_once_where_sessions_share_a_start_beyond_capacity(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[clinic]\nsession_time = "10:30"\ncapacity = 2\n')
+    monkeypatch.setenv("NEEDLE_CONFIG", str(config))
+    src = practice_export(tmp_path, 40)
+    notes = []
+    for _ in range(2):  # the second run keeps every file (already current): the note is the same
+        code, _, err = run("batch", str(src), "--out-dir", str(tmp_path / "o"), "--on", "2027-02-01", "--jobs", "1")
+        assert code == 0, err
+        said = [line for line in err.splitlines() if "capacity" in line]
+        assert len(said) == 1, err
+        notes.append(said[0])
+    assert notes[0] == notes[1]
+    assert notes[0].startswith("needle: note: ") and "hold more patients than the clinic's capacity (2)" in notes[0]
+    assert "use --book to put each session in a free slot" in notes[0]
+    # The numbers: every planned session, counted by its start.
+    starts = Counter()
+    import icalendar
+
+    for f in (tmp_path / "o").glob("*.ics"):
+        for ev in icalendar.Calendar.from_ical(f.read_bytes()).walk("VEVENT"):
+            start = ev.decoded("DTSTART")
+            if isinstance(start, dt.datetime):  # sessions and boosters (the windows are whole days)
+                starts[f"{start:%Y-%m-%d %H:%M}"] += 1
+    over = {k: n for k, n in starts.items() if n > 2}
+    top = min(over, key=lambda k: (-over[k], k))
+    assert f"{len(over)} of {len(starts)} session start times" in notes[0], (notes[0], over)
+    assert f"the most {over[top]} on {top.replace(' ', ' at ')}" in notes[0]
+    # Room for everyone: no note.
+    config.write_text('[clinic]\nsession_time = "10:30"\ncapacity = 100\n')
+    code, _, err = run("batch", str(src), "--out-dir", str(tmp_path / "p"), "--on", "2027-02-01", "--jobs", "1")
+    assert code == 0 and "capacity" not in err

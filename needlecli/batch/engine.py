@@ -8,8 +8,8 @@ shows while the run goes (progress, each row's error, the --json rows) it does i
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -64,13 +64,15 @@ def run(
     start_method: str | None = None,
     register: Register | None = None,
     key: str = "",
+    places: Counter[str] | None = None,
 ) -> dict[str, int]:
     """Handle every row, in input order; write summary.csv (and the clinic calendar) only when the
     run completes. ``on_result`` sees each row's result after its file is on disk and recorded.
 
     With ``register`` (`--book`), each planned row is booked there (and each screened row's screening
     kept), BOOK_EVERY rows to a transaction, before the rows are recorded or reported: a row shown as
-    planned is booked.
+    planned is booked. ``places`` counts the planned rows' session starts ("YYYY-MM-DD HH:MM"): a run
+    that books nothing says where they share a start beyond the clinic's capacity.
 
     Returns the counts by status and ``reused`` (planned rows whose file from an earlier run was
     current). On any failure or interrupt the workers are stopped, the run's temp files removed (all
@@ -108,6 +110,8 @@ def run(
                 done = _book(ctx, register, key, pending) if register is not None else pending
                 for result in done:
                     counts[result.status] += 1
+                    if places is not None and result.status == "planned":
+                        places.update(result.starts)
                     reused += result.reused
                     if manifest is not None:
                         manifest.record(result)  # after the worker synced the file
@@ -154,10 +158,14 @@ def run(
 
 
 def _book(ctx: Context, register: Register, key: str, results: list[RowResult]) -> list[RowResult]:
-    """Keep the rows' screenings and bookings in the register, in one transaction, in input order.
-    A row whose series another command booked meanwhile becomes that row's error (its file stays)."""
+    """Keep the rows' screenings and bookings in the register, in one transaction, in input order,
+    each row's sessions in the clinic's slots (`batch.slots`). A row with no place the rules allow,
+    or whose series another command booked meanwhile, becomes that row's error (and its file goes)."""
     import datetime as dt
 
+    from needlecli.batch.slots import Places, placed, timed
+    from needlecli.dates import BadAnswer
+    from needlecli.errors import NeedleError
     from needlecli.register.events import BookedMeanwhile, insert_booking, insert_screening
 
     now = dt.datetime.now(dt.UTC)
@@ -165,14 +173,22 @@ def _book(ctx: Context, register: Register, key: str, results: list[RowResult]) 
     out = []
     where = f"register {register.path}"
     with register.writing() as db:
+        places = Places(db, ctx)  # the slots' places: read once for the days these rows book
+        places.load({i.day for r in results if r.booking and r.status == "planned" for i in timed(r)})
         for r in results:
             if r.screening_record:
                 insert_screening(db, key=key, patient=r.patient_id, evaluated_on=r.screened_on, verdict=r.verdict,
                                  protocol=screening_sha, blob=r.screening_record, at=now)  # fmt: skip
             if r.booking and r.status == "planned":
-                full = _full_slot(db, r, ctx.config)
-                if full is not None:  # batch books at the row's own times: a full slot is that row's error
-                    out.append(_unbooked(ctx, r, f"row {r.row}: {full}"))
+                try:
+                    r, own = placed(ctx, db, places, r)
+                except (NeedleError, BadAnswer) as exc:  # no place the rules allow, or its file not written again
+                    out.append(_unbooked(ctx, r, f"row {r.row}: {exc}"))
+                    continue
+                except Exception as exc:  # a bug costs the row, not the run (and never prints patient data)
+                    out.append(
+                        _unbooked(ctx, r, f"row {r.row}: internal error ({type(exc).__name__}); please report it")
+                    )
                     continue
                 try:
                     db.execute("SAVEPOINT row")
@@ -181,6 +197,7 @@ def _book(ctx: Context, register: Register, key: str, results: list[RowResult]) 
                                    revision_of=r.booked_over, protocol=r.protocol_sha, at=now, where=where,
                                    items=list(r.diary), plan_id=r.plan_id)  # fmt: skip
                     db.execute("RELEASE row")
+                    places.take(r, own)
                 except BookedMeanwhile as exc:
                     db.execute("ROLLBACK TO row")
                     db.execute("RELEASE row")
@@ -198,43 +215,6 @@ def _unbooked(ctx: Context, r: RowResult, error: str) -> RowResult:
         with contextlib.suppress(OSError):
             (ctx.out_dir / r.file).unlink()
     return dataclasses.replace(r, status="error", error=error, file="", first_session="", last_session="", clinic=b"")
-
-
-def _full_slot(db: Any, r: RowResult, config: Any) -> str | None:
-    """Why the row's timed sessions cannot be booked at their own times: one that is not at one of the
-    clinic's slots, or whose slot already holds ``capacity`` bookings of other series (the register's,
-    and this run's rows booked before it, in this transaction); None when they can."""
-    from needlecli.scheduling import wall_time
-
-    capacity = config.capacity
-    starts = [i for i in r.diary if i.start is not None and i.status == "booked" and i.what != "review"]
-    if not starts:
-        return None
-    slots = config.booking_slots
-    for item in starts:
-        day = dt.date.fromisoformat(item.day)
-        names = {f"{t:%H:%M}" for t in slots}  # and where a DST change moves a slot (the clinic's zone)
-        names |= {f"{wall_time(day, t, config.time_zone or 'UTC'):%H:%M}" for t in slots}
-        if slots and item.start[11:16] not in names:
-            listed = ", ".join(f"{t:%H:%M}" for t in slots)
-            return (
-                f"session {item.label} on {item.day} at {item.start[11:16]}: not one of the clinic's slots ({listed})"
-            )
-    row = db.execute(
-        "SELECT id FROM series WHERE patient = ? AND indication = ?", (r.patient_id, r.indication)
-    ).fetchone()
-    series = row[0] if row else None
-    for item in starts:
-        (held,) = db.execute(
-            "SELECT COUNT(*) FROM diary WHERE status = 'booked' AND day = ? AND start = ? AND series IS NOT ?",
-            (item.day, item.start, series),
-        ).fetchone()
-        if held >= capacity:
-            return (
-                f"session {item.label} on {item.day} at {item.start[11:16]}: that slot is full (capacity "
-                f"{capacity}); book this patient with needle plan --book, which finds a free slot"
-            )
-    return None
 
 
 def _sync(summary: Any) -> None:

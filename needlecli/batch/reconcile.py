@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from needlecli import export, revisions
 from needlecli.batch.context import Context
 from needlecli.batch.folder import write_file
-from needlecli.batch.history import events_of_history, history_of, history_text
+from needlecli.batch.history import events_of, events_of_history, history_of, history_text
 from needlecli.batch.names import Task
 from needlecli.batch.results import RowResult
 from needlecli.batch.row import patient_of, plan_row, readable_id
@@ -109,7 +109,10 @@ def decide(ctx: Context, task: Task) -> tuple[RowResult, bytes | None]:
     on_disk = _digest_of(ctx.out_dir / name) if name and reads_back == "calendar" and not ctx.empty_folder else ""
     if earlier is not None and cells is not None and (on_disk or _digest_of(ctx.out_dir / name)) == earlier.digest:
         pid = patient_of(ctx, cells)
-        clinic_events = events_of_history(ctx, pid, history) if ctx.clinic_calendar else b""
+        was = history_of(ctx, history, pid) if history else None
+        clinic_events = events_of(ctx, pid, *was) if ctx.clinic_calendar and was is not None else b""
+        live = was[0].items if was is not None else {}
+        starts = tuple(f"{a:%Y-%m-%d %H:%M}" for k, (a, _) in was[1].items() if k in live) if was else ()
         reused = RowResult(
             number,
             pid,
@@ -125,6 +128,7 @@ def decide(ctx: Context, task: Task) -> tuple[RowResult, bytes | None]:
             reused=True,
             history=history,
             clinic=clinic_events,
+            starts=starts,
         )
         return reused, None
     pid = readable_id(ctx, cells)

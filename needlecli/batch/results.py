@@ -64,6 +64,13 @@ class RowResult:
     #: ... and its diary rows (`register.diary.Item`), with the plan id they belong to.
     diary: tuple[Any, ...] = ()
     plan_id: str = ""
+    #: ... whether the row's time cell asked for its slot, and the name its file shows (`--include-name`):
+    #: what placing the row in the clinic's slots again needs (`batch.slots`).
+    slot_asked: bool = False
+    shown: str = ""
+    #: When the row's booked sessions and boosters start ("YYYY-MM-DD HH:MM", local): a run without
+    #: `--book` counts them against the clinic's capacity (one note for the run).
+    starts: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """The summary line for --json: what is missing is null (summary.csv leaves it empty); the

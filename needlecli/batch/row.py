@@ -153,7 +153,11 @@ def _plan_cells(
             source = f"the register: {pid}'s {protocol.info.name} series, revision {before[0]}"
             saved = read_plan_text(before[1], source)
             same_plan = revisions.as_booked(plan, saved)
-            if _saved_text(ctx, None, same_plan, protocol) == before[1]:
+            same_text = _saved_text(ctx, None, same_plan, protocol)
+            if same_text != before[1]:  # the clinic's slots may have placed it elsewhere: as booked there?
+                same_plan = _in_slots_of(ctx, same_plan, saved, protocol, source)
+                same_text = _saved_text(ctx, None, same_plan, protocol)
+            if same_text == before[1]:
                 plan, unchanged = same_plan, True
                 said.append(f"already booked: revision {before[0]}, unchanged")
             else:
@@ -185,6 +189,8 @@ def _plan_cells(
             "indication": protocol.info.name,
             "booked_over": before[0] if before is not None else 0,
             "protocol_sha": protocol.info.sha256,
+            "slot_asked": bool(row.get("time")),
+            "shown": shown or "",
         }
     return (
         RowResult(
@@ -197,6 +203,7 @@ def _plan_cells(
             file=name,
             notes=notes,
             history=kept_history,
+            starts=tuple(f"{a.start:%Y-%m-%d %H:%M}" for a in plan.appointments if a.start and a.status == "booked"),
             clinic=clinic_events,
             **booking,
         ),
@@ -221,6 +228,22 @@ def _saved_text(ctx: Context, same: Hashable | None, plan: Plan, protocol: Treat
             ctx.saved_texts.clear()
         ctx.saved_texts[same] = (plan.request.patient, plan.plan_id, text)
     return text
+
+
+def _in_slots_of(ctx: Context, plan: Plan, booked: Any, protocol: TreatmentProtocol, source: str) -> Plan:
+    """The booked revision when ``plan`` was asked for as it was (the same request and protocol): the
+    row is the same, and only the clinic's slots placed it elsewhere (`batch.slots`: another slot, a
+    full day closed): a rerun of the row books nothing new. Else ``plan`` (placed again when booked)."""
+    from needlecli.plans import read_plan_text
+
+    text = export.render("toml", plan, export_options(ctx.config, "plan", protocol=protocol)).decode("utf-8")
+    try:
+        saved = read_plan_text(text, source)
+        if saved.protocol != booked.protocol or saved.request != dataclasses.replace(booked.request, slot_times=()):
+            return plan
+        return planning.saved_plan(protocol, booked, [], ctx.on, source, [], ctx.screening)
+    except NeedleError:
+        return plan
 
 
 def _screening_kept(ctx: Context, pid: str, answers: dict[str, AnswerValue]) -> tuple[bytes, str] | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, TextIO
@@ -150,14 +151,14 @@ def batch(
         )
         # Booking re-plans every row: a file kept from an earlier run could miss a booking made since.
         manifest = Manifest.open(out_dir, cfg.uid_key or "") if register is None else None
+        places: Counter[str] | None = Counter() if register is None and cfg.booking_slots else None
         from needlecli.cli.common import sigterm_as_interrupt
         from needlecli.errors import interrupt_code
 
         try:
             with sigterm_as_interrupt():
-                counts = _run(
-                    ctx, rows, n_jobs, quiet, json_out, source, manifest, lock is not None, clinic_calendar, register
-                )
+                counts = _run(ctx, rows, n_jobs, quiet, json_out, source, manifest, lock is not None,
+                              clinic_calendar, register, places)  # fmt: skip
         except KeyboardInterrupt as exc:
             print(
                 "needle: batch interrupted; the files written so far are whole, summary.csv was not "
@@ -175,6 +176,9 @@ def batch(
         if stream is not sys.stdin:
             stream.close()
     reused = counts.pop("reused")
+    crowded = _crowded(places, cfg.capacity) if places else None
+    if crowded and not quiet:
+        print(f"needle: note: {crowded}", file=sys.stderr)
     if not quiet and not json_out:
         kept = f" ({reused} already current from an earlier run)" if reused else ""
         print(
@@ -183,6 +187,21 @@ def batch(
             file=sys.stderr,
         )
     raise typer.Exit(RowsFailed.exit_code if counts["error"] else 0)
+
+
+def _crowded(places: Counter[str], capacity: int) -> str | None:
+    """The run's one note when its sessions share a start beyond the clinic's capacity (without
+    `--book` nothing places them: each row keeps its time)."""
+    over = {at: n for at, n in places.items() if n > capacity}
+    if not over:
+        return None
+    fullest = min(over, key=lambda at: (-over[at], at))  # the most patients; of those, the earliest
+    day, time = fullest.split(" ")
+    return (
+        f"{len(over)} of {len(places)} session start times hold more patients than the clinic's capacity "
+        f"({capacity}), the most {over[fullest]} on {day} at {time}: this run books nothing (use --book to "
+        "put each session in a free slot: config slots, capacity)"
+    )
 
 
 def _check_clinic_calendar(path: Path, out_dir: Path) -> None:
@@ -293,6 +312,7 @@ def _run(
     locked: bool,
     clinic_calendar: Path | None,
     register: Register | None = None,
+    places: Counter[str] | None = None,
 ) -> dict[str, int]:
     """`engine.run` with what the terminal shows as it goes; the --json document once it completes."""
     import json
@@ -316,6 +336,7 @@ def _run(
             on_result=show,
             register=register,
             key=ctx.config.uid_key or "",
+            places=places,
         )
         if rows_json is not None:
             rows_json.seek(0)
