@@ -393,6 +393,12 @@ def main() -> int:
         nargs="*",
         help="batch --book sizes of the list with no shared series (default: --book-sizes)",
     )
+    ap.add_argument(
+        "--book-placed-sizes",
+        type=int,
+        nargs="*",
+        help="batch --book sizes of the list without times, placed in 8 slots x 15 (default 2000; 200 smoke)",
+    )
     ap.add_argument("--book-rounds", type=int, help="batch --book runs of each size (default 3; 1 smoke)")
     ap.add_argument("--book-jobs", type=int, default=2, help="batch --book --jobs (default 2)")
     args = ap.parse_args()
@@ -408,6 +414,7 @@ def main() -> int:
         sizes = [*sizes, 1_000_000]
     book = args.book_sizes if args.book_sizes is not None else [200 if args.smoke else 10_000]
     book_distinct = args.book_distinct_sizes if args.book_distinct_sizes is not None else book
+    book_placed = args.book_placed_sizes if args.book_placed_sizes is not None else [200 if args.smoke else 2_000]
     book_rounds = args.book_rounds or (1 if args.smoke else 3)
     work = Path(tempfile.mkdtemp(prefix="needle-bench-"))
     cwd = work / "cwd"
@@ -443,17 +450,33 @@ def main() -> int:
             rows.append((f"{fmt}, no shared series" if unshared else fmt, n, secs, cpu, rss_kib / 1024, note))
             shutil.rmtree(out, ignore_errors=True)
         booked: list[tuple[str, int, dict[str, float | str]]] = []
-        for n, unshared in [(n, False) for n in book] + [(n, True) for n in book_distinct]:
+        # Booking counts the places of each slot (a slot every 15 minutes, the list's times): the synthetic
+        # list puts hundreds of patients at one start, so the clinic here runs them all at once (the
+        # measure is the slot search's throughput). *placed*: the list without its times, in a clinic of
+        # 8 slots x 15 places: each row takes the earliest free slot of each session's day, and a row the
+        # workers planned elsewhere is placed again by the parent.
+        quarter = ", ".join(f'"{(480 + 15 * k) // 60:02d}:{(480 + 15 * k) % 60:02d}"' for k in range(40))
+        clinics = {
+            "big": f"[clinic]\nslots = [{quarter}]\ncapacity = 100000\n",
+            "placed": '[clinic]\nsession_time = "09:00"\ntime_zone = "Europe/London"\ncapacity = 15\n'
+            'slots = ["09:00", "10:00", "11:00", "12:00", "13:00", "14:00", "15:00", "16:00"]\n',
+        }
+        book_runs = [(n, "shared series", "big") for n in book]
+        book_runs += [(n, "no shared series", "big") for n in book_distinct]
+        book_runs += [(n, "shared series, placed in slots", "placed") for n in book_placed]
+        for n, label, clinic in book_runs:
+            unshared = label == "no shared series"
             csv_path = work / f"list-{n}{'-distinct' if unshared else ''}.csv"
             if not csv_path.exists():
                 synthetic_list(csv_path, n, unshared)
-            label = "no shared series" if unshared else "shared series"
+            if clinic == "placed":
+                timed, csv_path = csv_path, work / f"list-{n}-untimed.csv"
+                with timed.open() as src, csv_path.open("w") as dst:
+                    dst.writelines(",".join(line.rstrip("\n").split(",")[:4]) + "\n" for line in src)
             log(f"batch --book: {n} rows ({label}), {book_rounds} rounds, --jobs {args.book_jobs} ...")
-            # Booking counts the places of each slot: the synthetic list puts hundreds of patients at one
-            # start, so the clinic here runs them all at once (the measure is throughput, not the diary).
-            big = work / "big-clinic.toml"
-            big.write_text("[clinic]\ncapacity = 100000\n")
-            book_env = {**env, "NEEDLE_CONFIG": str(big)}
+            config = work / f"{clinic}-clinic.toml"
+            config.write_text(clinics[clinic])
+            book_env = {**env, "NEEDLE_CONFIG": str(config)}
             result = book_speed(bin_dir, csv_path, n, book_rounds, args.book_jobs, book_env, cwd, work)
             failed |= bool(result["note"])
             booked.append((label, n, result))

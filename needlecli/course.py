@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from needlecli.dates import add_months
 from needlecli.errors import SchedulingError, UsageError
@@ -20,10 +20,19 @@ from needlecli.recorded import Course, Done
 from needlecli.scheduling import FIRST_SESSION_HORIZON_DAYS, compute_dates, day_label, next_open, wall_time
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
     from needlecli.plans import SavedPlan
 
 #: A session label: ``2`` for session 2, ``B1`` for booster 1.
 Label = str
+
+
+class Held(Protocol):
+    """The places other series hold, by (day, HH:MM), read with ``get`` (a dict, or a view that reads
+    the days it is asked for)."""
+
+    def get(self, place: tuple[str, str], default: int, /) -> int: ...
 
 
 def course_of(saved: SavedPlan) -> Course:
@@ -272,7 +281,7 @@ def _weeks(days: int) -> str:
 
 def slotted(
     saved: SavedPlan,
-    taken: dict[tuple[str, str], int],
+    taken: Mapping[tuple[str, str], int] | Held,
     slots: tuple[dt.time, ...],
     capacity: int,
     *,
@@ -281,7 +290,8 @@ def slotted(
     notes: list[str] | None = None,
 ) -> SavedPlan:
     """Each session not done at its time if that slot of its day has a free place (``taken``: the
-    places other series hold, by (day, HH:MM)), else at the earliest slot of the day with one. A day
+    places other series hold, by (day, HH:MM): any mapping, read with ``get``), else at the earliest
+    slot of the day with one. A day
     with none is refused, naming the session; with ``asked`` (the time was asked for), a full slot is
     refused, naming the free ones. The plan's own sessions count too. Capacity is never exceeded."""
     request = saved.request
@@ -290,7 +300,10 @@ def slotted(
         return saved
     done = {d.label for d in course.done}
     chosen = dict(request.slot_times)
-    used = dict(taken)
+    added: dict[tuple[str, str], int] = {}  # this plan's own sessions placed so far
+
+    def used(place: tuple[str, str]) -> int:
+        return taken.get(place, 0) + added.get(place, 0)
 
     def wall(day: str, t: dt.time) -> tuple[str, str]:
         """The place a slot is on ``day``: its real local start (a slot a DST change skips starts later)."""
@@ -301,7 +314,7 @@ def slotted(
             continue
         day = date_of(saved, label).isoformat()
         wanted = chosen.get(label, request.time)
-        free = [t for t in slots if used.get(wall(day, t), 0) < capacity]
+        free = [t for t in slots if used(wall(day, t)) < capacity]
         if not free and not asked and protocol is not None:  # a full day is closed for this session
             moved = _next_free_day(protocol, saved, label, used, slots, capacity)
             if moved is not None:
@@ -310,7 +323,7 @@ def slotted(
                                  "every slot of its day is full")  # fmt: skip
                 saved = moved
                 day = date_of(saved, label).isoformat()
-                free = [t for t in slots if used.get(wall(day, t), 0) < capacity]
+                free = [t for t in slots if used(wall(day, t)) < capacity]
         if asked and wanted in free:  # the slot asked for (--time)
             at = wanted
         elif free and not asked:  # the earliest slot of the day with a free place
@@ -321,7 +334,7 @@ def slotted(
             raise SchedulingError(
                 f"session {label} on {day}: {what} (capacity {capacity}); free slots that day: {names}"
             )
-        used[wall(day, at)] = used.get(wall(day, at), 0) + 1
+        added[wall(day, at)] = added.get(wall(day, at), 0) + 1
         if at == request.time:
             chosen.pop(label, None)
         else:
@@ -333,7 +346,7 @@ def _next_free_day(
     protocol: TreatmentProtocol,
     saved: SavedPlan,
     label: Label,
-    used: dict[tuple[str, str], int],
+    used: Callable[[tuple[str, str]], int],
     slots: tuple[dt.time, ...],
     capacity: int,
 ) -> SavedPlan | None:
@@ -345,7 +358,7 @@ def _next_free_day(
         if not saved.request.clinic.is_open(candidate):
             continue
         places = [(candidate.isoformat(), f"{wall_time(candidate, t, saved.request.tz):%H:%M}") for t in slots]
-        if not any(used.get(place, 0) < capacity for place in places):
+        if not any(used(place) < capacity for place in places):
             continue
         try:
             dates, boosters = _reflow(protocol, saved, course_of(saved), label, candidate)

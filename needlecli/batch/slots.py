@@ -66,6 +66,11 @@ class Places:
             self._walls[day] = [f"{wall_time(date, t, self.zone):%H:%M}" for t in self.slots]
         return self._walls[day]
 
+    def others(self, own: Counter[tuple[str, str]]) -> _Others:
+        """The places other series hold (read with ``get``, as `course.slotted` reads them): this
+        run's rows booked so far included, the days read as they are asked for."""
+        return _Others(self, own)
+
     def own(self, series: int | None) -> Counter[tuple[str, str]]:
         """The places ``series`` holds now (a booking over it gives them back)."""
         if series is None:
@@ -104,6 +109,15 @@ class Places:
             self.held(item.day)[item.start[11:16]] += 1
 
 
+class _Others:
+    def __init__(self, places: Places, own: Counter[tuple[str, str]]) -> None:
+        self.places, self.own = places, own
+
+    def get(self, place: tuple[str, str], default: int, /) -> int:
+        day, at = place
+        return self.places.held(day)[at] - self.own[place] or default
+
+
 def timed(r: RowResult) -> list[Any]:
     """The row's booked sessions and boosters with a start time (the diary rows that take a place)."""
     return [i for i in r.diary if i.start is not None and i.status == "booked" and i.what != "review"]
@@ -130,10 +144,10 @@ def placed(
     own = places.own(series)
     if places.as_planned(r, own):
         return r, own
-    return _again(ctx, db, r, series), own
+    return _again(ctx, r, places.others(own)), own
 
 
-def _again(ctx: Context, db: sqlite3.Connection, r: RowResult, series: int | None) -> RowResult:
+def _again(ctx: Context, r: RowResult, held: _Others) -> RowResult:
     from needlecli import course, export, planning, revisions
     from needlecli.batch.folder import write_file
     from needlecli.batch.history import events_of, history_text
@@ -141,15 +155,11 @@ def _again(ctx: Context, db: sqlite3.Connection, r: RowResult, series: int | Non
     from needlecli.config import export_options
     from needlecli.plans import read_plan_text
     from needlecli.register.codec import pack, unpack
-    from needlecli.register.diary import items_of, taken
-    from needlecli.scheduling import FIRST_SESSION_HORIZON_DAYS
+    from needlecli.register.diary import items_of
 
     source = f"row {r.row}"
     saved = read_plan_text(unpack(r.booking), source)
     protocol = ctx.protocol(r.indication)
-    first = min(saved.session_dates + saved.booster_dates)
-    last = max(saved.session_dates + saved.booster_dates) + dt.timedelta(days=FIRST_SESSION_HORIZON_DAYS * 2)
-    held = taken(db, first.isoformat(), last.isoformat(), series)  # this run's rows booked so far count too
     notes: list[str] = []
     cfg = ctx.config
     moved = course.slotted(saved, held, cfg.booking_slots, cfg.capacity, asked=r.slot_asked,
