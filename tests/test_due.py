@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from icalendar import Calendar
 
+from needlecli.register.store import SCHEMA
 from tests.harness import run
 from tests.test_handout import _browser, _pdf
 from tests.test_register import register, screen, verify
@@ -139,7 +140,7 @@ def test_a_register_from_before_the_diary_gets_one(clinic: Path, tmp_path: Path)
     )
     db.close()
     assert [i["patient"] for i in due("--on", "2026-12-07")] == ["P-1", "P-2"]  # upgraded, filled
-    assert sqlite3.connect(clinic).execute("PRAGMA user_version").fetchone()[0] == 3
+    assert sqlite3.connect(clinic).execute("PRAGMA user_version").fetchone()[0] == SCHEMA
     assert verify()[0] == 0
     book("P-1", "fine-lines", "2026-12-14", "--time", "10:30")  # a new revision: its own diary rows
     assert [i["date"] for i in due("--on", "2026-12-07", "--days", "8", "--patient", "P-1")] == ["2026-12-14"]
@@ -208,3 +209,44 @@ def test_a_diary_filled_on_upgrade_is_checked_against_the_booked_plans(clinic: P
     db.close()
     code, _, err = verify()
     assert code == 1 and "diary" in err
+
+
+def test_names_only_with_include_name(clinic: Path, tmp_path: Path) -> None:
+    """A name is kept with the booking that was given one (plan --book --name, batch --book
+    --include-name): `due` shows it only with --include-name, in every format (escaped in the day
+    list); `export --include-name` uses it; a changed name fails `register verify`."""
+    assert screen(tmp_path, "P-3")[0] == 0
+    book("P-3", "acne-scars", "2026-12-09", "--name", "Zoë <b>Ní</b> Bhriain")
+    src = tmp_path / "l.csv"
+    src.write_text("patient_id,indication,start,name\nB-1,texture,2026-12-10,Siobhán Murphy\n")
+    code, _, err = run("batch", str(src), "--out-dir", str(tmp_path / "o"), "--on", ON, "--book", "--include-name")
+    assert code == 0, err
+    assert all("name" not in i for i in due("--on", "2026-12-07"))
+    named = {i["patient"]: i["name"] for i in due("--on", "2026-12-07", "--include-name")}
+    assert named == {"P-1": None, "P-2": None, "P-3": "Zoë <b>Ní</b> Bhriain", "B-1": "Siobhán Murphy"}
+    code, out, _ = run("due", "--on", "2026-12-07", "--include-name")
+    assert code == 0 and max(len(line) for line in out.splitlines()) <= 80, out
+    assert "Zoë <b>Ní</b>" in out and "Siobhán Murphy" in out
+    code, out, _ = run("due", "--on", "2026-12-07")
+    assert "Zoë" not in out and "Siobhán" not in out
+    code, out, _ = run("due", "--on", "2026-12-07", "--include-name", "--format", "csv")
+    rows = {r["patient"]: r["name"] for r in csv.DictReader(io.StringIO(out))}
+    assert rows["B-1"] == "Siobhán Murphy" and rows["P-1"] == ""
+    code, out, _ = run("due", "--on", "2026-12-07", "--include-name", "--format", "html")
+    assert "Zoë &lt;b&gt;Ní&lt;/b&gt; Bhriain" in out and "<b>Ní</b>" not in out
+    code, out, _ = run("due", "--on", "2026-12-07", "--include-name", "--format", "ics")
+    summaries = [str(e["SUMMARY"]) for e in Calendar.from_ical(out.encode()).walk("VEVENT")]
+    assert any(s.startswith("B-1 Siobhán Murphy: session 1/") for s in summaries), summaries
+    code, out, _ = run("due", "--on", "2026-12-07", "--format", "ics")
+    assert "Siobhán" not in out
+    # export --include-name: the registered name; none registered is one line.
+    code, out, err = run("export", "B-1", "--format", "md", "--include-name", "--on", ON)
+    assert code == 0 and "Siobhán Murphy" in out, err
+    code, _, err = run("export", "P-1", "--format", "md", "--include-name", "--on", ON)
+    assert code == 2 and "no name is registered for P-1; give it with --name NAME" in err
+    assert verify()[0] == 0
+    db = sqlite3.connect(clinic)
+    db.execute("UPDATE bookings SET name = 'Someone Else' WHERE name = 'Siobhán Murphy'")
+    db.commit()
+    db.close()
+    assert verify()[0] == 1

@@ -195,7 +195,7 @@ def _book(ctx: Context, register: Register, key: str, results: list[RowResult]) 
                     insert_booking(db, key=key, patient=r.patient_id, indication=r.indication,
                                    booked_on=ctx.on.isoformat(), blob=r.booking,
                                    revision_of=r.booked_over, protocol=r.protocol_sha, at=now, where=where,
-                                   items=list(r.diary), plan_id=r.plan_id)  # fmt: skip
+                                   items=list(r.diary), plan_id=r.plan_id, name=r.shown or None)  # fmt: skip
                     db.execute("RELEASE row")
                     places.take(r, own)
                 except BookedMeanwhile as exc:

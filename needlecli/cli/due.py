@@ -19,7 +19,11 @@ re-check (needle check) of the patient is registered on that day.
 Formats: table (80 columns), json (a list of {patient, indication, what,
 number, of, date, start, status, check}), csv, ics (the clinic's calendar of
 these items, with the calendar ids of the patients' files) and html (a printable
-day list for the clinic: patient ids, so never for patients)."""
+day list for the clinic: patient ids, so never for patients).
+
+--include-name adds each patient's name (JSON `name`, null when none is
+registered): the name a booking was given (plan --book --name, batch --book
+--include-name with a name column)."""
 
 EPILOG = """\b
 Examples:
@@ -38,6 +42,9 @@ def due(
     patient: str | None = typer.Option(None, "--patient", "-p", help="Only this patient."),
     fmt: str = typer.Option("table", "--format", "-f", help="table, json, csv, ics or html."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write to this file (atomic, mode 0600)."),
+    include_name: bool = typer.Option(
+        False, "--include-name", help="Show each patient's name, as last booked with one (plan --book --name)."
+    ),
 ) -> None:
     import datetime as dt
 
@@ -63,6 +70,7 @@ def due(
     day = common.parse_on(on, order=cfg.date_order)
     register = for_reading(cfg)
     items: list[Due] = []
+    names: dict[str, str] | None = {} if include_name else None
     if register is not None:  # none yet: nothing is due
         with register:
             if patient is not None and not register.read("SELECT 1 FROM series WHERE patient = ?", (patient,)):
@@ -70,19 +78,23 @@ def due(
 
                 raise UsageError(f"no patient {patient!r} with a booked series in the register ({where(cfg)})")
             items = due_items(register.db, day, days, patient)
+            if include_name:
+                from needlecli.register.events import names as names_of
+
+                names = names_of(register, (i.patient for i in items))
     elif patient is not None:
         from needlecli.cli.register import where
 
         raise UsageError(f"no patient {patient!r} with a booked series in the register ({where(cfg)})")
     if fmt == "table":
-        data = docs.table(items, day, days).encode("utf-8")
+        data = docs.table(items, day, days, names).encode("utf-8")
     elif fmt == "json":
-        data = docs.as_json(items).encode("utf-8")
+        data = docs.as_json(items, names).encode("utf-8")
     elif fmt == "csv":
-        data = docs.as_csv(items).encode("utf-8")
+        data = docs.as_csv(items, names).encode("utf-8")
     elif fmt == "ics":
         stamp = dt.datetime.now(dt.UTC).replace(microsecond=0)  # when this copy of the items was made
-        data = docs.as_ics(items, stamp, cfg.name)
+        data = docs.as_ics(items, stamp, cfg.name, names)
     else:
-        data = docs.as_html(items, day, days, cfg.name).encode("utf-8")
+        data = docs.as_html(items, day, days, cfg.name, names).encode("utf-8")
     common.emit(data, out)

@@ -139,7 +139,9 @@ def export(
     indication: str | None = typer.Option(None, "--indication", "-i", help="Which series (else the one booked last)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write to this file (atomic, mode 0600)."),
     name: str | None = typer.Option(None, "--name", help="Patient's name for calendar titles and handouts."),
-    include_name: bool = typer.Option(False, "--include-name", help="Show the name (implied by --name)."),
+    include_name: bool = typer.Option(
+        False, "--include-name", help="Show the name the patient was booked with (implied by --name)."
+    ),
     on: str | None = typer.Option(None, "--on", help="Date of the export, YYYY-MM-DD.  [default: today]"),
 ) -> None:
 
@@ -156,12 +158,18 @@ def export(
         exports.from_suffix(fmt, str(out), "plan", fmt)
     cfg = with_uid_key(load_config())
     day = common.parse_on(on, order=cfg.date_order)
-    shown_name = common.check_name(name, include_name)
+    shown_name = common.check_name(name, False)
     register = for_reading(cfg)
     if register is None:
         raise _unknown(patient, where(cfg))
     with register:
         booked = booked_series(cfg, register, patient, indication)
+        if include_name and shown_name is None:  # the name the patient was last booked with
+            from needlecli.register.events import names
+
+            shown_name = names(register, [patient]).get(patient)
+            if shown_name is None:
+                raise UsageError(f"--include-name: no name is registered for {patient}; give it with --name NAME")
     source = series_source(cfg, patient, booked)
     outfiles.guard(out, fmt, patient, ())
     if fmt == "toml":

@@ -238,7 +238,7 @@ def plan(
             raise UsageError(f"--out: {out} exists and is not a saved needle plan; choose another file")
         result = planning.over_saved(result, saved, str(out), common.stamp_of(on, order), notes)
     if book:
-        result = _book(cfg, result, protocol, day, notes, asked=time is not None)
+        result = _book(cfg, result, protocol, day, notes, asked=time is not None, name=shown_name)
     from needlecli import outfiles
 
     if not (fmt == "toml" and from_ is None):  # a saved plan over a saved plan: rebuilt over it above
@@ -282,10 +282,18 @@ def _registered_screening(cfg: Config, patient: str | None) -> tuple[ScreeningRe
 
 
 def _book(
-    cfg: Config, plan: Plan, protocol: TreatmentProtocol, day: dt.date, notes: list[str], *, asked: bool = False
+    cfg: Config,
+    plan: Plan,
+    protocol: TreatmentProtocol,
+    day: dt.date,
+    notes: list[str],
+    *,
+    asked: bool = False,
+    name: str | None = None,
 ) -> Plan:
     """Keep ``plan`` as the patient's active series for its indication: revision 1, or rebuilt over
-    the latest revision (the same calendar ids, SEQUENCE raised, sessions that went cancelled)."""
+    the latest revision (the same calendar ids, SEQUENCE raised, sessions that went cancelled); with
+    the patient's ``name`` when one was given (`due` and `export` show it with --include-name)."""
 
     import dataclasses
 
@@ -350,6 +358,7 @@ def _book(
                 where=f"register {where(cfg)}",
                 items=items_of(plan, protocol.review_months),
                 plan_id=plan.plan_id,
+                name=name,
             )
     again = f"; rebuilt over revision {revision - 1}: same calendar ids" if revision > 1 else ""
     if before is not None and saved is None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from needlecli.errors import RegisterBusy, RegisterError
@@ -112,17 +113,34 @@ def latest_booking(register: Register | None, patient: str, indication: str | No
     if register is None:
         return None
     sql = (
-        "SELECT b.entry, s.indication, b.revision, b.booked_on, b.plan, b.id, b.series, b.diary "
+        "SELECT b.entry, s.indication, b.revision, b.booked_on, b.plan, b.id, b.series, b.diary, b.name "
         "FROM bookings b JOIN series s ON s.id = b.series "
         "WHERE s.patient = ?" + (" AND s.indication = ?" if indication else "") + " ORDER BY b.entry DESC LIMIT 1"
     )
     rows = register.read(sql, (patient, indication) if indication else (patient,))
     if not rows:
         return None
-    entry, found, revision, booked_on, blob, row, series, kept = rows[0]
-    content = journal.booking_content(row, series, patient, str(found), int(revision), str(booked_on), blob, kept)  # type: ignore[arg-type, call-overload]
+    entry, found, revision, booked_on, blob, row, series, kept, name = rows[0]
+    content = journal.booking_content(row, series, patient, str(found), int(revision), str(booked_on), blob, kept, name)  # type: ignore[arg-type, call-overload]
     journal.check_row(register, int(entry), "booked", content)  # type: ignore[call-overload]
     return Booking(int(entry), str(found), int(revision), str(booked_on), _text(register, blob, entry))  # type: ignore[call-overload]
+
+
+def names(register: Register, patients: Iterable[str]) -> dict[str, str]:
+    """The name each patient was last booked with (a booking keeps one only when it was given one:
+    `plan --book --name`, `batch --book --include-name`); patients never named are left out. Each
+    booking's row is the one its journal entry vouches for (`register verify` checks them all)."""
+    wanted = sorted(set(patients))
+    out: dict[str, str] = {}
+    for n in range(0, len(wanted), 500):
+        part = wanted[n : n + 500]
+        for patient, name in register.read(
+            "SELECT s.patient, b.name FROM bookings b JOIN series s ON s.id = b.series "
+            f"WHERE b.name IS NOT NULL AND s.patient IN ({','.join('?' * len(part))}) ORDER BY b.entry",
+            tuple(part),
+        ):
+            out[str(patient)] = str(name)
+    return out
 
 
 def indications_of(register: Register | None, patient: str) -> list[str]:
@@ -180,9 +198,11 @@ def insert_booking(
     where: str,
     items: list[Item] | None = None,
     plan_id: str = "",
+    name: str | None = None,
 ) -> tuple[Entry, int]:
     """A booked revision and its journal entry, inside the caller's transaction (see `book`); with
-    ``items``, the series' diary rows become those (their digest kept with the booking)."""
+    ``items``, the series' diary rows become those (their digest kept with the booking); with
+    ``name``, the patient's name (`names`)."""
     row = db.execute("SELECT id FROM series WHERE patient = ? AND indication = ?", (patient, indication)).fetchone()
     if row is None:
         made = db.execute("INSERT INTO series (patient, indication) VALUES (?, ?)", (patient, indication))
@@ -201,15 +221,15 @@ def insert_booking(
     seq = last[0] + 1
     kept = diary.digest(plan_id, items) if items is not None else None
     made = db.execute(
-        "INSERT INTO bookings (entry, series, revision, booked_on, plan, diary) VALUES (?, ?, ?, ?, ?, ?)",
-        (seq, series, revision, booked_on, blob, kept),
+        "INSERT INTO bookings (entry, series, revision, booked_on, plan, diary, name) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (seq, series, revision, booked_on, blob, kept, name),
     )
     row = int(made.lastrowid or 0)
     if items is not None:
         diary.replace(db, series, row, plan_id, items)
     else:
         db.execute("DELETE FROM diary WHERE series = ?", (series,))  # never rows of an older revision
-    content = journal.booking_content(row, series, patient, indication, revision, booked_on, blob, kept)
+    content = journal.booking_content(row, series, patient, indication, revision, booked_on, blob, kept, name)
     entry = journal.append(
         db, event="booked", patient=patient, key=key, protocol=protocol, content=content, at=at, where=where, after=last
     )

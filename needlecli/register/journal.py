@@ -133,10 +133,12 @@ def booking_content(
     booked_on: str,
     plan: bytes,
     diary: str | None = None,
+    name: str | None = None,
 ) -> dict[str, Any]:
     """What a bookings row stores (with its series' patient and indication), as its entry hashes it;
-    with the digest of its diary rows (bookings made before the diary had none)."""
-    extra = {} if diary is None else {"diary": diary}
+    with the digest of its diary rows (bookings made before the diary had none) and the patient's
+    name when the booking was given one."""
+    extra = ({} if diary is None else {"diary": diary}) | ({} if name is None else {"name": name})
     return extra | {
         "table": "bookings",
         "id": row,
@@ -177,11 +179,11 @@ def _screening_rows(db: sqlite3.Connection) -> Iterator[tuple[Any, str, str, dic
 
 def _booking_rows(db: sqlite3.Connection) -> Iterator[tuple[Any, str, str, dict[str, Any]]]:
     """(entry, event, patient, content) of every bookings row (with its series), in entry order."""
-    for row, entry, series, patient, indication, revision, booked_on, plan, diary in db.execute(
-        "SELECT b.id, b.entry, b.series, s.patient, s.indication, b.revision, b.booked_on, b.plan, b.diary "
+    for row, entry, series, patient, indication, revision, booked_on, plan, diary, name in db.execute(
+        "SELECT b.id, b.entry, b.series, s.patient, s.indication, b.revision, b.booked_on, b.plan, b.diary, b.name "
         "FROM bookings b LEFT JOIN series s ON s.id = b.series ORDER BY b.entry"
     ):
-        content = booking_content(row, series, patient, indication, revision, booked_on, plan, diary)
+        content = booking_content(row, series, patient, indication, revision, booked_on, plan, diary, name)
         yield entry, "booked", patient, content
 
 

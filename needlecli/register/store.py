@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,7 @@ from needlecli.errors import RegisterBusy, RegisterError
 #: ``PRAGMA application_id`` of a needle register ("NDRG"): any other SQLite file is not one.
 APPLICATION_ID = 0x4E445247
 #: The schema this needle writes (``PRAGMA user_version``).
-SCHEMA = 3
+SCHEMA = 4
 #: How long a command waits for another one's write lock.
 LOCK_SECONDS = 30.0
 FILE = "register.sqlite3"
@@ -104,6 +105,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX diary_by_day ON diary(day) WHERE status = 'booked'",  # what is still to do
         "CREATE INDEX screenings_by_day ON screenings(patient, evaluated_on)",
+    ),
+    (  # 4: the patient's name, kept with a booking when one was given (`due` and `export --include-name`)
+        "ALTER TABLE bookings ADD COLUMN name TEXT",
     ),
 )
 assert len(MIGRATIONS) == SCHEMA
@@ -272,10 +276,9 @@ def _migrate(register: Register) -> None:
         version = int(db.execute("PRAGMA user_version").fetchone()[0])
         for step in MIGRATIONS[version:]:
             for statement in step:
-                if statement.startswith("ALTER TABLE bookings ADD COLUMN diary") and _has_column(
-                    db, "bookings", "diary"
-                ):
-                    continue  # a register whose diary was lost, and filled again below
+                added = re.fullmatch(r"ALTER TABLE (\w+) ADD COLUMN (\w+) .*", statement)
+                if added and _has_column(db, added[1], added[2]):
+                    continue  # a register whose diary was lost (filled again below) keeps its columns
                 db.execute(statement)
         if version < 3:
             _fill_diary(db)

@@ -8,7 +8,7 @@ import csv
 import datetime as dt
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from needlecli.identity import UID_DOMAIN
@@ -19,8 +19,16 @@ if TYPE_CHECKING:
 FIELDS = ("patient", "indication", "what", "number", "of", "date", "start", "status", "check")
 
 
-def as_dicts(items: Sequence[Due]) -> list[dict[str, Any]]:
-    return [{f: getattr(i, f) for f in FIELDS} for i in items]
+#: The patients' names (`--include-name`): None when not asked for; a patient never named is left out.
+Names = Mapping[str, str] | None
+
+
+def as_dicts(items: Sequence[Due], names: Names = None) -> list[dict[str, Any]]:
+    rows = [{f: getattr(i, f) for f in FIELDS} for i in items]
+    if names is not None:
+        for row in rows:
+            row["name"] = names.get(row["patient"])
+    return rows
 
 
 def item_text(i: Due) -> str:
@@ -36,11 +44,20 @@ def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def table(items: Sequence[Due], on: dt.date, days: int) -> str:
+def table(items: Sequence[Due], on: dt.date, days: int, names: Names = None) -> str:
     last = on + dt.timedelta(days=days - 1)
     head = f"Due {on:%a} {on.day} {on:%b %Y} – {last:%a} {last.day} {last:%b %Y}, and anything overdue"
     if not items:
         return head + ": nothing.\n"
+    if names is not None:  # a name column: the others narrower, still 80 columns
+        columns = f"{'DATE':<10} {'TIME':<5} {'PATIENT':<10} {'NAME':<14} {'SERIES':<10} {'ITEM':<11} CHECK  STATUS"
+        lines = [head, columns]
+        for i in items:
+            lines.append(
+                f"{i.date:<10} {_time(i):<5} {_cut(i.patient, 10):<10} {_cut(names.get(i.patient, ''), 14):<14} "
+                f"{_cut(i.indication, 10):<10} {_cut(item_text(i), 11):<11} {i.check or '':<6} {i.status}"
+            )
+        return "\n".join(lines) + "\n"
     lines = [head, f"{'DATE':<10}  {'TIME':<5}  {'PATIENT':<16}  {'SERIES':<11}  {'ITEM':<12}  {'CHECK':<7}  STATUS"]
     for i in items:
         lines.append(
@@ -50,22 +67,22 @@ def table(items: Sequence[Due], on: dt.date, days: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def as_json(items: Sequence[Due]) -> str:
-    return json.dumps(as_dicts(items), indent=2, ensure_ascii=False) + "\n"
+def as_json(items: Sequence[Due], names: Names = None) -> str:
+    return json.dumps(as_dicts(items, names), indent=2, ensure_ascii=False) + "\n"
 
 
-def as_csv(items: Sequence[Due]) -> str:
+def as_csv(items: Sequence[Due], names: Names = None) -> str:
     from needlecli.documents import as_text_cell
 
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(FIELDS)
-    for row in as_dicts(items):
+    writer.writerow(FIELDS + (("name",) if names is not None else ()))
+    for row in as_dicts(items, names):
         writer.writerow([as_text_cell(v) if isinstance(v, str) else ("" if v is None else v) for v in row.values()])
     return out.getvalue()
 
 
-def as_ics(items: Sequence[Due], stamp: dt.datetime, clinic_name: str | None) -> bytes:
+def as_ics(items: Sequence[Due], stamp: dt.datetime, clinic_name: str | None, names: Names = None) -> bytes:
     """The clinic's calendar of the items: each with the calendar id the patient's file gives it."""
     import icalendar
 
@@ -77,7 +94,8 @@ def as_ics(items: Sequence[Due], stamp: dt.datetime, clinic_name: str | None) ->
         event = icalendar.Event()
         event.add("uid", f"{i.plan_id}-{i.key}@{UID_DOMAIN}")
         event.add("dtstamp", stamp)
-        summary = f"{i.patient}: {item_text(i)} ({i.indication})"
+        named = names.get(i.patient) if names is not None else None
+        summary = f"{i.patient}{f' {named}' if named else ''}: {item_text(i)} ({i.indication})"
         if i.check == "needed":
             summary += " — check needed"
         event.add("summary", summary)
@@ -96,7 +114,7 @@ def as_ics(items: Sequence[Due], stamp: dt.datetime, clinic_name: str | None) ->
     return bytes(cal.to_ical())
 
 
-def as_html(items: Sequence[Due], on: dt.date, days: int, clinic_name: str | None) -> str:
+def as_html(items: Sequence[Due], on: dt.date, days: int, clinic_name: str | None, names: Names = None) -> str:
     from needlecli.render.html import _environment
 
     groups: dict[str, list[dict[str, Any]]] = {}
@@ -106,6 +124,7 @@ def as_html(items: Sequence[Due], on: dt.date, days: int, clinic_name: str | Non
             {
                 "time": _time(i),
                 "patient": i.patient,
+                "name": names.get(i.patient, "") if names is not None else "",
                 "series": i.indication,
                 "item": item_text(i),
                 "check": i.check or "",
@@ -122,6 +141,7 @@ def as_html(items: Sequence[Due], on: dt.date, days: int, clinic_name: str | Non
             groups=list(groups.items()),
             count=len(items),
             checks=sum(1 for i in items if i.check == "needed"),
+            named=names is not None,
         )
     )
 
