@@ -10,8 +10,9 @@ import datetime as dt
 import functools
 import re
 from collections.abc import Iterable
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfoNotFoundError
 
+from needlecli import zones
 from needlecli.errors import UsageError
 from needlecli.model import MAX_DEPTH_MM, WEEKDAYS
 
@@ -65,7 +66,7 @@ def check_zone(name: str, where: str = "--tz") -> str:
     if name.lower() == name or " " in name:  # `europe/london`, `America/New York`: the zone database's spelling
         name = _zone_spelling(name) or name
     try:
-        ZoneInfo(name)
+        zones.zone(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         known = _zone_spelling(name)
         if known is None:
@@ -91,6 +92,7 @@ def _zone_spelling(name: str) -> str | None:
 def _zone_names() -> dict[str, str]:
     import zoneinfo
 
+    zones.database()  # the database every command reads
     return {z.casefold(): z for z in zoneinfo.available_timezones() if not z.startswith(("posix/", "right/"))}
 
 

@@ -246,7 +246,16 @@ _Check = Callable[[documents.Checker, Mapping[str, Any], str, Path], object]
 
 
 def _text(c: documents.Checker, tbl: Mapping[str, Any], key: str, _: Path) -> object:
-    return c.string(tbl, key, "clinic").strip() or None
+    """One line of printable text (as --name): a control character (Word's soft line break U+000B,
+    ESC, BEL, U+2028 ...) would go raw into calendars, where a strict reader rejects the whole file,
+    and onto the terminal with `config show`. The error names it by its code, never echoes it."""
+    text = c.string(tbl, key, "clinic").strip()
+    bad = next((ch for ch in text if not ch.isprintable()), None)
+    if bad is not None:
+        c.err(f"clinic.{key}", f"must be one line of printable text (it holds U+{ord(bad):04X} at character "
+                               f"{text.index(bad) + 1})")  # fmt: skip
+        return None
+    return text or None
 
 
 def _uid_key(c: documents.Checker, tbl: Mapping[str, Any], key: str, _: Path) -> object:

@@ -80,6 +80,16 @@ def plan_id_for(request: PlanRequest, kind: str = "plan", key: str = "") -> str:
     return hashlib.sha256(seed).hexdigest()[:16]
 
 
+def series_mark(request: PlanRequest, kind: str, key: str) -> str:
+    """What a calendar written by `plan` or `aftercare` says of whose it is (X-NEEDLE-SERIES): a keyed
+    hash of the patient id, indication and ``kind``, never the start. Written again to the same file
+    with another start, the calendar is that series' still: it is rebuilt over, not replaced."""
+    seed = f"needle-series-{kind}\0{request.patient}\0{request.indication}".encode()
+    if key:
+        return hmac.new(key.encode("utf-8"), seed, hashlib.sha256).hexdigest()[:16]
+    return hashlib.sha256(seed).hexdigest()[:16]
+
+
 def patient_mark(key: str, pid: str) -> str:
     """A keyed hash of a patient id (the calendar id key): what a history keeps instead of the id."""
     return hmac.new(

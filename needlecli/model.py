@@ -639,3 +639,6 @@ class ExportOptions:
     protocol: TreatmentProtocol | None = None
     #: False for a single session's aftercare (`aftercare --session-date`): no next session is known.
     series: bool = True
+    #: A calendar's X-NEEDLE-SERIES (`identity.series_mark`): written by `plan` and `aftercare` into a
+    #: patient's calendar file (--out), so writing over it later rebuilds over it (`cli.common.over_calendar`).
+    series_mark: str | None = None

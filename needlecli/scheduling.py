@@ -22,8 +22,8 @@ import datetime as dt
 import functools
 from collections.abc import Mapping
 from typing import cast
-from zoneinfo import ZoneInfo
 
+from needlecli import zones
 from needlecli.clinic import check_duration
 from needlecli.dates import add_months
 from needlecli.errors import SchedulingError
@@ -274,7 +274,7 @@ def windows_for(
 def wall_time(day: dt.date, at: dt.time, tz: str) -> dt.time:
     """When a session set for ``at`` on ``day`` really starts, on the local clock: a time a DST change
     skips (02:30 on a spring-forward day) is the instant after it (03:30), as `_times` makes it."""
-    zone = ZoneInfo(tz)
+    zone = zones.zone(tz)
     return dt.datetime.combine(day, at, tzinfo=zone).astimezone(dt.UTC).astimezone(zone).time()
 
 
@@ -282,7 +282,7 @@ def _times(request: PlanRequest, day: dt.date, label: str = "") -> tuple[dt.date
     if request.time is None:
         return None, None
     at = dict(request.slot_times).get(label, request.time)  # booked into another slot of that day
-    zone = ZoneInfo(request.tz)
+    zone = zones.zone(request.tz)
     # Through UTC: a wall time skipped by a DST change (02:30 on a spring-forward day) becomes the
     # real instant after it, an ambiguous one takes its first occurrence, and the duration is real time.
     start_utc = dt.datetime.combine(day, at, tzinfo=zone).astimezone(dt.UTC)

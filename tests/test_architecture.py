@@ -19,7 +19,7 @@ PURE = (
     "answers", "planning", "export",
 )  # fmt: skip
 #: Modules the pure core may import from needlecli (themselves pure, or only data parsing).
-PURE_MAY_IMPORT = {*PURE, "errors", "clinic"}
+PURE_MAY_IMPORT = {*PURE, "errors", "clinic", "zones"}  # zones: which database zoneinfo reads, chosen once
 #: Third-party or standard modules a pure module never imports.
 IMPURE_MODULES = ("os", "sys", "pathlib", "tempfile", "subprocess", "shutil", "socket", "time", "io", "builtins")
 #: Calls that read the clock, the environment or files.
@@ -168,7 +168,7 @@ def test_no_import_cycle_below_the_cli() -> None:
 #: The floors of the house, bottom up. A module imports only from its own floor or below: the pure
 #: core never reaches the files, the files never reach a renderer, nothing but the CLI reaches batch.
 FLOORS: tuple[tuple[str, ...], ...] = (
-    ("errors", "dates", "recorded", "model", "identity", "choices", "bundled"),  # the ground: names and values
+    ("errors", "dates", "recorded", "model", "identity", "choices", "bundled", "zones"),  # the ground: names and values
     # the pure core
     (
         "screening",

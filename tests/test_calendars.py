@@ -18,6 +18,7 @@ import icalendar
 import pytest
 from dateutil.rrule import rrulestr
 
+from needlecli import zones
 from needlecli.render import ics
 from tests.harness import output, run
 
@@ -68,7 +69,12 @@ def read_vtimezone(text: str) -> list[tuple[dt.datetime, dt.timedelta, dt.timede
         start = dt.datetime.strptime(props["DTSTART"][0], "%Y%m%dT%H%M%S")
         local = [start]
         for rule in props.get("RRULE", []):
-            local += list(rrulestr(rule, dtstart=start).between(start, dt.datetime(2031, 1, 1)))
+            # An observance's UNTIL is UTC (RFC 5545 3.3.10): the local time before the change here.
+            until = re.search(r"UNTIL=(\d{8}T\d{6})Z", rule)
+            if until:
+                wall = dt.datetime.strptime(until[1], "%Y%m%dT%H%M%S") + before
+                rule = rule.replace(until[0], f"UNTIL={wall:%Y%m%dT%H%M%S}")
+            local += list(rrulestr(rule, dtstart=start).between(start, dt.datetime(2052, 1, 1)))
         for rdates in props.get("RDATE", []):
             local += [dt.datetime.strptime(v, "%Y%m%dT%H%M%S") for v in rdates.split(",")]
         onsets += [(wall - before, before, after) for wall in local]
@@ -101,17 +107,35 @@ def real_transitions(zone: ZoneInfo, start: dt.datetime, end: dt.datetime) -> li
     return out
 
 
+def real_changes(zone: ZoneInfo, start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
+    """Every change of the zone's UTC offset in [start, end): a daily scan, each change found to the
+    minute (no zone changes twice within a day: an hourly scan of every zone over 2020-2050 found the
+    same changes)."""
+    out = []
+    t = start
+    previous = t.replace(tzinfo=dt.UTC).astimezone(zone).utcoffset()
+    while t < end:
+        t += dt.timedelta(days=1)
+        now = t.replace(tzinfo=dt.UTC).astimezone(zone).utcoffset()
+        if now != previous:
+            out += real_transitions(zone, t - dt.timedelta(days=1), t)
+            previous = now
+    return out
+
+
 @pytest.mark.parametrize("tzid", SAMPLE)
 def test_every_vtimezone_agrees_with_the_zone_database_at_every_transition(tzid: str) -> None:
-    vtz = ics._vtimezone(tzid, 2027, 2028)
+    """Over the whole span every VTIMEZONE covers (2020-2050): one definition per zone name."""
+    vtz = ics._vtimezone(tzid)
     if vtz is None:  # the zone cannot be written as a VTIMEZONE: events are exact UTC instants instead
         return
     text = vtz.to_ical().decode()
+    assert "RDATE" not in text  # one observance per change: readers keep only an RDATE list's first value
     onsets = read_vtimezone(text)
-    zone = ZoneInfo(tzid)
-    start, end = dt.datetime(2027, 1, 1), dt.datetime(2029, 1, 1)
-    instants = [start + dt.timedelta(days=d, hours=12) for d in range(0, 730, 5)]
-    for change in real_transitions(zone, start, end):
+    zone = zones.zone(tzid)
+    start, end = dt.datetime(2020, 1, 1), dt.datetime(2051, 1, 1)
+    instants = [start + dt.timedelta(days=d, hours=12) for d in range(0, (end - start).days, 9)]
+    for change in real_changes(zone, start, end):
         instants += [change + dt.timedelta(minutes=m) for m in (-60, -1, 0, 1, 60)]
     for t in instants:
         expected = t.replace(tzinfo=dt.UTC).astimezone(zone).utcoffset()
@@ -121,16 +145,41 @@ def test_every_vtimezone_agrees_with_the_zone_database_at_every_transition(tzid:
 def test_the_hard_zones_keep_a_vtimezone() -> None:
     # Beirut, Cairo, Havana, Santiago, Nuuk and Casablanca used to fall back to a wrong RDATE form.
     for tzid in ("America/Havana", "Africa/Cairo", "Asia/Beirut", "America/Santiago", "America/Nuuk"):
-        vtz = ics._vtimezone(tzid, 2027, 2028)
-        assert vtz is not None and b"RRULE" in vtz.to_ical(), tzid
-    havana = ics._vtimezone("America/Havana", 2027, 2027)
-    assert havana is not None
-    # The spring-forward onset is the local time before the change: 00:00, not 01:00.
-    assert "DTSTART:20270314T000000" in havana.to_ical().decode()
-    dublin = ics._vtimezone("Europe/Dublin", 2027, 2027)
+        vtz = ics._vtimezone(tzid)
+        assert vtz is not None and b"RRULE" in vtz.to_ical() and b"RDATE" not in vtz.to_ical(), tzid
+    york = ics._vtimezone("America/New_York")
+    assert york is not None
+    # The spring-forward onset is the local time before the change: 02:00, not 03:00.
+    assert "DTSTART:20200308T020000\r\nRRULE:FREQ=YEARLY;BYDAY=2SU;BYMONTH=3" in york.to_ical().decode()
+    dublin = ics._vtimezone("Europe/Dublin")
     assert dublin is not None
     daylight = [c for c in dublin.walk("DAYLIGHT")]
-    assert [str(c["TZNAME"]) for c in daylight] == ["IST"]  # summer is DAYLIGHT, as clients expect
+    assert {str(c["TZNAME"]) for c in daylight} == {"IST"}  # summer is DAYLIGHT, as clients expect
+
+
+@pytest.mark.parametrize("tzid", ["Australia/Sydney", "Pacific/Auckland", "Australia/Lord_Howe", "Pacific/Chatham",
+                                  "America/Santiago"])  # fmt: skip
+def test_a_southern_summer_opens_as_daylight(tzid: str) -> None:
+    """The span opens on 1 January, summer in the south: that first observance is DAYLIGHT (readers
+    that take "the" standard and daylight pair from the block types read +11 as summer time)."""
+    vtz = ics._vtimezone(tzid)
+    assert vtz is not None
+    first = vtz.subcomponents[0]
+    assert first.name == "DAYLIGHT", vtz.to_ical().decode()[:400]
+    assert all(c.name == "STANDARD" for c in vtz.subcomponents if c.decoded("TZOFFSETTO") < first.decoded("TZOFFSETTO"))
+
+
+def test_one_definition_per_zone_whatever_the_plans_years() -> None:
+    """Plans of 2027 and of 2033 carry the very same VTIMEZONE (a client caching zones by name reads
+    one definition), and no X-WR-TIMEZONE."""
+    blocks = []
+    for on, start in (("2027-01-01", "2027-01-04"), ("2033-06-01", "2033-06-06")):
+        data = output("plan", "--patient", "P1", "-i", "fine-lines", "--on", on, "--start", start,
+                      "--time", "10:00", "--tz", "America/Santiago", "--format", "ics")  # fmt: skip
+        text = data.decode()
+        assert "X-WR-TIMEZONE" not in text
+        blocks.append(text[text.index("BEGIN:VTIMEZONE") : text.index("END:VTIMEZONE")])
+    assert blocks[0] == blocks[1]
 
 
 def session_events(data: bytes) -> list[icalendar.Event]:
@@ -273,3 +322,94 @@ def test_rebuilding_over_a_saved_plan_updates_and_cancels_instead_of_duplicating
     )
     assert r.exit_code == 2 and "holds the plan of another patient or indication" in r.stderr
     assert saved.read_bytes() == before
+
+
+def fake_host_zones(folder: Path, version: str) -> Path:
+    """A host zone database of release ``version`` whose America/Vancouver is Los Angeles' (an hour
+    behind the shipped data's permanent -07:00 from November 2026)."""
+    from importlib.resources import files
+
+    (folder / "America").mkdir(parents=True)
+    (folder / "tzdata.zi").write_text(f"# version {version}\n")
+    la = files("tzdata.zoneinfo.America").joinpath("Los_Angeles").read_bytes()
+    (folder / "America" / "Vancouver").write_bytes(la)
+    return folder
+
+
+@pytest.mark.parametrize(("version", "offset"), [("2020a", "-0700"), ("2099a", "-0800")])
+def test_the_newer_zone_database_is_used_and_named(tmp_path: Path, version: str, offset: str) -> None:
+    """A host database older than the shipped tzdata is ignored (Python's zoneinfo would read it first);
+    a newer one is used. Either way the calendar names the release its times were computed with."""
+    import sys
+
+    host = fake_host_zones(tmp_path / "zones", version)
+    shipped = zones.shipped_version()
+    assert shipped is not None and shipped > "2020a"
+    env = {**os.environ, "PYTHONTZPATH": str(host), "NEEDLE_CONFIG": os.devnull, "NEEDLE_DATA_DIR": str(tmp_path)}
+    r = subprocess.run([sys.executable, "-m", "needlecli", "plan", "--patient", "P1", "-i", "fine-lines", "--on",
+                        "2027-11-20", "--start", "2027-12-06", "--time", "10:00", "--tz", "America/Vancouver",
+                        "--format", "ics"], capture_output=True, env=env, timeout=60)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    text = r.stdout.decode()
+    assert f"X-NEEDLE-TZDATA:{shipped if version < shipped else version}" in text
+    cal = icalendar.Calendar.from_ical(r.stdout)
+    (vtz,) = cal.walk("VTIMEZONE")
+    theirs = vtz.to_tz(lookup_tzid=False)  # the file's own definition, as a reader without zone data reads it
+    starts = [e["DTSTART"].dt for e in cal.walk("VEVENT") if isinstance(e["DTSTART"].dt, dt.datetime)]
+    first = min(starts).replace(tzinfo=None).replace(tzinfo=theirs)
+    assert first.strftime("%H:%M%z") == f"10:00{offset}"
+
+
+def calendar_items(path: Path) -> dict[str, tuple[int, str, str]]:
+    """UID -> (SEQUENCE, STATUS, DTSTAMP) of every event of the calendar at ``path``."""
+    cal = icalendar.Calendar.from_ical(path.read_bytes())
+    return {str(e["UID"]): (int(e.get("SEQUENCE", 0)), str(e.get("STATUS", "")), e["DTSTAMP"].to_ical().decode())
+            for e in cal.walk("VEVENT")}  # fmt: skip
+
+
+def test_writing_a_plan_again_over_its_calendar_updates_it(tmp_path: Path) -> None:
+    """`plan --out q.ics` with 4 sessions, then with 3 from the next day: every earlier calendar id is
+    still there (the ones that went as cancelled), every SEQUENCE raised, DTSTAMP moved; a new --time
+    raises them again; the same plan again leaves the file byte for byte."""
+    q = tmp_path / "q.ics"
+    base = ("plan", "--patient", "P1", "-i", "fine-lines", "--tz", "Europe/London", "--out", str(q))
+    assert run(*base, "--start", "2027-01-04", "--sessions", "4", "--time", "10:30", "--on", "2026-12-01")[0] == 0
+    first = calendar_items(q)
+    code, _, err = run(*base, "--start", "2027-01-05", "--sessions", "3", "--time", "10:30", "--on", "2026-12-02")
+    assert code == 0 and "rebuilt over" in err and "written as cancelled" in err, err
+    second = calendar_items(q)
+    assert set(first) <= set(second)  # no calendar id vanishes
+    gone = {uid for uid, (_, status, _) in second.items() if status == "CANCELLED"}
+    assert gone and all("session-4" in u or "-4@" in u or second[u][0] > first[u][0] for u in gone)
+    assert all(second[uid][0] > first[uid][0] for uid in first)  # SEQUENCE up for each
+    assert {s for _, _, s in second.values()} == {"20261202T000000Z"}
+    code, _, err = run(*base, "--start", "2027-01-05", "--sessions", "3", "--time", "11:30", "--on", "2026-12-02")
+    assert code == 0
+    third = calendar_items(q)
+    live = [uid for uid, (_, status, _) in third.items() if status != "CANCELLED"]
+    assert all(third[uid][0] > second[uid][0] for uid in live) and {third[u][2] for u in live} == {"20261202T000001Z"}
+    before = q.read_bytes()
+    code, _, err = run(*base, "--start", "2027-01-05", "--sessions", "3", "--time", "11:30", "--on", "2026-12-02")
+    assert code == 0 and "already holds this plan: unchanged" in err and q.read_bytes() == before
+
+
+def test_aftercare_again_with_another_time_raises_the_sequence(tmp_path: Path) -> None:
+    a = tmp_path / "a.ics"
+    base = ("aftercare", "--patient", "P1", "--indication", "fine-lines", "--session-date", "2027-01-04", "--tz",
+            "Europe/London", "--format", "ics", "--out", str(a))  # fmt: skip
+    assert run(*base, "--time", "10:30", "--on", "2026-12-01")[0] == 0
+    first = calendar_items(a)
+    code, _, err = run(*base, "--time", "14:00", "--on", "2026-12-01")
+    assert code == 0 and "rebuilt over" in err, err
+    second = calendar_items(a)
+    assert set(first) == set(second) and all(second[u][0] == first[u][0] + 1 for u in first)
+    assert all(second[u][2] > first[u][2] for u in first)  # DTSTAMP moved on
+
+
+def test_another_patients_calendar_at_out_is_replaced_not_rebuilt_over(tmp_path: Path) -> None:
+    q = tmp_path / "q.ics"
+    for patient in ("P1", "P2"):
+        code, _, err = run("plan", "--patient", patient, "-i", "fine-lines", "--start", "2027-01-04", "--time",
+                           "10:30", "--on", "2026-12-01", "--out", str(q))  # fmt: skip
+        assert code == 0 and "rebuilt over" not in err
+    assert all(seq == 0 and status != "CANCELLED" for seq, status, _ in calendar_items(q).values())

@@ -222,3 +222,23 @@ def test_dev_null_names_no_config_and_is_never_written() -> None:
     code, _, err = run("config", "init")
     said = f"NEEDLE_CONFIG={os.devnull} names no config file: point it at the file to write"
     assert code == 2 and err == f"needle: error: {said}\n"
+
+
+@pytest.mark.parametrize("char", ["\u000b", "\u001b", "\u0007", "\u000c", "\u0085", "\u2028", "\u2029", "\t"])
+def test_config_text_with_a_control_character_is_refused(
+    char: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Word's soft line break, ESC, BEL, form feed, NEL and the Unicode line/paragraph separators in
+    the clinic's address: one line naming the key and the character's code, never the raw character
+    (not in a calendar's LOCATION, not echoed to the terminal by `config show`)."""
+    config = tmp_path / "config.toml"
+    escaped = f"\\u{ord(char):04X}"
+    config.write_text(f'[clinic]\naddress = "1 Harbour Street{escaped}Portsmouth"\nname = "Clinic"\n')
+    monkeypatch.setenv("NEEDLE_CONFIG", str(config))
+    for args in (("config", "show"), ("plan", "--patient", "P1", "-i", "fine-lines", "--on", ON, "--format", "ics")):
+        code, out, err = run(*args)
+        assert code == 2, (args, out, err)
+        assert f"clinic.address: must be one line of printable text (it holds U+{ord(char):04X} at character 17)" in (
+            err
+        )
+        assert char not in out + err and len(err.strip().splitlines()) == 1, err

@@ -19,6 +19,7 @@ import icalendar
 import pytest
 from ical.calendar_stream import IcsCalendarStream
 
+from needlecli import zones
 from tests.harness import check_golden, output, run
 from tests.plan_helpers import plan_args, saved_plan
 
@@ -211,23 +212,21 @@ def test_vtimezone_uses_yearly_rules_outlook_understands() -> None:
     assert sorted(rules) == ["FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10", "FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3"]
     assert b"RDATE" not in data
     onsets = {c.name: c.decoded("DTSTART") for c in tz.subcomponents if c.get("RRULE")}
-    # Local time before each change: 01:00 GMT in March, 02:00 BST in October.
-    assert onsets == {"DAYLIGHT": dt.datetime(2027, 3, 28, 1, 0), "STANDARD": dt.datetime(2027, 10, 31, 2, 0)}
+    # Local time before each change: 01:00 GMT in March, 02:00 BST in October; from the span's first year.
+    assert onsets == {"DAYLIGHT": dt.datetime(2020, 3, 29, 1, 0), "STANDARD": dt.datetime(2020, 10, 25, 2, 0)}
 
 
 def vtimezone_offsets_match_the_zone_database(data: bytes) -> int:
     """Check every timed event's offset as the file's own VTIMEZONE gives it (what Outlook reads)."""
-    from zoneinfo import ZoneInfo
-
     cal = icalendar.Calendar.from_ical(data)
-    zones = {str(t["TZID"]): t.to_tz(lookup_tzid=False) for t in cal.walk("VTIMEZONE")}
+    theirs = {str(t["TZID"]): t.to_tz(lookup_tzid=False) for t in cal.walk("VTIMEZONE")}
     checked = 0
     for ev in events(data):
         prop = ev["DTSTART"]
         if "TZID" in prop.params:
             wall = prop.dt.replace(tzinfo=None)
             tzid = prop.params["TZID"]
-            assert wall.replace(tzinfo=zones[tzid]).utcoffset() == wall.replace(tzinfo=ZoneInfo(tzid)).utcoffset()
+            assert wall.replace(tzinfo=theirs[tzid]).utcoffset() == wall.replace(tzinfo=zones.zone(tzid)).utcoffset()
             checked += 1
     return checked
 
@@ -267,38 +266,24 @@ def test_the_files_own_vtimezone_agrees_with_the_zone_database(zone: str, start:
     assert vtimezone_offsets_match_the_zone_database(data) == 9
 
 
-def test_a_zone_icalendar_cannot_express_falls_back_to_utc() -> None:
-    # Morocco's Ramadan clock changes: no VTIMEZONE built for 2026-2029 agrees with the zone database,
-    # so the sessions are written as exact UTC instants rather than an hour off.
-    data = output(
-        "plan",
-        "--on",
-        ON,
-        "--patient",
-        "P1",
-        "--indication",
-        "deep-scars",
-        "--start",
-        "2026-12-21",
-        "--sessions",
-        "6",
-        "--time",
-        "09:15",
-        "--tz",
-        "Africa/Casablanca",
-        "--format",
-        "ics",
-    )
+def test_morocco_keeps_a_vtimezone_and_a_plan_outside_the_span_is_in_utc() -> None:
+    # Morocco's Ramadan clock changes follow no yearly rule: one observance per change (never an RDATE
+    # list), and every session's offset is the zone database's.
+    data = output("plan", "--on", ON, "--patient", "P1", "--indication", "deep-scars", "--start", "2026-12-21",
+                  "--sessions", "6", "--time", "09:15", "--tz", "Africa/Casablanca", "--format", "ics")  # fmt: skip
+    (tz,) = icalendar.Calendar.from_ical(data).walk("VTIMEZONE")
+    assert b"RDATE" not in data and len(tz.subcomponents) > 2
+    assert vtimezone_offsets_match_the_zone_database(data) == 6
+    # A plan whose sessions fall outside the years every VTIMEZONE covers (2020-2050): exact UTC instants.
+    data = output("plan", "--on", "2019-06-01", "--patient", "P1", "--indication", "fine-lines", "--start",
+                  "2019-06-03", "--time", "09:15", "--tz", "Europe/London", "--format", "ics")  # fmt: skip
     cal = icalendar.Calendar.from_ical(data)
     assert not cal.walk("VTIMEZONE")
-    from zoneinfo import ZoneInfo
-
     for ev in events(data):
         start = ev.decoded("DTSTART")
         if isinstance(start, dt.datetime):
             assert start.tzinfo is not None and start.utcoffset() == dt.timedelta(0)
-            local = start.astimezone(ZoneInfo("Africa/Casablanca"))
-            assert local.strftime("%H:%M") == "09:15"
+            assert start.astimezone(zones.zone("Europe/London")).strftime("%H:%M") == "09:15"
 
 
 def test_a_one_session_export_never_shares_uids_with_the_plan() -> None:

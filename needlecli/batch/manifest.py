@@ -211,7 +211,6 @@ def run_fingerprint(ctx: Context) -> str:
     options, the config (with the calendar id key), the screening protocol, needle's own code and
     version, and the versions of the calendar, holiday and time zone data."""
     import importlib.metadata
-    import zoneinfo
 
     import needlecli
 
@@ -242,11 +241,9 @@ def run_fingerprint(ctx: Context) -> str:
             versions[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
             versions[dist] = ""
-    zones = []
-    for folder in zoneinfo.TZPATH:
-        with contextlib.suppress(OSError):
-            st = os.stat(os.path.join(folder, "tzdata.zi"))
-            zones.append((folder, st.st_size, st.st_mtime_ns))
+    from needlecli.zones import database
+
+    zones = list(database())  # the zone data every row is planned with (its version, where it is read)
     doc = {
         "version": needlecli.__version__,
         "code": code,

@@ -4,6 +4,7 @@ start-up for their shell completion, so everything else is imported where it is 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import sys
 from collections.abc import Callable, Iterator
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING
 from needlecli.errors import Terminated, UsageError
 
 if TYPE_CHECKING:
-    from needlecli.model import Plan, ScreeningProtocol, TreatmentProtocol
+    from needlecli.model import ExportOptions, Plan, ScreeningProtocol, TreatmentProtocol
     from needlecli.plans import SavedPlan
     from needlecli.records import ScreeningRecord
 
@@ -141,6 +142,47 @@ def check_name(name: str | None, include_name: bool) -> str | None:
     if name is not None and (not name.isprintable() or len(name) > 100):
         raise UsageError("--name: must be one line of printable text, at most 100 characters")
     return name.strip() if name is not None else None
+
+
+def over_calendar(plan: Plan, out: Path | None, options: ExportOptions, stamp: dt.datetime, notes: list[str]) -> Plan:
+    """``plan`` as it is written over needle's calendar of the same series at ``out`` (`plan` or
+    `aftercare` ``--format ics --out`` again, with another start, time or number of sessions): the
+    calendar ids it gave each item kept, SEQUENCE raised and DTSTAMP moved for what changed (RFC 5545
+    3.8.7.4), the items that went written as cancelled, so a calendar that imported it updates instead
+    of doubling. When the file already holds exactly this plan, it stays as it is. Any other file at
+    ``out`` (another patient's series, not one of needle's) is left to `outfiles.guard`."""
+    from needlecli import export, revisions
+    from needlecli.model import Cancelled
+    from needlecli.records import writes_in_place
+    from needlecli.render.ics_read import history_of_calendar, series_mark_of
+
+    if out is None or options.series_mark is None or writes_in_place(out) or not out.is_file():
+        return plan
+    try:
+        with out.open("rb") as fh:
+            data = fh.read(1 << 22)
+    except OSError:
+        return plan
+    found = history_of_calendar(data)
+    if found is None or series_mark_of(data) != options.series_mark:
+        return plan
+    plan_id, live, gone, then = found
+    before = revisions.History(
+        plan.request.patient, plan.request.indication, plan_id, max([r for r, _, _ in live.values()] + [0]),
+        then.date(), then, live, tuple(Cancelled(k, f, la, r) for k, f, la, r in gone),
+    )  # fmt: skip
+    same = revisions.with_revisions(dataclasses.replace(plan, plan_id=plan_id), lambda key, _: live.get(key, (0,))[0])
+    same = dataclasses.replace(same, revision=before.revision, stamp=then, cancelled=before.cancelled)
+    if export.render("ics", same, options) == data:
+        notes.append(f"{out} already holds this plan: unchanged")
+        return same
+    rebuilt = revisions.rebuild_over(plan, before, f"--out {out}", stamp)
+    went = len(rebuilt.cancelled) - len(before.cancelled)
+    notes.append(
+        f"rebuilt over {out}: same calendar ids, SEQUENCE raised"
+        + (f", {went} item{'s' if went != 1 else ''} no longer in the plan written as cancelled" if went > 0 else "")
+    )
+    return rebuilt
 
 
 def emit(data: bytes, out: Path | None) -> None:

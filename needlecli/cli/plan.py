@@ -254,6 +254,16 @@ def plan(
             common.emit(plan_table_text(result).encode("utf-8"), out)
         return
     options = export_options(cfg, "plan", name=shown_name, protocol=protocol)
+    if fmt == "ics" and out is not None and result.request.patient and not book:  # (a booked one: `export`)
+        import dataclasses
+
+        from needlecli.identity import series_mark
+
+        options = dataclasses.replace(options, series_mark=series_mark(result.request, "plan", cfg.uid_key or ""))
+        said: list[str] = []
+        result = common.over_calendar(result, out, options, common.stamp_of(on, order), said)
+        for note in said:
+            print(f"needle: {note}", file=sys.stderr)
     common.emit(export.render(fmt, result, options), out)
 
 

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 
 import icalendar  # noqa: TID253 - imported only by `batch --clinic-calendar`
 
+from needlecli import zones
 from needlecli.identity import UID_DOMAIN, appointment_of
 from needlecli.render.ics import PRODID
 from needlecli.revisions import History
@@ -82,6 +83,7 @@ def frame(clinic_name: str | None) -> tuple[bytes, bytes]:
     cal.add("calscale", "GREGORIAN")
     cal.add("method", "PUBLISH")
     cal.add("x-wr-calname", icalendar.vText("Microneedling sessions" + (f" — {clinic_name}" if clinic_name else "")))
+    cal.add("x-needle-tzdata", zones.database().version)  # the zone data the UTC instants were computed with
     whole: bytes = cal.to_ical()
     tail = b"END:VCALENDAR\r\n"
     assert whole.endswith(tail)

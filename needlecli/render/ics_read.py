@@ -19,6 +19,15 @@ CalendarHistory = tuple[
 ]
 
 
+def series_mark_of(data: bytes) -> str | None:
+    """The X-NEEDLE-SERIES a calendar says it belongs to (`identity.series_mark`), or None."""
+    try:
+        mark = icalendar.Calendar.from_ical(data).get("X-NEEDLE-SERIES")
+    except Exception:  # not a calendar icalendar can read
+        return None
+    return str(mark) if mark is not None else None
+
+
 def history_of_calendar(data: bytes) -> CalendarHistory | None:
     """What a calendar needle wrote says about its plan's revisions, read back with icalendar:
     (plan id, key -> (SEQUENCE, first day, last day) of each live item, the cancelled items as
