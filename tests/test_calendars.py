@@ -162,8 +162,9 @@ def test_the_hard_zones_keep_a_vtimezone() -> None:
 def test_a_southern_summer_opens_as_daylight(tzid: str) -> None:
     """The span opens on 1 January, summer in the south: that first observance is DAYLIGHT (readers
     that take "the" standard and daylight pair from the block types read +11 as summer time)."""
-    vtz = ics._vtimezone(tzid)
-    assert vtz is not None
+    data = output("plan", "--patient", "P1", "-i", "fine-lines", "--on", "2026-12-01", "--start", "2027-01-04",
+                  "--time", "10:30", "--tz", tzid, "--clinic-days", "mon-sun", "--format", "ics")  # fmt: skip
+    (vtz,) = icalendar.Calendar.from_ical(data).walk("VTIMEZONE")
     first = vtz.subcomponents[0]
     assert first.name == "DAYLIGHT", vtz.to_ical().decode()[:400]
     assert all(c.name == "STANDARD" for c in vtz.subcomponents if c.decoded("TZOFFSETTO") < first.decoded("TZOFFSETTO"))
