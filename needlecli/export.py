@@ -119,6 +119,14 @@ EXPORTERS: dict[str, Exporter] = {
             reads_back="calendar",
         ),
         Exporter("html", ".html", "a printable patient handout", BOTH, "html:export", kind="handout", patients="none"),
+        Exporter(
+            "fhir",
+            ".json",
+            "a FHIR R4 Bundle for a practice system (clinician)",
+            ("record",),
+            "fhir:export",
+            kind="FHIR document",
+        ),
     )
 }
 

@@ -156,6 +156,11 @@ class Question:
     recheck: bool = False
 
     @property
+    def gate_text(self) -> str:
+        """A gated date question's yes/no lead-in (`gate_prompt`), its look-back window filled in."""
+        return (self.gate_prompt or self.prompt).replace("{months}", str(self.lookback_months))
+
+    @property
     def lookback_months(self) -> int:
         """For date questions: the longest window any rule looks back over, in whole months (rounded up)."""
         longest = 0
@@ -622,7 +627,7 @@ class Plan:
 # ----------------------------------------------------------------- exports
 
 #: What a document is about: a whole plan, or the aftercare around its sessions.
-Document = Literal["plan", "aftercare"]
+Document = Literal["plan", "aftercare", "record"]
 
 
 @dataclass(frozen=True)
@@ -639,6 +644,7 @@ class ExportOptions:
     protocol: TreatmentProtocol | None = None
     #: False for a single session's aftercare (`aftercare --session-date`): no next session is known.
     series: bool = True
-    #: A calendar's X-NEEDLE-SERIES (`identity.series_mark`): written by `plan` and `aftercare` into a
-    #: patient's calendar file (--out), so writing over it later rebuilds over it (`cli.common.over_calendar`).
+    #: X-NEEDLE-SERIES of a calendar saved with --out (`identity.series_mark`, `cli.common.over_calendar`).
     series_mark: str | None = None
+    #: For FHIR (`render.fhir.ClinicalRecord`): the rest of the patient's record the register holds.
+    record: object = None

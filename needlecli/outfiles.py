@@ -53,6 +53,8 @@ def identify(path: Path) -> tuple[str | None, str | None]:
         return "Markdown document", None
     if text.startswith("Treatment plan · "):
         return "plan table", None
+    if text.startswith('{\n  "resourceType": ') and '"source": "https://needle.invalid/fhir/needle"' in text:
+        return "FHIR document", None
     for record, kind in (("needle-plan", "saved plan"), ("needle-screening", "screening record")):
         if f'record = "{record}"' in text or f'"record": "{record}"' in text:
             return kind, _patient(path)

@@ -135,7 +135,7 @@ def _line(e: dict[str, Any]) -> str:
 
 def export(
     patient: str = typer.Argument(..., help="The patient id.", metavar="PATIENT"),
-    fmt: str = typer.Option(..., "--format", "-f", help=exports.help_text("plan") + "."),
+    fmt: str = typer.Option(..., "--format", "-f", help=exports.help_text("plan", ()) + ", fhir (a FHIR R4 Bundle)."),
     indication: str | None = typer.Option(None, "--indication", "-i", help="Which series (else the one booked last)."),
     out: Path | None = typer.Option(None, "--out", "-o", help="Write to this file (atomic, mode 0600)."),
     name: str | None = typer.Option(None, "--name", help="Patient's name for calendar titles and handouts."),
@@ -152,12 +152,24 @@ def export(
     from needlecli.plans import read_plan_text
 
     patient = _patient(patient)
-    fmt = choices.pick(fmt, exports.formats("plan"), "--format")
+    fmt = choices.pick(fmt, (*exports.formats("plan"), *exports.formats("record")), "--format")
     if out is not None:
         common.check_out(out)
-        exports.from_suffix(fmt, str(out), "plan", fmt)
+        if fmt != "fhir":
+            exports.from_suffix(fmt, str(out), "plan", fmt)
+        elif "." in out.name and not out.name.lower().endswith(".json"):
+            raise UsageError(f"--out: a FHIR bundle is JSON: name it {out.stem}.json")
     cfg = with_uid_key(load_config())
     day = common.parse_on(on, order=cfg.date_order)
+    if fmt == "fhir":
+        from needlecli.cli.fhir import export_fhir
+
+        register = for_reading(cfg)
+        if register is None:
+            raise _unknown(patient, where(cfg))
+        stamp = common.stamp_of(on, cfg.date_order)
+        export_fhir(cfg, register, patient, indication, common.check_name(name, False), include_name, day, stamp, out)
+        return
     shown_name = common.check_name(name, False)
     register = for_reading(cfg)
     if register is None:

@@ -96,7 +96,7 @@ class LinePrompt(Prompt):
 
 def gate_text(q: Question) -> str:
     """A gated date question's yes/no prompt, with its look-back window filled in."""
-    return (q.gate_prompt or q.prompt).replace("{months}", str(q.lookback_months))
+    return q.gate_text
 
 
 def label(q: Question) -> str:

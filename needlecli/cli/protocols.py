@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from needlecli.cli.common import complete_protocols
+from needlecli.errors import UsageError
 
 if TYPE_CHECKING:
     from needlecli import cases
@@ -84,16 +85,29 @@ def show(
         help="A protocol name (the clinic's protocols_dir first, then bundled) or a path.",
         autocompletion=complete_protocols,
     ),
+    fmt: str = typer.Option(
+        "toml", "--format", "-f", help="toml (the file itself), or fhir (a screening protocol as a FHIR Questionnaire)."
+    ),
 ) -> None:
-    """Print a protocol file as TOML (a starting point for a clinic's own)."""
-    from needlecli import catalog
+    """Print a protocol file as TOML (a starting point for a clinic's own), or a screening protocol as
+    a FHIR R4 Questionnaire (--format fhir: gated follow-ups with enableWhen)."""
+    from needlecli import catalog, choices
     from needlecli.cli.common import emit, require_stdout
     from needlecli.config import load_config
+    from needlecli.model import ScreeningProtocol
 
+    fmt = choices.pick(fmt, ("toml", "fhir"), "--format")
     require_stdout()
     data, origin = catalog.read_source(name, load_config().protocols_dir)
-    catalog.parse(data, origin)  # refuse to show an invalid file as if it were usable
-    emit(data, None)  # the file's own bytes, whatever stdout's encoding
+    protocol = catalog.parse(data, origin)  # refuse to show an invalid file as if it were usable
+    if fmt == "toml":
+        emit(data, None)  # the file's own bytes, whatever stdout's encoding
+        return
+    if not isinstance(protocol, ScreeningProtocol):
+        raise UsageError(f"--format fhir: {name} is a treatment protocol; a Questionnaire is made of a screening one")
+    from needlecli.render.fhir import dumps, questionnaire
+
+    emit(dumps(questionnaire(protocol)), None)
 
 
 @app.command(
