@@ -76,6 +76,29 @@ def locate(ref: str, protocols_dir: Path | None = None) -> str:
     raise ProtocolError(ref, [f"unknown protocol ({extra}{where}; or give a path to a .toml file)"])
 
 
+def aliases(protocols_dir: Path | None = None) -> dict[str, str]:
+    """The other names a clinic's list gives each treatment protocol (`[protocol] aliases`, e.g.
+    "Microneedling - acne scars"), normalised (`choices.normalise`: any case, spacing or dash) ->
+    the protocol's name. A protocol that cannot be read names nothing here (loading it says why)."""
+    import tomllib
+
+    from needlecli import choices
+
+    out: dict[str, str] = {}
+    for name in names(protocols_dir):
+        try:
+            data, _ = read_source(name, protocols_dir)
+            head = tomllib.loads(data.decode("utf-8")).get("protocol", {})
+        except (ProtocolError, OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            continue
+        if not isinstance(head, dict) or head.get("kind") != "treatment":
+            continue
+        for alias in head.get("aliases", []) if isinstance(head.get("aliases"), list) else []:
+            if isinstance(alias, str) and choices.normalise(alias):
+                out.setdefault(choices.normalise(alias), name)
+    return out
+
+
 def read_source(ref: str, protocols_dir: Path | None = None) -> tuple[bytes, str]:
     """Return (file bytes, origin) for a protocol name (the clinic's folder first) or a file path."""
     origin = locate(ref, protocols_dir)

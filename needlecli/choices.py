@@ -14,11 +14,12 @@ from collections.abc import Iterable
 
 from needlecli.errors import UsageError
 
-_SEPARATORS = re.compile(r"[\s_-]+")
+_SEPARATORS = re.compile(r"[\s_\-\u2010-\u2015]+")  # spaces, underscores, hyphens and dashes (Word's "–")
 
 
 def normalise(text: str) -> str:
-    """The comparable form of a choice: ``" Acne_Scars "`` -> ``"acne-scars"``."""
+    """The comparable form of a choice: ``" Acne_Scars "`` -> ``"acne-scars"``, ``"Microneedling – acne
+    scars"`` -> ``"microneedling-acne-scars"``."""
     return _SEPARATORS.sub("-", text.strip()).strip("-").casefold()
 
 
@@ -36,7 +37,12 @@ def suggestion(text: str, options: Iterable[str]) -> str | None:
     import difflib  # only when a value is wrong: not at every start-up
 
     by_key = {normalise(o): o for o in options}
-    close = difflib.get_close_matches(normalise(text), list(by_key), n=1)
+    key = normalise(text)
+    part = [o for k, o in by_key.items() if key and (k.startswith(key) or key in k.split("-"))]
+    if len(part) == 1:  # `acne` for acne-scars
+        return part[0]
+    # Close in spelling, not merely two letters shared: `icss` is ics, `csv` is not.
+    close = difflib.get_close_matches(key, list(by_key), n=1, cutoff=0.75)
     return by_key[close[0]] if close else None
 
 

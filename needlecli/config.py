@@ -272,7 +272,37 @@ def _days(c: documents.Checker, tbl: Mapping[str, Any], key: str, _: Path) -> ob
 
 
 def _closed(c: documents.Checker, tbl: Mapping[str, Any], key: str, _: Path) -> object:
-    return frozenset(c.dates(tbl, key, "clinic", text=True))
+    """Closed days: TOML dates, or text in ISO or in the config's own `date_order` ("25/12/2026" under
+    DMY), as every date the clinic types."""
+    from needlecli.dates import MAX_YEAR, MIN_YEAR, BadAnswer, parse_date
+
+    raw_order = tbl.get("date_order")
+    order = (
+        raw_order.strip().upper() if isinstance(raw_order, str) and raw_order.strip().upper() in DATE_ORDERS else "ISO"
+    )
+    val = tbl[key]
+    if not isinstance(val, list):
+        c.err(f"clinic.{key}", f"must be a list of dates, not {documents.kind(val)}")
+        return None
+    out: set[dt.date] = set()
+    for i, item in enumerate(val):
+        where = f"clinic.{key}[{i}]"
+        if isinstance(item, str):
+            try:
+                day = parse_date(item, order)
+            except BadAnswer as exc:
+                c.err(where, str(exc))
+                continue
+        elif isinstance(item, dt.date) and not isinstance(item, dt.datetime):
+            day = item
+        else:
+            c.err(where, "must be a date (YYYY-MM-DD)")
+            continue
+        if not MIN_YEAR <= day.year <= MAX_YEAR:
+            c.err(where, documents.YEAR_RANGE)
+            continue
+        out.add(day)
+    return frozenset(out)
 
 
 def _holidays(c: documents.Checker, tbl: Mapping[str, Any], key: str, _: Path) -> object:
@@ -571,4 +601,5 @@ def with_uid_key(config: Config) -> Config:
 
     from needlecli import keys
 
-    return dataclasses.replace(config, uid_key=keys.uid_key(config.uid_key))
+    # Not written yet when it is new: `keys.commit` writes it when a calendar id is (never with an error).
+    return dataclasses.replace(config, uid_key=keys.uid_key(config.uid_key, lazy=True))

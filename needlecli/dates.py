@@ -160,6 +160,13 @@ def _numeric(a: str, b: str, c: str, order: str) -> dt.date:
     if len(a) <= 2 and len(b) <= 2:
         if len(c) == 4:
             if order == "ISO":
+                # Only the readings that are dates count: 31/12/2027 can only be 31 December, and
+                # 31/02/2026 is no date in any order (never "ambiguous").
+                readings = {_real(int(c), int(month), int(day)) for day, month in ((a, b), (b, a))} - {None}
+                if len(readings) == 1:
+                    return readings.pop()  # type: ignore[return-value]
+                if not readings:
+                    raise BadAnswer("not a date in either order of day and month; check the day")
                 raise BadAnswer(
                     "ambiguous (day and month as numbers need date_order DMY or MDY in the clinic config); "
                     "use YYYY-MM-DD or a month name, e.g. 2026-05-31 or 31 May 2026"
@@ -208,6 +215,14 @@ def _wordy(s: str, order: str) -> dt.date:
     if len(numbers) < 2:
         raise BadAnswer("not a full date; give the day, the month and the year, e.g. 31 May 2026")
     raise not_a_date(order)
+
+
+def _real(year: int, month: int, day: int) -> dt.date | None:
+    """The date, or None when there is no such day."""
+    try:
+        return _make(year, month, day)
+    except BadAnswer:
+        return None
 
 
 def _make(year: int, month: int, day: int) -> dt.date:

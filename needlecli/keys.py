@@ -36,7 +36,36 @@ MAX_KEY_BYTES = 4096
 MIN_KEY_CHARS = 16
 
 
-def uid_key(configured: str | None = None, announce: bool = True) -> str:
+class KeyRaced(BaseException):
+    """Another needle created the calendar id key while this command made its own: nothing keyed by
+    it was written, and the command runs again with theirs."""
+
+
+#: A key made for this command but not written yet (`uid_key(lazy=True)`): written by `commit` just
+#: before the command writes anything that carries a calendar id, never by a command that fails first.
+_PENDING: tuple[Path, str] | None = None
+
+
+def commit() -> None:
+    """Write the key `uid_key(lazy=True)` made for this command (0600, linked into place) and say so
+    once; nothing when there is none. Another needle that created a different key meanwhile: an
+    error, before anything keyed with ours is written."""
+    global _PENDING
+    if _PENDING is None:
+        return
+    path, key = _PENDING
+    made = _create_key(path.parent, path, key)
+    _PENDING = None
+    if made is None:
+        raise KeyRaced  # the other command's key it is: computed again with it, before anything is written
+    print(
+        f"needle: created the key that keeps calendar ids private in {path}; keep it (calendars "
+        "already sent update only while it stays the same), or set uid_key in the config",
+        file=sys.stderr,
+    )
+
+
+def uid_key(configured: str | None = None, announce: bool = True, *, lazy: bool = False) -> str:
     """The config's key, else the one in the data folder, created (0600) on first use.
 
     An existing key file that is empty, too short, not a regular file or unreadable is an error
@@ -50,6 +79,13 @@ def uid_key(configured: str | None = None, announce: bool = True) -> str:
     key = _read_key(path)
     if key is not None:
         return key
+    if lazy:  # made now, written by `commit` only when a calendar id is about to be written
+        global _PENDING
+        if _PENDING is None or _PENDING[0] != path:
+            import secrets
+
+            _PENDING = (path, secrets.token_hex(16))
+        return _PENDING[1]
     key = _create_key(folder, path)
     if key is None:  # another needle created it meanwhile: use theirs
         theirs = _read_key(path)
@@ -104,12 +140,13 @@ def _read_key(path: Path) -> str | None:
     return text
 
 
-def _create_key(folder: Path, path: Path) -> str | None:
-    """A new key written whole and linked into place; None when another process's key got there first."""
+def _create_key(folder: Path, path: Path, key: str | None = None) -> str | None:
+    """A new key (``key``, else a fresh one) written whole and linked into place; None when another
+    process's key got there first."""
     import secrets
     import tempfile
 
-    key = secrets.token_hex(16)
+    key = key or secrets.token_hex(16)
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd, tmp = tempfile.mkstemp(prefix=".uid_key.", dir=folder)

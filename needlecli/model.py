@@ -91,6 +91,7 @@ class ProtocolInfo:
     sources: tuple[str, ...]
     sha256: str
     origin: str
+    aliases: tuple[str, ...] = ()  # other names a clinic's list gives it ("Microneedling - acne scars")
 
 
 @dataclass(frozen=True)
@@ -646,5 +647,4 @@ class ExportOptions:
     series: bool = True
     #: X-NEEDLE-SERIES of a calendar saved with --out (`identity.series_mark`, `cli.common.over_calendar`).
     series_mark: str | None = None
-    #: For FHIR (`render.fhir.ClinicalRecord`): the rest of the patient's record the register holds.
-    record: object = None
+    record: object = None  # FHIR: the rest of the patient's record (`render.fhir.ClinicalRecord`)

@@ -31,7 +31,6 @@ from needlecli.scheduling import (
     check_spacing,
     compute_dates,
     day_label,
-    next_open,
 )
 
 if TYPE_CHECKING:
@@ -45,17 +44,43 @@ def reschedule(
     the later sessions, windows and boosters. Earlier ones stay. Every item keeps its key; an item
     whose dates changed gets its revision raised, so calendar clients update it instead of adding a copy.
     """
-    request = plan.request
     label = f"B{number}" if booster else str(number)
     items = plan.boosters if booster else plan.sessions
     if not 1 <= number <= len(items):
         what = "booster" if booster else "session"
         raise SchedulingError(f"--move: there is no {what} {label} (the plan has {len(items)})")
+    try:
+        return _moved(protocol, plan, number, day, on, booster, label)
+    except SchedulingError as exc:
+        fits = _first_fit(protocol, plan, number, day, on, booster, label)
+        hint = f"; the first day every rule allows is {day_label(fits)}" if fits is not None and fits != day else ""
+        raise SchedulingError(f"{exc}{hint}") from None
+
+
+def _first_fit(
+    protocol: TreatmentProtocol, plan: Plan, number: int, day: dt.date, on: dt.date, booster: bool, label: str
+) -> dt.date | None:
+    """The first day from ``day`` on that the move would pass every rule at (open, not before today or
+    a deferral, the spacing rules), within the first-session horizon; None when there is none."""
+    start = max(day, on, plan.request.not_before or on)
+    for n in range(FIRST_SESSION_HORIZON_DAYS + 1):
+        candidate = start + dt.timedelta(days=n)
+        if not plan.request.clinic.is_open(candidate):
+            continue
+        try:
+            _moved(protocol, plan, number, candidate, on, booster, label)
+        except SchedulingError:
+            continue
+        return candidate
+    return None
+
+
+def _moved(
+    protocol: TreatmentProtocol, plan: Plan, number: int, day: dt.date, on: dt.date, booster: bool, label: str
+) -> Plan:
+    request = plan.request
     if not request.clinic.is_open(day):
-        horizon = day + dt.timedelta(days=FIRST_SESSION_HORIZON_DAYS)
-        after = next_open(request.clinic, day, horizon)
-        hint = f"; the next open day is {day_label(after)}" if after else ""
-        raise SchedulingError(f"--move {label}={day.isoformat()}: {request.clinic.why_closed(day)}{hint}")
+        raise SchedulingError(f"--move {label}={day.isoformat()}: {request.clinic.why_closed(day)}")
     if day < on:
         raise SchedulingError(f"--move {label}={day.isoformat()}: that is before {on.isoformat()} (today)")
     if request.not_before is not None and day < request.not_before:

@@ -81,7 +81,7 @@ class Validator(documents.Checker):
         head = self.table(raw, "protocol", "")
         if head is None:
             return None
-        self.unknown(head, "protocol", ("name", "kind", "version", "title", "sources"))
+        self.unknown(head, "protocol", ("name", "kind", "version", "title", "sources", "aliases"))
         name = self.string(head, "name", "protocol")
         if name and (name != name.strip() or any(c in name for c in "/\\ \t")):
             self.err("protocol.name", f"must be a plain name without spaces or slashes, got {name!r}")
@@ -93,6 +93,10 @@ class Validator(documents.Checker):
             if not text.isprintable() or len(text) > longest:
                 self.err(f"protocol.{key}", f"must be printable text on one line, at most {longest} characters")
         sources = self.strings(head, "sources", "protocol")
+        aliases = self.strings(head, "aliases", "protocol", required=False, allow_empty=True)
+        for n, alias in enumerate(aliases):
+            if not alias.isprintable() or len(alias) > 200:
+                self.err(f"protocol.aliases[{n}]", "must be printable text on one line, at most 200 characters")
         if kind and kind not in ("screening", "treatment"):
             self.err("protocol.kind", f"must be 'screening' or 'treatment', got {kind!r}")
             return None
@@ -104,6 +108,7 @@ class Validator(documents.Checker):
             sources=sources,
             sha256=sha,
             origin=origin,
+            aliases=aliases,
         )
         if kind == "screening":
             self.unknown(raw, "", ("protocol", "record", "gates", "questions"))

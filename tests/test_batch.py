@@ -176,7 +176,7 @@ def test_screening_columns(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("header", "message"),
     [
-        ("patient_id,indication,strat", "missing column(s): start (is 'strat' meant to be it?)"),
+        ("patient_id,indication,strat", "missing column(s): start (is 'strat' meant to be start? rename that header)"),
         (
             "Patient ID,Indication,Start,Start Date",
             "column 'start' appears twice in the header ('Start' and 'Start Date')",
@@ -341,7 +341,7 @@ def test_spreadsheet_quirks(tmp_path: Path) -> None:
         b"\r\n\r\nPatient ID;Indication;Start;;\r\n"  # blank lines first, Excel's empty trailing columns
         b"A1;fine-lines;2026-12-01;;\r\n"
         b"A2;fine-lines;2026-02-30;;\r\n"
-        b"A3;fine-lines;2026-12-0\xe9;;\r\n"  # one cp1252 byte
+        b"A3;fine-lines;2026-12-0\x81;;\r\n"  # a byte neither UTF-8 nor Windows-1252
         b'"A4";"texture";"2026-12-02"\r\n' + b"A5;texture;" + b"9" * 20000 + b"\r\n" + b"A6;deep-scars;2026-12-03\r\n"
     )
     out = tmp_path / "out"
@@ -349,7 +349,7 @@ def test_spreadsheet_quirks(tmp_path: Path) -> None:
     assert code == 1
     assert err.splitlines()[:3] == [
         "row 5: start: '2026-02-30' is not a real calendar date",  # the header is row 3
-        "row 6: not UTF-8 text (save the CSV as 'CSV UTF-8')",
+        "row 6: start: not UTF-8 or Windows-1252 text (save the CSV as 'CSV UTF-8')",
         "row 8: a cell is longer than 10000 characters",
     ]
     assert [r["status"] for r in summary(out)] == ["planned", "error", "error", "planned", "error", "planned"]
@@ -359,7 +359,7 @@ def test_utf16_is_refused_before_anything_is_written(tmp_path: Path) -> None:
     src = tmp_path / "u.csv"
     src.write_bytes("patient_id,indication,start\nP1,fine-lines,2026-12-01\n".encode("utf-16"))
     code, _, err = batch(str(src), "--out-dir", str(tmp_path / "out"))
-    assert code == 2 and "not UTF-8 text" in err
+    assert code == 2 and "neither UTF-8 nor Windows-1252 text" in err
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
 
 
@@ -403,8 +403,7 @@ def test_a_practice_system_export(tmp_path: Path) -> None:
     assert code == 1, err
     lines = err.splitlines()
     assert lines[0] == (
-        "needle: note: ignoring 4 columns needle does not use: 'First Name', 'Last Name', 'DOB', "
-        "'Sesions' (did you mean 'sessions'?)"
+        "needle: note: ignoring 2 columns needle does not use: 'DOB', 'Sesions' (did you mean 'sessions'?)"
     )
     assert "row 3: start is empty" in lines
     rows = {r["patient_id"]: r for r in summary(out)}

@@ -57,7 +57,10 @@ def clean_run(tmp_path: Path, src: Path, *args: str) -> Path:
 @pytest.mark.parametrize(
     ("bad_row", "message"),
     [
-        (b"P2,fine-lines,2026-12-01,Jos\xe9", "row 3: not UTF-8 text (save the CSV as 'CSV UTF-8')"),
+        (
+            b"P2,fine-lines,2026-12-01,Jos\x81",
+            "row 3: name: not UTF-8 or Windows-1252 text (save the CSV as 'CSV UTF-8')",
+        ),
         (b"P2,fine-lines,2026-12-01," + b"x" * 10_001, "row 3: a cell is longer than 10000 characters"),
         (b'P2,fine-lines,2026-12-01,"Jo', "row 3: a quoted cell is not closed"),
     ],
@@ -88,7 +91,7 @@ def test_a_row_that_can_no_longer_be_read_loses_its_old_plan(tmp_path: Path, bad
 def test_a_row_whose_id_cannot_be_read_touches_no_file(tmp_path: Path) -> None:
     src = tmp_path / "l.csv"
     out = tmp_path / "out"
-    src.write_bytes(b"patient_id,indication,start\nP1,texture,2026-12-02\nP\xe92,texture,2026-12-02\n")
+    src.write_bytes(b"patient_id,indication,start\nP1,texture,2026-12-02\nP\x812,texture,2026-12-02\n")
     code, _, _ = batch(str(src), "--out-dir", str(out), "--format", "json")
     assert code == 1
     assert [(r["patient_id"], r["status"]) for r in summary(out)] == [("P1", "planned"), ("", "error")]

@@ -105,7 +105,7 @@ def test_every_problem_is_collected() -> None:
         .replace("days_before = 5", "days_before = 'five'")
         .replace('id = "no-actives"', 'id = "no-heat"')
         .replace('items = ["makeup"]', "items = ['makeup']\ncolour = 'red'", 1)
-        .replace('version = "3.1.0"', 'version = ""')
+        .replace('version = "3.2.0"', 'version = ""')
     )
     assert problems(text) == [
         "protocol.version: must not be empty",

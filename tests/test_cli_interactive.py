@@ -70,7 +70,7 @@ def date_prompt_of(qid: str) -> str:
     """The date prompt a gated date question asks after a "yes" at its gate."""
     q = QUESTIONS[qid]
     assert q.type == "date" and q.gate_prompt, qid
-    return f"{q.prompt} (YYYY-MM-DD): "
+    return f"{q.prompt} (YYYY-MM-DD, 'none', or 'back'): "
 
 
 def label_of(q: Question) -> str:
@@ -333,7 +333,7 @@ def test_full_interview_with_bad_answers_defers_and_saves_the_record(screen, tmp
         }
     )
     asking = run.transcript
-    assert "Microneedling contraindication screening · screening 2.1.0 · evaluated on 2026-12-01" in asking
+    assert "Microneedling contraindication screening · screening 2.1.1 · evaluated on 2026-12-01" in asking
     assert "Microneedling screening · Microneedling" not in asking  # the title once
     assert "Not yes or no." in asking
     assert "Not a real calendar date." in asking
@@ -481,7 +481,7 @@ def test_a_follow_up_of_a_file_answer_follows_it(screen, tmp_path):
     given = all_no_except("uncontrolled_diabetes") | {"diabetes": True}
     run = screen("--answers", str(write_answers(tmp_path / "q.toml", given)))
     assert run.respond({"uncontrolled_diabetes": "y"}) == ["uncontrolled_diabetes"]
-    assert "1/1 Is the diabetes not well controlled?" in run.transcript
+    assert "1/1 Is the diabetes poorly controlled?" in run.transcript
     run.reply("")
     assert run.finish() == 4
 
@@ -897,7 +897,7 @@ def test_dates_in_the_clinic_order_are_read_and_echoed(screen, tmp_path, no_user
     run = screen("--answers", str(write_answers(tmp_path / "p.toml", given)), "--out", str(out))
     run.answer(prompt_of("isotretinoin_last_dose"), "y")
     # The prompts say the clinic's order, and the date understood is echoed in words.
-    run.answer(f"{QUESTIONS['isotretinoin_last_dose'].prompt} (DD/MM/YYYY): ", "31/08/2026")
+    run.answer(f"{QUESTIONS['isotretinoin_last_dose'].prompt} (DD/MM/YYYY, 'none', or 'back'): ", "31/08/2026")
     echoed = run.answer(prompt_of("recent_procedures"), "y")
     assert "→ Mon 31 Aug 2026" in echoed
     run.answer(f"{QUESTIONS[PROCEDURES[0]].prompt} (DD/MM/YYYY, or 'none'): ", "none")
@@ -1014,3 +1014,20 @@ def test_check_asks_the_recheck_questions_with_the_answers_on_record(tmp_path, m
     events = json.loads(out)
     assert [e["event"] for e in events][-2:] == ["rechecked", "booked"]
     assert events[-2]["verdict"] == "defer" and events[-2]["findings"] == ["pregnant"]
+
+
+def test_a_mistaken_yes_can_be_taken_back_at_the_date(screen, tmp_path):
+    """After "y" at a lead-in, `back` asks the yes/no again and `none` (or `no`) answers none."""
+    answers = write_answers(tmp_path / "p.toml", all_no_except("isotretinoin_last_dose", "sunburn_last_date"))
+    run = screen("--answers", str(answers))
+    run.answer(prompt_of("sunburn_last_date"), "y")
+    run.answer(date_prompt_of("sunburn_last_date"), "back")
+    run.answer(prompt_of("sunburn_last_date"), "n")  # asked again: the "yes" is taken back
+    run.answer(prompt_of("isotretinoin_last_dose"), "y")
+    run.answer(date_prompt_of("isotretinoin_last_dose"), "none")
+    summary = run.answer(SUMMARY_PROMPT, "")
+    assert "Not a date" not in run.transcript
+    assert re.search(row("isotretinoin_last_dose", "no"), summary) and re.search(
+        row("sunburn_last_date", "no"), summary
+    )
+    assert run.finish() == 0

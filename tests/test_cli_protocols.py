@@ -15,7 +15,7 @@ def test_list() -> None:
     assert code == 0
     names = [line.split()[0] for line in out.splitlines()]
     assert names == ["acne-scars", "deep-scars", "fine-lines", "screening", "texture"]
-    assert "deep-scars  treatment  3.1.0    Deep scars" in out
+    assert "deep-scars  treatment  3.2.0    Deep scars" in out
 
 
 def test_list_json() -> None:
@@ -44,7 +44,7 @@ def test_validate_ok(tmp_path: Path) -> None:
     path.write_bytes(catalog.read_source("fine-lines")[0])
     code, out, err = run("protocols", "validate", str(path))
     assert code == 0 and err == ""
-    assert out.strip() == f"{path}: ok (treatment protocol 'fine-lines' 3.1.0)"
+    assert out.strip() == f"{path}: ok (treatment protocol 'fine-lines' 3.2.0)"
 
 
 def test_validate_lists_every_problem_with_key_paths(tmp_path: Path) -> None:

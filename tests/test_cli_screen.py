@@ -90,7 +90,7 @@ def test_out_to_missing_folder_fails_before_anything(tmp_path: Path) -> None:
             "isotretinoin_last_dose: not a real calendar date",
         ),
         (
-            '{"isotretinoin_last_dose": "31/08/2026"}',
+            '{"isotretinoin_last_dose": "03/08/2026"}',
             ".json",
             "isotretinoin_last_dose: ambiguous (day and month as numbers need date_order DMY or MDY",
         ),

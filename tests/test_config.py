@@ -242,3 +242,20 @@ def test_config_text_with_a_control_character_is_refused(
             err
         )
         assert char not in out + err and len(err.strip().splitlines()) == 1, err
+
+
+def test_closed_dates_follow_the_configs_own_date_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`closed = ["25/12/2026", "03/01/2027"]` under `date_order = "DMY"` is 25 Dec and 3 Jan (not an error,
+    not 1 March); ISO and TOML dates still read; a bad one names its item."""
+    config = tmp_path / "config.toml"
+    config.write_text('[clinic]\ndate_order = "DMY"\nclosed = ["25/12/2026", "04/01/2027", "2027-01-05", 2027-01-06]\n')
+    monkeypatch.setenv("NEEDLE_CONFIG", str(config))
+    assert load_config().closed == frozenset(
+        {dt.date(2026, 12, 25), dt.date(2027, 1, 4), dt.date(2027, 1, 5), dt.date(2027, 1, 6)}
+    )
+    code, out, err = run("plan", "-i", "fine-lines", "--start", "04/01/2027", "--on", "01/12/2026", "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["sessions"][0]["date"] == "2027-01-07"  # 4, 5 and 6 Jan closed
+    config.write_text('[clinic]\ndate_order = "DMY"\nclosed = ["31/02/2027"]\n')
+    code, _, err = run("config", "show")
+    assert code == 2 and "clinic.closed[0]: not a real calendar date" in err

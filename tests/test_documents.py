@@ -477,7 +477,7 @@ def clinic_folder(tmp_path: Path) -> Path:
     folder = tmp_path / "protocols"
     folder.mkdir()
     text = catalog.read_source("fine-lines")[0].decode()
-    (folder / "fine-lines.toml").write_text(text.replace('version = "3.1.0"', 'version = "9.9.9"'))
+    (folder / "fine-lines.toml").write_text(text.replace('version = "3.2.0"', 'version = "9.9.9"'))
     own = text.replace('name = "fine-lines"', 'name = "neck-lines"').replace('title = "', 'title = "Neck: ', 1)
     (folder / "neck-lines.toml").write_text(own)
     screening = catalog.read_source("screening")[0].decode()
@@ -491,7 +491,7 @@ def test_the_clinic_copy_wins_over_the_bundled_one(tmp_path: Path) -> None:
     assert proto.info.version == "9.9.9"
     assert proto.info.origin == str((folder / "fine-lines.toml").absolute())
     assert catalog.load_treatment(catalog.ref_of(proto.info.origin)).info.version == "9.9.9"
-    assert catalog.load_treatment("fine-lines").info.version == "3.1.0"  # no folder: bundled
+    assert catalog.load_treatment("fine-lines").info.version == "3.2.0"  # no folder: bundled
     assert catalog.load_screening("screening", protocols_dir=folder).info.version.startswith("clinic-")
     assert catalog.load_treatment("deep-scars", protocols_dir=folder).info.origin == "bundled:deep-scars"
 

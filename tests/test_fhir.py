@@ -258,3 +258,65 @@ def test_no_fhir_library_at_start_up() -> None:
              f"print({loaded})")  # fmt: skip
     r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert r.stdout.strip().splitlines()[-1] == "[]", r.stdout + r.stderr
+
+
+def required_answered(doc: dict[str, Any]) -> None:
+    """qrs: a completed response answers every required item it holds (a date item may be "none")."""
+    [form] = resources(doc, "Questionnaire")
+    required = {i["linkId"] for i in form["item"] if i.get("required")}
+    [response] = resources(doc, "QuestionnaireResponse")
+    assert all("answer" in i for i in response["item"] if i["linkId"] in required), response["item"]
+
+
+def test_a_question_that_finds_twice_gets_two_issues(tmp_path: Path, register: Path) -> None:
+    """The repository's own deferred example: isotretinoin both defers and cautions (two findings of one
+    question): two DetectedIssues with their own full URLs (bdl-7), both targets of the Provenance."""
+    from tests.test_register import EXAMPLES
+
+    code, _, _ = run("screen", "--patient", "P-10", "--answers", str(EXAMPLES / "deferred.toml"), "--on", ON)
+    assert code in (0, 3)
+    doc = export("P-10")
+    codes = [i["code"]["coding"][0]["code"] for i in resources(doc, "DetectedIssue")]
+    assert len(codes) == len(resources(doc, "DetectedIssue")) >= 2
+    [provenance] = resources(doc, "Provenance")
+    targets = [t["reference"] for t in provenance["target"]]
+    assert len(targets) == len(set(targets))
+    required_answered(doc)
+
+
+def test_a_lead_in_is_a_yes_only_inside_its_window(tmp_path: Path, register: Path) -> None:
+    """ "Sunburn ... in the last 4 weeks?": yes for a burn 10 days ago (and the date follows), no for
+    one last year (and the old date, which found nothing, is not asked behind the no)."""
+    for patient, day, expected in (("P-11", "2026-11-21", True), ("P-12", "2025-06-01", False)):
+        screen(tmp_path, patient, sunburn_last_date=day)
+        doc = export(patient)
+        [response] = resources(doc, "QuestionnaireResponse")
+        items = {i["linkId"]: i.get("answer") for i in response["item"]}
+        assert items["sunburn_last_date-asked"] == [{"valueBoolean": expected}], patient
+        assert ("sunburn_last_date" in items) is expected
+        if expected:
+            assert items["sunburn_last_date"] == [{"valueDate": day}]
+        required_answered(doc)
+
+
+def test_a_recheck_is_another_response(tmp_path: Path, register: Path) -> None:
+    booked(tmp_path)
+    first = {r["id"] for r in resources(export("P-1"), "QuestionnaireResponse")}
+    assert check(tmp_path, "P-1", "2026-12-07")[0] == 0
+    second = resources(export("P-1"), "QuestionnaireResponse")
+    assert {r["id"] for r in second}.isdisjoint(first) and second[0]["authored"] == "2026-12-07"
+
+
+def test_a_missed_timed_booking_says_its_time_was_not_kept(tmp_path: Path, register: Path) -> None:
+    assert screen(tmp_path, "P-1")[0] == 0
+    code, _, err = run("plan", "--patient", "P-1", "--indication", "fine-lines", "--start", "2026-12-07", "--on", ON,
+                       "--time", "10:30", "--tz", "Europe/London", "--book")  # fmt: skip
+    assert code == 0, err
+    assert check(tmp_path, "P-1", "2026-12-07")[0] == 0
+    assert run("done", "P-1", "--on", "2026-12-07")[0] == 0
+    assert run("missed", "P-1", "--on", "2027-01-05")[0] == 0
+    doc = export("P-1")
+    [noshow] = [a for a in resources(doc, "Appointment") if a["status"] == "noshow"]
+    assert "time is not kept" in noshow["comment"]
+    timed = [a for a in resources(doc, "Appointment") if a["status"] == "booked"]
+    assert all(a["start"].endswith("T10:30:00Z") and "comment" not in a for a in timed)

@@ -38,6 +38,9 @@ ON = "2026-12-01"
         ("20260305", "ISO", dt.date(2026, 3, 5)),
         (" 2026-03-05 ", "ISO", dt.date(2026, 3, 5)),
         ("03/05/2026", "DMY", dt.date(2026, 5, 3)),
+        ("25/12/2026", "ISO", dt.date(2026, 12, 25)),  # the only reading that is a date: no order needed
+        ("12/31/2027", "ISO", dt.date(2027, 12, 31)),
+        ("05/05/2026", "ISO", dt.date(2026, 5, 5)),  # both readings the same day
         ("03/05/2026", "MDY", dt.date(2026, 3, 5)),
         ("3.5.2026", "DMY", dt.date(2026, 5, 3)),
         ("3-5-2026", "MDY", dt.date(2026, 3, 5)),
@@ -72,7 +75,7 @@ AMBIGUOUS = (
     ("text", "order", "message"),
     [
         ("03/05/2026", "ISO", AMBIGUOUS),  # never guessed without the clinic's order
-        ("25/12/2026", "ISO", AMBIGUOUS),  # not even when only one reading is a date
+        ("31/02/2026", "ISO", "not a date in either order of day and month; check the day"),  # never "ambiguous"
         ("May 2026", "ISO", "not a full date; give the day, the month and the year, e.g. 31 May 2026"),
         ("3 May", "DMY", "not a full date; give the day, the month and the year, e.g. 31 May 2026"),
         ("3/5/26", "DMY", "a date with a two-digit year; write the year in full, as in DD/MM/YYYY"),
@@ -129,6 +132,7 @@ def known_messages(order: str) -> set[str]:
         "not a real calendar date",
         "out of range (years 1900-2200)",
         "not on the weekday it names; check the day",
+        "not a date in either order of day and month; check the day",
     }
 
 
@@ -220,9 +224,10 @@ def test_every_date_flag_takes_the_clinic_order(tmp_path: Path, no_user_config: 
 
 def test_string_dates_in_an_answers_file_take_the_clinic_order(tmp_path: Path, no_user_config: Path) -> None:
     no_user_config.write_text("")  # the default order first (an empty clinic config)
-    answers = json_answers(tmp_path, isotretinoin_last_dose="31/08/2026", filler_last_date="20 Nov 2026")
+    answers = json_answers(tmp_path, isotretinoin_last_dose="03/08/2026", filler_last_date="20 Nov 2026")
     code, out, err = run("screen", "--answers", str(answers), "--on", ON, "--json")
     assert code == 2 and "isotretinoin_last_dose: ambiguous" in err and "filler_last_date" not in err
+    answers = json_answers(tmp_path, isotretinoin_last_dose="31/08/2026", filler_last_date="20 Nov 2026")
     no_user_config.write_text('[clinic]\ndate_order = "DMY"\n')
     code, out, err = run("screen", "--answers", str(answers), "--on", ON, "--json")
     assert code == 3, err
@@ -236,6 +241,9 @@ def test_string_dates_in_an_answers_file_take_the_clinic_order(tmp_path: Path, n
 
 def test_a_date_error_never_shows_an_answer(tmp_path: Path) -> None:
     answers = json_answers(tmp_path, isotretinoin_last_dose="31/02/1987")
+    code, _, err = run("screen", "--answers", str(answers), "--on", ON)
+    assert code == 2 and "isotretinoin_last_dose: not a date in either order" in err and "1987" not in err
+    answers = json_answers(tmp_path, isotretinoin_last_dose="03/02/1987")
     code, _, err = run("screen", "--answers", str(answers), "--on", ON)
     assert code == 2 and "isotretinoin_last_dose: ambiguous" in err and "1987" not in err
 
@@ -500,3 +508,25 @@ def test_time_zones_in_any_case_or_with_spaces() -> None:
                               "--tz", "europe/london", "--format", "ics")  # fmt: skip
     assert code == 0, err_text
     assert "TZID:Europe/London" in out and "DTSTART;TZID=Europe/London:20261201T100000" in out
+
+
+def test_out_says_where_it_saved_and_csv_is_not_ics(tmp_path: Path) -> None:
+    out = tmp_path / "p.ics"
+    code, _, err = run("plan", "-i", "fine-lines", "--patient", "P1", "--on", ON, "--out", str(out))
+    assert code == 0 and f"needle: saved to {out}" in err
+    code, _, err = run("plan", "-i", "fine-lines", "--on", ON, "--format", "csv")
+    assert code == 2 and "did you mean" not in err  # `csv` is not a misspelt `ics`
+    code, _, err = run("plan", "-i", "fine-lines", "--on", ON, "--format", "icss")
+    assert code == 2 and "did you mean 'ics'?" in err
+
+
+def test_each_sessions_preparation_is_a_heading_of_its_own_level(tmp_path: Path) -> None:
+    """ "Before session 2" is a section beside "Session 1", not inside it; a sentence (the painkillers
+    to pause only if the physician approves) is not one more item of a list of words."""
+    saved = tmp_path / "p.toml"
+    assert run("plan", "-i", "fine-lines", "--patient", "P1", "--on", ON, "--start", "2027-01-04", "--format",
+               "toml", "--out", str(saved))[0] == 0  # fmt: skip
+    text = output("aftercare", "--plan", str(saved), "--format", "md", "--on", ON).decode()
+    assert "## Before session 2 (" in text and "### Before session" not in text
+    sheet = output("plan", "-i", "fine-lines", "--on", ON, "--start", "2027-01-04", "--format", "md").decode()
+    assert "- Painkillers" not in sheet and "\nPainkillers such as ibuprofen" in sheet

@@ -123,7 +123,7 @@ def test_no_indication_finding_medication_depth_or_patient_id(tmp_path: Path, in
         # The prescribed-medicine window is there, unnamed, in the calendar and the checklist.
         assert "Prescribed medicine days" in page and "Take the medicine your prescriber gave you" in page
         assert re.search(
-            r'class="k-session[^"]*k-medicine"[^>]*><span class="n">7</span><span class="m">●M</span>', page
+            r'class="k-session[^"]*k-medicine"[^>]*><span class="n">7</span><span class="m">●\+</span>', page
         )
 
 
@@ -308,3 +308,25 @@ def test_jinja2_is_imported_only_when_html_is_written() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_no_calendar_cell_reads_as_a_time_of_day(tmp_path: Path) -> None:
+    """Pause + medicine and aftercare + medicine days: never "PM" or "AM" beside "10:30–11:30", in the
+    page and in what Chromium prints."""
+    rec = _record(tmp_path)
+    args = ("-i", "fine-lines", "--screening", str(rec), "--patient", "PX-7731", "--on", ON, "--start", "2026-12-07")
+    page = output("plan", *args, "--time", "10:30", "--tz", "Europe/London", "--format", "html").decode()
+    marks = re.findall(r'<span class="m">([^<]*)</span>', page)
+    assert "P+" in marks and "A+" in marks, sorted(set(marks))
+    assert not any(re.fullmatch(r"[AP]\.?M\.?", m) for m in marks)
+    legend = text_of(page.split('<ul class="legend">')[1].split("</ul>")[0])
+    assert "+ Prescribed medicine days" in legend
+    browser = _browser()
+    if browser is None:
+        pytest.skip("chromium is not installed (apt-get install chromium poppler-utils)")
+    html, pdf = tmp_path / "h.html", tmp_path / "h.pdf"
+    html.write_text(page, encoding="utf-8")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer", f"--print-to-pdf={pdf}"]
+    subprocess.run([browser, *flags, html.as_uri()], capture_output=True, timeout=120, cwd=tmp_path)
+    text = _pdf("pdftotext", pdf)
+    assert "10:30" in text and not re.search(r"\b[AP]M\b", text)

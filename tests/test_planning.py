@@ -286,7 +286,15 @@ def test_move_a_booster_and_closed_days_say_why_and_when(tmp_path: Path) -> None
     assert [s["date"] for s in after["sessions"]] == [s["date"] for s in before["sessions"]]
     assert [b["date"] for b in after["boosters"]] == ["2027-07-12", "2028-01-12"]  # the next follows it
     code, _, err = run("plan", "--from", str(saved), "--move", "2=2027-01-09", "--on", ON)
-    assert code == 2 and "--move 2=2027-01-09: Sat is not a clinic day; the next open day is 2027-01-11 (Mon)" in err
+    assert (
+        code == 2
+        and "--move 2=2027-01-09: Sat is not a clinic day; the first day every rule allows is 2027-01-11" in err
+    )
+    # The suggestion passes every rule: the next open day (Mon 28 Dec) is closer than the spacing allows.
+    code, _, err = run("plan", "--from", str(saved), "--move", "2=2026-12-26", "--on", ON)
+    assert code == 2 and "; the first day every rule allows is 2027-01-04 (Mon)" in err, err
+    code, out, _ = run("plan", "--from", str(saved), "--move", "2=2027-01-04", "--format", "json", "--on", ON)
+    assert code == 0 and json.loads(out)["sessions"][1]["date"] == "2027-01-04"
     code, _, err = run("plan", "--from", str(saved), "--move", "B3=2028-06-01", "--on", ON)
     assert code == 2 and "there is no booster B3 (the plan has 2)" in err
     code, _, err = run("plan", "--from", str(saved), "--move", "B1=2027-03-01", "--on", ON)

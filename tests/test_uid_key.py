@@ -84,3 +84,23 @@ def test_a_full_disk_on_first_use_leaves_no_key(data: Path, monkeypatch: pytest.
     monkeypatch.setattr(keys.os, "write", real_write)
     assert list(data.iterdir()) == []  # nothing half-written: the next run creates the key afresh
     assert len(keys.uid_key(None, announce=False)) == 32
+
+
+def test_a_command_that_fails_creates_no_key_and_says_nothing_of_one(data: Path, tmp_path: Path) -> None:
+    """The key is written when a calendar id is, never beside an error (a past start, a bad header)."""
+    code, _, err = run("plan", "-i", "fine-lines", "--patient", "P1", "--on", "2026-12-01", "--start", "2026-11-02")
+    assert code == 2 and "created the key" not in err
+    bad = tmp_path / "l.csv"
+    bad.write_text("who,what\nP1,fine-lines\n")
+    code, _, err = run("batch", str(bad), "--out-dir", str(tmp_path / "o"), "--on", "2026-12-01")
+    assert code == 2 and "created the key" not in err
+    assert not (data / "uid_key").exists()
+    code, out, err = run(*PLAN)
+    assert code == 0 and err.count("created the key") == 1 and (data / "uid_key").exists()
+    key = (data / "uid_key").read_text().strip()
+    import hashlib
+    import hmac
+
+    seed = b"needle-plan\0P1\0fine-lines\0"
+    assert any(hmac.new(key.encode(), seed + day.encode(), hashlib.sha256).hexdigest()[:16] in out
+               for day in ("2026-12-01", "2026-12-02"))  # fmt: skip

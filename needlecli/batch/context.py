@@ -52,10 +52,13 @@ class Context:
     #: `--book`: the clinic register each planned row is booked into (read here for the revision a
     #: row rebuilds over; the parent writes).
     register: Path | None = None
+    #: `--boosters N`: boosters after the series for rows without a `boosters` cell.
+    boosters: int = 0
 
     def __post_init__(self) -> None:
         self._booked: Any = None  # this process's read-only view of the register (`booked`)
         self._protocols: dict[str, TreatmentProtocol] = {}
+        self._aliases: dict[str, str] | None = None
         self._render: Callable[[Plan, ExportOptions], bytes] | None = None
         #: series key -> (the first patient's new plan, its file as a template, the row's notes):
         #: see series_key.
@@ -164,6 +167,10 @@ class Context:
             protocols_dir = self.config.protocols_dir
             options = dict.fromkeys([*catalog.indications(), *catalog.names(protocols_dir)])
             found = choices.find(name, options)
+            if found is None:  # a practice system's own name for it: a protocol's `aliases`
+                if self._aliases is None:
+                    self._aliases = catalog.aliases(protocols_dir)
+                found = self._aliases.get(choices.normalise(name))
             if found is None:
                 hint = choices.suggestion(name, options)
                 raise UsageError(

@@ -252,6 +252,7 @@ def run_fingerprint(ctx: Context) -> str:
         "on": ctx.on.isoformat(),
         "fmt": ctx.fmt,
         "include_name": ctx.include_name,
+        "boosters": ctx.boosters,
         "allow_past": ctx.allow_past,
         "header": ctx.header,
         "screening": ctx.screening.info.sha256 if ctx.screening is not None else None,

@@ -23,7 +23,9 @@ from needlecli.model import AnswerValue, Plan, TreatmentProtocol
 
 def _int(value: str, column: str) -> int:
     if not (value.isascii() and value.isdecimal()):
-        raise UsageError(f"{column}: {value!r} is not a whole number")
+        raise UsageError(f"{column}: {value[:20]!r} is not a whole number")
+    if len(value) > 6:  # int() of a few thousand digits is refused by Python itself: say what is wrong
+        raise UsageError(f"{column}: {value[:12]}... ({len(value)} digits) is not a sensible number")
     return int(value)
 
 
@@ -53,6 +55,12 @@ def plan_row(
         if len(cells) > len(ctx.header):
             raise UsageError(f"unknown column: {len(cells)} cells but the header has {len(ctx.header)}")
         row = dict(zip(ctx.header, cells, strict=True))
+        row.pop("", None)  # the columns needle does not use: whatever bytes they hold cost nothing
+        unreadable = next((column for column, value in row.items() if not is_utf8(value)), None)
+        if unreadable is not None:
+            raise UsageError(f"{unreadable}: not UTF-8 or Windows-1252 text (save the CSV as 'CSV UTF-8')")
+        if not row.get("name") and (row.get("first_name") or row.get("last_name")):
+            row["name"] = " ".join(p for p in (row.get("first_name"), row.get("last_name")) if p)
         return _plan_cells(ctx, number, row, history, now)
     except (NeedleError, BadAnswer) as exc:
         return RowResult(number, pid, "error", error=f"row {number}: {exc}"), None, ""
@@ -85,6 +93,7 @@ def _plan_cells(
         start=start,
         sessions=_int(row["sessions"], "sessions") if row.get("sessions") else None,
         interval_weeks=_int(row["interval_weeks"], "interval_weeks") if row.get("interval_weeks") else None,
+        boosters=_int(row["boosters"], "boosters") if row.get("boosters") else ctx.boosters,
         time=clinic.parse_time(row["time"], "time") if row.get("time") else None,
         tz=clinic.check_zone(row["tz"], "tz") if row.get("tz") else None,
     )

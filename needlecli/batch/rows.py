@@ -11,7 +11,7 @@ from typing import IO, NamedTuple
 from needlecli.errors import UsageError
 
 REQUIRED_COLUMNS = ("patient_id", "indication", "start")
-OPTIONAL_COLUMNS = ("name", "sessions", "interval_weeks", "time", "tz")
+OPTIONAL_COLUMNS = ("name", "first_name", "last_name", "sessions", "interval_weeks", "boosters", "time", "tz")
 
 
 def sniff_delimiter(header_line: str) -> str:
@@ -38,6 +38,22 @@ HEADER_ALIASES = {
     "first_session_date": "start",
     "patient_name": "name",
     "full_name": "name",
+    # What a receptionist's export calls the treatment (its values: a protocol's name or `aliases`).
+    "treatment": "indication",
+    "treatment_name": "indication",
+    "treatment_type": "indication",
+    "procedure": "indication",
+    "service": "indication",
+    "service_name": "indication",
+    "first_name": "first_name",
+    "firstname": "first_name",
+    "forename": "first_name",
+    "given_name": "first_name",
+    "last_name": "last_name",
+    "lastname": "last_name",
+    "surname": "last_name",
+    "family_name": "last_name",
+    "number_of_boosters": "boosters",
     "number_of_sessions": "sessions",
     "session_count": "sessions",
     "interval": "interval_weeks",
@@ -46,6 +62,14 @@ HEADER_ALIASES = {
     "appointment_time": "time",
     "session_time": "time",
     "start_time": "time",
+}
+
+
+#: Words in a header that likely means a required column a list lacks (for the error's suggestion).
+_LIKELY = {
+    "patient_id": ("patient", "client", "mrn", "record", "id"),
+    "indication": ("treat", "proced", "servic", "indicat", "condition", "reason"),
+    "start": ("date", "start", "appointment", "booking", "first"),
 }
 
 
@@ -97,7 +121,19 @@ def _leading_cells(text: str, delimiter: str) -> list[str] | None:
     return [c.strip() for c in cells[:-1]]
 
 
-def read_rows(stream: IO[str]) -> tuple[list[str], Iterator[Row]]:
+def as_windows_1252(text: str) -> str:
+    """Text that was not UTF-8 (decoded with surrogateescape) read as Windows-1252, the encoding
+    Excel's plain "CSV" uses on Windows (`Zoë`, `Siobhán`); unchanged when it is UTF-8 or when its
+    bytes are not Windows-1252 either (five byte values are undefined there)."""
+    if is_utf8(text):
+        return text
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("cp1252")
+    except UnicodeError:
+        return text
+
+
+def read_rows(stream: IO[str], seen: dict[str, int] | None = None) -> tuple[list[str], Iterator[Row]]:
     """(header, iterator of (spreadsheet row number, cells, problem)).
 
     Blank lines are skipped but counted, so N is the row a spreadsheet shows
@@ -109,6 +145,7 @@ def read_rows(stream: IO[str]) -> tuple[list[str], Iterator[Row]]:
     resumes on the line after the one where the row started, so later rows keep
     their numbers. Memory is bounded by MAX_CELL_LINES * MAX_LINE.
     """
+    seen = {} if seen is None else seen
     lines = _Lines(stream)
     number = 1
     got = lines.next()
@@ -120,8 +157,11 @@ def read_rows(stream: IO[str]) -> tuple[list[str], Iterator[Row]]:
     first, too_long = got
     if too_long:
         raise UsageError(f"the header line is longer than {MAX_LINE} characters (is this the clinic's CSV list?)")
+    if not is_utf8(first):
+        first = as_windows_1252(first)
+        seen["windows-1252"] = seen.get("windows-1252", 0) + 1
     if "\x00" in first or not is_utf8(first):
-        raise UsageError("the CSV is not UTF-8 text (save it as 'CSV UTF-8' from the spreadsheet)")
+        raise UsageError("the CSV is neither UTF-8 nor Windows-1252 text (save it as 'CSV UTF-8' from the spreadsheet)")
     delimiter = sniff_delimiter(first)
     try:
         header = [h.strip().lstrip("\ufeff") for h in next(csv.reader([first], delimiter=delimiter))]
@@ -191,10 +231,13 @@ def read_rows(stream: IO[str]) -> tuple[list[str], Iterator[Row]]:
             cells = [c.strip() for c in cells]
             while len(cells) > len(header) and not cells[-1]:
                 cells.pop()  # trailing empty cells (Excel)
+            if not all(is_utf8(c) for c in cells):
+                cells = [as_windows_1252(c) for c in cells]
+                seen["windows-1252"] = seen.get("windows-1252", 0) + 1
+            # A cell still not text in a column needle reads is that row's error when it is read
+            # (`batch.row`); in a column needle does not use it costs nothing.
             if any(len(c) > MAX_CELL for c in cells):
                 yield n, cells, f"row {n}: a cell is longer than {MAX_CELL} characters"
-            elif not all(is_utf8(c) for c in cells):
-                yield n, cells, f"row {n}: not UTF-8 text (save the CSV as 'CSV UTF-8')"
             else:
                 yield n, cells, ""
 
@@ -242,11 +285,12 @@ def check_header(raw: list[str], screening_ids: Iterable[str]) -> Header:
         columns.append(col)
     missing = [c for c in REQUIRED_COLUMNS if c not in first_of]
     if missing:
-        near = [
-            h for h in raw if _column_name(h) not in known and difflib.get_close_matches(_column_name(h), missing, n=1)
-        ]
+        unused = [h for h in raw if _column_name(h) not in known]
+        near = [h for h in unused if difflib.get_close_matches(_column_name(h), missing, n=1)]
+        near += [h for h in unused if any(word in _column_name(h) for word in _LIKELY[missing[0]])]
         raise UsageError(
-            f"missing column(s): {', '.join(missing)}" + (f" (is {near[0]!r} meant to be it?)" if near else "")
+            f"missing column(s): {', '.join(missing)}"
+            + (f" (is {near[0]!r} meant to be {missing[0]}? rename that header)" if near else "")
         )
     screening = [q for q in ids if q in first_of]
     near_questions = [

@@ -271,9 +271,15 @@ app.add_typer(_config.app, name="config")
 
 
 def main() -> None:
+    from needlecli.keys import KeyRaced
+
     fit_streams()
-    with only_command(sys.argv[1:]):
-        app(prog_name="needle")
+    try:
+        with only_command(sys.argv[1:]):
+            app(prog_name="needle")
+    except KeyRaced:  # two first uses at once: the other's key was written first; nothing was written here
+        with only_command(sys.argv[1:]):
+            app(prog_name="needle")
 
 
 @contextlib.contextmanager

@@ -73,7 +73,10 @@ def batch(
     jobs: int | None = typer.Option(None, "--jobs", "-j", help="Worker processes.  [default: CPU count]"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or final line."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
-    include_name: bool = typer.Option(False, "--include-name", help="Put the `name` column into calendar titles."),
+    include_name: bool = typer.Option(
+        False, "--include-name", help="Put the `name` column (or First Name and Last Name) into the patients' files."
+    ),
+    boosters: int = typer.Option(0, "--boosters", help="Boosters after each series (a `boosters` cell wins)."),
     allow_past: bool = typer.Option(
         False, "--allow-past", help="Plan rows whose first session is before --on (else each is a row error)."
     ),
@@ -111,7 +114,8 @@ def batch(
     lock: int | None = None
     manifest: Manifest | None = None
     try:
-        header, rows = core_rows.read_rows(stream)
+        seen: dict[str, int] = {}  # what reading the list met (rows read as Windows-1252)
+        header, rows = core_rows.read_rows(stream, seen)
         screening = catalog.load_screening(protocol, cfg.protocols_dir)
         read = core_rows.check_header(header, screening.ids)
         if book:  # opened (created on first use) once the list is known to be usable
@@ -119,6 +123,9 @@ def batch(
 
             register = for_writing(cfg)
         header, screened = read.columns, read.screened
+        if include_name and not {"name", "first_name", "last_name"} & set(header) and not json_out:
+            print("needle: note: --include-name: the list has no name column (name, or First Name and Last Name): "
+                  "no names are shown", file=sys.stderr)  # fmt: skip
         if read.ignored and not json_out:
             columns = "columns" if len(read.ignored) > 1 else "column"
             names = ", ".join(read.ignored)
@@ -133,6 +140,9 @@ def batch(
             run_notes = (regions,) if regions else ()
             for note in run_notes:
                 print(f"needle: note: {note}", file=sys.stderr)
+        from needlecli.keys import commit
+
+        commit()  # the files carry calendar ids: a key made for this run is written now (not on a bad header)
         lock, empty = engine.open_folder(out_dir, fmt)
         ctx = Context(
             on=day,
@@ -142,6 +152,7 @@ def batch(
             screening=screening if screened else None,
             config=cfg,
             include_name=include_name,
+            boosters=boosters,
             stamp=stamp_of(on, cfg.date_order),
             clinic_calendar=clinic_calendar is not None,
             empty_folder=empty,
@@ -179,6 +190,10 @@ def batch(
     crowded = _crowded(places, cfg.capacity) if places else None
     if crowded and not quiet:
         print(f"needle: note: {crowded}", file=sys.stderr)
+    if seen.get("windows-1252") and not quiet:
+        lines = seen["windows-1252"]
+        print(f"needle: note: {source}: not UTF-8; read {lines} line(s) as Windows-1252 (Excel's plain 'CSV'): "
+              "check accented names in the files, or save the list as 'CSV UTF-8'", file=sys.stderr)  # fmt: skip
     if not quiet and not json_out:
         kept = f" ({reused} already current from an earlier run)" if reused else ""
         print(

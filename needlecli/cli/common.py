@@ -187,11 +187,17 @@ def over_calendar(plan: Plan, out: Path | None, options: ExportOptions, stamp: d
 
 def emit(data: bytes, out: Path | None) -> None:
     """Write a document to --out (atomic, mode 0600; a device or FIFO is streamed into) or to
-    stdout (also for ``--out -``), as bytes whatever stdout's encoding."""
+    stdout (also for ``--out -``), as bytes whatever stdout's encoding. A calendar id key made for
+    this command is written first (`keys.commit`): what is written may carry ids keyed by it."""
+    from needlecli.keys import commit
+
+    commit()
     if out is not None and str(out) != "-":
-        from needlecli.records import write_atomic
+        from needlecli.records import write_atomic, writes_in_place
 
         write_atomic(out, data)
+        if not writes_in_place(out):  # a file now (not a device or a pipe): say where it went
+            print(f"needle: saved to {out}", file=sys.stderr)
         return
     require_stdout()
     stream = getattr(sys.stdout, "buffer", None)

@@ -64,6 +64,11 @@ def export_fhir(
             for label, occurrence in history.occurrences
             for n in range(1, occurrence)
         )
+    # Never recorded before what it records (an --on earlier than the register's latest data).
+    latest = [dt.datetime.combine(d, dt.time(), tzinfo=dt.UTC) for d in (
+        screening.evaluated_on if screening is not None else None, plan.created_on if plan is not None else None,
+    ) if d is not None] + ([plan.stamp] if plan is not None and plan.stamp is not None else [])  # fmt: skip
+    stamp = max([stamp, *latest])
     record = ClinicalRecord(patient=patient, protocol=protocol, made_at=stamp, version=__version__, on=day,
                             name=name, screening=screening, plan=plan, series=series, reason=reason,
                             missed=missed)  # fmt: skip

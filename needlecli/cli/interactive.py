@@ -120,6 +120,10 @@ def closed_value(q: Question) -> AnswerValue:
     return None if q.type == "date" else False
 
 
+class _Back(Exception):
+    """`back` typed at the date after a lead-in's "yes": ask the yes/no again."""
+
+
 @dataclass(frozen=True)
 class Step:
     """One thing the interview may ask: a question, or a gate before its follow-ups."""
@@ -263,11 +267,18 @@ class Interview:
         default = self._default(q)
         if q.type == "date" and q.gate_prompt:
             recorded = bool(default[1]) if default is not None else None
-            if not self.ask_yes_no(lead, gate_text(q), q.help, recorded):
-                return None
-            indent = " " * max(len(lead) - len(FOLLOW_UP), 0) + FOLLOW_UP
-            dated = default if default is not None and isinstance(default[1], dt.date) else None
-            value = self.ask_until_valid(indent, q.prompt, layout(self.order), q.help, self._date, dated)
+            while True:
+                if not self.ask_yes_no(lead, gate_text(q), q.help, recorded):
+                    return None
+                indent = " " * max(len(lead) - len(FOLLOW_UP), 0) + FOLLOW_UP
+                dated = default if default is not None and isinstance(default[1], dt.date) else None
+                # A mistaken "yes" can be taken back here: `none` / `no` answer none, `back` asks again.
+                hint_text = f"{layout(self.order)}, 'none', or 'back'"
+                try:
+                    value = self.ask_until_valid(indent, q.prompt, hint_text, q.help, self._date_or_back, dated)
+                    break
+                except _Back:
+                    continue
         else:
             value = self.ask_until_valid(lead, q.prompt, hint(q, self.order), q.help, self._reply(q), default)
         if isinstance(value, dt.date):
@@ -275,6 +286,15 @@ class Interview:
         return value
 
     def _date(self, text: str) -> dt.date:
+        return parse_date(text, self.order)
+
+    def _date_or_back(self, text: str) -> AnswerValue:
+        """The date after a "yes" at its lead-in; `none`/`no` take the yes back, `back` asks it again."""
+        word = text.strip().casefold()
+        if word in ("none", "no", "n"):
+            return None
+        if word == "back":
+            raise _Back
         return parse_date(text, self.order)
 
     def _reply(self, q: Question) -> Callable[[str], AnswerValue]:

@@ -70,8 +70,9 @@ def for_writing(config: Config) -> Register:
 
 
 def key_of(config: Config) -> str:
-    from needlecli.keys import uid_key
+    from needlecli.keys import commit, uid_key
 
+    commit()  # the register keeps patients keyed by it: a key made for this command is written now
     return uid_key(config.uid_key)
 
 

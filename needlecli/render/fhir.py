@@ -125,7 +125,7 @@ def _when(link: str) -> dict[str, Any]:
 def _item(q: Question, opened_by: list[dict[str, Any]]) -> dict[str, Any]:
     item: dict[str, Any] = {"linkId": q.id, "text": q.prompt, "type": "boolean", "required": True}
     if q.type == "date":
-        item["type"] = "date"
+        item |= {"type": "date", "required": False}  # "none" is an answer: no date
     elif q.type == "int":
         item["type"] = "integer"
         bounds = [("minValue", q.minimum), ("maxValue", q.maximum)]
@@ -144,17 +144,28 @@ def _item(q: Question, opened_by: list[dict[str, Any]]) -> dict[str, Any]:
     return {k: v for k, v in item.items() if v is not None}
 
 
-def enabled(protocol: ScreeningProtocol, answers: Mapping[str, AnswerValue]) -> dict[str, AnswerValue]:
-    """Each item's answer as the recorded answers give it (a gate is a yes when any follow-up behind it
-    was answered; a date's lead-in when the date was), for the items their enableWhen opens."""
+def enabled(
+    protocol: ScreeningProtocol, answers: Mapping[str, AnswerValue], found: frozenset[str] = frozenset()
+) -> dict[str, AnswerValue]:
+    """Each item's answer as the recorded answers give it, for the items their enableWhen opens.
+
+    A yes/no lead-in names a window ("in the last 4 weeks?"): it is a yes when its date is inside it,
+    which is when the date's rules found something (``found``: the findings' question ids; a rule with
+    no end fires for any date). A gate is a yes when a follow-up behind it is: a yes/no answered yes, or
+    a date inside the window. A date outside it (an old one, no finding) is not asked behind a "no"."""
+
+    def said_yes(q: Question) -> bool:
+        value = answers.get(q.id)
+        if q.type == "date":
+            return value is not None and q.id in found
+        return value is True
+
     given: dict[str, AnswerValue] = {}
     for gate in protocol.gates:
-        given[gate.id] = any(
-            answers.get(q.id) not in (None, False) for q in protocol.questions if q.asked_if == gate.id
-        )
+        given[gate.id] = any(said_yes(q) for q in protocol.questions if q.asked_if == gate.id)
     for q in protocol.questions:
         if q.gate_prompt:
-            given[gate_link(q)] = answers.get(q.id) is not None
+            given[gate_link(q)] = said_yes(q)
         given[q.id] = answers.get(q.id)
     out: dict[str, AnswerValue] = {}
     for item in questionnaire(protocol)["item"]:
@@ -181,16 +192,20 @@ def bundle(record: ClinicalRecord) -> dict[str, Any]:
 
     patient = add("patient", _patient(record))
     subject = {"reference": patient}
-    form = questionnaire(record.protocol)
-    form_urn = urn(f"questionnaire\0{record.protocol.info.sha256}")
-    form.pop("id")
-    made = [add(f"questionnaire\0{record.protocol.info.sha256}", form)]
+    form = questionnaire(record.protocol)  # the same resource (and id) as `protocols show --format fhir`
+    form_urn = f"urn:uuid:{form.pop('id')}"
+    entries.append({"fullUrl": form_urn, "resource": {"resourceType": form.pop("resourceType"),
+                                                      "id": form_urn.removeprefix("urn:uuid:"), **form}})  # fmt: skip
+    made = []
     response = None
     if record.screening is not None:
-        response = add("screening", _response(record, record.screening, subject))
+        # A re-check is another response, its findings other issues: ids of that screening's own.
+        s = record.screening
+        which = f"screening\0{s.kind}\0{s.evaluated_on.isoformat()}"
+        response = add(which, _response(record, s, subject))
         made.append(response)
-        for f in record.screening.findings:
-            made.append(add(f"finding\0{f.id}", _issue(f, record.screening, subject, response)))
+        for n, f in enumerate(s.findings):  # one question may find twice (a deferral and a caution)
+            made.append(add(f"{which}\0finding\0{n}\0{f.category}\0{f.id}", _issue(f, s, subject, response)))
     plan = record.plan
     if plan is not None:
         appointments = _appointments(record, plan, subject)
@@ -205,7 +220,7 @@ def bundle(record: ClinicalRecord) -> dict[str, Any]:
     made.append(device)
     add("provenance", {
         "resourceType": "Provenance",
-        "target": [{"reference": r} for r in [patient, *made] if r != device],
+        "target": [{"reference": r} for r in [patient, *made] if r != device],  # the form is the source
         "recorded": _instant(record.made_at),
         "agent": [{
             "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
@@ -241,7 +256,7 @@ def _patient(record: ClinicalRecord) -> dict[str, Any]:
 def _response(record: ClinicalRecord, s: Screened, subject: dict[str, str]) -> dict[str, Any]:
     texts = {i["linkId"]: i["text"] for i in questionnaire(record.protocol)["item"]}
     items = []
-    for link, value in enabled(record.protocol, s.answers).items():
+    for link, value in enabled(record.protocol, s.answers, frozenset(f.id for f in s.findings)).items():
         item: dict[str, Any] = {"linkId": link, "text": texts[link]}
         answer = _answer(record.protocol, link, value)
         if answer is not None:
@@ -311,6 +326,8 @@ def _appointments(record: ClinicalRecord, plan: Plan, subject: dict[str, str]) -
         status = "noshow" if c.key in record.missed else "cancelled"
         res = _appointment(plan, c.key, status, f"Microneedling {found[0]} {found[1]}", subject)
         res |= _whole_day(c.first_day, zone)
+        if plan.request.time is not None:  # a booking taken out of the plan keeps its day, not its time
+            res["comment"] = "the booked time is not kept with a booking taken out of the plan: its whole day"
         out.append((c.key, res))
     return out
 
@@ -339,10 +356,10 @@ def _careplan(
     activity: list[dict[str, Any]] = [{"reference": {"reference": r}} for r in refs]
     for a in plan.appointments:
         for w in a.windows:
-            if a.status == "cancelled":
-                status = "cancelled"
-            elif w.last_day < record.on:
+            if w.last_day < record.on:  # over before the export (also before a series stopped or on hold)
                 status = "completed"
+            elif a.status == "cancelled":
+                status = "cancelled"
             elif w.first_day <= record.on:
                 status = "in-progress"
             else:

@@ -28,7 +28,9 @@ from needlecli.render.common import day_text, span_text, time_text
 #: The kinds of day the calendar tells apart, strongest first: a day shows the first kind it has
 #: as its pattern, and every kind it has as a letter (or the session symbol).
 KINDS: tuple[str, ...] = ("session", "aftercare", "pause", "medicine")
-SYMBOLS: dict[str, str] = {"session": "●", "aftercare": "A", "pause": "P", "medicine": "M"}
+#: One mark per kind of day. Never two letters that read as a time of day beside a session's
+#: "10:30-11:30" (pause + medicine once read "PM", aftercare + medicine "AM"): the medicine is a cross.
+SYMBOLS: dict[str, str] = {"session": "●", "aftercare": "A", "pause": "P", "medicine": "+"}
 LEGEND: dict[str, str] = {
     "session": "Session day",
     "aftercare": "Aftercare days",

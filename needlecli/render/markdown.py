@@ -108,7 +108,11 @@ def plan_markdown(plan: Plan) -> str:
     for w in plan.sessions[0].windows:
         lines.append(f"**{w.title}**" + _days_note(w, plan))
         lines.append("")
-        lines += [f"- {item}" for item in w.items]
+        # What to avoid is a list of words; a whole sentence (a medicine to pause only if the physician
+        # approves) follows it as its own line, not as one more item with a capital mid-list.
+        lines += [f"- {item}" for item in w.items if not item.endswith(".")]
+        sentences = [item for item in w.items if item.endswith(".")]
+        lines += ["", *sentences] if sentences else []
         lines.append("")
     lines.append(plan.wording.daily)
     lines += ["", "## Needle depth by zone", ""]
@@ -206,7 +210,7 @@ def aftercare_markdown(
             lines += [f"- [ ] {item}" for item in g.do]
             lines += [f"- [ ] Avoid {item}" for item in g.avoid]
             lines.append("")
-        lines += _before(c.next_pause, h)
+        lines += _before(c.next_pause, "##")  # the next session's preparation: not part of this session's days
     lines += ["## Call the clinic if you notice", ""]
     lines += [f"- {sign}" for sign in warning_signs]
     lines.append("")
