@@ -245,12 +245,24 @@ def parse_config(data: bytes, path: Path) -> Config:
 _Check = Callable[[documents.Checker, Mapping[str, Any], str, Path], object]
 
 
+#: Bidirectional embedding, override and isolate controls.
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def _text(c: documents.Checker, tbl: Mapping[str, Any], key: str, _: Path) -> object:
     """One line of printable text (as --name): a control character (Word's soft line break U+000B,
     ESC, BEL, U+2028 ...) would go raw into calendars, where a strict reader rejects the whole file,
     and onto the terminal with `config show`. The error names it by its code, never echoes it."""
+    import unicodedata
+
     text = c.string(tbl, key, "clinic").strip()
-    bad = next((ch for ch in text if not ch.isprintable()), None)
+    if len(text) > 300:
+        c.err(f"clinic.{key}", f"at most 300 characters, not {len(text)}")
+        return None
+    # Control characters and line or paragraph breaks; bidi overrides (they reorder what a reader sees).
+    # Not every non-printing character: a no-break space, Persian's zero-width non-joiner or an emoji's
+    # joiner are text.
+    bad = next((ch for ch in text if unicodedata.category(ch) in ("Cc", "Zl", "Zp") or ch in _BIDI), None)
     if bad is not None:
         c.err(f"clinic.{key}", f"must be one line of printable text (it holds U+{ord(bad):04X} at character "
                                f"{text.index(bad) + 1})")  # fmt: skip

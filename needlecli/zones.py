@@ -77,6 +77,16 @@ def database() -> Database:
     return Database("unknown", "the system")
 
 
+def release(name: str) -> str:
+    """The release zone ``name`` is read from: the chosen host folder's when it holds the zone, else the
+    shipped package's (zoneinfo falls back to it for a zone the host lacks, e.g. `US/Pacific` on a
+    Debian without tzdata-legacy): what a calendar of that zone says it was made with."""
+    chosen = database()
+    if chosen.source != "the tzdata package" and not os.path.isfile(os.path.join(chosen.source, name)):
+        return shipped_version() or chosen.version
+    return chosen.version
+
+
 def zone(name: str) -> ZoneInfo:
     """The zone ``name`` from the database `database` chose (ZoneInfoNotFoundError, ValueError or
     OSError when there is none)."""

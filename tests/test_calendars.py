@@ -109,7 +109,7 @@ def real_transitions(zone: ZoneInfo, start: dt.datetime, end: dt.datetime) -> li
 
 def real_changes(zone: ZoneInfo, start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
     """Every change of the zone's UTC offset in [start, end): a daily scan, each change found to the
-    minute (no zone changes twice within a day: an hourly scan of every zone over 2020-2050 found the
+    minute (no zone changes twice within a day: an hourly scan of every zone over 2000-2050 found the
     same changes)."""
     out = []
     t = start
@@ -125,7 +125,7 @@ def real_changes(zone: ZoneInfo, start: dt.datetime, end: dt.datetime) -> list[d
 
 @pytest.mark.parametrize("tzid", SAMPLE)
 def test_every_vtimezone_agrees_with_the_zone_database_at_every_transition(tzid: str) -> None:
-    """Over the whole span every VTIMEZONE covers (2020-2050): one definition per zone name."""
+    """Over the whole span every VTIMEZONE covers (2000-2050): one definition per zone name."""
     vtz = ics._vtimezone(tzid)
     if vtz is None:  # the zone cannot be written as a VTIMEZONE: events are exact UTC instants instead
         return
@@ -133,7 +133,7 @@ def test_every_vtimezone_agrees_with_the_zone_database_at_every_transition(tzid:
     assert "RDATE" not in text  # one observance per change: readers keep only an RDATE list's first value
     onsets = read_vtimezone(text)
     zone = zones.zone(tzid)
-    start, end = dt.datetime(2020, 1, 1), dt.datetime(2051, 1, 1)
+    start, end = dt.datetime(2000, 1, 1), dt.datetime(2051, 1, 1)
     instants = [start + dt.timedelta(days=d, hours=12) for d in range(0, (end - start).days, 9)]
     for change in real_changes(zone, start, end):
         instants += [change + dt.timedelta(minutes=m) for m in (-60, -1, 0, 1, 60)]
@@ -150,7 +150,7 @@ def test_the_hard_zones_keep_a_vtimezone() -> None:
     york = ics._vtimezone("America/New_York")
     assert york is not None
     # The spring-forward onset is the local time before the change: 02:00, not 03:00.
-    assert "DTSTART:20200308T020000\r\nRRULE:FREQ=YEARLY;BYDAY=2SU;BYMONTH=3" in york.to_ical().decode()
+    assert "DTSTART:20070311T020000\r\nRRULE:FREQ=YEARLY;BYDAY=2SU;BYMONTH=3" in york.to_ical().decode()
     dublin = ics._vtimezone("Europe/Dublin")
     assert dublin is not None
     daylight = [c for c in dublin.walk("DAYLIGHT")]
@@ -407,10 +407,53 @@ def test_aftercare_again_with_another_time_raises_the_sequence(tmp_path: Path) -
     assert all(second[u][2] > first[u][2] for u in first)  # DTSTAMP moved on
 
 
-def test_another_patients_calendar_at_out_is_replaced_not_rebuilt_over(tmp_path: Path) -> None:
+def test_a_zone_the_newer_host_lacks_names_the_shipped_release(tmp_path: Path) -> None:
+    import sys
+
+    host = tmp_path / "zones"
+    (host / "Europe").mkdir(parents=True)
+    (host / "tzdata.zi").write_text("# version 2099b\n")
+    from importlib.resources import files
+
+    (host / "Europe" / "London").write_bytes(files("tzdata.zoneinfo.Europe").joinpath("London").read_bytes())
+    env = {**os.environ, "PYTHONTZPATH": str(host), "NEEDLE_CONFIG": os.devnull, "NEEDLE_DATA_DIR": str(tmp_path)}
+    for tz, release in (("America/Vancouver", zones.shipped_version()), ("Europe/London", "2099b")):
+        r = subprocess.run([sys.executable, "-m", "needlecli", "plan", "--patient", "P1", "-i", "fine-lines", "--on",
+                            "2027-01-01", "--time", "10:00", "--tz", tz, "--format", "ics"], capture_output=True,
+                           env=env, timeout=60)  # fmt: skip
+        assert r.returncode == 0, r.stderr
+        assert f"X-NEEDLE-TZDATA:{release}".encode() in r.stdout, tz
+
+
+def test_out_over_another_patients_calendar_is_refused_and_the_same_plan_leaves_the_file(tmp_path: Path) -> None:
     q = tmp_path / "q.ics"
-    for patient in ("P1", "P2"):
-        code, _, err = run("plan", "--patient", patient, "-i", "fine-lines", "--start", "2027-01-04", "--time",
-                           "10:30", "--on", "2026-12-01", "--out", str(q))  # fmt: skip
-        assert code == 0 and "rebuilt over" not in err
-    assert all(seq == 0 and status != "CANCELLED" for seq, status, _ in calendar_items(q).values())
+    base = ("-i", "fine-lines", "--start", "2027-01-04", "--time", "10:30", "--on", "2026-12-01", "--out", str(q))
+    assert run("plan", "--patient", "P1", *base)[0] == 0
+    before = q.read_bytes()
+    code, _, err = run("plan", "--patient", "P2", *base)
+    assert code == 2 and "is needle's calendar of another patient, indication or document" in err
+    code, _, err = run("aftercare", "--patient", "P1", "--indication", "fine-lines", "--session-date", "2027-01-04",
+                       "--format", "ics", "--out", str(q), "--on", "2026-12-01")  # fmt: skip
+    assert code == 2 and "another patient, indication or document" in err
+    assert q.read_bytes() == before
+    q.chmod(0o644)  # a calendar the clinic hosts for its patients to subscribe to
+    inode = q.stat().st_ino
+    code, _, err = run("plan", "--patient", "P1", *base)
+    assert code == 0 and "unchanged" in err and "saved to" not in err
+    assert (q.stat().st_ino, q.stat().st_mode & 0o777) == (inode, 0o644)
+
+
+def test_a_cancelled_session_written_in_utc_keeps_its_local_day(tmp_path: Path) -> None:
+    """Auckland, past the span: sessions in UTC; session 4 on 2 Jan 2051 local is 1 Jan in UTC. Dropped,
+    its cancellation is on the 2nd, the day the patient's calendar showed it."""
+    nz = tmp_path / "nz.ics"
+    base = ("plan", "--patient", "NZ1", "-i", "texture", "--on", "2050-09-01", "--time", "08:00", "--tz",
+            "Pacific/Auckland", "--clinic-days", "mon-sun", "--start", "2050-10-10", "--out", str(nz))  # fmt: skip
+    assert run(*base, "--sessions", "4")[0] == 0
+    dates = [e.decoded("DTSTART") for e in icalendar.Calendar.from_ical(nz.read_bytes()).walk("VEVENT")
+             if "session-4@" in str(e["UID"])]  # fmt: skip
+    local = dates[0].astimezone(zones.zone("Pacific/Auckland")).date()
+    assert run(*base, "--sessions", "3")[0] == 0
+    [gone] = [e for e in icalendar.Calendar.from_ical(nz.read_bytes()).walk("VEVENT")
+              if "session-4@" in str(e["UID"])]  # fmt: skip
+    assert str(gone["STATUS"]) == "CANCELLED" and gone.decoded("DTSTART") == local

@@ -27,6 +27,7 @@ import pytest
 pexpect = pytest.importorskip("pexpect")
 
 from needlecli import catalog  # noqa: E402
+from needlecli.cli.interactive import review_numbers  # noqa: E402
 from needlecli.model import Question  # noqa: E402
 from tests.harness import command  # noqa: E402
 from tests.harness import run as run_cli  # noqa: E402
@@ -39,7 +40,7 @@ TIMEOUT = 10  # seconds per expected prompt: generous, but a hang fails fast eno
 PROTO = catalog.load_screening()
 QUESTIONS: dict[str, Question] = {q.id: q for q in PROTO.questions}
 GATES = {g.id: g for g in PROTO.gates}
-NUMBER = {q.id: i for i, q in enumerate(PROTO.questions, 1)}
+NUMBER = review_numbers(PROTO)
 SUMMARY_PROMPT = "Press Enter to confirm these answers, or type a number to change one: "
 CANCELLED = "Screening cancelled; nothing was saved."
 NOT_SAVED = "Not saved: no patient id was given (rerun with --patient, or --out FILE.toml for a record file)."
@@ -357,8 +358,8 @@ def test_full_interview_with_bad_answers_defers_and_saves_the_record(screen, tmp
     assert re.search(row("isotretinoin_last_dose", "2026-08-31"), summary)
     assert re.search(row("fitzpatrick", "II (2)"), summary)
     assert re.search(row("age", "40"), summary)
-    for qid in PROCEDURES:
-        assert re.search(row(qid, "none"), summary), qid
+    for qid in PROCEDURES:  # the procedures gate answered no by default: never asked
+        assert re.search(row(qid, "— not asked"), summary), qid
     assert "DEFER" not in summary  # no verdict before the answers are confirmed
 
     assert run.finish() == 3
@@ -426,7 +427,7 @@ def test_no_at_the_procedures_gate_skips_the_five_dates(screen, tmp_path):
     assert not set(asked) & set(PROCEDURES)
     summary = run.reply("")
     for qid in PROCEDURES:
-        assert re.search(row(qid, "none"), summary), qid
+        assert re.search(row(qid, "— not asked"), summary), qid
     assert run.finish() == 0
     answers = tomllib.loads(out.read_text(encoding="utf-8"))["answers"]
     assert [answers[qid] for qid in PROCEDURES] == [False] * len(PROCEDURES)
@@ -460,7 +461,8 @@ def test_uncontrolled_diabetes_is_asked_only_after_diabetes(screen, tmp_path, di
     else:
         assert asked[asked.index("diabetes") + 1] == "uncontrolled_diabetes"
     summary = run.reply("")
-    assert re.search(row("uncontrolled_diabetes", "yes" if uncontrolled == "y" else "no"), summary)
+    expected = {"y": "yes", "n": "no", None: "— not asked"}[uncontrolled]
+    assert re.search(row("uncontrolled_diabetes", expected), summary)
     assert run.finish() == code
     answers = tomllib.loads(out.read_text(encoding="utf-8"))["answers"]
     assert answers["diabetes"] is (diabetes == "y")
@@ -474,7 +476,7 @@ def test_a_follow_up_of_a_file_answer_follows_it(screen, tmp_path):
     asked = run.respond()
     assert asked == ["keloid_history"]
     summary = run.reply("")
-    assert re.search(row("uncontrolled_diabetes", "no"), summary)
+    assert re.search(row("uncontrolled_diabetes", "— not asked"), summary)
     assert run.finish() == 0
 
     # diabetes = true in the file: it is asked, as a question of its own.
@@ -602,7 +604,7 @@ def test_changing_an_answer_at_the_summary_changes_the_verdict(screen, tmp_path)
     first = run.answer(SUMMARY_PROMPT, "99")
     assert re.search(row("keloid_history", "no"), first)
     shown = run.answer(SUMMARY_PROMPT, str(NUMBER["keloid_history"]))
-    assert f"'99' is not a question number (1-{len(PROTO.questions)})" in shown
+    assert f"'99' is not a question number (1-{max(int(n.split('.')[0]) for n in NUMBER.values())}, or 21.1" in shown
 
     # The chosen question is asked again, although the answers file had answered it.
     run.answer(prompt_of("keloid_history"), "y")
@@ -645,7 +647,7 @@ def test_changing_diabetes_at_the_summary_keeps_its_follow_up_consistent(screen,
     run.reply(str(NUMBER["diabetes"]))
     run.answer(prompt_of("diabetes"), "n")
     summary = run.expect(SUMMARY_PROMPT)
-    assert re.search(row("diabetes", "no"), summary) and re.search(row("uncontrolled_diabetes", "no"), summary)
+    assert re.search(row("diabetes", "no"), summary) and re.search(row("uncontrolled_diabetes", "— not asked"), summary)
     assert prompt_of("uncontrolled_diabetes") not in summary
 
     # The follow-up alone cannot be changed while diabetes is no.

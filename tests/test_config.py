@@ -259,3 +259,29 @@ def test_closed_dates_follow_the_configs_own_date_order(tmp_path: Path, monkeypa
     config.write_text('[clinic]\ndate_order = "DMY"\nclosed = ["31/02/2027"]\n')
     code, _, err = run("config", "show")
     assert code == 2 and "clinic.closed[0]: not a real calendar date" in err
+
+
+@pytest.mark.parametrize(
+    "text", ["Tehran \u0645\u06cc\u200c\u062e", "Rue\u00a0de la Paix", "Clinic \U0001f469\u200d\u2695\ufe0f"]
+)
+def test_config_text_keeps_what_is_text(text: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A no-break space, Persian's zero-width non-joiner, an emoji's joiner: text, not control characters."""
+    import tomli_w
+
+    config = tmp_path / "config.toml"
+    config.write_text(tomli_w.dumps({"clinic": {"address": text}}))
+    monkeypatch.setenv("NEEDLE_CONFIG", str(config))
+    assert load_config().address == text
+
+
+@pytest.mark.parametrize(("text", "said"), [("Clinic \u202eevil", "U+202E"), ("x" * 301, "at most 300 characters")])
+def test_config_text_refuses_overrides_and_essays(
+    text: str, said: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tomli_w
+
+    config = tmp_path / "config.toml"
+    config.write_text(tomli_w.dumps({"clinic": {"name": text}}))
+    monkeypatch.setenv("NEEDLE_CONFIG", str(config))
+    code, _, err = run("config", "show")
+    assert code == 2 and "clinic.name: " in err and said in err

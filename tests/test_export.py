@@ -213,7 +213,7 @@ def test_vtimezone_uses_yearly_rules_outlook_understands() -> None:
     assert b"RDATE" not in data
     onsets = {c.name: c.decoded("DTSTART") for c in tz.subcomponents if c.get("RRULE")}
     # Local time before each change: 01:00 GMT in March, 02:00 BST in October; from the span's first year.
-    assert onsets == {"DAYLIGHT": dt.datetime(2020, 3, 29, 1, 0), "STANDARD": dt.datetime(2020, 10, 25, 2, 0)}
+    assert onsets == {"DAYLIGHT": dt.datetime(2000, 3, 26, 1, 0), "STANDARD": dt.datetime(2000, 10, 29, 2, 0)}
 
 
 def vtimezone_offsets_match_the_zone_database(data: bytes) -> int:
@@ -274,9 +274,9 @@ def test_morocco_keeps_a_vtimezone_and_a_plan_outside_the_span_is_in_utc() -> No
     (tz,) = icalendar.Calendar.from_ical(data).walk("VTIMEZONE")
     assert b"RDATE" not in data and len(tz.subcomponents) > 2
     assert vtimezone_offsets_match_the_zone_database(data) == 6
-    # A plan whose sessions fall outside the years every VTIMEZONE covers (2020-2050): exact UTC instants.
-    data = output("plan", "--on", "2019-06-01", "--patient", "P1", "--indication", "fine-lines", "--start",
-                  "2019-06-03", "--time", "09:15", "--tz", "Europe/London", "--format", "ics")  # fmt: skip
+    # A plan whose sessions fall outside the years every VTIMEZONE covers (2000-2050): exact UTC instants.
+    data = output("plan", "--on", "1999-06-01", "--patient", "P1", "--indication", "fine-lines", "--start",
+                  "1999-06-07", "--time", "09:15", "--tz", "Europe/London", "--format", "ics")  # fmt: skip
     cal = icalendar.Calendar.from_ical(data)
     assert not cal.walk("VTIMEZONE")
     for ev in events(data):

@@ -127,7 +127,9 @@ def aftercare(
 
         options = dataclasses.replace(options, series_mark=series_mark(plan.request, "aftercare", cfg.uid_key or ""))
         said: list[str] = []
-        plan = common.over_calendar(plan, out, options, common.stamp_of(on, order), said)
+        plan, unchanged = common.over_calendar(plan, out, options, common.stamp_of(on, order), said)
         for note in said:
             print(f"needle: {note}", file=sys.stderr)
+        if unchanged:
+            return  # the file is left as it is
     common.emit(export.render(fmt, plan, options), out)

@@ -144,28 +144,39 @@ def check_name(name: str | None, include_name: bool) -> str | None:
     return name.strip() if name is not None else None
 
 
-def over_calendar(plan: Plan, out: Path | None, options: ExportOptions, stamp: dt.datetime, notes: list[str]) -> Plan:
+def over_calendar(
+    plan: Plan, out: Path | None, options: ExportOptions, stamp: dt.datetime, notes: list[str]
+) -> tuple[Plan, bool]:
     """``plan`` as it is written over needle's calendar of the same series at ``out`` (`plan` or
     `aftercare` ``--format ics --out`` again, with another start, time or number of sessions): the
-    calendar ids it gave each item kept, SEQUENCE raised and DTSTAMP moved for what changed (RFC 5545
-    3.8.7.4), the items that went written as cancelled, so a calendar that imported it updates instead
-    of doubling. When the file already holds exactly this plan, it stays as it is. Any other file at
-    ``out`` (another patient's series, not one of needle's) is left to `outfiles.guard`."""
+    calendar ids it gave each item kept, every SEQUENCE raised and DTSTAMP moved (RFC 5545 3.8.7.4),
+    the items that went written as cancelled, so a calendar that imported it updates instead of
+    doubling; and whether the file already holds exactly this plan (then it is left as it is, not
+    written again). A needle calendar there of another patient, indication or document is refused;
+    one without a series mark (from stdout, `batch`, an older needle) is replaced; any other file is
+    left to `outfiles.guard`."""
     from needlecli import export, revisions
     from needlecli.model import Cancelled
     from needlecli.records import writes_in_place
     from needlecli.render.ics_read import history_of_calendar, series_mark_of
 
     if out is None or options.series_mark is None or writes_in_place(out) or not out.is_file():
-        return plan
+        return plan, False
     try:
         with out.open("rb") as fh:
             data = fh.read(1 << 22)
     except OSError:
-        return plan
-    found = history_of_calendar(data)
-    if found is None or series_mark_of(data) != options.series_mark:
-        return plan
+        return plan, False
+    mark = series_mark_of(data)
+    if mark is not None and mark != options.series_mark:
+        raise UsageError(
+            f"--out: {out} is needle's calendar of another patient, indication or document; choose another file"
+        )
+    from needlecli import zones
+
+    found = history_of_calendar(data, zones.zone(plan.request.tz))
+    if found is None or mark is None:
+        return plan, False
     plan_id, live, gone, then = found
     before = revisions.History(
         plan.request.patient, plan.request.indication, plan_id, max([r for r, _, _ in live.values()] + [0]),
@@ -175,14 +186,14 @@ def over_calendar(plan: Plan, out: Path | None, options: ExportOptions, stamp: d
     same = dataclasses.replace(same, revision=before.revision, stamp=then, cancelled=before.cancelled)
     if export.render("ics", same, options) == data:
         notes.append(f"{out} already holds this plan: unchanged")
-        return same
+        return same, True
     rebuilt = revisions.rebuild_over(plan, before, f"--out {out}", stamp)
     went = len(rebuilt.cancelled) - len(before.cancelled)
     notes.append(
         f"rebuilt over {out}: same calendar ids, SEQUENCE raised"
         + (f", {went} item{'s' if went != 1 else ''} no longer in the plan written as cancelled" if went > 0 else "")
     )
-    return rebuilt
+    return rebuilt, False
 
 
 def emit(data: bytes, out: Path | None) -> None:

@@ -386,12 +386,14 @@ class Interview:
                 self.follow(c, before, self.answers[c.id])
 
     def review(self) -> None:
-        """Show the answers until they are confirmed; a number changes that answer."""
-        numbers = {str(i): q for i, q in enumerate(self.protocol.questions, 1)}
-        position = {q.id: i for i, q in enumerate(self.protocol.questions, 1)}
+        """Show the answers until they are confirmed; a number changes that answer (numbered as the
+        interview counted: 21, and 21.1 for a follow-up of 21)."""
+        position = review_numbers(self.protocol)
+        numbers = {n: self.protocol.question(qid) for qid, n in position.items()}
+        main = max(int(n.split(".")[0]) for n in position.values())
         while True:
             self.console.print()
-            self.console.print(answers_table(self.protocol, self.answers))
+            self.console.print(answers_table(self.protocol, self.answers, self.gates))
             reply = LinePrompt.ask(
                 "Press Enter to confirm these answers, or type a number to change one",
                 console=self.console,
@@ -402,7 +404,7 @@ class Interview:
                 return
             chosen = numbers.get(reply)
             if chosen is None:
-                self._say(f"{reply!r} is not a question number (1-{len(numbers)}).")
+                self._say(f"{reply!r} is not a question number (1-{main}, or 21.1 for a follow-up).")
                 continue
             parent = chosen.asked_if
             if parent and self.protocol.gate(parent) is None and not self.answers.get(parent):
@@ -450,19 +452,52 @@ def outside_gate(protocol: ScreeningProtocol, q: Question, value: dt.date, on: d
     return wait_text(longest)
 
 
-def answers_table(protocol: ScreeningProtocol, answers: dict[str, AnswerValue]) -> Table:
+def review_numbers(protocol: ScreeningProtocol) -> dict[str, str]:
+    """Each question's number at the review, as the interview counts them ("5/28"): a main question
+    its count, a follow-up that count and its place behind it ("21.1"; a gate's follow-ups take the
+    gate's number)."""
+    steps, _ = plan_steps(protocol, {}, [q.id for q in protocol.questions])
+    out: dict[str, str] = {}
+    count = behind = 0
+    for step in steps:
+        if step.counted:
+            count, behind = count + 1, 0
+            if step.question is not None:
+                out[step.question.id] = str(count)
+        elif step.question is not None:
+            behind += 1
+            out[step.question.id] = f"{count}.{behind}"
+    return out
+
+
+def answers_table(
+    protocol: ScreeningProtocol, answers: dict[str, AnswerValue], gates: dict[str, bool] | None = None
+) -> Table:
+    """The review: every answer, numbered as the interview counted; a follow-up never asked (its
+    question or gate answered no) says so instead of showing a "no" nobody gave."""
     table = Table(title="Answers", box=box.SIMPLE_HEAD, title_justify="left")
     table.add_column("#", justify="right", no_wrap=True)
     table.add_column("Section", no_wrap=True)
     table.add_column("Question")
     table.add_column("Answer", no_wrap=True)
-    for i, q in enumerate(protocol.questions, 1):
+    numbers = review_numbers(protocol)
+    for q in protocol.questions:
         value = answers.get(q.id)
         shown = format_answer(q, value)
         if q.gate_prompt and value is None:
             shown = "no"
+        parent = q.asked_if
+        if (
+            parent is not None
+            and value in (None, False)
+            and (
+                (protocol.gate(parent) is not None and (gates or {}).get(parent) is False)
+                or (protocol.gate(parent) is None and answers.get(parent) is False)
+            )
+        ):
+            shown = "— not asked"
         style = "bold" if q.type in ("bool", "date") and value not in (False, None) else ""
-        table.add_row(str(i), Text(q.section), Text(label(q)), Text(shown, style=style))
+        table.add_row(numbers[q.id], Text(q.section), Text(label(q)), Text(shown, style=style))
     return table
 
 

@@ -261,9 +261,11 @@ def plan(
 
         options = dataclasses.replace(options, series_mark=series_mark(result.request, "plan", cfg.uid_key or ""))
         said: list[str] = []
-        result = common.over_calendar(result, out, options, common.stamp_of(on, order), said)
+        result, unchanged = common.over_calendar(result, out, options, common.stamp_of(on, order), said)
         for note in said:
             print(f"needle: {note}", file=sys.stderr)
+        if unchanged:
+            return  # the file is left as it is (its mode, its inode: a calendar a clinic hosts)
     common.emit(export.render(fmt, result, options), out)
 
 

@@ -40,7 +40,7 @@ WEEKDAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 #: The years every VTIMEZONE covers, whatever its plan's: one definition per zone name in every file
 #: needle writes with the same zone data (a client that caches zones by name, as vobject and Outlook
 #: do, reads the same one from each). A timed event outside them is written in UTC.
-SPAN = (2020, 2050)
+SPAN = (2000, 2050)
 
 
 @functools.lru_cache(maxsize=64)
@@ -199,7 +199,7 @@ def transitions(tzid: str, start: dt.datetime, end: dt.datetime) -> tuple[dt.dat
 
     Scans every 24 hours and narrows each change down by halves; instants are POSIX seconds
     (``datetime.fromtimestamp(t, zone)`` is the zone database's reading of the UTC instant ``t``).
-    No zone changes twice within a day: an hourly scan of all 598 zones of 2026f over 2020-2050 found
+    No zone changes twice within a day: an hourly scan of all 598 zones of 2026f over 2000-2050 found
     the same changes."""
     real = zones.zone(tzid)
     epoch = dt.datetime(1970, 1, 1)
@@ -412,7 +412,7 @@ def calendar_spec(
     zone = None
     if timed:
         # The zone data the times were computed with (`zones.database`): a reader with other data can tell.
-        props.append(("X-NEEDLE-TZDATA", zones.database().version, True))
+        props.append(("X-NEEDLE-TZDATA", zones.release(plan.request.tz), True))
     if timed and always_utc(plan.request.tz, min(timed).year, max(timed).year):
         utc = True  # UTC, Etc/UTC and friends: times in UTC, no VTIMEZONE to declare
     elif timed:

@@ -28,7 +28,7 @@ def series_mark_of(data: bytes) -> str | None:
     return str(mark) if mark is not None else None
 
 
-def history_of_calendar(data: bytes) -> CalendarHistory | None:
+def history_of_calendar(data: bytes, zone: dt.tzinfo | None = None) -> CalendarHistory | None:
     """What a calendar needle wrote says about its plan's revisions, read back with icalendar:
     (plan id, key -> (SEQUENCE, first day, last day) of each live item, the cancelled items as
     (key, first, last, SEQUENCE), the latest DTSTAMP). None when it is not one of needle's calendars
@@ -50,8 +50,9 @@ def history_of_calendar(data: bytes) -> CalendarHistory | None:
             sequence = int(ev.get("SEQUENCE", 0))
             start, end = ev.decoded("DTSTART"), ev.decoded("DTEND")
             stamp = ev.decoded("DTSTAMP")
-            if isinstance(start, dt.datetime):
-                first = last = start.date()
+            if isinstance(start, dt.datetime):  # the plan's own day: a time written in UTC read in ``zone``
+                local = start.astimezone(zone) if zone is not None and start.tzinfo is not None else start
+                first = last = local.date()
             else:
                 first, last = start, (end - dt.timedelta(days=1)) if isinstance(end, dt.date) else start
             stamps.append(stamp if isinstance(stamp, dt.datetime) else dt.datetime.combine(stamp, dt.time(), dt.UTC))
