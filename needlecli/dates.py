@@ -241,6 +241,20 @@ def check_year(day: dt.date) -> dt.date:
     return day
 
 
+_ISO_IN_TEXT = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+
+
+def shown(text: str, order: str = DEFAULT_ORDER) -> str:
+    """Text for people with its ISO dates written in the clinic's ``order`` (DMY: ``31/12/2026``, MDY:
+    ``12/31/2026``; ISO: as it is). Machine formats (JSON, the CSV date columns, calendars, saved
+    files) keep ISO."""
+    if order == "DMY":
+        return _ISO_IN_TEXT.sub(r"\3/\2/\1", text)
+    if order == "MDY":
+        return _ISO_IN_TEXT.sub(r"\2/\3/\1", text)
+    return text
+
+
 def describe(day: dt.date) -> str:
     """The date in a form nobody can misread, in any date order: ``Tue 5 May 2026``."""
     return f"{WEEKDAY_NAMES[day.weekday()][:3]} {day.day} {MONTH_NAMES[day.month - 1][:3]} {day.year}"

@@ -190,10 +190,10 @@ Replies = dict[str, str | list[str]]
 class Screen:
     """One `needle screen` run in a pseudo-terminal, with its whole output kept."""
 
-    def __init__(self, cwd: Path, *args: str) -> None:
+    def __init__(self, cwd: Path, *args: str, size: tuple[int, int] = (50, 200)) -> None:
         env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_INTERACTIVE", "TTY_COMPATIBLE")}
         # rich honours COLUMNS on a dumb terminal only when LINES is set too.
-        env.update(COLUMNS="200", LINES="50", TERM="dumb", NO_COLOR="1", PYTHONUTF8="1")
+        env.update(COLUMNS=str(size[1]), LINES=str(size[0]), TERM="dumb", NO_COLOR="1", PYTHONUTF8="1")
         env.pop("NEEDLE_DEBUG", None)
         self.log = io.StringIO()
         needle, *argv = command("screen", "--on", ON, *args)
@@ -205,7 +205,7 @@ class Screen:
             encoding="utf-8",
             codec_errors="replace",
             timeout=TIMEOUT,
-            dimensions=(50, 200),
+            dimensions=size,
         )
         self.child.delaybeforesend = None  # every send waits for its prompt first
         self.child.logfile_read = self.log
@@ -298,8 +298,8 @@ class Screen:
 def screen(tmp_path: Path) -> Iterator[Callable[..., Screen]]:
     runs: list[Screen] = []
 
-    def start(*args: str) -> Screen:
-        run = Screen(tmp_path, *args)
+    def start(*args: str, size: tuple[int, int] = (50, 200)) -> Screen:
+        run = Screen(tmp_path, *args, size=size)
         runs.append(run)
         return run
 
@@ -911,7 +911,7 @@ def test_dates_in_the_clinic_order_are_read_and_echoed(screen, tmp_path, no_user
     summary = run.answer(SUMMARY_PROMPT, "")
     assert re.search(row("isotretinoin_last_dose", "2026-08-31"), summary)
     assert run.finish() == 3
-    assert "Earliest date: 2027-02-28" in run.verdict  # 31 August + 6 months, not 8 March
+    assert "Earliest date: 28/02/2027" in run.verdict  # 31 August + 6 months, not 8 March (in the clinic order)
     answers = tomllib.loads(out.read_text(encoding="utf-8"))["answers"]
     assert answers["isotretinoin_last_dose"] == dt.date(2026, 8, 31)
     assert answers["filler_last_date"] == dt.date(2026, 11, 20)
@@ -1032,4 +1032,22 @@ def test_a_mistaken_yes_can_be_taken_back_at_the_date(screen, tmp_path):
     assert re.search(row("isotretinoin_last_dose", "no"), summary) and re.search(
         row("sunburn_last_date", "no"), summary
     )
+    assert run.finish() == 0
+
+
+def test_the_review_fits_an_80_column_terminal_and_keeps_errors_by_the_prompt(screen, tmp_path):
+    """On 80x24 every answer is one line (no section column, a long question cut with "…"), and a
+    mistyped number is said next to the prompt without printing the 33 rows again."""
+    answers = write_answers(tmp_path / "p.toml", all_no_except("keloid_history"))
+    run = screen("--answers", str(answers), size=(24, 80))
+    run.answer(prompt_of("keloid_history"), "n")
+    table = run.expect(SUMMARY_PROMPT)
+    rows = [line for line in table.splitlines() if re.match(r"\s*\d+(\.\d+)?\s", line)]
+    assert len(rows) == len(PROTO.questions), table
+    assert all(len(line.rstrip()) <= 80 for line in table.splitlines()), table
+    assert "Recent procedures" not in table  # no section column when narrow
+    run.child.sendline("99")
+    shown = run.expect(SUMMARY_PROMPT)
+    assert "'99' is not a question number" in shown and "Answers" not in shown
+    run.child.sendline("")
     assert run.finish() == 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -530,3 +531,31 @@ def test_each_sessions_preparation_is_a_heading_of_its_own_level(tmp_path: Path)
     assert "## Before session 2 (" in text and "### Before session" not in text
     sheet = output("plan", "-i", "fine-lines", "--on", ON, "--start", "2027-01-04", "--format", "md").decode()
     assert "- Painkillers" not in sheet and "\nPainkillers such as ibuprofen" in sheet
+
+
+@pytest.mark.parametrize("columns", ["80", "200"])
+def test_the_plan_table_never_cuts_its_headers_at_80_columns(columns: str) -> None:
+    """At 80 columns the table falls back to a list (no `hea…`, no date range a word per line); wide,
+    it is the table."""
+    code, out, _ = run("plan", "-i", "fine-lines", "--patient", "P1", "--start", "2027-01-04", "--on", ON, "--time",
+                       "10:30", "--tz", "Europe/London", env={"COLUMNS": columns})  # fmt: skip
+    assert code == 0
+    assert "…" not in out and max(len(line.rstrip()) for line in out.splitlines()) <= int(columns)
+    if columns == "80":
+        assert "  Sun and waxing pause: Mon 21 Dec – Sun 3 Jan" in out
+        assert "No retinoids, vitamin C or acids: Mon 4 – Sun 10 Jan" in out
+    else:
+        assert re.search(r"1\s+Mon 4 Jan 2027\s+10:30–11:30 GMT\s+Mon 21 Dec – Sun 3 Jan", out)
+
+
+def test_a_dmy_clinic_reads_its_own_dates_and_machines_keep_iso(tmp_path: Path, no_user_config: Path) -> None:
+    """The verdict panel and the notes a person reads say 28/02/2027 under DMY; JSON keeps ISO."""
+    from tests.test_register import EXAMPLES
+
+    no_user_config.write_text('[clinic]\ndate_order = "DMY"\n')
+    code, out, _ = run("screen", "--answers", str(EXAMPLES / "deferred.toml"), "--on", "01/12/2026")
+    assert code == 3 and "Earliest date: 28/02/2027 (Sun 28 Feb 2027)" in out and "2027-02-28" not in out
+    code, out, _ = run("screen", "--answers", str(EXAMPLES / "deferred.toml"), "--on", "01/12/2026", "--json")
+    assert json.loads(out)["earliest_date"] == "2027-02-28"
+    code, _, err = run("plan", "-i", "fine-lines", "--on", "01/12/2026", "--start", "07/12/2026")
+    assert code == 0 and not re.search(r"\d{4}-\d{2}-\d{2}", err), err

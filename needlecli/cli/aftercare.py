@@ -9,6 +9,7 @@ import typer
 
 from needlecli import export
 from needlecli.cli.common import complete_formats, complete_treatments
+from needlecli.dates import shown
 from needlecli.errors import UsageError
 
 HELP = """Export the aftercare checklist for one session (--session-date with
@@ -118,7 +119,7 @@ def aftercare(
 
     outfiles.guard(out, fmt, plan.request.patient or None, (plan_file, screening))
     for note in notes:
-        print(f"needle: {note}", file=sys.stderr)
+        print(f"needle: {shown(note, order)}", file=sys.stderr)
     options = export_options(cfg, "aftercare", name=shown_name, protocol=protocol, series=plan_file is not None)
     if fmt == "ics" and out is not None and plan.request.patient:  # written again over it: rebuilt over
         import dataclasses
@@ -129,7 +130,7 @@ def aftercare(
         said: list[str] = []
         plan, unchanged = common.over_calendar(plan, out, options, common.stamp_of(on, order), said)
         for note in said:
-            print(f"needle: {note}", file=sys.stderr)
+            print(f"needle: {shown(note, order)}", file=sys.stderr)
         if unchanged:
             return  # the file is left as it is
     common.emit(export.render(fmt, plan, options), out)

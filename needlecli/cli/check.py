@@ -143,7 +143,8 @@ def check(
     else:
         from needlecli.cli.render import print_result
 
-        print_result(result, proto, patient, clinician=cfg.clinician, today=dt.date.today(), say_not_saved=False)
+        print_result(result, proto, patient, clinician=cfg.clinician, today=dt.date.today(), say_not_saved=False,
+                     order=cfg.date_order)  # fmt: skip
     print(f"needle: re-check kept in the register under {patient} (entry {entry.seq})", file=sys.stderr)
     for e in effects:
         if e:

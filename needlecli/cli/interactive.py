@@ -391,9 +391,12 @@ class Interview:
         position = review_numbers(self.protocol)
         numbers = {n: self.protocol.question(qid) for qid, n in position.items()}
         main = max(int(n.split(".")[0]) for n in position.values())
+        show = True
         while True:
-            self.console.print()
-            self.console.print(answers_table(self.protocol, self.answers, self.gates))
+            if show:  # after a mistyped number only the line saying so: it stays next to the prompt
+                self.console.print()
+                self.console.print(answers_table(self.protocol, self.answers, self.gates, self.console.width))
+            show = False
             reply = LinePrompt.ask(
                 "Press Enter to confirm these answers, or type a number to change one",
                 console=self.console,
@@ -414,6 +417,7 @@ class Interview:
                 )
                 continue
             self.change(chosen)
+            show = True
 
 
 def wait_text(rule: Rule) -> str:
@@ -471,14 +475,21 @@ def review_numbers(protocol: ScreeningProtocol) -> dict[str, str]:
 
 
 def answers_table(
-    protocol: ScreeningProtocol, answers: dict[str, AnswerValue], gates: dict[str, bool] | None = None
+    protocol: ScreeningProtocol,
+    answers: dict[str, AnswerValue],
+    gates: dict[str, bool] | None = None,
+    width: int | None = None,
 ) -> Table:
     """The review: every answer, numbered as the interview counted; a follow-up never asked (its
-    question or gate answered no) says so instead of showing a "no" nobody gave."""
-    table = Table(title="Answers", box=box.SIMPLE_HEAD, title_justify="left")
+    question or gate answered no) says so instead of showing a "no" nobody gave. Narrower than 100
+    columns, one line a question (no section column, a long question cut with "…"), so the 33 rows
+    do not wrap into twice as many."""
+    narrow = width is not None and width < 100
+    table = Table(title="Answers", box=box.SIMPLE_HEAD, title_justify="left", pad_edge=not narrow, expand=narrow)
     table.add_column("#", justify="right", no_wrap=True)
-    table.add_column("Section", no_wrap=True)
-    table.add_column("Question")
+    if not narrow:
+        table.add_column("Section", no_wrap=True)
+    table.add_column("Question", no_wrap=narrow, overflow="ellipsis" if narrow else "fold", ratio=1 if narrow else None)
     table.add_column("Answer", no_wrap=True)
     numbers = review_numbers(protocol)
     for q in protocol.questions:
@@ -497,7 +508,8 @@ def answers_table(
         ):
             shown = "— not asked"
         style = "bold" if q.type in ("bool", "date") and value not in (False, None) else ""
-        table.add_row(numbers[q.id], Text(q.section), Text(label(q)), Text(shown, style=style))
+        cells = [Text(label(q)), Text(shown, style=style)]
+        table.add_row(numbers[q.id], *([] if narrow else [Text(q.section)]), *cells)
     return table
 
 

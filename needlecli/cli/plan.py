@@ -11,6 +11,7 @@ import typer
 from needlecli import export
 from needlecli.bundled import indications
 from needlecli.cli.common import complete_formats, complete_treatments
+from needlecli.dates import shown
 from needlecli.errors import UsageError
 
 if TYPE_CHECKING:
@@ -244,12 +245,12 @@ def plan(
     if not (fmt == "toml" and from_ is None):  # a saved plan over a saved plan: rebuilt over it above
         outfiles.guard(out, fmt, result.request.patient or None, (from_, screening))
     for note in notes:
-        print(f"needle: {note}", file=sys.stderr)
+        print(f"needle: {shown(note, order)}", file=sys.stderr)
     if fmt == "table":
         from needlecli.cli.render import plan_table_text, print_plan
 
         if out is None:
-            print_plan(result)
+            print_plan(result, order)
         else:
             common.emit(plan_table_text(result).encode("utf-8"), out)
         return
@@ -263,7 +264,7 @@ def plan(
         said: list[str] = []
         result, unchanged = common.over_calendar(result, out, options, common.stamp_of(on, order), said)
         for note in said:
-            print(f"needle: {note}", file=sys.stderr)
+            print(f"needle: {shown(note, order)}", file=sys.stderr)
         if unchanged:
             return  # the file is left as it is (its mode, its inode: a calendar a clinic hosts)
     common.emit(export.render(fmt, result, options), out)

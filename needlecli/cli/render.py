@@ -34,11 +34,16 @@ def result_panel(
     *,
     clinician: str | None = None,
     today: dt.date | None = None,
+    order: str = "ISO",
 ) -> Panel:
     """The verdict: the headline, the earliest date, the findings (most severe first, then in
     protocol order) and what to tell the patient. ``today`` (the CLI's clock) tells an evaluation
     for today from one for another date."""
+    from needlecli.dates import shown
     from needlecli.screening import patient_lines
+
+    def d(day: dt.date) -> str:  # a date as the clinic writes them (config date_order)
+        return shown(day.isoformat(), order)
 
     parts: list[RenderableType] = []
     head = Text(HEADLINE[result.verdict], style=STYLE[result.verdict])
@@ -56,10 +61,10 @@ def result_panel(
         if result.earliest_date is None:
             when.append("Earliest date: none — re-assess before planning (a deferral has no end date).")
         else:
-            when.append(f"Earliest date: {result.earliest_date.isoformat()} ({result.earliest_date:%a %d %b %Y})")
+            when.append(f"Earliest date: {d(result.earliest_date)} ({result.earliest_date:%a %d %b %Y})")
     elif result.verdict in ("eligible", "caution") and result.earliest_date is not None:
-        why = "today's evaluation" if today == evaluated else f"evaluated on {evaluated.isoformat()}"
-        when.append(f"Earliest date: {result.earliest_date.isoformat()} ({why})")
+        why = "today's evaluation" if today == evaluated else f"evaluated on {d(evaluated)}"
+        when.append(f"Earliest date: {d(result.earliest_date)} ({why})")
     if when.plain:
         parts.append(when)
     if clinician:
@@ -74,8 +79,8 @@ def result_panel(
         for f in ordered:
             table.add_row(
                 Text(f.category, style=STYLE[f.category]),
-                Text(f.message),
-                f.until.isoformat() if f.until else "—",
+                Text(shown(f.message, order)),
+                d(f.until) if f.until else "—",
             )
         parts.append(Text(""))
         parts.append(table)
@@ -86,12 +91,12 @@ def result_panel(
         bullets.add_column(no_wrap=True)
         bullets.add_column()
         for line in lines:
-            bullets.add_row(" •", Text(line))
+            bullets.add_row(" •", Text(shown(line, order)))
         parts.append(bullets)
     title = "Screening"
     if patient:
         title += f" · {patient}"
-    subtitle = f"{protocol.info.name} {protocol.info.version} · evaluated {evaluated.isoformat()}"
+    subtitle = f"{protocol.info.name} {protocol.info.version} · evaluated {d(evaluated)}"
     return Panel(
         Group(*parts), title=Text(title), subtitle=Text(subtitle), border_style=STYLE[result.verdict], expand=False
     )
@@ -110,17 +115,21 @@ def print_result(
     clinician: str | None = None,
     today: dt.date | None = None,
     say_not_saved: bool = False,
+    order: str = "ISO",
 ) -> None:
     """Print the verdict panel, then where the record was saved (or, with ``say_not_saved``, that it was not)."""
     console = Console(highlight=False)
-    console.print(result_panel(result, protocol, patient, clinician=clinician, today=today))
+    console.print(result_panel(result, protocol, patient, clinician=clinician, today=today, order=order))
     if saved_to is not None:
         console.print(Text(f"Screening record saved to {saved_to} (mode 0600)."))
     elif say_not_saved:
         console.print(Text(NOT_SAVED, style="yellow"))
 
 
-def plan_renderable(plan: Plan) -> Group:
+def plan_renderable(plan: Plan, width: int | None = None, order: str = "ISO") -> Group:
+    """The plan at the terminal; where its table would not fit ``width`` columns (an 80-column
+    terminal, a plan with many windows), each appointment as a short list instead: headers are never
+    cut to `hea…` and date ranges never stacked a word per line."""
     from needlecli.clinic import format_weekdays
     from needlecli.render.common import (
         aftercare_text,
@@ -173,6 +182,12 @@ def plan_renderable(plan: Plan) -> Group:
             w = a.window(spec)
             cells.append(span_text(w.first_day, w.last_day) if w else "")
         table.add_row(*cells)
+    if width is not None:
+        from rich.measure import Measurement
+
+        wide = Console(width=10_000)  # the table's natural width, unconstrained
+        if Measurement.get(wide, wide.options, table).maximum > width:
+            table = _as_list(plan, cols, timed, flagged, deep)
     screening: list[RenderableType] = [Text(verdict_line(plan), style="bold" if req.screening else "yellow")]
     if req.findings:
         found = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
@@ -186,7 +201,8 @@ def plan_renderable(plan: Plan) -> Group:
     items.add_column(no_wrap=True, style="bold")
     items.add_column()
     for w in plan.sessions[0].windows:
-        items.add_row(Text(w.title), Text(", ".join(w.items)))
+        words = ", ".join(i for i in w.items if not i.endswith("."))  # a sentence is not one more item
+        items.add_row(Text(w.title), Text(" ".join([words, *(i for i in w.items if i.endswith("."))]).strip()))
     parts += [Text(""), items]
     depth = Table(title="Needle depth", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     depth.add_column("Zone")
@@ -201,13 +217,40 @@ def plan_renderable(plan: Plan) -> Group:
         ranges = [depth_text(a.depth[i].min_mm, a.depth[i].max_mm) for a in apps] if differ else []
         depth.add_row(z.zone, *(ranges or [depth_text(z.min_mm, z.max_mm)]), Text(depth_why(z)))
     parts += [Text(""), depth]
+    from needlecli.dates import shown
+
     for note in plan.notes:
-        parts.append(Text(f"Note ({note.cause}): {note.text}", style="yellow"))
+        parts.append(Text(f"Note ({note.cause}): {shown(note.text, order)}", style="yellow"))
     return Group(*parts)
 
 
-def print_plan(plan: Plan) -> None:
-    Console(highlight=False).print(plan_renderable(plan))
+def _as_list(plan: Plan, cols: list[tuple[str, str]], timed: bool, flagged: bool, deep: bool) -> Table:
+    """The plan's appointments one under another, each window on a line of its own."""
+    from needlecli.render.common import aftercare_text, day_text, flags_text, span_text, time_text
+
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(justify="right", no_wrap=True)
+    grid.add_column()
+    for a in plan.appointments:
+        head = Text(day_text(a.date), style="bold")
+        if timed:
+            head.append(f"  {time_text(a.start, a.end)}")
+        grid.add_row(Text(a.label, style="bold"), head)
+        if flagged and a.flags:
+            grid.add_row("", Text(f"Caution in force: {flags_text(a)}", style="yellow"))
+        if deep:
+            grid.add_row("", Text("Aftercare: ") + Text(str(aftercare_text(a))))
+        for spec, title in cols:
+            w = a.window(spec)
+            if w is not None:
+                grid.add_row("", Text(f"{title}: {span_text(w.first_day, w.last_day)}"))
+        grid.add_row("", "")
+    return grid
+
+
+def print_plan(plan: Plan, order: str = "ISO") -> None:
+    console = Console(highlight=False)
+    console.print(plan_renderable(plan, console.width, order))
 
 
 def plan_table_text(plan: Plan) -> str:

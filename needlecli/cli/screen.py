@@ -150,6 +150,7 @@ def screen(
             clinician=clinician,
             today=dt.date.today(),  # the CLI layer is the only reader of the clock
             say_not_saved=False,
+            order=cfg.date_order,
         )
     if kept is not None:
         print(f"needle: screening kept in the register under {patient} (entry {kept})", file=sys.stderr)
