@@ -202,7 +202,8 @@ def plan_renderable(plan: Plan, width: int | None = None, order: str = "ISO") ->
     items.add_column()
     for w in plan.sessions[0].windows:
         words = ", ".join(i for i in w.items if not i.endswith("."))  # a sentence is not one more item
-        items.add_row(Text(w.title), Text(" ".join([words, *(i for i in w.items if i.endswith("."))]).strip()))
+        sentences = [i for i in w.items if i.endswith(".")]
+        items.add_row(Text(w.title), Text(". ".join(filter(None, [words, " ".join(sentences)]))))
     parts += [Text(""), items]
     depth = Table(title="Needle depth", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     depth.add_column("Zone")
