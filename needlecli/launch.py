@@ -7,13 +7,15 @@ click rendered is kept in the user's cache folder, keyed by needle's version, th
 times and sizes of the modules that define the commands, the terminal's width and the arguments,
 and printed from there on the next call without importing typer. Nothing is written by hand: a
 missing or unreadable cache entry means rendering through typer (and keeping what it printed).
-This module imports nothing beyond the standard library's basics.
+This module imports nothing beyond the standard library's basics (and `needlecli.folders`, which neither does).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+
+from needlecli.folders import cache_dir
 
 #: Arguments whose output is the same text every time (given the code and the terminal's width).
 _FIXED = (("--help",), ("-h",), ("--version",), ("-V",))
@@ -24,18 +26,6 @@ def cacheable(args: list[str]) -> bool:
     if tuple(args) in _FIXED:
         return True
     return len(args) == 2 and args[0] in _COMMANDS and args[1] in ("--help", "-h")
-
-
-def cache_dir() -> str:
-    env = os.environ
-    if env.get("NEEDLE_CACHE_DIR"):
-        return env["NEEDLE_CACHE_DIR"]
-    home = env.get("HOME") or os.path.expanduser("~")
-    if sys.platform.startswith("win"):
-        return os.path.join(env.get("LOCALAPPDATA") or os.path.join(home, "AppData", "Local"), "needle", "cache")
-    if sys.platform == "darwin":
-        return os.path.join(home, "Library", "Caches", "needle")
-    return os.path.join(env.get("XDG_CACHE_HOME") or os.path.join(home, ".cache"), "needle")
 
 
 def cache_key(args: list[str]) -> str:

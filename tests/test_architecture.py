@@ -168,7 +168,7 @@ def test_no_import_cycle_below_the_cli() -> None:
 #: The floors of the house, bottom up. A module imports only from its own floor or below: the pure
 #: core never reaches the files, the files never reach a renderer, nothing but the CLI reaches batch.
 FLOORS: tuple[tuple[str, ...], ...] = (
-    ("errors", "dates", "recorded", "model", "identity", "choices", "bundled", "zones"),  # the ground: names and values
+    ("errors", "dates", "recorded", "model", "identity", "choices", "bundled", "zones", "folders"),  # the ground
     # the pure core
     (
         "screening",

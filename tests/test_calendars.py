@@ -457,3 +457,28 @@ def test_a_cancelled_session_written_in_utc_keeps_its_local_day(tmp_path: Path) 
     [gone] = [e for e in icalendar.Calendar.from_ical(nz.read_bytes()).walk("VEVENT")
               if "session-4@" in str(e["UID"])]  # fmt: skip
     assert str(gone["STATUS"]) == "CANCELLED" and gone.decoded("DTSTART") == local
+
+
+def test_a_kept_vtimezone_is_the_built_one_and_a_tampered_one_is_never_used(tmp_path: Path) -> None:
+    """`plan --format ics` keeps each zone's checked VTIMEZONE in the cache folder: the kept bytes are
+    the ones the build writes, the next run gives the same calendar; a kept copy another zone's rules
+    were put into is caught (checked over the plan's years), not used, and built again."""
+    import sys
+
+    cache = tmp_path / "cache"
+    env = {**os.environ, "NEEDLE_CACHE_DIR": str(cache), "NEEDLE_CONFIG": os.devnull, "NEEDLE_DATA_DIR": str(tmp_path)}
+    argv = [sys.executable, "-m", "needlecli", "plan", "--patient", "P1", "-i", "fine-lines", "--on", "2026-12-01",
+            "--time", "10:30", "--tz", "Europe/London", "--format", "ics"]  # fmt: skip
+    first = subprocess.run(argv, capture_output=True, env=env, timeout=60)
+    assert first.returncode == 0, first.stderr
+    [kept] = cache.glob("vtimezone-*.ics")
+    built = ics._built("Europe/London")
+    assert built is not None and kept.read_bytes() == built.to_ical()
+    again = subprocess.run(argv, capture_output=True, env=env, timeout=60)
+    assert again.stdout == first.stdout
+    tokyo = ics._built("Asia/Tokyo")
+    assert tokyo is not None
+    kept.write_bytes(tokyo.to_ical().replace(b"TZID:Asia/Tokyo", b"TZID:Europe/London"))
+    tampered = subprocess.run(argv, capture_output=True, env=env, timeout=60)
+    assert tampered.returncode == 0 and tampered.stdout == first.stdout
+    assert kept.read_bytes() == built.to_ical()  # built again and kept

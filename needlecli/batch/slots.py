@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 from collections import Counter
 from typing import TYPE_CHECKING, Any
@@ -35,7 +36,6 @@ class Places:
         self.capacity = ctx.config.capacity
         self.zone = ctx.config.time_zone or "UTC"
         self._days: dict[str, Counter[str]] = {}
-        self._walls: dict[str, list[str]] = {}
 
     def load(self, days: set[str]) -> None:
         """Read the places of ``days`` not read yet, in one query."""
@@ -57,14 +57,9 @@ class Places:
             self.load({day})
         return self._days[day]
 
-    def walls(self, day: str) -> list[str]:
+    def walls(self, day: str) -> tuple[str, ...]:
         """The clinic's slots as they start on ``day`` (one a DST change skips starts later)."""
-        if day not in self._walls:
-            from needlecli.scheduling import wall_time
-
-            date = dt.date.fromisoformat(day)
-            self._walls[day] = [f"{wall_time(date, t, self.zone):%H:%M}" for t in self.slots]
-        return self._walls[day]
+        return _walls(day, self.slots, self.zone)
 
     def others(self, own: Counter[tuple[str, str]]) -> _Others:
         """The places other series hold (read with ``get``, as `course.slotted` reads them): this
@@ -88,15 +83,21 @@ class Places:
         """Are the row's sessions each in the place `slotted` would give it (the one its time asked for,
         with a free place; else the earliest slot of its day with one)?"""
         mine: Counter[tuple[str, str]] = Counter()
+        capacity = self.capacity
         for item in timed(r):
-            at = item.start[11:16]
-            held = self.held(item.day)
-            free = [
-                w for w in self.walls(item.day) if held[w] - own[(item.day, w)] + mine[(item.day, w)] < self.capacity
-            ]
-            if not (at in free if r.slot_asked else free[:1] == [at]):
+            day, at = item.day, item.start[11:16]
+            held = self.held(day)
+
+            def free(wall: str, day: str = day, held: Counter[str] = held) -> bool:
+                return held[wall] - own[(day, wall)] + mine[(day, wall)] < capacity
+
+            walls = self.walls(day)
+            if r.slot_asked:
+                if at not in walls or not free(at):
+                    return False
+            elif next((w for w in walls if free(w)), None) != at:  # the earliest with a place
                 return False
-            mine[(item.day, at)] += 1
+            mine[(day, at)] += 1
         return True
 
     def take(self, r: RowResult, own: Counter[tuple[str, str]]) -> None:
@@ -107,6 +108,17 @@ class Places:
                 self._days[day][at] -= n
         for item in timed(r):
             self.held(item.day)[item.start[11:16]] += 1
+
+
+@functools.lru_cache(maxsize=8192)
+def _walls(day: str, slots: tuple[dt.time, ...], zone: str) -> tuple[str, ...]:
+    """The slots' real starts on ``day`` (kept for the run: they depend on the day and the zone only,
+    never on the register; 40 slots for each of a year's days cost a second when computed per
+    transaction)."""
+    from needlecli.scheduling import wall_time
+
+    date = dt.date.fromisoformat(day)
+    return tuple(f"{wall_time(date, t, zone):%H:%M}" for t in slots)
 
 
 class _Others:

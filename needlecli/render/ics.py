@@ -22,6 +22,7 @@ import bisect
 import datetime as dt
 import functools
 import re
+from pathlib import Path
 from typing import NamedTuple
 
 import icalendar  # noqa: TID253 - this module is imported only by commands that write ICS
@@ -45,8 +46,101 @@ SPAN = (2000, 2050)
 
 @functools.lru_cache(maxsize=64)
 def _vtimezone(tzid: str, first_year: int = SPAN[0], last_year: int = SPAN[1]) -> icalendar.Timezone | None:
-    """The zone's VTIMEZONE over the years ``first_year``-``last_year`` (`SPAN`), built once, checked,
-    and reused.
+    """The zone's checked VTIMEZONE (`_built`): from needle's cache folder when this needle, icalendar
+    and zone data built it before (the very bytes icalendar wrote then: a fresh build costs about 30 ms
+    of every `plan --format ics`), else built, checked and kept there. A kept copy is checked again
+    against the zone database over each plan's own years before it is used (`holds`);
+    tests/test_calendars.py proves the kept and the built bytes equal, and a tampered copy unused."""
+    path = _kept_path(tzid, first_year, last_year)
+    if path is not None:
+        kept = _read_kept(path)
+        if kept is not None:
+            return kept
+    built = _built(tzid, first_year, last_year)
+    if built is not None and path is not None:
+        _keep(path, built.to_ical())
+    return built
+
+
+def _kept_path(tzid: str, first_year: int, last_year: int) -> str | None:
+    import hashlib
+    import os
+    from importlib.metadata import version
+
+    from needlecli.folders import cache_dir
+
+    try:
+        made = version("icalendar")
+    except Exception:
+        return None
+    chosen = zones.database()
+    key = "\0".join([__version__, made, tzid, str(first_year), str(last_year), zones.release(tzid), chosen.source])
+    name = f"vtimezone-{hashlib.sha256(key.encode()).hexdigest()[:32]}.ics"
+    return os.path.join(cache_dir(), name)
+
+
+def _read_kept(path: str) -> icalendar.Timezone | None:
+    """The VTIMEZONE kept at ``path``: a regular file, at most 256 KiB, that icalendar reads back to
+    the same bytes; else None (built again)."""
+    import os
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > 1 << 18:
+            return None
+        data = os.read(fd, (1 << 18) + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    try:
+        found = icalendar.Timezone.from_ical(data)
+    except Exception:
+        return None
+    if not isinstance(found, icalendar.Timezone) or found.to_ical() != data:
+        return None
+    return found
+
+
+def _keep(path: str, data: bytes) -> None:
+    """Keep a checked VTIMEZONE (best effort: a cache that cannot be written is not an error)."""
+    import contextlib
+    import os
+
+    from needlecli.records import write_atomic
+
+    with contextlib.suppress(OSError, Exception):
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        write_atomic(Path(path), data)
+
+
+def forget(tzid: str, first_year: int = SPAN[0], last_year: int = SPAN[1]) -> None:
+    """Drop a kept VTIMEZONE that failed its check: the next `_vtimezone` builds it again."""
+    import contextlib
+    import os
+
+    path = _kept_path(tzid, first_year, last_year)
+    if path is not None:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+    _vtimezone.cache_clear()
+
+
+@functools.lru_cache(maxsize=256)
+def holds(tzid: str, first_year: int, last_year: int) -> bool:
+    """Does the zone's VTIMEZONE agree with the zone database over the years ``first_year``-``last_year``
+    (a plan's own, checked on every use: a kept copy is trusted no further)?"""
+    vtz = _vtimezone(tzid)
+    return vtz is not None and _agrees(vtz, tzid, dt.date(first_year, 1, 1), dt.date(last_year + 1, 1, 1))
+
+
+def _built(tzid: str, first_year: int = SPAN[0], last_year: int = SPAN[1]) -> icalendar.Timezone | None:
+    """The zone's VTIMEZONE over the years ``first_year``-``last_year`` (`SPAN`), built and checked.
 
     Built from the zone database's own changes (`transitions`), one observance per change, typed by
     its direction (DAYLIGHT when clocks go forward; the first one DAYLIGHT when the clocks go back next,
@@ -419,7 +513,12 @@ def calendar_spec(
         # One VTIMEZONE per zone name, over SPAN whatever the plan's years. No X-WR-TIMEZONE: readers that
         # apply it (recurring-ical-events) misread UTC times in a repeated hour; the VTIMEZONE names the zone.
         zone = (plan.request.tz, *SPAN)
-        if not (SPAN[0] <= min(timed).year and max(timed).year <= SPAN[1]) or _vtimezone(*zone) is None:
+        inside = SPAN[0] <= min(timed).year and max(timed).year <= SPAN[1]
+        years = (plan.request.tz, min(timed).year, max(timed).year)
+        if inside and _vtimezone(*zone) is not None and not holds(*years):
+            forget(plan.request.tz)  # a kept copy the zone database contradicts: built again, never used
+            holds.cache_clear()
+        if not inside or _vtimezone(*zone) is None or not holds(*years):
             utc = True  # outside the span, or no VTIMEZONE agrees with the zone database: instants in UTC
             zone = None
     single = len(plan.sessions) == 1
