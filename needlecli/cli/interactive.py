@@ -395,7 +395,8 @@ class Interview:
         while True:
             if show:  # after a mistyped number only the line saying so: it stays next to the prompt
                 self.console.print()
-                self.console.print(answers_table(self.protocol, self.answers, self.gates, self.console.width))
+                size = self.console.size
+                self.console.print(answers_table(self.protocol, self.answers, self.gates, size.width, size.height))
             show = False
             reply = LinePrompt.ask(
                 "Press Enter to confirm these answers, or type a number to change one",
@@ -479,19 +480,15 @@ def answers_table(
     answers: dict[str, AnswerValue],
     gates: dict[str, bool] | None = None,
     width: int | None = None,
+    height: int | None = None,
 ) -> Table:
     """The review: every answer, numbered as the interview counted; a follow-up never asked (its
     question or gate answered no) says so instead of showing a "no" nobody gave. Narrower than 100
-    columns, one line a question (no section column, a long question cut with "…"), so the 33 rows
-    do not wrap into twice as many."""
+    columns, one line a question (no section column, a long question cut with "…"); on a terminal
+    too short for a line each (80x24), two answers a line, so the whole review shows at once."""
     narrow = width is not None and width < 100
-    table = Table(title="Answers", box=box.SIMPLE_HEAD, title_justify="left", pad_edge=not narrow, expand=narrow)
-    table.add_column("#", justify="right", no_wrap=True)
-    if not narrow:
-        table.add_column("Section", no_wrap=True)
-    table.add_column("Question", no_wrap=narrow, overflow="ellipsis" if narrow else "fold", ratio=1 if narrow else None)
-    table.add_column("Answer", no_wrap=True)
     numbers = review_numbers(protocol)
+    rows: list[tuple[str, Text, Text, Text]] = []
     for q in protocol.questions:
         value = answers.get(q.id)
         shown = format_answer(q, value)
@@ -508,8 +505,26 @@ def answers_table(
         ):
             shown = "— not asked"
         style = "bold" if q.type in ("bool", "date") and value not in (False, None) else ""
-        cells = [Text(label(q)), Text(shown, style=style)]
-        table.add_row(numbers[q.id], *([] if narrow else [Text(q.section)]), *cells)
+        rows.append((numbers[q.id], Text(q.section), Text(label(q)), Text(shown, style=style)))
+    table = Table(title="Answers", box=box.SIMPLE_HEAD, title_justify="left", pad_edge=not narrow, expand=narrow)
+    pairs = narrow and height is not None and height < len(rows) + 8
+    for _ in range(2 if pairs else 1):
+        table.add_column("#", justify="right", no_wrap=True)
+        if not narrow:
+            table.add_column("Section", no_wrap=True)
+        table.add_column(
+            "Question", no_wrap=narrow, overflow="ellipsis" if narrow else "fold", ratio=1 if narrow else None
+        )
+        table.add_column("Answer", no_wrap=True)
+    if pairs:
+        half = (len(rows) + 1) // 2
+        for left, right in zip(rows[:half], [*rows[half:], None], strict=False):
+            cells: list[str | Text] = [left[0], left[2], left[3]]
+            cells += [right[0], right[2], right[3]] if right is not None else ["", "", ""]
+            table.add_row(*cells)
+        return table
+    for number, section, question, answer in rows:
+        table.add_row(number, *([] if narrow else [section]), question, answer)
     return table
 
 
