@@ -285,6 +285,22 @@ class History:
             saved.cancelled,
         )
 
+    @classmethod
+    def of_calendar(
+        cls,
+        patient: str,
+        indication: str,
+        found: tuple[
+            str, dict[str, tuple[int, dt.date, dt.date]], list[tuple[str, dt.date, dt.date, int]], dt.datetime
+        ],
+    ) -> History:
+        """The history a calendar needle wrote holds (`render.ics_read.history_of_calendar`): its plan id,
+        live items and cancelled ones; its revision the highest SEQUENCE in it."""
+        plan_id, live, gone, stamp = found
+        revision = max([r for r, _, _ in live.values()] + [c[3] for c in gone] + [0])
+        cancelled = tuple(Cancelled(k, f, la, r) for k, f, la, r in gone)
+        return cls(patient, indication, plan_id, revision, stamp.date(), stamp, live, cancelled)
+
     def withdrawn(self, now: dt.datetime) -> History:
         """This history once its plan is withdrawn (the patient refused, or no longer plannable): every
         item cancelled one revision above, as of ``now`` (a later rebuild revives them above that)."""

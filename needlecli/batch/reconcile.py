@@ -228,19 +228,13 @@ def _removed(ctx: Context, result: RowResult, name: str, history: str = "") -> R
 
 def _calendar_history(ctx: Context, path: Path, pid: str) -> str:
     """The history a calendar needle wrote at ``path`` holds (ids, SEQUENCEs, spans), or ""."""
-    from needlecli.model import Cancelled
-
     if not pid:
         return ""
     try:
         found = _read_calendar(path)
         if found is None:
             return ""
-        plan_id, live, gone, stamp = found
-        revision = max([r for r, _, _ in live.values()] + [c[3] for c in gone])
-        history = revisions.History(
-            pid, "", plan_id, revision, stamp.date(), stamp, live, tuple(Cancelled(k, f, la, r) for k, f, la, r in gone)
-        )
+        history = revisions.History.of_calendar(pid, "", found)
         text = history_text(ctx, history)
         return text if history_of(ctx, text, pid) is not None else ""  # the same checks as a kept history
     except (OSError, ValueError):

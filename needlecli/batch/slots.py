@@ -135,13 +135,6 @@ def timed(r: RowResult) -> list[Any]:
     return [i for i in r.diary if i.start is not None and i.status == "booked" and i.what != "review"]
 
 
-def series_of(db: sqlite3.Connection, r: RowResult) -> int | None:
-    row = db.execute(
-        "SELECT id FROM series WHERE patient = ? AND indication = ?", (r.patient_id, r.indication)
-    ).fetchone()
-    return int(row[0]) if row else None
-
-
 def placed(
     ctx: Context, db: sqlite3.Connection, places: Places, r: RowResult
 ) -> tuple[RowResult, Counter[tuple[str, str]]]:
@@ -152,7 +145,9 @@ def placed(
     written, NeedleError."""
     if not places.slots or not timed(r):
         return r, Counter()
-    series = series_of(db, r)
+    from needlecli.register.events import series_id
+
+    series = series_id(db, r.patient_id, r.indication)
     own = places.own(series)
     if places.as_planned(r, own):
         return r, own

@@ -122,15 +122,10 @@ def aftercare(
         print(f"needle: {shown(note, order)}", file=sys.stderr)
     options = export_options(cfg, "aftercare", name=shown_name, protocol=protocol, series=plan_file is not None)
     if fmt == "ics" and out is not None and plan.request.patient:  # written again over it: rebuilt over
-        import dataclasses
-
-        from needlecli.identity import series_mark
-
-        options = dataclasses.replace(options, series_mark=series_mark(plan.request, "aftercare", cfg.uid_key or ""))
-        said: list[str] = []
-        plan, unchanged = common.over_calendar(plan, out, options, common.stamp_of(on, order), said)
-        for note in said:
-            print(f"needle: {shown(note, order)}", file=sys.stderr)
+        stamp = common.stamp_of(on, order)
+        plan, options, unchanged = common.over_calendar(
+            plan, out, options, "aftercare", cfg.uid_key or "", stamp, order
+        )
         if unchanged:
             return  # the file is left as it is
     common.emit(export.render(fmt, plan, options), out)

@@ -145,55 +145,54 @@ def check_name(name: str | None, include_name: bool) -> str | None:
 
 
 def over_calendar(
-    plan: Plan, out: Path | None, options: ExportOptions, stamp: dt.datetime, notes: list[str]
-) -> tuple[Plan, bool]:
-    """``plan`` as it is written over needle's calendar of the same series at ``out`` (`plan` or
-    `aftercare` ``--format ics --out`` again, with another start, time or number of sessions): the
+    plan: Plan, out: Path, options: ExportOptions, document: str, key: str, stamp: dt.datetime, order: str
+) -> tuple[Plan, ExportOptions, bool]:
+    """``plan`` and its options (with the calendar's series mark, `identity.series_mark` for
+    ``document`` under ``key``) as it is written over needle's calendar of the same series at ``out``
+    (`plan` or `aftercare` ``--format ics --out`` again, with another start, time or number of sessions),
+    what it did said on stderr (dates in the clinic's ``order``): the
     calendar ids it gave each item kept, every SEQUENCE raised and DTSTAMP moved (RFC 5545 3.8.7.4),
     the items that went written as cancelled, so a calendar that imported it updates instead of
     doubling; and whether the file already holds exactly this plan (then it is left as it is, not
     written again). A needle calendar there of another patient, indication or document is refused;
     one without a series mark (from stdout, `batch`, an older needle) is replaced; any other file is
     left to `outfiles.guard`."""
-    from needlecli import export, revisions
-    from needlecli.model import Cancelled
+    from needlecli import export, revisions, zones
+    from needlecli.dates import shown
+    from needlecli.identity import series_mark
     from needlecli.records import writes_in_place
-    from needlecli.render.ics_read import history_of_calendar, series_mark_of
+    from needlecli.render.ics_read import series_of_calendar
 
-    if out is None or options.series_mark is None or writes_in_place(out) or not out.is_file():
-        return plan, False
+    options = dataclasses.replace(options, series_mark=series_mark(plan.request, document, key))
+    if writes_in_place(out) or not out.is_file():
+        return plan, options, False
     try:
         with out.open("rb") as fh:
             data = fh.read(1 << 22)
     except OSError:
-        return plan, False
-    mark = series_mark_of(data)
+        return plan, options, False
+    mark, found = series_of_calendar(data, zones.zone(plan.request.tz))
     if mark is not None and mark != options.series_mark:
         raise UsageError(
             f"--out: {out} is needle's calendar of another patient, indication or document; choose another file"
         )
-    from needlecli import zones
-
-    found = history_of_calendar(data, zones.zone(plan.request.tz))
     if found is None or mark is None:
-        return plan, False
-    plan_id, live, gone, then = found
-    before = revisions.History(
-        plan.request.patient, plan.request.indication, plan_id, max([r for r, _, _ in live.values()] + [0]),
-        then.date(), then, live, tuple(Cancelled(k, f, la, r) for k, f, la, r in gone),
-    )  # fmt: skip
-    same = revisions.with_revisions(dataclasses.replace(plan, plan_id=plan_id), lambda key, _: live.get(key, (0,))[0])
-    same = dataclasses.replace(same, revision=before.revision, stamp=then, cancelled=before.cancelled)
+        return plan, options, False
+    before = revisions.History.of_calendar(plan.request.patient, plan.request.indication, found)
+    same = revisions.with_revisions(
+        dataclasses.replace(plan, plan_id=before.plan_id), lambda item, _: before.items.get(item, (0,))[0]
+    )
+    same = dataclasses.replace(same, revision=before.revision, stamp=before.stamp, cancelled=before.cancelled)
     if export.render("ics", same, options) == data:
-        notes.append(f"{out} already holds this plan: unchanged")
-        return same, True
+        print(f"needle: {out} already holds this plan: unchanged", file=sys.stderr)
+        return same, options, True
     rebuilt = revisions.rebuild_over(plan, before, f"--out {out}", stamp)
     went = len(rebuilt.cancelled) - len(before.cancelled)
-    notes.append(
-        f"rebuilt over {out}: same calendar ids, SEQUENCE raised"
-        + (f", {went} item{'s' if went != 1 else ''} no longer in the plan written as cancelled" if went > 0 else "")
+    said = f"rebuilt over {out}: same calendar ids, SEQUENCE raised" + (
+        f", {went} item{'s' if went != 1 else ''} no longer in the plan written as cancelled" if went > 0 else ""
     )
-    return rebuilt, False
+    print(f"needle: {shown(said, order)}", file=sys.stderr)
+    return rebuilt, options, False
 
 
 def emit(data: bytes, out: Path | None) -> None:

@@ -256,15 +256,8 @@ def plan(
         return
     options = export_options(cfg, "plan", name=shown_name, protocol=protocol)
     if fmt == "ics" and out is not None and result.request.patient and not book:  # (a booked one: `export`)
-        import dataclasses
-
-        from needlecli.identity import series_mark
-
-        options = dataclasses.replace(options, series_mark=series_mark(result.request, "plan", cfg.uid_key or ""))
-        said: list[str] = []
-        result, unchanged = common.over_calendar(result, out, options, common.stamp_of(on, order), said)
-        for note in said:
-            print(f"needle: {shown(note, order)}", file=sys.stderr)
+        stamp = common.stamp_of(on, order)
+        result, options, unchanged = common.over_calendar(result, out, options, "plan", cfg.uid_key or "", stamp, order)
         if unchanged:
             return  # the file is left as it is (its mode, its inode: a calendar a clinic hosts)
     common.emit(export.render(fmt, result, options), out)

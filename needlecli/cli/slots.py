@@ -39,14 +39,14 @@ def into_slots(
     if plan.request.time is None or not slots:
         return plan, text
     saved = read_plan_text(text, "the plan being booked")
-    row = db.execute(
-        "SELECT id FROM series WHERE patient = ? AND indication = ?", (plan.request.patient, plan.request.indication)
-    ).fetchone()
     import datetime as dt
+
+    from needlecli.register.events import series_id
 
     first = min(a.date for a in plan.appointments)
     last = max(a.date for a in plan.appointments) + dt.timedelta(days=FIRST_SESSION_HORIZON_DAYS * 2)
-    held = taken(db, first.isoformat(), last.isoformat(), row[0] if row else None)
+    series = series_id(db, plan.request.patient or "", plan.request.indication)
+    held = taken(db, first.isoformat(), last.isoformat(), series)
     try:
         placed = course.slotted(saved, held, slots, cfg.capacity, asked=asked,
                                 protocol=protocol, notes=notes)  # fmt: skip

@@ -184,6 +184,12 @@ def book(
         )
 
 
+def series_id(db: sqlite3.Connection, patient: str, indication: str) -> int | None:
+    """The id of the patient's series for ``indication``, None when there is none."""
+    row = db.execute("SELECT id FROM series WHERE patient = ? AND indication = ?", (patient, indication)).fetchone()
+    return int(row[0]) if row is not None else None
+
+
 def insert_booking(
     db: sqlite3.Connection,
     *,
@@ -203,12 +209,12 @@ def insert_booking(
     """A booked revision and its journal entry, inside the caller's transaction (see `book`); with
     ``items``, the series' diary rows become those (their digest kept with the booking); with
     ``name``, the patient's name (`names`)."""
-    row = db.execute("SELECT id FROM series WHERE patient = ? AND indication = ?", (patient, indication)).fetchone()
-    if row is None:
+    found = series_id(db, patient, indication)
+    if found is None:
         made = db.execute("INSERT INTO series (patient, indication) VALUES (?, ?)", (patient, indication))
         series, latest = int(made.lastrowid or 0), 0
     else:
-        series = int(row[0])
+        series = found
         top = db.execute("SELECT COALESCE(MAX(revision), 0) FROM bookings WHERE series = ?", (series,))
         latest = int(top.fetchone()[0])
     if revision_of != latest:
@@ -252,10 +258,10 @@ def insert_outcome(
 ) -> Entry:
     """An outcome of the patient's series for ``indication`` (``done``, ``missed`` or ``cancelled``)
     and its journal entry, inside the caller's transaction."""
-    row = db.execute("SELECT id FROM series WHERE patient = ? AND indication = ?", (patient, indication)).fetchone()
-    if row is None:
+    found = series_id(db, patient, indication)
+    if found is None:
         raise RegisterError(f"{patient} has no {indication} series")
-    series = int(row[0])
+    series = found
     blob = journal.pack(journal.canonical(detail).decode("utf-8"))
     last = journal.head(db)
     seq = last[0] + 1

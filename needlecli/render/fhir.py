@@ -145,7 +145,10 @@ def _item(q: Question, opened_by: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def enabled(
-    protocol: ScreeningProtocol, answers: Mapping[str, AnswerValue], found: frozenset[str] = frozenset()
+    protocol: ScreeningProtocol,
+    answers: Mapping[str, AnswerValue],
+    found: frozenset[str] = frozenset(),
+    items: list[dict[str, Any]] | None = None,
 ) -> dict[str, AnswerValue]:
     """Each item's answer as the recorded answers give it, for the items their enableWhen opens.
 
@@ -168,7 +171,7 @@ def enabled(
             given[gate_link(q)] = said_yes(q)
         given[q.id] = answers.get(q.id)
     out: dict[str, AnswerValue] = {}
-    for item in questionnaire(protocol)["item"]:
+    for item in items if items is not None else questionnaire(protocol)["item"]:  # ``items``: made already
         if all(given.get(w["question"]) is True for w in item.get("enableWhen", [])):
             out[item["linkId"]] = given.get(item["linkId"])
     return out
@@ -193,6 +196,7 @@ def bundle(record: ClinicalRecord) -> dict[str, Any]:
     patient = add("patient", _patient(record))
     subject = {"reference": patient}
     form = questionnaire(record.protocol)  # the same resource (and id) as `protocols show --format fhir`
+    items = form["item"]
     form_urn = f"urn:uuid:{form.pop('id')}"
     entries.append({"fullUrl": form_urn, "resource": {"resourceType": form.pop("resourceType"),
                                                       "id": form_urn.removeprefix("urn:uuid:"), **form}})  # fmt: skip
@@ -202,7 +206,7 @@ def bundle(record: ClinicalRecord) -> dict[str, Any]:
         # A re-check is another response, its findings other issues: ids of that screening's own.
         s = record.screening
         which = f"screening\0{s.kind}\0{s.evaluated_on.isoformat()}"
-        response = add(which, _response(record, s, subject))
+        response = add(which, _response(record, s, subject, items))
         made.append(response)
         for n, f in enumerate(s.findings):  # one question may find twice (a deferral and a caution)
             made.append(add(f"{which}\0finding\0{n}\0{f.category}\0{f.id}", _issue(f, s, subject, response)))
@@ -253,10 +257,13 @@ def _patient(record: ClinicalRecord) -> dict[str, Any]:
     return out
 
 
-def _response(record: ClinicalRecord, s: Screened, subject: dict[str, str]) -> dict[str, Any]:
-    texts = {i["linkId"]: i["text"] for i in questionnaire(record.protocol)["item"]}
+def _response(
+    record: ClinicalRecord, s: Screened, subject: dict[str, str], form: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The screening's answers to the Questionnaire's items ``form`` (the ones it opens)."""
+    texts = {i["linkId"]: i["text"] for i in form}
     items = []
-    for link, value in enabled(record.protocol, s.answers, frozenset(f.id for f in s.findings)).items():
+    for link, value in enabled(record.protocol, s.answers, frozenset(f.id for f in s.findings), form).items():
         item: dict[str, Any] = {"linkId": link, "text": texts[link]}
         answer = _answer(record.protocol, link, value)
         if answer is not None:

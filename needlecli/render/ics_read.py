@@ -19,13 +19,15 @@ CalendarHistory = tuple[
 ]
 
 
-def series_mark_of(data: bytes) -> str | None:
-    """The X-NEEDLE-SERIES a calendar says it belongs to (`identity.series_mark`), or None."""
+def series_of_calendar(data: bytes, zone: dt.tzinfo | None = None) -> tuple[str | None, CalendarHistory | None]:
+    """The X-NEEDLE-SERIES a calendar says it belongs to (`identity.series_mark`, None without one) and
+    its history (`history_of_calendar`), from one reading."""
     try:
-        mark = icalendar.Calendar.from_ical(data).get("X-NEEDLE-SERIES")
+        cal = icalendar.Calendar.from_ical(data)
     except Exception:  # not a calendar icalendar can read
-        return None
-    return str(mark) if mark is not None else None
+        return None, None
+    mark = cal.get("X-NEEDLE-SERIES")
+    return (str(mark) if mark is not None else None), _history(cal, zone)
 
 
 def history_of_calendar(data: bytes, zone: dt.tzinfo | None = None) -> CalendarHistory | None:
@@ -36,6 +38,13 @@ def history_of_calendar(data: bytes, zone: dt.tzinfo | None = None) -> CalendarH
     than the file (a moved folder, a lost record, a run stopped before it recorded the file)."""
     try:
         cal = icalendar.Calendar.from_ical(data)
+    except Exception:  # not a calendar icalendar can read
+        return None
+    return _history(cal, zone)
+
+
+def _history(cal: icalendar.Calendar, zone: dt.tzinfo | None) -> CalendarHistory | None:
+    try:
         events = cal.walk("VEVENT")
         plan_ids: set[str] = set()
         live: dict[str, tuple[int, dt.date, dt.date]] = {}
