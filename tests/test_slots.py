@@ -357,3 +357,54 @@ def test_batch_without_book_says_once_where_sessions_share_a_start_beyond_capaci
     config.write_text('[clinic]\nsession_time = "10:30"\ncapacity = 100\n')
     code, _, err = run("batch", str(src), "--out-dir", str(tmp_path / "p"), "--on", "2027-02-01", "--jobs", "1")
     assert code == 0 and "capacity" not in err
+
+
+@pytest.mark.parametrize("fmt", ["ics", "html"])
+def test_rows_placed_alike_are_planned_once_and_give_the_same_files(
+    tmp_path: Path, register: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    """Rows the parent places elsewhere than their worker planned them, alike but for the patient, are
+    planned and rendered once (`batch.slots`): their files and booked plans are byte for byte those of
+    planning each row again, and the places the same."""
+    import sqlite3
+
+    from needlecli.batch import slots
+    from needlecli.register.codec import unpack
+
+    config = tmp_path / "config.toml"
+    config.write_text('[clinic]\nsession_time = "09:00"\nslots = ["09:00", "10:00", "11:00"]\ncapacity = 5\n')
+    monkeypatch.setenv("NEEDLE_CONFIG", str(config))
+    src = tmp_path / "list.csv"  # two series of 20 rows: each day's slots fill, then the next day's
+    rows = [f"P{n:03d},{('fine-lines', 'acne-scars')[n % 2]},2027-01-0{4 + 2 * (n % 2)},3" for n in range(40)]
+    src.write_text("patient_id,indication,start,sessions\n" + "\n".join(rows) + "\n")
+
+    def booked(out: str) -> tuple[dict[str, bytes], list[tuple[str, str]], Counter[tuple[str, str]]]:
+        code, _, err = run("batch", str(src), "--out-dir", str(tmp_path / out), "--on", ON, "--book",
+                           "--format", fmt, "--jobs", "1")  # fmt: skip
+        assert code == 0, err
+        files = {f.name: f.read_bytes() for f in (tmp_path / out).glob(f"*.{fmt}")}
+        db = sqlite3.connect(os.environ["NEEDLE_REGISTER"])
+        plans = sorted(
+            (str(p), unpack(b))
+            for p, b in db.execute("SELECT s.patient, b.plan FROM bookings b JOIN series s ON s.id = b.series")
+        )
+        db.close()
+        return files, plans, Counter(diary_places())
+
+    from needlecli import planning
+
+    planned = Counter[str]()
+    saved_plan = planning.saved_plan
+
+    def counted(*args: object, **kwargs: object) -> object:
+        planned[os.environ["NEEDLE_REGISTER"]] += 1
+        return saved_plan(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(planning, "saved_plan", counted)
+    kept = booked("kept")
+    assert len(kept[0]) == 40 and max(kept[2].values()) == 5
+    monkeypatch.setenv("NEEDLE_REGISTER", str(tmp_path / "other.sqlite3"))
+    monkeypatch.setattr(slots, "KEEP", 0)
+    assert booked("each") == kept
+    once, each = planned.values()
+    assert each >= 30 and once <= each // 3, (once, each)  # most rows were placed elsewhere, alike

@@ -66,6 +66,11 @@ class Context:
         #: `--book`: series key -> (patient, plan id, saved plan TOML) of the first patient booked with it.
         self.saved_texts: dict[Hashable, tuple[str, str, str]] = {}
         self._series_bytes = 0
+        #: `--book` with slots, in the parent (`batch.slots`): a saved plan read from its text, by that
+        #: text with its patient and plan id taken out; a series placed again and its file (as a
+        #: template) and saved plan text, by what it was placed from but the patient.
+        self.saved_plans: dict[str, Any] = {}
+        self.placed: dict[bytes, tuple[Plan, Template, str]] = {}
 
     def __getstate__(self) -> dict[str, object]:
         """The run's settings only: a worker process (fork or spawn) starts with empty caches."""
@@ -138,18 +143,7 @@ class Context:
         a calendar cut at its UIDs (`ics_fast.template`), a patient document whole; any other file is
         not kept, nor a patient document that holds the plan id or the patient's id anywhere (it names
         nobody: should one ever, it must not be handed to the next patient)."""
-        from needlecli.render.common import Template
-
-        template: Template | None
-        if export.EXPORTERS[self.fmt].patients == "none":
-            named = (
-                plan.plan_id.encode("ascii") in data or plan.request.patient.encode("utf-8", "surrogateescape") in data
-            )
-            template = None if named else Template((data,))
-        else:
-            from needlecli.render.ics_fast import template as calendar_template
-
-            template = calendar_template(data, plan.plan_id)
+        template = self.template_of(plan, data)
         if template is None:
             return
         size = template.size
@@ -158,6 +152,20 @@ class Context:
                 self._series_bytes -= self.series.pop(old)[1].size
         self.series[key] = (plan, template, notes)
         self._series_bytes += size
+
+    def template_of(self, plan: Plan, data: bytes) -> Template | None:
+        """``plan``'s file as a template for the same series of another patient (`remember_series`), or
+        None when it cannot be one."""
+        from needlecli.render.common import Template
+
+        if export.EXPORTERS[self.fmt].patients == "none":
+            named = (
+                plan.plan_id.encode("ascii") in data or plan.request.patient.encode("utf-8", "surrogateescape") in data
+            )
+            return None if named else Template((data,))
+        from needlecli.render.ics_fast import template as calendar_template
+
+        return calendar_template(data, plan.plan_id)
 
     def protocol(self, name: str) -> TreatmentProtocol:
         """The treatment protocol an indication cell names, in any case or spacing (`Acne Scars`)."""

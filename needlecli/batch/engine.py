@@ -160,9 +160,14 @@ def run(
 def _book(ctx: Context, register: Register, key: str, results: list[RowResult]) -> list[RowResult]:
     """Keep the rows' screenings and bookings in the register, in one transaction, in input order,
     each row's sessions in the clinic's slots (`batch.slots`). A row with no place the rules allow,
-    or whose series another command booked meanwhile, becomes that row's error (and its file goes)."""
+    or whose series another command booked meanwhile, becomes that row's error (and its file goes).
+
+    Three steps: each row placed in turn (its places counted for the rows after it); the files of the
+    rows placed elsewhere than their worker planned written again, together (the writer threads); then
+    each row's screening and booking inserted, in order."""
     import datetime as dt
 
+    from needlecli.batch.reconcile import writer_threads
     from needlecli.batch.slots import Places, placed, timed
     from needlecli.dates import BadAnswer
     from needlecli.errors import NeedleError
@@ -170,26 +175,36 @@ def _book(ctx: Context, register: Register, key: str, results: list[RowResult]) 
 
     now = dt.datetime.now(dt.UTC)
     screening_sha = ctx.screening.info.sha256 if ctx.screening is not None else ""
-    out = []
     where = f"register {register.path}"
     with register.writing() as db:
         places = Places(db, ctx)  # the slots' places: read once for the days these rows book
         places.load({i.day for r in results if r.booking and r.status == "planned" for i in timed(r)})
+        decided: list[tuple[RowResult, Any]] = []  # each row, and the write of its file placed again
         for r in results:
+            write = None
+            if r.booking and r.status == "planned":
+                try:
+                    r, data, own = placed(ctx, db, places, r, where)
+                except (NeedleError, BadAnswer) as exc:  # no place the rules allow, or booked meanwhile
+                    r = _unbooked(ctx, r, f"row {r.row}: {exc}")
+                except Exception as exc:  # a bug costs the row, not the run (and never prints patient data)
+                    r = _unbooked(ctx, r, f"row {r.row}: internal error ({type(exc).__name__}); please report it")
+                else:
+                    places.take(r, own)  # counted now, for the rows after it
+                    if data is not None:
+                        write = writer_threads().submit(folder.write_file, ctx.out_dir / r.name, data)
+            decided.append((r, write))
+        out = []
+        for r, write in decided:
+            if write is not None:
+                try:
+                    write.result()
+                except NeedleError as exc:  # its places stay counted: a place left free, never one too many
+                    r = _unbooked(ctx, r, f"row {r.row}: {exc}")
             if r.screening_record:
                 insert_screening(db, key=key, patient=r.patient_id, evaluated_on=r.screened_on, verdict=r.verdict,
                                  protocol=screening_sha, blob=r.screening_record, at=now)  # fmt: skip
             if r.booking and r.status == "planned":
-                try:
-                    r, own = placed(ctx, db, places, r)
-                except (NeedleError, BadAnswer) as exc:  # no place the rules allow, or its file not written again
-                    out.append(_unbooked(ctx, r, f"row {r.row}: {exc}"))
-                    continue
-                except Exception as exc:  # a bug costs the row, not the run (and never prints patient data)
-                    out.append(
-                        _unbooked(ctx, r, f"row {r.row}: internal error ({type(exc).__name__}); please report it")
-                    )
-                    continue
                 try:
                     db.execute("SAVEPOINT row")
                     insert_booking(db, key=key, patient=r.patient_id, indication=r.indication,
@@ -197,7 +212,6 @@ def _book(ctx: Context, register: Register, key: str, results: list[RowResult]) 
                                    revision_of=r.booked_over, protocol=r.protocol_sha, at=now, where=where,
                                    items=list(r.diary), plan_id=r.plan_id, name=r.shown or None)  # fmt: skip
                     db.execute("RELEASE row")
-                    places.take(r, own)
                 except BookedMeanwhile as exc:
                     db.execute("ROLLBACK TO row")
                     db.execute("RELEASE row")

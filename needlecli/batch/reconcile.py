@@ -52,7 +52,7 @@ def handle_chunk(ctx: Context, tasks: list[Task]) -> list[RowResult]:
     from concurrent.futures import Future
     from concurrent.futures import wait as wait_for
 
-    writer = _writer()
+    writer = writer_threads()
     pending: list[tuple[RowResult, Future[None] | None, str]] = []
     try:
         for task in tasks:
@@ -77,7 +77,7 @@ def handle_chunk(ctx: Context, tasks: list[Task]) -> list[RowResult]:
 _WRITER: tuple[int, Any] | None = None
 
 
-def _writer() -> Any:
+def writer_threads() -> Any:
     """This process's pool of WRITERS threads (made on first use; a forked child makes its own)."""
     from concurrent.futures import ThreadPoolExecutor
 

@@ -5,7 +5,9 @@ holds and the rows of this run booked before it — the rules of `plan --book` (
 The workers plan every row at its own time, in parallel; only the parent, inside the booking's
 transaction, knows which places are taken. A row planned at places that are the ones `slotted` would
 give it is booked as it is (no planning again: the common case). Any other row is placed again here
-from its saved plan, like `plan --book`, and its file written again before it is booked.
+from its saved plan, like `plan --book`, and its file written again (by the writer threads, all of a
+transaction's at once) before it is booked. Rows placed alike but for the patient are planned and
+rendered once (see `_rendered`).
 """
 
 from __future__ import annotations
@@ -136,36 +138,111 @@ def timed(r: RowResult) -> list[Any]:
 
 
 def placed(
-    ctx: Context, db: sqlite3.Connection, places: Places, r: RowResult
-) -> tuple[RowResult, Counter[tuple[str, str]]]:
-    """The row in the clinic's slots, and the places its series held before (for `Places.take`): as
-    planned when its places are the ones it would get, else placed again from its saved plan
-    (`course.slotted`: a full day is a closed day for that session) and its file written again. A row
-    that cannot be placed raises SchedulingError naming the session; one whose file cannot be
-    written, NeedleError."""
+    ctx: Context, db: sqlite3.Connection, places: Places, r: RowResult, where: str
+) -> tuple[RowResult, bytes | None, Counter[tuple[str, str]]]:
+    """The row in the clinic's slots, its file again when that changed (None when the worker's file
+    stands), and the places its series held before (for `Places.take`): as planned when its places
+    are the ones it would get, else placed again from its saved plan (`course.slotted`: a full day is
+    a closed day for that session). A row that cannot be placed raises SchedulingError naming the
+    session; one whose series another command booked since the worker read it, BookedMeanwhile."""
     if not places.slots or not timed(r):
-        return r, Counter()
-    from needlecli.register.events import series_id
+        return r, None, Counter()
+    from needlecli.register.events import booked_meanwhile
 
-    series = series_id(db, r.patient_id, r.indication)
+    found = db.execute(
+        "SELECT s.id, (SELECT COALESCE(MAX(revision), 0) FROM bookings WHERE series = s.id) FROM series s "
+        "WHERE s.patient = ? AND s.indication = ?",
+        (r.patient_id, r.indication),
+    ).fetchone()
+    series, latest = (int(found[0]), int(found[1])) if found is not None else (None, 0)
+    if latest != r.booked_over:  # the places its series holds are another booking's: never given back
+        raise booked_meanwhile(where, r.patient_id, r.indication)
     own = places.own(series)
     if places.as_planned(r, own):
-        return r, own
-    return _again(ctx, r, places.others(own)), own
+        return r, None, own
+    again, data = _again(ctx, r, places.others(own))
+    return again, data, own
 
 
-def _again(ctx: Context, r: RowResult, held: _Others) -> RowResult:
-    from needlecli import course, export, planning, revisions
-    from needlecli.batch.folder import write_file
+#: Series placed again that the parent keeps (with their files as templates) for the next patient placed
+#: alike; saved plans read that it keeps for the next patient with the same.
+KEEP = 256
+
+
+def _keep(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    if KEEP > 0:
+        if len(cache) >= KEEP:
+            cache.clear()
+        cache[key] = value
+
+
+def _saved_of(ctx: Context, r: RowResult) -> Any:
+    """The row's saved plan (what its worker booked it as), read once for all the patients whose
+    plans differ in the patient and plan id only (`plans.retext` cuts those two lines out of the text;
+    `read_plan_text` reads everything else alike)."""
+    from needlecli.plans import read_plan_text, retext
+    from needlecli.register.codec import unpack
+
+    text = unpack(r.booking)
+    key = retext(text, r.patient_id, r.plan_id, "-", "-")
+    kept = ctx.saved_plans.get(key) if key is not None else None
+    if kept is not None:
+        return dataclasses.replace(
+            kept, plan_id=r.plan_id, request=dataclasses.replace(kept.request, patient=r.patient_id)
+        )
+    saved = read_plan_text(text, f"row {r.row}")
+    if key is not None:
+        _keep(ctx.saved_plans, key, saved)
+    return saved
+
+
+def _rendered(ctx: Context, r: RowResult, moved: Any) -> tuple[Any, bytes, str]:
+    """The plan ``moved`` (a saved plan placed again), its file and its saved plan text. Computed once
+    for all the rows placed alike but for the patient: a new series (its plan id the one its request
+    gives) is the same plan for another patient (`planning.for_patient`), its file the same template."""
+    from needlecli import export, planning
+    from needlecli.config import export_options
+    from needlecli.identity import plan_id_for
+    from needlecli.plans import retext
+
+    cfg = ctx.config
+    uid_key = cfg.uid_key or ""
+    key: bytes | None = None
+    if export.EXPORTERS[ctx.fmt].patients != "" and moved.plan_id == plan_id_for(moved.request, key=uid_key):
+        import pickle
+
+        anyone = dataclasses.replace(moved, plan_id="", request=dataclasses.replace(moved.request, patient=""))
+        try:
+            key = pickle.dumps((r.indication, r.shown, anyone), protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # not kept: only planned again
+            key = None
+    kept = ctx.placed.get(key) if key is not None else None
+    if kept is not None:
+        first, template, first_text = kept
+        plan = planning.for_patient(first, r.patient_id, uid_key)
+        text = retext(first_text, first.request.patient, first.plan_id, r.patient_id, plan.plan_id)
+        if text is not None:
+            return plan, template.with_plan_id(plan.plan_id), text
+    protocol = ctx.protocol(r.indication)
+    plan = planning.saved_plan(protocol, moved, [], ctx.on, f"row {r.row}", [], ctx.screening)
+    options = export_options(cfg, export.EXPORTERS[ctx.fmt].batch_document, name=r.shown or None, protocol=protocol)
+    data = ctx.render(plan, options)
+    text = export.render("toml", plan, export_options(cfg, "plan", protocol=protocol)).decode("utf-8")
+    if key is not None:
+        made = ctx.template_of(plan, data)
+        if made is not None:
+            _keep(ctx.placed, key, (plan, made, text))
+    return plan, data, text
+
+
+def _again(ctx: Context, r: RowResult, held: _Others) -> tuple[RowResult, bytes]:
+    from needlecli import course, revisions
     from needlecli.batch.history import events_of, history_text
     from needlecli.batch.history import pack as pack_history
-    from needlecli.config import export_options
-    from needlecli.plans import read_plan_text
-    from needlecli.register.codec import pack, unpack
+    from needlecli.register.codec import pack
     from needlecli.register.diary import items_of
 
-    source = f"row {r.row}"
-    saved = read_plan_text(unpack(r.booking), source)
+    saved = _saved_of(ctx, r)
     protocol = ctx.protocol(r.indication)
     notes: list[str] = []
     cfg = ctx.config
@@ -173,15 +250,11 @@ def _again(ctx: Context, r: RowResult, held: _Others) -> RowResult:
                            protocol=protocol, notes=notes)  # fmt: skip
     for label, at in moved.request.slot_times:
         notes.append(f"session {label}: booked at {at:%H:%M}, the earliest free slot that day")
-    plan = planning.saved_plan(protocol, moved, [], ctx.on, source, [], ctx.screening)
-    options = export_options(cfg, export.EXPORTERS[ctx.fmt].batch_document, name=r.shown or None, protocol=protocol)
-    data = ctx.render(plan, options)
-    text = export.render("toml", plan, export_options(cfg, "plan", protocol=protocol)).decode("utf-8")
-    write_file(ctx.out_dir / r.name, data)
+    plan, data, text = _rendered(ctx, r, moved)
     made = revisions.History.of_plan(plan)
     times = {a.key: (a.start, a.end) for a in plan.appointments if a.start and a.end}
     history = history_text(ctx, made, times)
-    return dataclasses.replace(
+    again = dataclasses.replace(
         r,
         first_session=plan.sessions[0].date.isoformat(),
         last_session=plan.sessions[-1].date.isoformat(),
@@ -193,3 +266,4 @@ def _again(ctx: Context, r: RowResult, held: _Others) -> RowResult:
         booking=pack(text),
         diary=tuple(items_of(plan, protocol.review_months)),
     )
+    return again, data

@@ -22,6 +22,13 @@ class BookedMeanwhile(RegisterBusy):
     """Another command booked the same series between this one's reading and its writing (exit 75)."""
 
 
+def booked_meanwhile(where: str, patient: str, indication: str) -> BookedMeanwhile:
+    return BookedMeanwhile(
+        f"{where}: {patient}'s {indication} series was booked again by another command while this one "
+        "planned; run it again"
+    )
+
+
 class Screening(NamedTuple):
     entry: int
     kind: str
@@ -218,10 +225,7 @@ def insert_booking(
         top = db.execute("SELECT COALESCE(MAX(revision), 0) FROM bookings WHERE series = ?", (series,))
         latest = int(top.fetchone()[0])
     if revision_of != latest:
-        raise BookedMeanwhile(
-            f"{where}: {patient}'s {indication} series was booked again by another command while this one "
-            "planned; run it again"
-        )
+        raise booked_meanwhile(where, patient, indication)
     revision = latest + 1
     last = journal.head(db)
     seq = last[0] + 1
