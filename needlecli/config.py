@@ -189,7 +189,31 @@ def explicit_none(path: Path) -> bool:
     return str(path) == os.devnull
 
 
+#: The date order of the config this process read last: how its errors write dates (`shown_order`).
+_READ_ORDER: list[str] = []
+
+
+def shown_order() -> str:
+    """The date order of the config this command read (`date_order`; ISO when it read none): what a
+    message for people writes its dates in (`dates.shown`)."""
+    from needlecli.dates import DEFAULT_ORDER
+
+    return _READ_ORDER[-1] if _READ_ORDER else DEFAULT_ORDER
+
+
+def forget_shown_order() -> None:
+    """A new command (tests run many in one process): no config read yet."""
+    _READ_ORDER.clear()
+
+
 def load_config(path: Path | None = None) -> Config:
+    """The clinic config (its date order kept for the command's messages: `shown_order`)."""
+    cfg = _load_config(path)
+    _READ_ORDER[:] = [cfg.date_order]
+    return cfg
+
+
+def _load_config(path: Path | None = None) -> Config:
     """The clinic config. The default location may be absent (every value is then the default);
     a file named by ``$NEEDLE_CONFIG`` (or ``path``) must exist: a typo in it would otherwise drop
     the clinic's settings (its device cap among them) without a word. ``/dev/null`` names no config."""

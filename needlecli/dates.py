@@ -241,7 +241,9 @@ def check_year(day: dt.date) -> dt.date:
     return day
 
 
-_ISO_IN_TEXT = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+#: An ISO date in running text; not one inside a path or file name (``plan-2026-12-01.ics``), a
+#: longer token (``2026-12-01T10:30``) or quotes (what someone typed is quoted as they typed it).
+_ISO_IN_TEXT = re.compile(r"(?<![\w./\\'\"-])(\d{4})-(\d{2})-(\d{2})(?![\w/\\'\"-]|\.\w)")
 
 
 def shown(text: str, order: str = DEFAULT_ORDER) -> str:

@@ -559,3 +559,41 @@ def test_a_dmy_clinic_reads_its_own_dates_and_machines_keep_iso(tmp_path: Path, 
     assert json.loads(out)["earliest_date"] == "2027-02-28"
     code, _, err = run("plan", "-i", "fine-lines", "--on", "01/12/2026", "--start", "07/12/2026")
     assert code == 0 and not re.search(r"\d{4}-\d{2}-\d{2}", err), err
+
+
+def test_a_dmy_clinic_reads_its_errors_in_its_own_order(tmp_path: Path, no_user_config: Path) -> None:
+    """An error a person reads writes its dates as DMY (the --move suggestion, a past start, a batch
+    row's line on stderr); a path or file name holding a date, and summary.csv, keep theirs."""
+    no_user_config.write_text('[clinic]\ndate_order = "DMY"\n')
+    saved = tmp_path / "plan.toml"
+    code, _, err = run("plan", "--patient", "P1", "-i", "fine-lines", "--on", "01/12/2026", "--start", "07/12/2026",
+                       "--format", "toml", "--out", str(saved))  # fmt: skip
+    assert code == 0, err
+    code, _, err = run("plan", "--from", str(saved), "--move", "2=09/01/2027", "--on", "01/12/2026")
+    assert code == 2
+    assert "--move 2=09/01/2027: Sat is not a clinic day; the first day every rule allows is 11/01/2027" in err, err
+    code, _, err = run("plan", "-i", "fine-lines", "--on", "01/12/2026", "--start", "04/11/2026")
+    assert code == 2 and "would be on 04/11/2026, before 01/12/2026" in err and not re.search(r"\d{4}-\d\d-", err)
+    folder = tmp_path / "gone-2027-01-04"
+    code, _, err = run("plan", "-i", "fine-lines", "--on", "01/12/2026", "--start", "07/12/2026", "--format", "ics",
+                       "--out", str(folder / "plan-2027-01-04.ics"))  # fmt: skip
+    assert code != 0 and "/gone-2027-01-04 does not exist" in err, err
+    src = tmp_path / "list.csv"
+    src.write_text("patient_id,indication,start\nP1,fine-lines,04/11/2026\n")
+    code, _, err = run("batch", str(src), "--out-dir", str(tmp_path / "o"), "--on", "01/12/2026")
+    assert code == 1 and "row 2: " in err and "04/11/2026" in err and "2026-11-04" not in err, err
+    assert "2026-11-04" in (tmp_path / "o" / "summary.csv").read_text()  # a machine's file keeps ISO
+
+
+@pytest.mark.parametrize(
+    ("text", "dmy"),
+    [
+        ("on 2027-01-04, then 2027-02-01.", "on 04/01/2027, then 01/02/2027."),
+        ("cannot write /tmp/plan-2027-01-04.ics: gone", "cannot write /tmp/plan-2027-01-04.ics: gone"),
+        ("2027-01-04T10:30 and 2027-01-04 10:30", "2027-01-04T10:30 and 04/01/2027 10:30"),
+        ("start: '2027-01-04' is in the past", "start: '2027-01-04' is in the past"),
+        ("--move 2=2027-01-09: Sat", "--move 2=09/01/2027: Sat"),
+    ],
+)
+def test_dates_for_people_leave_paths_and_quotes_alone(text: str, dmy: str) -> None:
+    assert dates.shown(text, "DMY") == dmy

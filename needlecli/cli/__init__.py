@@ -87,7 +87,10 @@ class NeedleGroup(TyperGroup):
         from typer._click.exceptions import ClickException
 
         from needlecli.cli.common import STDOUT_CLOSED, sigterm_as_interrupt
+        from needlecli.config import forget_shown_order, shown_order
+        from needlecli.dates import shown
 
+        forget_shown_order()
         try:
             with sigterm_as_interrupt():
                 return super().invoke(ctx)
@@ -98,7 +101,7 @@ class NeedleGroup(TyperGroup):
         except NeedleError as exc:
             if debugging():
                 raise
-            say(f"needle: error: {one_line(str(exc))}")
+            say(f"needle: error: {one_line(shown(str(exc), shown_order()))}")
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt as exc:
             if debugging():

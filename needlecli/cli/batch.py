@@ -376,6 +376,10 @@ def _shown(
     and (with --json) its line of the rows document, spooled until the run completes."""
     import json
 
+    from needlecli.config import shown_order
+    from needlecli.dates import shown
+
+    order = shown_order()  # the row's error line for people; summary.csv and --json keep ISO
     task = progress.add_task("plan", total=total) if progress else None
     seen = 0
 
@@ -383,7 +387,7 @@ def _shown(
         nonlocal seen
         seen += 1
         if result.status == "error" and not quiet_errors:
-            line = one_line(result.error)
+            line = shown(one_line(result.error), order)
             if progress:
                 progress.console.print(line, markup=False, highlight=False)
             else:
