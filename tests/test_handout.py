@@ -321,6 +321,8 @@ def test_no_calendar_cell_reads_as_a_time_of_day(tmp_path: Path) -> None:
     assert not any(re.fullmatch(r"[AP]\.?M\.?", m) for m in marks)
     legend = text_of(page.split('<ul class="legend">')[1].split("</ul>")[0])
     assert "+ Prescribed medicine days" in legend
+    boxes = page.split('<div class="boxes">')[1].split("</section>")[0]  # the pause boxes wear the same marks
+    assert re.findall(r'<span class="m">([^<]*)</span>', boxes) == ["P", "P", "+"], boxes
     browser = _browser()
     if browser is None:
         pytest.skip("chromium is not installed (apt-get install chromium poppler-utils)")
@@ -330,3 +332,57 @@ def test_no_calendar_cell_reads_as_a_time_of_day(tmp_path: Path) -> None:
     subprocess.run([browser, *flags, html.as_uri()], capture_output=True, timeout=120, cwd=tmp_path)
     text = _pdf("pdftotext", pdf)
     assert "10:30" in text and not re.search(r"\b[AP]M\b", text)
+
+
+@pytest.mark.parametrize(
+    ("indication", "boosters", "months", "size"),
+    [("texture", 1, 6, "compact"), ("acne-scars", 2, 8, "compact"), ("fine-lines", 3, 10, "compact long")],
+)
+def test_a_booster_handout_prints_on_two_pages(
+    tmp_path: Path, indication: str, boosters: int, months: int, size: str
+) -> None:
+    """Boosters months after the series make the calendar twice as long: printed a size smaller with
+    more months a row, the handout still fits two sheets of A4 and of Letter, the warning signs on the
+    second (it left a third page a third full)."""
+    args = ("plan", "-i", indication, "--on", ON, "--start", "2027-01-04", "--boosters", str(boosters))
+    page = output(*args, "--format", "html").decode()
+    assert page.count('<table class="month">') == months and f'<html lang="en" class="{size}">' in page
+    browser = _browser()
+    if browser is None:
+        pytest.skip("chromium is not installed (apt-get install chromium poppler-utils)")
+    for paper in ("letter", "a4"):
+        html_file, pdf = tmp_path / f"{paper}.html", tmp_path / f"{paper}.pdf"
+        html_file.write_text(page if paper == "letter" else page.replace("size: auto", "size: A4"), encoding="utf-8")
+        flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer", f"--print-to-pdf={pdf}"]
+        subprocess.run([browser, *flags, html_file.as_uri()], capture_output=True, timeout=120, cwd=tmp_path)
+        pages = int(re.search(r"^Pages:\s+(\d+)", _pdf("pdfinfo", pdf), re.M).group(1))  # type: ignore[union-attr]
+        text = _pdf("pdftotext", pdf)
+        assert pages == 2, (paper, pages)
+        assert f"Booster {boosters}" in text and "Call us if you notice" in text.split("\f")[1], paper
+
+
+def test_a_short_handout_prints_at_its_own_size() -> None:
+    page = output(*THREE, "--format", "html").decode()
+    assert '<html lang="en">' in page and "html.compact { font-size: 10.5pt; }" in page
+
+
+def test_an_open_ended_day_group_says_from_once() -> None:
+    page = output("aftercare", "-i", "acne-scars", "--session-date", "2027-01-04", "--on", ON, "--format", "html")
+    assert '<h3>From day 7 <span class="when">Mon 11 Jan</span></h3>' in page.decode()
+    assert "from Mon 11 Jan" not in page.decode()
+
+
+def test_one_sessions_aftercare_never_leaves_its_heading_alone_at_a_page_foot(tmp_path: Path) -> None:
+    """One session's day groups (no date table to hold the heading) keep their heading with them."""
+    page = output("aftercare", "-i", "acne-scars", "--session-date", "2027-01-04", "--on", ON, "--format", "html")
+    assert '<section class="after block">' in page.decode()
+    browser = _browser()
+    if browser is None:
+        pytest.skip("chromium is not installed (apt-get install chromium poppler-utils)")
+    html_file, pdf = tmp_path / "a.html", tmp_path / "a.pdf"
+    html_file.write_bytes(page)
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer", f"--print-to-pdf={pdf}"]
+    subprocess.run([browser, *flags, html_file.as_uri()], capture_output=True, timeout=120, cwd=tmp_path)
+    pages = _pdf("pdftotext", pdf).split("\f")
+    with_heading = next(p for p in pages if "After your session: day by day" in p)
+    assert "Day 0: the session day" in with_heading, with_heading[-300:]

@@ -31,6 +31,10 @@ KINDS: tuple[str, ...] = ("session", "aftercare", "pause", "medicine")
 #: One mark per kind of day. Never two letters that read as a time of day beside a session's
 #: "10:30-11:30" (pause + medicine once read "PM", aftercare + medicine "AM"): the medicine is a cross.
 SYMBOLS: dict[str, str] = {"session": "●", "aftercare": "A", "pause": "P", "medicine": "+"}
+#: A calendar of more months than these prints a size smaller, with more months a row (`Page.size`):
+#: the handout stays on two sheets, on A4 and on Letter (tests/test_handout.py prints it in Chromium).
+COMPACT_MONTHS = 4
+LONG_MONTHS = 8
 LEGEND: dict[str, str] = {
     "session": "Session day",
     "aftercare": "Aftercare days",
@@ -109,6 +113,11 @@ class PauseBox:
     title: str
     items: tuple[str, ...]
 
+    @property
+    def symbol(self) -> str:
+        """The box's mark: the calendar's for its kind of day (procedures are pauses)."""
+        return SYMBOLS.get(self.kind, SYMBOLS["pause"])
+
 
 @dataclass(frozen=True)
 class Group:
@@ -150,6 +159,15 @@ class Page:
     after: tuple[AfterBlock, ...]
     warning_signs: tuple[str, ...]
     weekdays: tuple[str, ...] = field(default=("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su"))
+
+    @property
+    def size(self) -> str:
+        """How the page prints (the class of its ``html``): a calendar of more than four months (boosters
+        months later) a size smaller with four months a row ("compact"), of more than eight five a row
+        ("compact long"); else as it is (""). Otherwise a third page held only the end of the aftercare."""
+        if len(self.months) > LONG_MONTHS:
+            return "compact long"
+        return "compact" if len(self.months) > COMPACT_MONTHS else ""
 
 
 def handout_page(plan: Plan, protocol: TreatmentProtocol, options: ExportOptions) -> Page:
@@ -272,9 +290,12 @@ def _heading(g: DayGroup) -> str:
     return f"Days {g.first_day}–{g.last_day}"
 
 
-def _when(g: DayGroup) -> str:
+def _when(g: DayGroup, heading: bool = False) -> str:
+    """The group's dates: "Tue 5 – Thu 7 Jan"; an open-ended group's "from Mon 11 Jan" (its first date
+    alone beside its heading, "From day 7": never "From day 7 from ...")."""
     if g.last_date is None:
-        return f"from {day_text(g.first_date, year=False)}"
+        first = day_text(g.first_date, year=False)
+        return first if heading else f"from {first}"
     return span_text(g.first_date, g.last_date)
 
 
@@ -299,7 +320,9 @@ def _after_blocks(sessions: tuple[SessionChecklist, ...]) -> tuple[AfterBlock, .
             title = "After each session"
         else:
             title = "After " + ", ".join(m.label.lower() for m in members[:-1]) + f" and {members[-1].label.lower()}"
-        groups = tuple(Group(_heading(g), "" if several else _when(g), g.facts, g.do, g.avoid) for g in first.groups)
+        groups = tuple(
+            Group(_heading(g), "" if several else _when(g, heading=True), g.facts, g.do, g.avoid) for g in first.groups
+        )
         dates = tuple((m.label, tuple(_when(g) for g in m.groups)) for m in members) if several else ()
         out.append(AfterBlock(title, tuple(_heading(g).split(":")[0] for g in first.groups), dates, groups))
     return tuple(out)
