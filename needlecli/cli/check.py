@@ -16,10 +16,10 @@ from needlecli.cli.series import (
     PATIENT,
     Active,
     Revision,
-    _insert,
-    _noted,
-    _patient,
-    _revision,
+    next_revision,
+    patient_arg,
+    record_revision,
+    with_note,
 )
 from needlecli.errors import VERDICT_EXIT_CODES, AnswersError, UsageError
 
@@ -72,7 +72,7 @@ def check(
     from needlecli.register.events import indications_of, insert_screening, latest_screening
     from needlecli.register.journal import pack
 
-    patient = _patient(patient)
+    patient = patient_arg(patient)
     cfg = with_uid_key(load_config())
     day = parse_on(on, order=cfg.date_order)
     proto = catalog.load_screening(protocol, cfg.protocols_dir)
@@ -132,7 +132,7 @@ def check(
             for effect, change in changes:
                 if change is not None:
                     active, revised, sha = change
-                    revision = _insert(cfg, db, active, revised, None, sha, day)
+                    revision = record_revision(cfg, db, active, revised, None, sha, day)
                     said = f"{effect['effect']}{_slot_moves(revised, active.written)} (revision {revision})"
                     effect = {**effect, "effect": said, "revision": revision}
                 effects.append(effect)
@@ -208,7 +208,7 @@ def _recheck_series(
         moved_from = course.next_open_label(new)
         new, gap = course.deferred(protocol, new, max(until, day) if deferral and until else day)
         if gap is not None:
-            new = _noted(new, gap.text)
+            new = with_note(new, gap.text)
         nxt = course.next_open_label(new)
         moved = nxt is not None and nxt == moved_from and course.date_of(new, nxt) != course.date_of(active.saved, nxt)
         where_to = f": session {nxt} moved to {course.date_of(new, nxt).isoformat()}" if moved and nxt else ""
@@ -226,6 +226,6 @@ def _recheck_series(
         return {"indication": indication, "effect": f"{verdict}: no change to the series"}, None
     return {"indication": indication, "effect": effect}, (
         active,
-        _revision(cfg, active, new, day, notes),
+        next_revision(cfg, active, new, day, notes),
         tproto.info.sha256,
     )

@@ -69,7 +69,7 @@ class Revision(NamedTuple):
     protocol: TreatmentProtocol
 
 
-def _revision(cfg: Config, active: Active, new: SavedPlan, day: dt.date, notes: list[str]) -> Revision:
+def next_revision(cfg: Config, active: Active, new: SavedPlan, day: dt.date, notes: list[str]) -> Revision:
     """The next revision: its saved text (checked as any saved plan is: the rules, the screening), the
     plan and its diary rows."""
     from needlecli import export, revisions
@@ -103,10 +103,10 @@ def _write(
             raise RegisterBusy(
                 f"{active.patient} was screened or re-checked by another command meanwhile; run this one again"
             )
-        return _insert(cfg, db, active, new, outcome, protocol, day)
+        return record_revision(cfg, db, active, new, outcome, protocol, day)
 
 
-def _insert(
+def record_revision(
     cfg: Config,
     db: sqlite3.Connection,
     active: Active,
@@ -171,7 +171,7 @@ def _report(json_out: bool, doc: dict[str, Any], line: str, notes: list[str]) ->
         print(line)
 
 
-def _patient(patient: str) -> str:
+def patient_arg(patient: str) -> str:
     from needlecli.identity import check_patient
 
     checked = check_patient(patient, "PATIENT")
@@ -218,7 +218,7 @@ def done(
     from needlecli.cli.register import for_writing
     from needlecli.config import load_config, with_uid_key
 
-    patient = _patient(patient)
+    patient = patient_arg(patient)
     cfg = with_uid_key(load_config())
     day = parse_on(on, order=cfg.date_order)
     used = _depths(depth)
@@ -233,7 +233,7 @@ def done(
         plan, protocol = active.plan_of(active.saved, day, notes)
         # The depths allowed on the day it was done (a caution may end, or still hold, on that day).
         new = course.record_done(protocol, active.saved, label, day, used)
-        revised = _revision(cfg, active, new, day, notes)
+        revised = next_revision(cfg, active, new, day, notes)
         appointment = next(a for a in revised.plan.appointments if a.label == label)
         allowed = {z.zone: z.max_mm for z in appointment.depth}
         if override and not any(zone in allowed and mm > allowed[zone] for zone, mm in used):
@@ -354,7 +354,7 @@ def missed(
     from needlecli.cli.register import for_writing
     from needlecli.config import load_config, with_uid_key
 
-    patient = _patient(patient)
+    patient = patient_arg(patient)
     cfg = with_uid_key(load_config())
     day = parse_on(on, order=cfg.date_order)
     _exists(cfg, patient)
@@ -366,9 +366,9 @@ def missed(
         was = next(a for a in plan.appointments if a.label == label)
         new, again, gap = course.record_missed(protocol, active.saved, label, day)
         if gap is not None:
-            new = _noted(new, gap.text)
+            new = with_note(new, gap.text)
             notes.append(gap.text)
-        revised = _revision(cfg, active, new, day, notes)
+        revised = next_revision(cfg, active, new, day, notes)
         after = revised.plan
         detail = {"booked_date": was.date.isoformat(), "id": was.key, "again": again.isoformat()}
         revision = _write(
@@ -386,7 +386,7 @@ def missed(
     _report(json_out, doc, line, notes)
 
 
-def _noted(saved: SavedPlan, text: str) -> SavedPlan:
+def with_note(saved: SavedPlan, text: str) -> SavedPlan:
     import dataclasses
 
     from needlecli.model import Note
@@ -419,7 +419,7 @@ def cancel(
     from needlecli.cli.register import for_writing
     from needlecli.config import load_config, with_uid_key
 
-    patient = _patient(patient)
+    patient = patient_arg(patient)
     _printable("--reason", reason)
     cfg = with_uid_key(load_config())
     day = parse_on(on, order=cfg.date_order)
@@ -431,7 +431,7 @@ def cancel(
             raise UsageError(f"{patient}'s {active.booked.indication} series is {state} already")
         notes: list[str] = []
         new = course.halted(active.saved, "stopped", reason)
-        revised = _revision(cfg, active, new, day, notes)
+        revised = next_revision(cfg, active, new, day, notes)
         after = revised.plan
         detail = {"reason": reason}
         protocol = active.saved.protocol.sha256
