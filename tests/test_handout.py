@@ -364,6 +364,7 @@ def test_a_booster_handout_prints_on_two_pages(
 def test_a_short_handout_prints_at_its_own_size() -> None:
     page = output(*THREE, "--format", "html").decode()
     assert '<html lang="en">' in page and "html.compact { font-size: 10.5pt; }" in page
+    assert "html.compact table.month { font-size: 8.6pt; }" in page  # a compact calendar's type: 0.72 x 12pt
 
 
 def test_an_open_ended_day_group_says_from_once() -> None:
