@@ -176,6 +176,14 @@ def handout(protocol: TreatmentProtocol, plan: Plan, series: bool = True) -> Han
     return Handout(first, tuple(out))
 
 
+def before_session(protocol: TreatmentProtocol, plan: Plan, label: str) -> Before | None:
+    """The dated windows before the plan's first appointment (one session's handout: its calendar
+    marks them, so its table dates them too); None for a plan with no appointment."""
+    if not plan.appointments:
+        return None
+    return before(plan.appointments[0], label, _asks(protocol))
+
+
 def days_before(line: BeforeLine, session_date: dt.date | None) -> int:
     """How many days before the session a line starts (its length for an undated pause)."""
     if session_date is None:

@@ -387,3 +387,12 @@ def test_one_sessions_aftercare_never_leaves_its_heading_alone_at_a_page_foot(tm
     pages = _pdf("pdftotext", pdf).split("\f")
     with_heading = next(p for p in pages if "After your session: day by day" in p)
     assert "Day 0: the session day" in with_heading, with_heading[-300:]
+
+
+def test_one_sessions_handout_dates_the_pause_its_calendar_marks() -> None:
+    """One session's calendar marks the pause days before it: its table dates them too (it said only
+    "Before your next session: the 14 days before it")."""
+    page = output("aftercare", "-i", "acne-scars", "--session-date", "2027-01-04", "--on", ON, "--format", "html")
+    table = text_of(page.decode().split('<table class="dates pauses block">')[1].split("</table>")[0])
+    assert "Before your session (Mon 4 Jan 2027) Mon 21 Dec – Sun 3 Jan Wed 30 Dec – Sun 3 Jan" in table, table
+    assert "Before your next session the 14 days before it the 5 days before it" in table, table

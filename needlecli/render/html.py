@@ -21,7 +21,16 @@ from dataclasses import dataclass, field
 
 import jinja2  # noqa: TID253 - this module is imported only by commands that write HTML
 
-from needlecli.aftercare import Before, BeforeLine, DayGroup, SessionChecklist, days_before, handout, warning_signs
+from needlecli.aftercare import (
+    Before,
+    BeforeLine,
+    DayGroup,
+    SessionChecklist,
+    before_session,
+    days_before,
+    handout,
+    warning_signs,
+)
 from needlecli.model import ExportOptions, Plan, TreatmentProtocol
 from needlecli.render.common import day_text, span_text, time_text
 
@@ -180,7 +189,10 @@ def handout_page(plan: Plan, protocol: TreatmentProtocol, options: ExportOptions
         )
         for a in plan.appointments
     )
-    befores = ([sheet.before_first] if sheet.before_first is not None else []) + [c.next_pause for c in sheet.sessions]
+    # A plan's handout starts with the pause before session 1; one session's, with the pause before it
+    # (dated, as its calendar marks it), then the next session's (undated: not planned yet).
+    first = sheet.before_first if options.series else before_session(protocol, plan, "your session")
+    befores = ([first] if first is not None else []) + [c.next_pause for c in sheet.sessions]
     columns, rows, boxes = _before_table(befores, protocol.procedure_heading)
     procedures = next((b for b in boxes if b.kind == "procedures"), None)
     boxes = tuple(b for b in boxes if b.kind != "procedures")
