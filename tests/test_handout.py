@@ -347,6 +347,8 @@ def test_a_booster_handout_prints_on_two_pages(
     args = ("plan", "-i", indication, "--on", ON, "--start", "2027-01-04", "--boosters", str(boosters))
     page = output(*args, "--format", "html").decode()
     assert page.count('<table class="month">') == months and f'<html lang="en" class="{size}">' in page
+    gaps = ["April – July 2027", "October 2027 – January 2028", "April – July 2028"][:boosters]
+    assert f"Not shown, nothing planned: {'; '.join(gaps)}." in page  # March, then August: a jump, said
     browser = _browser()
     if browser is None:
         pytest.skip("chromium is not installed (apt-get install chromium poppler-utils)")
@@ -363,6 +365,7 @@ def test_a_booster_handout_prints_on_two_pages(
 
 def test_a_short_handout_prints_at_its_own_size() -> None:
     page = output(*THREE, "--format", "html").decode()
+    assert "Not shown" not in page  # its months follow one another
     assert '<html lang="en">' in page and "html.compact { font-size: 10.5pt; }" in page
     assert "html.compact table.month { font-size: 8.6pt; }" in page  # a compact calendar's type: 0.72 x 12pt
 

@@ -17,6 +17,7 @@ import calendar
 import dataclasses
 import datetime as dt
 import functools
+import itertools
 from dataclasses import dataclass, field
 
 import jinja2  # noqa: TID253 - this module is imported only by commands that write HTML
@@ -99,6 +100,8 @@ class Cell:
 class Month:
     title: str
     weeks: tuple[tuple[Cell, ...], ...]
+    year: int = 0
+    month: int = 0
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,11 @@ class Page:
     after: tuple[AfterBlock, ...]
     warning_signs: tuple[str, ...]
     weekdays: tuple[str, ...] = field(default=("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su"))
+
+    @property
+    def left_out(self) -> tuple[str, ...]:
+        """The months the calendar leaves out between the ones it shows (`_left_out`)."""
+        return _left_out(self.months)
 
     @property
     def size(self) -> str:
@@ -249,7 +257,26 @@ def _months(kinds: dict[dt.date, tuple[str, ...]]) -> tuple[Month, ...]:
                 ks = kinds.get(d, ())
                 cells.append(Cell(d.day, ks, ", ".join(LEGEND[k] for k in ks)))
             weeks.append(tuple(cells))
-        out.append(Month(f"{dt.date(year, month, 1):%B %Y}", tuple(weeks)))
+        out.append(Month(f"{dt.date(year, month, 1):%B %Y}", tuple(weeks), year, month))
+    return tuple(out)
+
+
+def _left_out(months: tuple[Month, ...]) -> tuple[str, ...]:
+    """The months between two shown ones that the calendar leaves out (nothing marked in them), each
+    run as "April – July 2027" (or "April 2027" alone), so that a jump from March to August is read
+    as one."""
+    out = []
+    for a, b in itertools.pairwise(months):
+        first = dt.date(a.year, a.month, 28) + dt.timedelta(days=4)  # the month after a
+        last = dt.date(b.year, b.month, 1) - dt.timedelta(days=1)  # the month before b
+        if first > last:
+            continue
+        if (first.year, first.month) == (last.year, last.month):
+            out.append(f"{first:%B %Y}")
+        elif first.year == last.year:
+            out.append(f"{first:%B} – {last:%B %Y}")
+        else:
+            out.append(f"{first:%B %Y} – {last:%B %Y}")
     return tuple(out)
 
 
