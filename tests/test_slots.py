@@ -408,3 +408,60 @@ def test_rows_placed_alike_are_planned_once_and_give_the_same_files(
     assert booked("each") == kept
     once, each = planned.values()
     assert each >= 30 and once <= each // 3, (once, each)  # most rows were placed elsewhere, alike
+
+
+ONE_SLOT = '[clinic]\ndays = "mon-fri"\nsession_time = "09:00"\nslots = ["09:00"]\ncapacity = 1\n'
+
+
+def _listed(path: Path, *rows: str) -> Path:
+    lines = "".join(f"{pid},fine-lines,{start},3\n" for pid, start in (r.split(",") for r in rows))
+    path.write_text("patient_id,indication,start,sessions\n" + lines)
+    return path
+
+
+def test_a_series_moved_off_its_places_gives_them_to_the_rows_after_it(
+    tmp_path: Path, register: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """X booked on the 5th moves to the 18th: its places on the 5th go to Y, the row after it, even on a
+    day the transaction had not read when X was placed (the bookings are inserted after the placing)."""
+    (tmp_path / "c.toml").write_text(ONE_SLOT)
+    monkeypatch.setenv("NEEDLE_CONFIG", str(tmp_path / "c.toml"))
+    first = _listed(tmp_path / "a.csv", "Z,2027-01-04", "X,2027-01-05")
+    code, _, err = run("batch", str(first), "--out-dir", str(tmp_path / "o"), "--on", ON, "--book", "--jobs", "1")
+    assert code == 0, err
+    then = _listed(tmp_path / "b.csv", "Z,2027-01-04", "X,2027-01-18", "Y,2027-01-04")
+    code, _, err = run("batch", str(then), "--out-dir", str(tmp_path / "o"), "--on", ON, "--book", "--jobs", "1")
+    assert code == 0, err
+    code, out, _ = run("export", "Y", "--format", "json", "--on", ON)
+    assert [s["date"] for s in json.loads(out)["sessions"]] == ["2027-01-05", "2027-02-02", "2027-03-02"]
+    assert max(Counter(diary_places()).values()) == 1
+
+
+def test_a_moved_row_whose_file_cannot_be_written_keeps_its_places(
+    tmp_path: Path, register: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """X moves off the 4th (its places there would go to Y), but its file cannot be written again: X
+    keeps its booking and its places, and Y goes elsewhere: capacity 1 holds."""
+    from needlecli.batch import engine, reconcile
+
+    (tmp_path / "c.toml").write_text(ONE_SLOT)
+    monkeypatch.setenv("NEEDLE_CONFIG", str(tmp_path / "c.toml"))
+    first = _listed(tmp_path / "a.csv", "X,2027-01-04", "W,2027-01-05")
+    code, _, err = run("batch", str(first), "--out-dir", str(tmp_path / "o"), "--on", ON, "--book", "--jobs", "1")
+    assert code == 0, err
+    handle = reconcile.handle
+
+    def planted(ctx: object, task: tuple[int, ...]) -> object:  # a folder appears where X's file was
+        result = handle(ctx, task)  # type: ignore[arg-type]
+        if result.patient_id == "X":
+            (tmp_path / "o" / "X.ics").unlink()
+            (tmp_path / "o" / "X.ics").mkdir()
+        return result
+
+    monkeypatch.setattr(engine, "handle", planted)
+    then = _listed(tmp_path / "b.csv", "W,2027-01-05", "X,2027-01-05", "Y,2027-01-04")
+    code, _, err = run("batch", str(then), "--out-dir", str(tmp_path / "o"), "--on", ON, "--book", "--jobs", "1")
+    assert code == 1 and "row 3: cannot write" in err and "X.ics: it is a folder" in err, err
+    assert max(Counter(diary_places()).values()) == 1
+    code, out, _ = run("export", "Y", "--format", "json", "--on", ON)
+    assert json.loads(out)["sessions"][0]["date"] == "2027-01-06"

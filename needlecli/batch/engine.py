@@ -190,8 +190,17 @@ def _book(ctx: Context, register: Register, key: str, results: list[RowResult]) 
                 except Exception as exc:  # a bug costs the row, not the run (and never prints patient data)
                     r = _unbooked(ctx, r, f"row {r.row}: internal error ({type(exc).__name__}); please report it")
                 else:
+                    if data is not None and own:
+                        # It gives places back to the rows after it: its file is written (and its booking
+                        # then certain) first. A failed write leaves those places with its old booking.
+                        try:
+                            folder.write_file(ctx.out_dir / r.name, data)
+                        except NeedleError as exc:
+                            decided.append((_unbooked(ctx, r, f"row {r.row}: {exc}"), None))
+                            continue
+                        data = None
                     places.take(r, own)  # counted now, for the rows after it
-                    if data is not None:
+                    if data is not None:  # a new series: a failed write leaves a place free, never one too many
                         write = writer_threads().submit(folder.write_file, ctx.out_dir / r.name, data)
             decided.append((r, write))
         out = []
@@ -199,7 +208,7 @@ def _book(ctx: Context, register: Register, key: str, results: list[RowResult]) 
             if write is not None:
                 try:
                     write.result()
-                except NeedleError as exc:  # its places stay counted: a place left free, never one too many
+                except NeedleError as exc:  # its places stay counted: left free, never one too many
                     r = _unbooked(ctx, r, f"row {r.row}: {exc}")
             if r.screening_record:
                 insert_screening(db, key=key, patient=r.patient_id, evaluated_on=r.screened_on, verdict=r.verdict,

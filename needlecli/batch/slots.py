@@ -103,11 +103,12 @@ class Places:
         return True
 
     def take(self, r: RowResult, own: Counter[tuple[str, str]]) -> None:
-        """Count the row's sessions as booked (once its booking is in the transaction), and give back
-        ``own``, the places its series held before."""
+        """Count the row's sessions as booked, and give back ``own``, the places its series held
+        before (the rows after it may take them: its booking must then be made, see `engine._book`).
+        The transaction's bookings are inserted after every row is placed, so every day this counts
+        still holds what the register held when the transaction began."""
         for (day, at), n in own.items():
-            if day in self._days:
-                self._days[day][at] -= n
+            self.held(day)[at] -= n  # read first: a day read later would still count them
         for item in timed(r):
             self.held(item.day)[item.start[11:16]] += 1
 
