@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable
 
 __all__ = [
     "DEFAULT_ORDER",
@@ -246,15 +247,19 @@ def check_year(day: dt.date) -> dt.date:
 _ISO_IN_TEXT = re.compile(r"(?<![\w./\\'\"-])(\d{4})-(\d{2})-(\d{2})(?![\w/\\'\"-]|\.\w)")
 
 
-def shown(text: str, order: str = DEFAULT_ORDER) -> str:
+_ISO_ANYWHERE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def shown(text: str, order: str = DEFAULT_ORDER, typed: Iterable[str] = ()) -> str:
     """Text for people with its ISO dates written in the clinic's ``order`` (DMY: ``31/12/2026``, MDY:
-    ``12/31/2026``; ISO: as it is). Machine formats (JSON, the CSV date columns, calendars, saved
-    files) keep ISO."""
-    if order == "DMY":
-        return _ISO_IN_TEXT.sub(r"\3/\2/\1", text)
-    if order == "MDY":
-        return _ISO_IN_TEXT.sub(r"\2/\3/\1", text)
-    return text
+    ``12/31/2026``; ISO: as it is). A date found in ``typed`` (the command line's arguments, a row's
+    patient id) stays as typed: a patient id or a file name that looks like a date is not one. Machine
+    formats (JSON, the CSV date columns, calendars, saved files) keep ISO."""
+    if order not in ("DMY", "MDY"):
+        return text
+    kept = {m.group(0) for t in typed for m in _ISO_ANYWHERE.finditer(t)}
+    form = r"\3/\2/\1" if order == "DMY" else r"\2/\3/\1"
+    return _ISO_IN_TEXT.sub(lambda m: m.group(0) if m.group(0) in kept else m.expand(form), text)
 
 
 def describe(day: dt.date) -> str:

@@ -583,6 +583,17 @@ def test_a_dmy_clinic_reads_its_errors_in_its_own_order(tmp_path: Path, no_user_
     code, _, err = run("batch", str(src), "--out-dir", str(tmp_path / "o"), "--on", "01/12/2026")
     assert code == 1 and "row 2: " in err and "04/11/2026" in err and "2026-11-04" not in err, err
     assert "2026-11-04" in (tmp_path / "o" / "summary.csv").read_text()  # a machine's file keeps ISO
+    # What was typed stays as typed: a patient id or a file name that looks like a date is not one.
+    code, _, err = run("export", "2027-01-05", "--format", "json", "--on", "01/12/2026",
+                       env={"NEEDLE_REGISTER": str(tmp_path / "r.sqlite3")})  # fmt: skip
+    assert code != 0 and "2027-01-05" in err and "05/01/2027" not in err, err
+    code, _, err = run("batch", str(tmp_path / "run 2027-01-04 list.csv"), "--out-dir", str(tmp_path / "p"))
+    assert code == 2 and "run 2027-01-04 list.csv" in err, err
+    # The note of a run whose sessions share a start beyond capacity: its date in the clinic's order.
+    no_user_config.write_text('[clinic]\ndate_order = "DMY"\nsession_time = "10:30"\ncapacity = 1\n')
+    src.write_text("patient_id,indication,start\nP1,fine-lines,04/01/2027\nP2,fine-lines,04/01/2027\n")
+    code, _, err = run("batch", str(src), "--out-dir", str(tmp_path / "q"), "--on", "01/12/2026")
+    assert code == 0 and "the most 2 on 04/01/2027 at 10:30" in err, err
 
 
 @pytest.mark.parametrize(
@@ -597,3 +608,12 @@ def test_a_dmy_clinic_reads_its_errors_in_its_own_order(tmp_path: Path, no_user_
 )
 def test_dates_for_people_leave_paths_and_quotes_alone(text: str, dmy: str) -> None:
     assert dates.shown(text, "DMY") == dmy
+
+
+def test_a_date_typed_as_a_patient_id_stays_as_typed() -> None:
+    said = "2027-01-05 has no booked series (first session 2027-01-05, then 2027-02-02)"
+    assert dates.shown(said, "DMY", typed=["export", "2027-01-05"]) == (
+        "2027-01-05 has no booked series (first session 2027-01-05, then 02/02/2027)"
+    )
+    assert dates.shown(said, "MDY") == "01/05/2027 has no booked series (first session 01/05/2027, then 02/02/2027)"
+    assert dates.shown(said, "ISO", typed=["x"]) == said

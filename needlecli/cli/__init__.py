@@ -78,6 +78,8 @@ class NeedleGroup(TyperGroup):
         """Parsing the top level (`needle --bogus`): a mistake is one line, as everywhere."""
         from typer._click.exceptions import ClickException
 
+        global _typed
+        _typed = tuple(args)  # what the command line said (an error quotes a date typed there as typed)
         try:
             return super().make_context(info_name, args, parent, **extra)
         except ClickException as exc:
@@ -101,7 +103,7 @@ class NeedleGroup(TyperGroup):
         except NeedleError as exc:
             if debugging():
                 raise
-            say(f"needle: error: {one_line(shown(str(exc), shown_order()))}")
+            say(f"needle: error: {one_line(shown(str(exc), shown_order(), typed=typed_arguments()))}")
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt as exc:
             if debugging():
@@ -200,6 +202,14 @@ def _plain(text: str) -> str:
     """click's sentence as a clause: lower-case first letter, no full stop."""
     text = text.strip().rstrip(".")
     return text[:1].lower() + text[1:]
+
+
+_typed: tuple[str, ...] = ()
+
+
+def typed_arguments() -> tuple[str, ...]:
+    """The arguments of the command being run, as typed."""
+    return _typed
 
 
 def say(line: str) -> None:

@@ -189,7 +189,9 @@ def batch(
     reused = counts.pop("reused")
     crowded = _crowded(places, cfg.capacity) if places else None
     if crowded and not quiet:
-        print(f"needle: note: {crowded}", file=sys.stderr)
+        from needlecli.dates import shown
+
+        print(f"needle: note: {shown(crowded, cfg.date_order)}", file=sys.stderr)
     if seen.get("windows-1252") and not quiet:
         lines = seen["windows-1252"]
         print(f"needle: note: {source}: not UTF-8; read {lines} line(s) as Windows-1252 (Excel's plain 'CSV'): "
@@ -376,10 +378,12 @@ def _shown(
     and (with --json) its line of the rows document, spooled until the run completes."""
     import json
 
+    from needlecli.cli import typed_arguments
     from needlecli.config import shown_order
     from needlecli.dates import shown
 
     order = shown_order()  # the row's error line for people; summary.csv and --json keep ISO
+    typed = typed_arguments()
     task = progress.add_task("plan", total=total) if progress else None
     seen = 0
 
@@ -387,7 +391,7 @@ def _shown(
         nonlocal seen
         seen += 1
         if result.status == "error" and not quiet_errors:
-            line = shown(one_line(result.error), order)
+            line = shown(one_line(result.error), order, typed=(result.patient_id, *typed))
             if progress:
                 progress.console.print(line, markup=False, highlight=False)
             else:
