@@ -465,3 +465,37 @@ def test_a_moved_row_whose_file_cannot_be_written_keeps_its_places(
     assert max(Counter(diary_places()).values()) == 1
     code, out, _ = run("export", "Y", "--format", "json", "--on", ON)
     assert json.loads(out)["sessions"][0]["date"] == "2027-01-06"
+
+
+def test_a_name_corrected_in_the_list_is_booked_again_in_the_places_held(
+    tmp_path: Path, register: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rerun whose only change is a patient's name books the series again under that name, in the
+    places it holds (never moved to an earlier free slot): `due` and `export --include-name` follow the
+    list; a rerun after that is unchanged."""
+    (tmp_path / "c.toml").write_text(ONE_SLOT.replace('slots = ["09:00"]', 'slots = ["09:00", "10:00"]'))
+    monkeypatch.setenv("NEEDLE_CONFIG", str(tmp_path / "c.toml"))
+    out = str(tmp_path / "o")
+
+    def book(*rows: str) -> str:
+        src = tmp_path / "l.csv"
+        src.write_text("patient_id,indication,start,name\n" + "".join(f"{r}\n" for r in rows))
+        code, _, err = run("batch", str(src), "--out-dir", out, "--on", ON, "--book", "--include-name", "--jobs", "1")
+        assert code == 0, err
+        return err
+
+    book("A,fine-lines,2027-01-04,Ann Smith", "B,fine-lines,2027-01-04,Bo Lee")  # B at 10:00, A at 09:00
+    held = Counter(diary_places())
+    code, _, err = run("cancel", "A", "--on", ON, "--reason", "moved away")
+    assert code == 0, err
+    book("B,fine-lines,2027-01-04,Bo Leigh")  # 09:00 is free now: B stays at 10:00 all the same
+    assert Counter(diary_places()) == held - Counter({p: 1 for p in held if p[1] == "09:00"})
+    code, out_json, _ = run("due", "--on", "2027-01-04", "--days", "1", "--include-name", "--format", "json")
+    assert [(i["patient"], i["name"], str(i["start"])[11:16]) for i in json.loads(out_json)] == [
+        ("B", "Bo Leigh", "10:00")
+    ]
+    code, md, _ = run("export", "B", "--format", "md", "--include-name", "--on", ON)
+    assert code == 0 and "Bo Leigh" in md
+    book("B,fine-lines,2027-01-04,Bo Leigh")
+    assert "already booked: revision 2, unchanged" in (tmp_path / "o" / "summary.csv").read_text()
+    assert verify()[0] == 0

@@ -80,16 +80,16 @@ class Context:
         self.__dict__.update(state)
         self.__post_init__()
 
-    def booked(self, patient: str, indication: str) -> tuple[int, str] | None:
-        """The revision number and saved plan (TOML) of the patient's series for ``indication`` in the
-        register (`--book`), checked against its journal entry; None when there is none."""
+    def booked(self, patient: str, indication: str) -> tuple[int, str, str | None] | None:
+        """The revision number, saved plan (TOML) and name of the patient's series for ``indication``
+        in the register (`--book`), checked against its journal entry; None when there is none."""
         from needlecli.register.events import latest_booking
 
         view = self._view()
         if view is None:
             return None
         found = latest_booking(view, patient, indication)
-        return (found.revision, found.plan) if found is not None else None
+        return (found.revision, found.plan, found.name) if found is not None else None
 
     def screened(self, patient: str) -> str | None:
         """The record (TOML) of the patient's latest screening or re-check in the register (`--book`),

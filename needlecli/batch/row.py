@@ -116,7 +116,7 @@ def _plan_cells(
         refusal = rebook_refusal(booked_plan, pid, restart=False)
         if refusal is not None:
             raise UsageError(f"--book: {refusal}")
-    unchanged = False
+    unchanged = renamed = False
     shown = (row.get("name") or None) if ctx.include_name else None
     # A fresh series like one already made in this process except for the patient: that plan with this
     # patient's id and plan id, and its file with the plan id put in (see Context.series).
@@ -166,11 +166,15 @@ def _plan_cells(
             if same_text != before[1]:  # the clinic's slots may have placed it elsewhere: as booked there?
                 same_plan = _in_slots_of(ctx, same_plan, saved, protocol, source)
                 same_text = _saved_text(ctx, None, same_plan, protocol)
-            if same_text == before[1]:
+            stamp = now or ctx.stamp or revisions.midnight(ctx.on)
+            if same_text == before[1] and (shown is None or shown == before[2]):
                 plan, unchanged = same_plan, True
                 said.append(f"already booked: revision {before[0]}, unchanged")
+            elif same_text == before[1]:  # only the name changed: booked again as it is, in the places it holds
+                plan, renamed = revisions.rebuild_over(same_plan, saved, source, stamp), True
+                said.append(f"already booked: revision {before[0]}, booked again under the name given")
             else:
-                plan = revisions.rebuild_over(plan, saved, source, now or ctx.stamp or revisions.midnight(ctx.on))
+                plan = revisions.rebuild_over(plan, saved, source, stamp)
         cfg = ctx.config
         options = export_options(cfg, export.EXPORTERS[ctx.fmt].batch_document, name=shown, protocol=protocol)
         data = ctx.render(plan, options)
@@ -198,7 +202,7 @@ def _plan_cells(
             "indication": protocol.info.name,
             "booked_over": before[0] if before is not None else 0,
             "protocol_sha": protocol.info.sha256,
-            "slot_asked": bool(row.get("time")),
+            "slot_asked": bool(row.get("time")) or renamed,  # a new name keeps the places booked
             "shown": shown or "",
         }
     return (

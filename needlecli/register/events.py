@@ -43,6 +43,8 @@ class Booking(NamedTuple):
     revision: int
     booked_on: str
     plan: str
+    #: The name it was booked with (`plan --book --name`, `batch --book --include-name`), else None.
+    name: str | None = None
 
 
 def add_screening(
@@ -130,7 +132,8 @@ def latest_booking(register: Register | None, patient: str, indication: str | No
     entry, found, revision, booked_on, blob, row, series, kept, name = rows[0]
     content = journal.booking_content(row, series, patient, str(found), int(revision), str(booked_on), blob, kept, name)  # type: ignore[arg-type, call-overload]
     journal.check_row(register, int(entry), "booked", content)  # type: ignore[call-overload]
-    return Booking(int(entry), str(found), int(revision), str(booked_on), _text(register, blob, entry))  # type: ignore[call-overload]
+    text = _text(register, blob, entry)
+    return Booking(int(entry), str(found), int(revision), str(booked_on), text, None if name is None else str(name))  # type: ignore[call-overload]
 
 
 def names(register: Register, patients: Iterable[str]) -> dict[str, str]:
