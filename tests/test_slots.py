@@ -3,6 +3,7 @@ exceeded (also with many processes at once), a full slot asked for by --time nam
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
 import os
@@ -498,4 +499,42 @@ def test_a_name_corrected_in_the_list_is_booked_again_in_the_places_held(
     assert code == 0 and "Bo Leigh" in md
     book("B,fine-lines,2027-01-04,Bo Leigh")
     assert "already booked: revision 2, unchanged" in (tmp_path / "o" / "summary.csv").read_text()
+    assert verify()[0] == 0
+
+
+def test_a_name_change_keeps_its_places_and_a_missing_name_is_the_registered_one(
+    tmp_path: Path, register: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new name only: the places the series holds even when the clinic's slots changed since (no row
+    error, no file removed); an empty name cell is the name the register keeps (the file shows it and
+    nothing is booked again); a name booked earlier, then a booking without --include-name, then the
+    same name again: nothing to book again."""
+    config = tmp_path / "c.toml"
+    config.write_text('[clinic]\nsession_time = "11:00"\ncapacity = 2\n')  # booked before the clinic had slots
+    monkeypatch.setenv("NEEDLE_CONFIG", str(config))
+    out = tmp_path / "o"
+
+    def book(*rows: str, named: bool = True) -> dict[str, str]:
+        src = tmp_path / "l.csv"
+        src.write_text("patient_id,indication,start,name\n" + "".join(f"{r}\n" for r in rows))
+        flags = ["--include-name"] if named else []
+        code, _, err = run("batch", str(src), "--out-dir", str(out), "--on", ON, "--book", "--jobs", "1", *flags)
+        assert code == 0, err
+        return {r["patient_id"]: r["notes"] for r in csv.DictReader((out / "summary.csv").open())}
+
+    book("A,fine-lines,2027-01-04,Ann Smith", "B,fine-lines,2027-01-04,Bo")  # both at 11:00
+    config.write_text('[clinic]\nsession_time = "11:00"\nslots = ["09:00", "10:00"]\ncapacity = 1\n')
+    said = book("A,fine-lines,2027-01-04,Ann Smith", "B,fine-lines,2027-01-04,Bob")
+    assert "already booked: revision 1, unchanged" in said["A"], said
+    assert "already booked: revision 1, booked again under the name given" in said["B"], said
+    _, due, _ = run("due", "--on", "2027-01-04", "--days", "1", "--include-name", "--format", "json")
+    assert sorted((i["patient"], i["name"], str(i["start"])[11:16]) for i in json.loads(due)) == [
+        ("A", "Ann Smith", "11:00"), ("B", "Bob", "11:00")]  # fmt: skip
+    assert "Bob" in (out / "B.ics").read_text()
+    said = book("A,fine-lines,2027-01-04,", "B,fine-lines,2027-01-04,Bob")  # A's name left out of the list
+    assert all("unchanged" in n for n in said.values()), said
+    assert "Ann Smith" in (out / "A.ics").read_text()
+    book("A,fine-lines,2027-01-11,", named=False)  # moved, and booked without its name
+    said = book("A,fine-lines,2027-01-11,Ann Smith")
+    assert "already booked: revision 2, unchanged" in said["A"], said
     assert verify()[0] == 0

@@ -81,15 +81,18 @@ class Context:
         self.__post_init__()
 
     def booked(self, patient: str, indication: str) -> tuple[int, str, str | None] | None:
-        """The revision number, saved plan (TOML) and name of the patient's series for ``indication``
-        in the register (`--book`), checked against its journal entry; None when there is none."""
-        from needlecli.register.events import latest_booking
+        """The revision number and saved plan (TOML) of the patient's series for ``indication`` in the
+        register (`--book`), checked against its journal entry, and the name the register keeps for
+        the patient (`events.names`: the last one a booking was given); None when there is none."""
+        from needlecli.register.events import latest_booking, names
 
         view = self._view()
         if view is None:
             return None
         found = latest_booking(view, patient, indication)
-        return (found.revision, found.plan, found.name) if found is not None else None
+        if found is None:
+            return None
+        return found.revision, found.plan, names(view, [patient]).get(patient)
 
     def screened(self, patient: str) -> str | None:
         """The record (TOML) of the patient's latest screening or re-check in the register (`--book`),

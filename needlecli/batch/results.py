@@ -68,6 +68,8 @@ class RowResult:
     #: what placing the row in the clinic's slots again needs (`batch.slots`).
     slot_asked: bool = False
     shown: str = ""
+    #: ... and whether only the name it is booked with changed (booked again in the places it holds).
+    renamed: bool = False
     #: When the row's booked sessions and boosters start ("YYYY-MM-DD HH:MM", local): a run without
     #: `--book` counts them against the clinic's capacity (one note for the run).
     starts: tuple[str, ...] = ()

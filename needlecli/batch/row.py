@@ -118,6 +118,8 @@ def _plan_cells(
             raise UsageError(f"--book: {refusal}")
     unchanged = renamed = False
     shown = (row.get("name") or None) if ctx.include_name else None
+    if ctx.include_name and shown is None and before is not None:
+        shown = before[2]  # no name in the row: the one the register keeps (as `export --include-name`)
     # A fresh series like one already made in this process except for the patient: that plan with this
     # patient's id and plan id, and its file with the plan id put in (see Context.series).
     fresh = history is None and shown is None and before is None
@@ -202,7 +204,8 @@ def _plan_cells(
             "indication": protocol.info.name,
             "booked_over": before[0] if before is not None else 0,
             "protocol_sha": protocol.info.sha256,
-            "slot_asked": bool(row.get("time")) or renamed,  # a new name keeps the places booked
+            "slot_asked": bool(row.get("time")),
+            "renamed": renamed,
             "shown": shown or "",
         }
     return (

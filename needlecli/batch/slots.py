@@ -159,7 +159,7 @@ def placed(
     if latest != r.booked_over:  # the places its series holds are another booking's: never given back
         raise booked_meanwhile(where, r.patient_id, r.indication)
     own = places.own(series)
-    if places.as_planned(r, own):
+    if r.renamed or places.as_planned(r, own):  # a new name only: the places it holds, whatever the slots now
         return r, None, own
     again, data = _again(ctx, r, places.others(own))
     return again, data, own
