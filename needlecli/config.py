@@ -189,27 +189,31 @@ def explicit_none(path: Path) -> bool:
     return str(path) == os.devnull
 
 
-#: The date order of the config this process read last: how its errors write dates (`shown_order`).
-_READ_ORDER: list[str] = []
+#: The config this process read last (`load_config`): its date order and the paths it names.
+_READ: list[Config] = []
 
 
 def shown_order() -> str:
     """The date order of the config this command read (`date_order`; ISO when it read none): what a
     message for people writes its dates in (`dates.shown`)."""
-    from needlecli.dates import DEFAULT_ORDER
+    return _READ[-1].date_order if _READ else "ISO"
 
-    return _READ_ORDER[-1] if _READ_ORDER else DEFAULT_ORDER
+
+def named_paths() -> tuple[str, ...]:
+    """The paths the config this command read names (itself, its register and protocols folder): a
+    date in one is part of a name (`cli.typed_arguments`)."""
+    return tuple(str(p) for c in _READ for p in (c.path, c.register, c.protocols_dir) if p is not None)
 
 
 def forget_shown_order() -> None:
     """A new command (tests run many in one process): no config read yet."""
-    _READ_ORDER.clear()
+    _READ.clear()
 
 
 def load_config(path: Path | None = None) -> Config:
-    """The clinic config (its date order kept for the command's messages: `shown_order`)."""
+    """The clinic config (kept for the command's messages: `shown_order`, `named_paths`)."""
     cfg = _load_config(path)
-    _READ_ORDER[:] = [cfg.date_order]
+    _READ[:] = [cfg]
     return cfg
 
 

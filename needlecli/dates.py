@@ -247,19 +247,31 @@ def check_year(day: dt.date) -> dt.date:
 _ISO_IN_TEXT = re.compile(r"(?<![\w./\\'\"-])(\d{4})-(\d{2})-(\d{2})(?![\w/\\'\"-]|\.\w)")
 
 
-_ISO_ANYWHERE = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
 def shown(text: str, order: str = DEFAULT_ORDER, typed: Iterable[str] = ()) -> str:
     """Text for people with its ISO dates written in the clinic's ``order`` (DMY: ``31/12/2026``, MDY:
-    ``12/31/2026``; ISO: as it is). A date found in ``typed`` (the command line's arguments, a row's
-    patient id) stays as typed: a patient id or a file name that looks like a date is not one. Machine
-    formats (JSON, the CSV date columns, calendars, saved files) keep ISO."""
+    ``12/31/2026``; ISO: as it is). Where the text quotes one of ``typed`` (what the command was given:
+    its arguments, a file's path, a row's patient id) that holds a date, it is left as it was typed: a
+    patient id or a file name that looks like a date is not one. Machine formats (JSON, the CSV date
+    columns, calendars, saved files) keep ISO."""
     if order not in ("DMY", "MDY"):
         return text
-    kept = {m.group(0) for t in typed for m in _ISO_ANYWHERE.finditer(t)}
+    kept: list[tuple[int, int]] = []
+    for t in {t for t in typed if _ISO_IN_TEXT_ANY.search(t)}:
+        at = text.find(t)
+        while at >= 0:
+            kept.append((at, at + len(t)))
+            at = text.find(t, at + 1)
     form = r"\3/\2/\1" if order == "DMY" else r"\2/\3/\1"
-    return _ISO_IN_TEXT.sub(lambda m: m.group(0) if m.group(0) in kept else m.expand(form), text)
+
+    def written(m: re.Match[str]) -> str:
+        if any(a <= m.start() and m.end() <= b for a, b in kept):
+            return m.group(0)
+        return m.expand(form)
+
+    return _ISO_IN_TEXT.sub(written, text)
+
+
+_ISO_IN_TEXT_ANY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def describe(day: dt.date) -> str:

@@ -589,6 +589,17 @@ def test_a_dmy_clinic_reads_its_errors_in_its_own_order(tmp_path: Path, no_user_
     assert code != 0 and "2027-01-05" in err and "05/01/2027" not in err, err
     code, _, err = run("batch", str(tmp_path / "run 2027-01-04 list.csv"), "--out-dir", str(tmp_path / "p"))
     assert code == 2 and "run 2027-01-04 list.csv" in err, err
+    # A register path or an --out file name holding a date, in an error or a note: as it is.
+    junk = tmp_path / "run 2027-01-04 x" / "r.sqlite3"
+    junk.parent.mkdir()
+    junk.write_bytes(b"not a register" * 100)
+    code, _, err = run("history", "P1", env={"NEEDLE_REGISTER": str(junk)})
+    assert code != 0 and "run 2027-01-04 x" in err and "04/01/2027" not in err, err
+    named = tmp_path / "plan 2027-01-04 v2.toml"
+    for start in ("04/01/2027", "11/01/2027"):
+        code, _, err = run("plan", "--patient", "P1", "-i", "fine-lines", "--start", start, "--on", "01/12/2026",
+                           "--format", "toml", "--out", str(named))  # fmt: skip
+        assert code == 0 and "04/01/2027 v2" not in err, err
     # The note of a run whose sessions share a start beyond capacity: its date in the clinic's order.
     no_user_config.write_text('[clinic]\ndate_order = "DMY"\nsession_time = "10:30"\ncapacity = 1\n')
     src.write_text("patient_id,indication,start\nP1,fine-lines,04/01/2027\nP2,fine-lines,04/01/2027\n")
@@ -614,6 +625,11 @@ def test_a_date_typed_as_a_patient_id_stays_as_typed() -> None:
     said = "2027-01-05 has no booked series (first session 2027-01-05, then 2027-02-02)"
     assert dates.shown(said, "DMY", typed=["export", "2027-01-05"]) == (
         "2027-01-05 has no booked series (first session 2027-01-05, then 02/02/2027)"
+    )
+    # A date inside something typed keeps it only where the text quotes that whole thing.
+    error = "register /d/run 2027-01-04 x/r.sqlite3: damaged; the first session would be on 2027-01-04"
+    assert dates.shown(error, "DMY", typed=["/d/run 2027-01-04 x/r.sqlite3", "plans/2027-01-04"]) == (
+        "register /d/run 2027-01-04 x/r.sqlite3: damaged; the first session would be on 04/01/2027"
     )
     assert dates.shown(said, "MDY") == "01/05/2027 has no booked series (first session 01/05/2027, then 02/02/2027)"
     assert dates.shown(said, "ISO", typed=["x"]) == said

@@ -90,7 +90,6 @@ class NeedleGroup(TyperGroup):
 
         from needlecli.cli.common import STDOUT_CLOSED, sigterm_as_interrupt
         from needlecli.config import forget_shown_order, shown_order
-        from needlecli.dates import shown
 
         forget_shown_order()
         try:
@@ -103,7 +102,7 @@ class NeedleGroup(TyperGroup):
         except NeedleError as exc:
             if debugging():
                 raise
-            say(f"needle: error: {one_line(shown(str(exc), shown_order(), typed=typed_arguments()))}")
+            say(f"needle: error: {one_line(for_people(str(exc), shown_order()))}")
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt as exc:
             if debugging():
@@ -208,8 +207,20 @@ _typed: tuple[str, ...] = ()
 
 
 def typed_arguments() -> tuple[str, ...]:
-    """The arguments of the command being run, as typed."""
-    return _typed
+    """What the command was given as text: its arguments, needle's environment (``NEEDLE_REGISTER``
+    ...) and the paths the config names (a date inside any of them is part of a name, not a date)."""
+    from needlecli.config import named_paths
+
+    given = tuple(v for k, v in os.environ.items() if k.startswith("NEEDLE_"))
+    return _typed + given + named_paths()
+
+
+def for_people(text: str, order: str) -> str:
+    """``text`` with its dates in the clinic's ``order``, but those inside what the command was given
+    (`typed_arguments`): what every note and error on stderr says (`dates.shown`)."""
+    from needlecli.dates import shown
+
+    return shown(text, order, typed=typed_arguments())
 
 
 def say(line: str) -> None:

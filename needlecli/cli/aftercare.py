@@ -9,7 +9,6 @@ import typer
 
 from needlecli import export
 from needlecli.cli.common import complete_formats, complete_treatments
-from needlecli.dates import shown
 from needlecli.errors import UsageError
 
 HELP = """Export the aftercare checklist for one session (--session-date with
@@ -118,8 +117,10 @@ def aftercare(
     from needlecli import outfiles
 
     outfiles.guard(out, fmt, plan.request.patient or None, (plan_file, screening))
+    from needlecli.cli import for_people
+
     for note in notes:
-        print(f"needle: {shown(note, order)}", file=sys.stderr)
+        print(f"needle: {for_people(note, order)}", file=sys.stderr)
     options = export_options(cfg, "aftercare", name=shown_name, protocol=protocol, series=plan_file is not None)
     if fmt == "ics" and out is not None and plan.request.patient:  # written again over it: rebuilt over
         stamp = common.stamp_of(on, order)

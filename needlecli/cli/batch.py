@@ -189,9 +189,9 @@ def batch(
     reused = counts.pop("reused")
     crowded = _crowded(places, cfg.capacity) if places else None
     if crowded and not quiet:
-        from needlecli.dates import shown
+        from needlecli.cli import for_people
 
-        print(f"needle: note: {shown(crowded, cfg.date_order)}", file=sys.stderr)
+        print(f"needle: note: {for_people(crowded, cfg.date_order)}", file=sys.stderr)
     if seen.get("windows-1252") and not quiet:
         lines = seen["windows-1252"]
         print(f"needle: note: {source}: not UTF-8; read {lines} line(s) as Windows-1252 (Excel's plain 'CSV'): "

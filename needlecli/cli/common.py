@@ -158,7 +158,7 @@ def over_calendar(
     one without a series mark (from stdout, `batch`, an older needle) is replaced; any other file is
     left to `outfiles.guard`."""
     from needlecli import export, revisions, zones
-    from needlecli.dates import shown
+    from needlecli.cli import for_people
     from needlecli.identity import series_mark
     from needlecli.records import writes_in_place
     from needlecli.render.ics_read import series_of_calendar
@@ -191,7 +191,7 @@ def over_calendar(
     said = f"rebuilt over {out}: same calendar ids, SEQUENCE raised" + (
         f", {went} item{'s' if went != 1 else ''} no longer in the plan written as cancelled" if went > 0 else ""
     )
-    print(f"needle: {shown(said, order)}", file=sys.stderr)
+    print(f"needle: {for_people(said, order)}", file=sys.stderr)
     return rebuilt, options, False
 
 

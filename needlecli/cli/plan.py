@@ -11,7 +11,6 @@ import typer
 from needlecli import export
 from needlecli.bundled import indications
 from needlecli.cli.common import complete_formats, complete_treatments
-from needlecli.dates import shown
 from needlecli.errors import UsageError
 
 if TYPE_CHECKING:
@@ -244,8 +243,10 @@ def plan(
 
     if not (fmt == "toml" and from_ is None):  # a saved plan over a saved plan: rebuilt over it above
         outfiles.guard(out, fmt, result.request.patient or None, (from_, screening))
+    from needlecli.cli import for_people
+
     for note in notes:
-        print(f"needle: {shown(note, order)}", file=sys.stderr)
+        print(f"needle: {for_people(note, order)}", file=sys.stderr)
     if fmt == "table":
         from needlecli.cli.render import plan_table_text, print_plan
 
