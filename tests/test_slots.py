@@ -538,3 +538,52 @@ def test_a_name_change_keeps_its_places_and_a_missing_name_is_the_registered_one
     said = book("A,fine-lines,2027-01-11,Ann Smith")
     assert "already booked: revision 2, unchanged" in said["A"], said
     assert verify()[0] == 0
+
+
+def test_a_series_under_way_is_kept_by_a_rerun_of_its_list(
+    tmp_path: Path, register: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sessions recorded done or missed: a rerun of the same list keeps the series as the register has
+    it now (the file follows the register's re-flows; nothing booked), where it used to make the row an
+    error and remove its calendar. A row asking for another series, or one for a stopped series, is
+    still refused."""
+    import icalendar
+
+    (tmp_path / "c.toml").write_text('[clinic]\nsession_time = "10:30"\n')
+    monkeypatch.setenv("NEEDLE_CONFIG", str(tmp_path / "c.toml"))
+    src, out = tmp_path / "l.csv", tmp_path / "o"
+    src.write_text("patient_id,indication,start\nA,fine-lines,2026-12-07\nB,fine-lines,2026-12-07\n")
+
+    def rerun() -> tuple[int, dict[str, dict[str, str]], str]:
+        code, _, err = run("batch", str(src), "--out-dir", str(out), "--on", "2026-12-08", "--book", "--jobs", "1",
+                           "--allow-past")  # fmt: skip
+        return code, {r["patient_id"]: r for r in csv.DictReader((out / "summary.csv").open())}, err
+
+    def events(text: bytes) -> list[tuple[str, str, int]]:
+        cal = icalendar.Calendar.from_ical(text)
+        return sorted((str(e["UID"]), str(e.get("STATUS", "")), int(e.get("SEQUENCE", 0))) for e in cal.walk("VEVENT"))
+
+    assert rerun()[0] == 0
+    from tests.test_series import check
+
+    assert screen(tmp_path, "A")[0] == 0 and check(tmp_path, "A", "2026-12-07")[0] == 0
+    code, _, err = run("done", "A", "--on", "2026-12-07")
+    assert code == 0, err
+    assert run("missed", "B", "--on", "2026-12-08")[0] == 0
+    code, rows, err = rerun()
+    assert code == 0, err
+    for pid in "AB":
+        assert (
+            rows[pid]["status"] == "planned" and "under way" in rows[pid]["notes"] and "unchanged" in rows[pid]["notes"]
+        )
+        _, exported, _ = run("export", pid, "--format", "ics", "--on", "2026-12-08")
+        assert events((out / f"{pid}.ics").read_bytes()) == events(exported.encode()), pid  # the register's, now
+    _, exported, _ = run("export", "B", "--format", "json", "--on", "2026-12-08")
+    assert json.loads(exported)["sessions"][0]["date"] != "2026-12-07"  # the missed session, booked again
+    src.write_text("patient_id,indication,start\nA,fine-lines,2027-01-11\n")  # another series for A
+    code, rows, err = rerun()
+    assert code == 1 and "the series has sessions recorded (1)" in rows["A"]["error"], rows
+    assert run("cancel", "B", "--on", "2026-12-08", "--reason", "moved away")[0] == 0
+    src.write_text("patient_id,indication,start\nB,fine-lines,2026-12-07\n")
+    code, rows, err = rerun()
+    assert code == 1 and "the series is stopped" in rows["B"]["error"], rows

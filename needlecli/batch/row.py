@@ -108,14 +108,13 @@ def _plan_cells(
         terms = planning.screen_answers(ctx.screening, answers, ctx.on)
     kept = _screening_kept(ctx, pid, answers) if ctx.register is not None and ctx.screening is not None else None
     before = ctx.booked(pid, protocol.info.name) if ctx.register is not None else None
+    refusal = None  # a series with a history (sessions done or missed, on hold): batch never books over it
     if before is not None:
         from needlecli.course import rebook_refusal
         from needlecli.plans import read_plan_text
 
         booked_plan = read_plan_text(before[1], f"the register: {pid}'s {protocol.info.name} series")
         refusal = rebook_refusal(booked_plan, pid, restart=False)
-        if refusal is not None:
-            raise UsageError(f"--book: {refusal}")
     unchanged = renamed = False
     shown = (row.get("name") or None) if ctx.include_name else None
     if ctx.include_name and shown is None and before is not None:
@@ -163,20 +162,33 @@ def _plan_cells(
 
             source = f"the register: {pid}'s {protocol.info.name} series, revision {before[0]}"
             saved = read_plan_text(before[1], source)
-            same_plan = revisions.as_booked(plan, saved)
-            same_text = _saved_text(ctx, None, same_plan, protocol)
-            if same_text != before[1]:  # the clinic's slots may have placed it elsewhere: as booked there?
-                same_plan = _in_slots_of(ctx, same_plan, saved, protocol, source)
-                same_text = _saved_text(ctx, None, same_plan, protocol)
-            stamp = now or ctx.stamp or revisions.midnight(ctx.on)
-            if same_text == before[1] and (shown is None or shown == before[2]):
-                plan, unchanged = same_plan, True
-                said.append(f"already booked: revision {before[0]}, unchanged")
-            elif same_text == before[1]:  # only the name changed: booked again as it is, in the places it holds
-                plan, renamed = revisions.rebuild_over(same_plan, saved, source, stamp), True
-                said.append(f"already booked: revision {before[0]}, booked again under the name given")
+            if refusal is not None:
+                # Under way or on hold: the row asking for the series as booked is the register's series
+                # as it is now (its file as `needle export` writes it); a row asking for another is refused,
+                # and so is one for a stopped series.
+                halted = saved.request.course.halted if saved.request.course is not None else None
+                if halted == "stopped" or not _asks_for(ctx, plan, saved, protocol, source):
+                    raise UsageError(f"--book: {refusal}")
+                plan, unchanged = _as_registered(ctx, saved, source), True
+                state = (
+                    "on hold (a clear re-check resumes it)" if halted else "under way (check, done and missed move it)"
+                )
+                said.append(f"already booked: revision {before[0]}, {state}; unchanged")
             else:
-                plan = revisions.rebuild_over(plan, saved, source, stamp)
+                same_plan = revisions.as_booked(plan, saved)
+                same_text = _saved_text(ctx, None, same_plan, protocol)
+                if same_text != before[1]:  # the clinic's slots may have placed it elsewhere: as booked there?
+                    same_plan = _in_slots_of(ctx, same_plan, saved, protocol, source)
+                    same_text = _saved_text(ctx, None, same_plan, protocol)
+                stamp = now or ctx.stamp or revisions.midnight(ctx.on)
+                if same_text == before[1] and (shown is None or shown == before[2]):
+                    plan, unchanged = same_plan, True
+                    said.append(f"already booked: revision {before[0]}, unchanged")
+                elif same_text == before[1]:  # only the name changed: booked again as it is, in its places
+                    plan, renamed = revisions.rebuild_over(same_plan, saved, source, stamp), True
+                    said.append(f"already booked: revision {before[0]}, booked again under the name given")
+                else:
+                    plan = revisions.rebuild_over(plan, saved, source, stamp)
         cfg = ctx.config
         options = export_options(cfg, export.EXPORTERS[ctx.fmt].batch_document, name=shown, protocol=protocol)
         data = ctx.render(plan, options)
@@ -260,6 +272,41 @@ def _in_slots_of(ctx: Context, plan: Plan, booked: Any, protocol: TreatmentProto
         return planning.saved_plan(protocol, booked, [], ctx.on, source, [], ctx.screening)
     except NeedleError:
         return plan
+
+
+def _as_registered(ctx: Context, saved: Any, source: str) -> Plan:
+    """The register's series as `needle export` writes it: checked against the protocols in force (the
+    screening protocol in force when it was booked or re-checked under one, whatever the list has)."""
+    from needlecli import catalog
+
+    protocols_dir = ctx.config.protocols_dir
+    screening = ctx.screening
+    if saved.request.screening is not None and screening is None:
+        screening = catalog.load_screening(catalog.STANDARD_SCREENING, protocols_dir)
+    protocol = catalog.load_treatment(catalog.ref_of(saved.protocol.origin), protocols_dir, screening)
+    basis = screening if saved.request.screening is not None else None
+    return planning.saved_plan(protocol, saved, [], ctx.on, source, [], basis)
+
+
+def _asks_for(ctx: Context, plan: Plan, booked: Any, protocol: TreatmentProtocol, source: str) -> bool:
+    """Does the row ask for the series ``booked`` as it was booked (the same protocol and request, but
+    for what happened since and the slots it was placed in)?"""
+    from needlecli.plans import read_plan_text
+
+    text = export.render("toml", plan, export_options(ctx.config, "plan", protocol=protocol)).decode("utf-8")
+    try:
+        asked = read_plan_text(text, source)
+    except NeedleError:
+        return False
+
+    # What happened since (the course, the slots it was placed in) and what its screening imposes (a
+    # re-check before each session renews it in the register) are the register's: the rest is the series.
+    def series(request: Any) -> Any:
+        return dataclasses.replace(request, slot_times=(), course=None, screening=None, not_before=None,
+                                   uses_retinoids=None, findings=())  # fmt: skip
+
+    as_booked, as_asked = series(booked.request), series(asked.request)
+    return bool(asked.protocol == booked.protocol and as_asked == as_booked)
 
 
 def _screening_kept(ctx: Context, pid: str, answers: dict[str, AnswerValue]) -> tuple[bytes, str] | None:
