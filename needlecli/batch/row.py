@@ -170,6 +170,7 @@ def _plan_cells(
                 if halted == "stopped" or not _asks_for(ctx, plan, saved, protocol, source):
                     raise UsageError(f"--book: {refusal}")
                 plan, unchanged = _as_registered(ctx, saved, source), True
+                said.clear()  # what planning said of the row's own plan: not the one written
                 state = (
                     "on hold (a clear re-check resumes it)" if halted else "under way (check, done and missed move it)"
                 )
