@@ -9,9 +9,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from needlecli import choices, documents
 from needlecli.bundled import STANDARD_SCREENING as STANDARD_SCREENING
@@ -21,12 +21,18 @@ from needlecli.bundled import indications as indications
 from needlecli.errors import ProtocolError
 from needlecli.model import (
     PauseSpec,
+    Plan,
     Protocol,
     Question,
     ScreeningProtocol,
     TreatmentProtocol,
 )
 from needlecli.validation import Validator
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from needlecli.plans import SavedPlan
 
 # ----------------------------------------------------------------- finding files
 
@@ -154,6 +160,26 @@ def load_treatment(
     if not proto.procedures:
         return proto
     return with_procedure_waits(proto, in_force)
+
+
+def plan_in_force(
+    saved: SavedPlan,
+    source: str,
+    moves: Sequence[tuple[str, dt.date]],
+    on: dt.date,
+    notes: list[str],
+    protocols_dir: Path | None,
+    in_force: ScreeningProtocol,
+    stamp: dt.datetime | None = None,
+) -> tuple[Plan, TreatmentProtocol]:
+    """A saved plan already read (a file's, or the register's), checked against the protocols in force
+    (``in_force``: the screening protocol in force, never the one the file names: an edited file could
+    point anywhere), with the moves applied; and its treatment protocol."""
+    from needlecli import planning
+
+    protocol = load_treatment(ref_of(saved.protocol.origin), protocols_dir, in_force)
+    screening = in_force if saved.request.screening is not None else None
+    return planning.saved_plan(protocol, saved, moves, on, source, notes, screening, stamp), protocol
 
 
 def _waits_of(question: Question) -> list[tuple[int, int, int]]:

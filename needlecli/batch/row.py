@@ -113,8 +113,9 @@ def _plan_cells(
         from needlecli.course import rebook_refusal
         from needlecli.plans import read_plan_text
 
-        booked_plan = read_plan_text(before[1], f"the register: {pid}'s {protocol.info.name} series")
-        refusal = rebook_refusal(booked_plan, pid, restart=False)
+        source = f"the register: {pid}'s {protocol.info.name} series, revision {before[0]}"
+        saved = read_plan_text(before[1], source)
+        refusal = rebook_refusal(saved, pid, restart=False)
     unchanged = renamed = False
     shown = (row.get("name") or None) if ctx.include_name else None
     if ctx.include_name and shown is None and before is not None:
@@ -158,10 +159,6 @@ def _plan_cells(
         if before is not None:
             # Booked before: this booking is the series' next revision (same calendar ids, SEQUENCE up),
             # unless it would change nothing (a rerun of the same list): then the booked revision stays.
-            from needlecli.plans import read_plan_text
-
-            source = f"the register: {pid}'s {protocol.info.name} series, revision {before[0]}"
-            saved = read_plan_text(before[1], source)
             if refusal is not None:
                 # Under way or on hold: the row asking for the series as booked is the register's series
                 # as it is now (its file as `needle export` writes it); a row asking for another is refused,
@@ -169,7 +166,12 @@ def _plan_cells(
                 halted = saved.request.course.halted if saved.request.course is not None else None
                 if halted == "stopped" or not _asks_for(ctx, plan, saved, protocol, source):
                     raise UsageError(f"--book: {refusal}")
-                plan, unchanged = _as_registered(ctx, saved, source), True
+                # The register's series as `needle export` writes it (the screening protocol in force).
+                from needlecli import catalog
+
+                folder = ctx.config.protocols_dir
+                in_force = ctx.screening or catalog.load_screening(catalog.STANDARD_SCREENING, folder)
+                plan, unchanged = catalog.plan_in_force(saved, source, [], ctx.on, [], folder, in_force)[0], True
                 said.clear()  # what planning said of the row's own plan: not the one written
                 state = (
                     "on hold (a clear re-check resumes it)" if halted else "under way (check, done and missed move it)"
@@ -179,7 +181,7 @@ def _plan_cells(
                 same_plan = revisions.as_booked(plan, saved)
                 same_text = _saved_text(ctx, None, same_plan, protocol)
                 if same_text != before[1]:  # the clinic's slots may have placed it elsewhere: as booked there?
-                    same_plan = _in_slots_of(ctx, same_plan, saved, protocol, source)
+                    same_plan = _in_slots_of(ctx, same_plan, same_text, saved, protocol, source)
                     same_text = _saved_text(ctx, None, same_plan, protocol)
                 stamp = now or ctx.stamp or revisions.midnight(ctx.on)
                 if same_text == before[1] and (shown is None or shown == before[2]):
@@ -259,45 +261,27 @@ def _saved_text(ctx: Context, same: Hashable | None, plan: Plan, protocol: Treat
     return text
 
 
-def _in_slots_of(ctx: Context, plan: Plan, booked: Any, protocol: TreatmentProtocol, source: str) -> Plan:
-    """The booked revision when ``plan`` was asked for as it was (the same request and protocol): the
-    row is the same, and only the clinic's slots placed it elsewhere (`batch.slots`: another slot, a
-    full day closed): a rerun of the row books nothing new. Else ``plan`` (placed again when booked)."""
-    from needlecli.plans import read_plan_text
-
-    text = export.render("toml", plan, export_options(ctx.config, "plan", protocol=protocol)).decode("utf-8")
+def _in_slots_of(ctx: Context, plan: Plan, text: str, booked: Any, protocol: TreatmentProtocol, source: str) -> Plan:
+    """The booked revision when ``plan`` (saved as ``text``) was asked for as it was (the same request
+    and protocol): the row is the same, and only the clinic's slots placed it elsewhere (`batch.slots`:
+    another slot, a full day closed): a rerun of the row books nothing new. Else ``plan`` (placed again
+    when booked)."""
+    saved = _read_back(text, source)
+    if saved is None or saved.protocol != booked.protocol:
+        return plan
+    if saved.request != dataclasses.replace(booked.request, slot_times=()):
+        return plan
     try:
-        saved = read_plan_text(text, source)
-        if saved.protocol != booked.protocol or saved.request != dataclasses.replace(booked.request, slot_times=()):
-            return plan
         return planning.saved_plan(protocol, booked, [], ctx.on, source, [], ctx.screening)
     except NeedleError:
         return plan
 
 
-def _as_registered(ctx: Context, saved: Any, source: str) -> Plan:
-    """The register's series as `needle export` writes it: checked against the protocols in force (the
-    screening protocol in force when it was booked or re-checked under one, whatever the list has)."""
-    from needlecli import catalog
-
-    protocols_dir = ctx.config.protocols_dir
-    screening = ctx.screening
-    if saved.request.screening is not None and screening is None:
-        screening = catalog.load_screening(catalog.STANDARD_SCREENING, protocols_dir)
-    protocol = catalog.load_treatment(catalog.ref_of(saved.protocol.origin), protocols_dir, screening)
-    basis = screening if saved.request.screening is not None else None
-    return planning.saved_plan(protocol, saved, [], ctx.on, source, [], basis)
-
-
 def _asks_for(ctx: Context, plan: Plan, booked: Any, protocol: TreatmentProtocol, source: str) -> bool:
     """Does the row ask for the series ``booked`` as it was booked (the same protocol and request, but
     for what happened since and the slots it was placed in)?"""
-    from needlecli.plans import read_plan_text
-
-    text = export.render("toml", plan, export_options(ctx.config, "plan", protocol=protocol)).decode("utf-8")
-    try:
-        asked = read_plan_text(text, source)
-    except NeedleError:
+    asked = _read_back(_saved_text(ctx, None, plan, protocol), source)
+    if asked is None:
         return False
 
     # What happened since (the course, the slots it was placed in) and what its screening imposes (a
@@ -306,8 +290,18 @@ def _asks_for(ctx: Context, plan: Plan, booked: Any, protocol: TreatmentProtocol
         return dataclasses.replace(request, slot_times=(), course=None, screening=None, not_before=None,
                                    uses_retinoids=None, findings=())  # fmt: skip
 
-    as_booked, as_asked = series(booked.request), series(asked.request)
-    return bool(asked.protocol == booked.protocol and as_asked == as_booked)
+    return bool(asked.protocol == booked.protocol and series(asked.request) == series(booked.request))
+
+
+def _read_back(text: str, source: str) -> Any:
+    """A plan's saved text read back as a saved plan (what a booking of it would keep); None when it
+    does not read back."""
+    from needlecli.plans import read_plan_text
+
+    try:
+        return read_plan_text(text, source)
+    except NeedleError:
+        return None
 
 
 def _screening_kept(ctx: Context, pid: str, answers: dict[str, AnswerValue]) -> tuple[bytes, str] | None:

@@ -148,14 +148,9 @@ def placed(
     session; one whose series another command booked since the worker read it, BookedMeanwhile."""
     if not places.slots or not timed(r):
         return r, None, Counter()
-    from needlecli.register.events import booked_meanwhile
+    from needlecli.register.events import booked_meanwhile, latest_revision
 
-    found = db.execute(
-        "SELECT s.id, (SELECT COALESCE(MAX(revision), 0) FROM bookings WHERE series = s.id) FROM series s "
-        "WHERE s.patient = ? AND s.indication = ?",
-        (r.patient_id, r.indication),
-    ).fetchone()
-    series, latest = (int(found[0]), int(found[1])) if found is not None else (None, 0)
+    series, latest = latest_revision(db, r.patient_id, r.indication)
     if latest != r.booked_over:  # the places its series holds are another booking's: never given back
         raise booked_meanwhile(where, r.patient_id, r.indication)
     own = places.own(series)

@@ -283,16 +283,12 @@ def plan_of_saved(
 ) -> tuple[Plan, TreatmentProtocol]:
     """A saved plan already read (a file's, or the register's), checked against the protocols in
     force, with the moves applied; and its treatment protocol."""
-    from needlecli import catalog, planning
+    from needlecli import catalog
     from needlecli.config import load_config
 
     protocols_dir = load_config().protocols_dir
-    basis = saved.request.screening
-    # The screening protocol in force, never the one the file names (an edited file could point anywhere).
     in_force = catalog.load_screening(screening_ref or catalog.STANDARD_SCREENING, protocols_dir)
-    protocol = catalog.load_treatment(catalog.ref_of(saved.protocol.origin), protocols_dir, in_force)
-    screening = in_force if basis is not None else None
-    return planning.saved_plan(protocol, saved, moves, on, source, notes, screening, stamp), protocol
+    return catalog.plan_in_force(saved, source, moves, on, notes, protocols_dir, in_force, stamp)
 
 
 def load_screening_record(

@@ -200,6 +200,16 @@ def series_id(db: sqlite3.Connection, patient: str, indication: str) -> int | No
     return int(row[0]) if row is not None else None
 
 
+def latest_revision(db: sqlite3.Connection, patient: str, indication: str) -> tuple[int | None, int]:
+    """The id of the patient's series for ``indication`` (None when there is none) and its latest
+    booked revision (0: none)."""
+    found = series_id(db, patient, indication)
+    if found is None:
+        return None, 0
+    top = db.execute("SELECT COALESCE(MAX(revision), 0) FROM bookings WHERE series = ?", (found,))
+    return found, int(top.fetchone()[0])
+
+
 def insert_booking(
     db: sqlite3.Connection,
     *,
@@ -219,16 +229,14 @@ def insert_booking(
     """A booked revision and its journal entry, inside the caller's transaction (see `book`); with
     ``items``, the series' diary rows become those (their digest kept with the booking); with
     ``name``, the patient's name (`names`)."""
-    found = series_id(db, patient, indication)
-    if found is None:
-        made = db.execute("INSERT INTO series (patient, indication) VALUES (?, ?)", (patient, indication))
-        series, latest = int(made.lastrowid or 0), 0
-    else:
-        series = found
-        top = db.execute("SELECT COALESCE(MAX(revision), 0) FROM bookings WHERE series = ?", (series,))
-        latest = int(top.fetchone()[0])
+    found, latest = latest_revision(db, patient, indication)
     if revision_of != latest:
         raise booked_meanwhile(where, patient, indication)
+    if found is None:
+        made = db.execute("INSERT INTO series (patient, indication) VALUES (?, ?)", (patient, indication))
+        series = int(made.lastrowid or 0)
+    else:
+        series = found
     revision = latest + 1
     last = journal.head(db)
     seq = last[0] + 1
