@@ -205,8 +205,8 @@ def named_paths() -> tuple[str, ...]:
     return tuple(str(p) for c in _READ for p in (c.path, c.register, c.protocols_dir) if p is not None)
 
 
-def forget_shown_order() -> None:
-    """A new command (tests run many in one process): no config read yet."""
+def forget_read_config() -> None:
+    """A new command (tests run many in one process): no config read yet (`shown_order`, `named_paths`)."""
     _READ.clear()
 
 

@@ -245,6 +245,8 @@ def check_year(day: dt.date) -> dt.date:
 #: An ISO date in running text; not one inside a path or file name (``plan-2026-12-01.ics``), a
 #: longer token (``2026-12-01T10:30``) or quotes (what someone typed is quoted as they typed it).
 _ISO_IN_TEXT = re.compile(r"(?<![\w./\\'\"-])(\d{4})-(\d{2})-(\d{2})(?![\w/\\'\"-]|\.\w)")
+#: An ISO date anywhere (inside a path too): what makes a typed text worth keeping as typed.
+_ISO_IN_TEXT_ANY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def shown(text: str, order: str = DEFAULT_ORDER, typed: Iterable[str] = ()) -> str:
@@ -269,9 +271,6 @@ def shown(text: str, order: str = DEFAULT_ORDER, typed: Iterable[str] = ()) -> s
         return m.expand(form)
 
     return _ISO_IN_TEXT.sub(written, text)
-
-
-_ISO_IN_TEXT_ANY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def describe(day: dt.date) -> str:

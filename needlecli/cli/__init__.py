@@ -89,9 +89,9 @@ class NeedleGroup(TyperGroup):
         from typer._click.exceptions import ClickException
 
         from needlecli.cli.common import STDOUT_CLOSED, sigterm_as_interrupt
-        from needlecli.config import forget_shown_order, shown_order
+        from needlecli.config import forget_read_config, shown_order
 
-        forget_shown_order()
+        forget_read_config()
         try:
             with sigterm_as_interrupt():
                 return super().invoke(ctx)
