@@ -98,10 +98,13 @@ class Cell:
 
 @dataclass(frozen=True)
 class Month:
-    title: str
+    year: int
+    month: int
     weeks: tuple[tuple[Cell, ...], ...]
-    year: int = 0
-    month: int = 0
+
+    @property
+    def title(self) -> str:
+        return f"{dt.date(self.year, self.month, 1):%B %Y}"
 
 
 @dataclass(frozen=True)
@@ -257,7 +260,7 @@ def _months(kinds: dict[dt.date, tuple[str, ...]]) -> tuple[Month, ...]:
                 ks = kinds.get(d, ())
                 cells.append(Cell(d.day, ks, ", ".join(LEGEND[k] for k in ks)))
             weeks.append(tuple(cells))
-        out.append(Month(f"{dt.date(year, month, 1):%B %Y}", tuple(weeks), year, month))
+        out.append(Month(year, month, tuple(weeks)))
     return tuple(out)
 
 

@@ -36,11 +36,7 @@ def history_of_calendar(data: bytes, zone: dt.tzinfo | None = None) -> CalendarH
     (key, first, last, SEQUENCE), the latest DTSTAMP). None when it is not one of needle's calendars
     of one plan. `batch` rebuilds over it when its own record of the folder is missing or older
     than the file (a moved folder, a lost record, a run stopped before it recorded the file)."""
-    try:
-        cal = icalendar.Calendar.from_ical(data)
-    except Exception:  # not a calendar icalendar can read
-        return None
-    return _history(cal, zone)
+    return series_of_calendar(data, zone)[1]
 
 
 def _history(cal: icalendar.Calendar, zone: dt.tzinfo | None) -> CalendarHistory | None:
