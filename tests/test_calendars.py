@@ -90,35 +90,24 @@ def offset_at(onsets: list[tuple[dt.datetime, dt.timedelta, dt.timedelta]], utc:
     return current
 
 
-def real_transitions(zone: ZoneInfo, start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
-    """Every change of the zone's UTC offset in [start, end), found by a minute-exact scan."""
+#: The scan's steps, coarse to fine: a day (no zone changes twice within a day: an hourly scan of every
+#: zone over 2000-2050 found the same changes), then a quarter hour, then the minute.
+STEPS = (dt.timedelta(days=1), dt.timedelta(minutes=15), dt.timedelta(minutes=1))
+
+
+def real_changes(
+    zone: ZoneInfo, start: dt.datetime, end: dt.datetime, steps: tuple[dt.timedelta, ...] = STEPS
+) -> list[dt.datetime]:
+    """Every change of the zone's UTC offset in [start, end), each found to the minute: a scan by the
+    first step, each change looked for again by the next ones within the step it fell in."""
     out = []
     t = start
     previous = t.replace(tzinfo=dt.UTC).astimezone(zone).utcoffset()
     while t < end:
-        t += dt.timedelta(minutes=15)
+        t += steps[0]
         now = t.replace(tzinfo=dt.UTC).astimezone(zone).utcoffset()
         if now != previous:
-            probe = t - dt.timedelta(minutes=15)
-            while probe.replace(tzinfo=dt.UTC).astimezone(zone).utcoffset() == previous:
-                probe += dt.timedelta(minutes=1)
-            out.append(probe)
-            previous = now
-    return out
-
-
-def real_changes(zone: ZoneInfo, start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
-    """Every change of the zone's UTC offset in [start, end): a daily scan, each change found to the
-    minute (no zone changes twice within a day: an hourly scan of every zone over 2000-2050 found the
-    same changes)."""
-    out = []
-    t = start
-    previous = t.replace(tzinfo=dt.UTC).astimezone(zone).utcoffset()
-    while t < end:
-        t += dt.timedelta(days=1)
-        now = t.replace(tzinfo=dt.UTC).astimezone(zone).utcoffset()
-        if now != previous:
-            out += real_transitions(zone, t - dt.timedelta(days=1), t)
+            out += real_changes(zone, t - steps[0], t, steps[1:]) if len(steps) > 1 else [t]
             previous = now
     return out
 
